@@ -1,0 +1,48 @@
+# The two commands a new user types: `make demo` and `make test`. Both start with
+# `make setup`, which is idempotent: a second run only checks the stamp and redis-server.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PANTRY_HOME ?= $(CURDIR)/.pantry
+export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
+
+.PHONY: setup demo test ui lint bench clean
+
+setup: $(STAMP) redis-server
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's redis-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install it with 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)"; exit 1; \
+	  fi; }
+
+demo: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/pantry demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+ui: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -p 3000
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/metrics_query.py
+
+clean:
+	rm -rf $(PANTRY_HOME) metrics_defs/data

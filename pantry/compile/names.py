@@ -1,0 +1,142 @@
+"""Group-by names (``metric_time__week``, ``customer__segment``) -> columns and joins.
+
+Why here and only here: ``--group-by``, ``--where``, metric filters and the fan-out
+check all ask the same question ("which column of which model is this name, and which
+joins reach it?"). MetricFlow's rules apply: a join goes from any entity of the current
+model to a model where that entity is primary, unique or natural, as a left join; a
+join to a model where the entity is only foreign would fan out and is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pantry.errors import PantryError, did_you_mean
+from pantry.spec.model import Catalog, Dimension, SemanticModel
+from pantry.spec.windows import GRAINS
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One left join: ``from_alias.<entity expr> = <alias>.<entity expr>``."""
+
+    entity: str
+    from_alias: str
+    from_expr: str
+    model: SemanticModel
+    alias: str
+    to_expr: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a group-by name means for one measure's model."""
+
+    name: str  # output column name
+    kind: str  # metric_time | dimension | time_dimension | entity
+    grain: str | None = None
+    model: SemanticModel | None = None
+    alias: str = "m0"
+    expr: str | None = None
+    hops: tuple[Hop, ...] = ()
+    dimension: Dimension | None = None
+
+
+def output_name(name: str) -> str:
+    """A bare ``metric_time`` is named ``metric_time__day`` in the output, as in MetricFlow."""
+    return "metric_time__day" if name == "metric_time" else name
+
+
+def metric_time_grain(name: str) -> str | None:
+    """The grain of a ``metric_time__<grain>`` name, else None."""
+    parts = output_name(name).split("__")
+    if parts[0] == "metric_time" and len(parts) == 2 and parts[1] in GRAINS:
+        return parts[1]
+    return None
+
+
+class NameResolver:
+    """Resolves names against one home model (the model of the measure being aggregated)."""
+
+    def __init__(self, catalog: Catalog, home: SemanticModel) -> None:
+        self.catalog = catalog
+        self.home = home
+
+    def resolve(self, name: str) -> Resolved:
+        name = output_name(name)
+        parts = name.split("__")
+        if parts[0] == "metric_time":
+            if len(parts) != 2 or parts[1] not in GRAINS:
+                raise self._unknown(name, f"use metric_time__{'|'.join(GRAINS)}")
+            return Resolved(name, "metric_time", grain=parts[1], model=self.home)
+        if len(parts) == 1:
+            entity = self.home.entity(name)
+            if entity is None:
+                raise self._unknown(name)
+            return Resolved(name, "entity", model=self.home, expr=entity.expr)
+        grain = None
+        if len(parts) >= 3 and parts[-1] in GRAINS:
+            grain = parts[-1]
+            parts = parts[:-1]
+        path, dim_name = parts[:-1], parts[-1]
+        model, alias, hops = self._walk(name, path, dim_name)
+        dimension = model.dimension(dim_name)
+        if dimension is None:
+            # ``customer__customer`` style: an entity reached through a path
+            entity = model.entity(dim_name)
+            if entity is not None and grain is None:
+                return Resolved(name, "entity", model=model, alias=alias, expr=entity.expr, hops=hops)
+            raise self._unknown(name)
+        if grain is not None and dimension.type != "time":
+            raise self._unknown(name, f"'{dim_name}' is categorical; drop the '__{grain}'")
+        kind = "time_dimension" if dimension.type == "time" else "dimension"
+        if kind == "time_dimension" and grain is None:
+            grain = dimension.time_granularity
+        return Resolved(name, kind, grain=grain, model=model, alias=alias, expr=dimension.expr, hops=hops, dimension=dimension)
+
+    def _walk(self, name: str, path: list[str], dim_name: str) -> tuple[SemanticModel, str, tuple[Hop, ...]]:
+        current, alias, hops = self.home, "m0", []
+        for i, entity_name in enumerate(path):
+            last = i == len(path) - 1
+            wanted = dim_name if last else path[i + 1]
+            local = current.entity(entity_name)
+            if local is None and last and current.primary_entity == entity_name and current.dimension(wanted):
+                break  # ``primary_entity:`` names the model's key without an entity entry
+            if local is None:
+                raise self._unknown(name, f"semantic model '{current.name}' has no entity '{entity_name}'")
+            if last and local.type in ("primary", "unique", "natural") and (current.dimension(wanted) or current.entity(wanted)):
+                break  # a dimension of the model itself, named through its own key
+            targets = [m for m in self.catalog.models_keyed_by(entity_name) if m is not current and (m.dimension(wanted) or m.entity(wanted))]
+            if not targets:
+                fanning = [m for m in self.catalog.semantic_models.values() if m is not current and m.entity(entity_name) and (m.dimension(wanted) or m.entity(wanted))]
+                if fanning:
+                    raise PantryError(
+                        f"'{name}' would join '{current.name}' to '{fanning[0].name}' on entity '{entity_name}', "
+                        f"which is not primary or unique in '{fanning[0].name}'; the join would fan out",
+                        hint=f"make '{entity_name}' primary or unique in '{fanning[0].name}', or group by a dimension of a model keyed by '{entity_name}'",
+                    )
+                raise self._unknown(name)
+            target = targets[0]
+            target_entity = target.entity(entity_name)
+            to_expr = target_entity.expr if target_entity else entity_name
+            new_alias = f"m{len(hops) + 1}_{target.name}"
+            hops.append(Hop(entity_name, alias, local.expr, target, new_alias, to_expr))
+            current, alias = target, new_alias
+        return current, alias, tuple(hops)
+
+    def available(self) -> list[str]:
+        """Names this model can group by, for suggestions."""
+        names = [f"metric_time__{g}" for g in GRAINS]
+        for entity in self.home.entities:
+            names.append(entity.name)
+            for model in [self.home] if entity.type == "primary" else self.catalog.models_keyed_by(entity.name):
+                names.extend(f"{entity.name}__{d.name}" for d in model.dimensions)
+        if self.home.primary and not self.home.entity(self.home.primary):
+            names.extend(f"{self.home.primary}__{d.name}" for d in self.home.dimensions)
+        return names
+
+    def _unknown(self, name: str, hint: str | None = None) -> PantryError:
+        return PantryError(
+            f"'{name}' is not a dimension, entity or metric_time of semantic model '{self.home.name}'",
+            hint=hint or did_you_mean(name, self.available()) or "run 'pantry catalog' to list dimensions",
+        )

@@ -1,0 +1,440 @@
+"""Metrics -> one sqlglot expression tree, with MetricFlow's query semantics.
+
+Why this shape: every metric type reduces to "aggregate a measure's rows at the
+requested names", plus a join. Each measure gets a row-level subquery that exposes the
+group-by names as columns (``metric_time__week``, ``customer__segment``), so filters,
+joins and grains are resolved once, by ``names.NameResolver``. Then:
+
+- simple: aggregate those rows at the requested names. count_distinct, median and
+  percentile at week or month are therefore computed from rows, never from days;
+- cumulative: join a daily time spine to the rows on the window, then reduce days to
+  the requested grain with ``period_agg``;
+- offset_window: shift each row's metric time by the offset before aggregating, which
+  is MetricFlow's spine join written as a row shift (same result, one fewer join);
+- ratio and derived: compile their inputs at the same names and FULL OUTER JOIN them,
+  null-safely, on those names. A ratio divides the two sums, with a zero denominator
+  giving null.
+
+The tree is dialect-neutral; ``dialects.to_sql`` renders it and fixes the traps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.compile.filters import filter_names, parse_filter
+from pantry.compile.names import NameResolver, Resolved, metric_time_grain, output_name
+from pantry.errors import PantryError, did_you_mean
+from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
+from pantry.spec.windows import GRAINS, Window
+
+SPINE_TABLE = "pantry_time_spine"
+SOURCE_SCHEMA = "src"
+VALUE = "__value"
+DAY = "metric_time__day"
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """What ``mf query`` takes: metrics, group-by names, where, time range, order, limit."""
+
+    metrics: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    start_time: date | None = None
+    end_time: date | None = None
+    order: tuple[str, ...] = ()
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class _Range:
+    """An inclusive day range on metric time, widened to the grain as MetricFlow does."""
+
+    lo: date | None
+    hi: date | None
+
+
+@dataclass
+class _Context:
+    filters: list[exp.Expression] = field(default_factory=list)
+    offset: Window | None = None
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(ident(name), table=exp.to_identifier(table) if table else None)
+
+
+def source_table(model: SemanticModel, alias: str) -> exp.Table:
+    """Models are read through views ``src.<model>``; the offline layer creates them."""
+    return exp.Table(this=exp.to_identifier(model.name), db=exp.to_identifier(SOURCE_SCHEMA), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+@lru_cache(maxsize=4096)
+def _parse_expr(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def qualified(sql: str, alias: str) -> exp.Expression:
+    """A model's column expression with every column bound to the model's alias."""
+    tree = _parse_expr(sql).copy()
+    for column in tree.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(alias))
+    return tree
+
+
+def date_add(value: exp.Expression, window: Window, sign: int = 1) -> exp.Expression:
+    count = exp.Literal.number(window.count)
+    unit = exp.var(window.unit.upper())
+    node = exp.DateAdd if sign > 0 else exp.DateSub
+    return exp.cast(node(this=value, expression=count, unit=unit), "DATE")
+
+
+def truncate(day: exp.Expression, grain: str) -> exp.Expression:
+    """Start of the grain period, as a DATE. Weeks start on Monday in every dialect."""
+    if grain == "day":
+        return day
+    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), "DATE")
+
+
+def period_start(day: date, grain: str) -> date:
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    return day.replace(month=1, day=1)
+
+
+def period_end(day: date, grain: str) -> date:
+    start = period_start(day, grain)
+    if grain == "day":
+        return start
+    if grain == "week":
+        return start + timedelta(days=6)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    month = start.month - 1 + months
+    return date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _date_literal(day: date) -> exp.Expression:
+    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
+
+def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
+    """The measure's aggregation over one column, in sqlglot terms."""
+    agg = measure.agg
+    if agg == "sum":
+        return exp.Sum(this=value)
+    if agg == "count":
+        return exp.Count(this=value)
+    if agg == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[value]))
+    if agg == "average":
+        return exp.Avg(this=value)
+    if agg == "min":
+        return exp.Min(this=value)
+    if agg == "max":
+        return exp.Max(this=value)
+    if agg == "sum_boolean":
+        return exp.Sum(this=exp.cast(value, "INT"))
+    quantile = exp.Literal.number(measure.percentile if measure.percentile is not None else 0.5)
+    if measure.use_approximate_percentile:
+        return exp.ApproxQuantile(this=value, quantile=quantile)
+    kind = exp.PercentileDisc if measure.use_discrete_percentile else exp.PercentileCont
+    return exp.WithinGroup(this=kind(this=quantile), expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+
+
+class Compiler:
+    """Compiles QueryRequests against one catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # -- public -----------------------------------------------------------------
+    def compile(self, request: QueryRequest) -> exp.Select:
+        if not request.metrics:
+            raise PantryError("no metrics given", hint="pass at least one metric, e.g. --metrics revenue")
+        names = [output_name(n) for n in request.group_by]
+        names = list(dict.fromkeys(names))
+        metrics = [self.metric(name) for name in request.metrics]
+        where = [self._where(w) for w in request.where]
+        window = self._range(request, names)
+        parts = [(self._metric(m, names, _Context(list(where)), window, m.name), [m.name]) for m in metrics]
+        query = self._join(parts, names)
+        fills = {m.name: self._fill(m) for m in metrics}
+        if any(v is not None for v in fills.values()):
+            query = exp.select(*[col(n) for n in names], *[
+                exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m)) if f is not None else col(m)
+                for m, f in fills.items()
+            ]).from_(query.subquery("filled"))
+        order = request.order or tuple(names)
+        for item in order:
+            desc = item.startswith("-")
+            key = output_name(item.lstrip("-"))
+            if key not in names and key not in fills:
+                raise PantryError(f"cannot order by '{key}': it is not a requested metric or group-by", hint=did_you_mean(key, names + list(fills)))
+            query = query.order_by(exp.Ordered(this=col(key), desc=desc, nulls_first=not desc), copy=False)
+        if request.limit is not None:
+            query = query.limit(request.limit, copy=False)
+        return query
+
+    def metric(self, name: str) -> Metric:
+        found = self.catalog.metric_or_measure(name)
+        if found is None:
+            raise PantryError(f"'{name}' is not a metric", hint=did_you_mean(name, self.catalog.metrics) or "run 'pantry catalog' to list metrics")
+        return found
+
+    # -- metric types -------------------------------------------------------------
+    def _metric(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+        own = [self._where(f, metric) for f in metric.filter]
+        inner = _Context(ctx.filters + own, ctx.offset)
+        if metric.type in ("simple", "cumulative"):
+            assert metric.measure is not None
+            inner.filters += [self._where(f, metric) for f in metric.measure.filter]
+            if metric.measure.offset_window is not None:
+                inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
+            if metric.type == "cumulative" and any(metric_time_grain(n) for n in names):
+                return self._cumulative(metric, names, inner, window, column)
+            return self._simple(metric, names, inner, window, column)
+        if metric.type == "ratio":
+            assert metric.numerator and metric.denominator
+            num = self._input(metric.numerator, names, inner, window, "__num", metric)
+            den = self._input(metric.denominator, names, inner, window, "__den", metric)
+            joined = self._join([(num, ["__num"]), (den, ["__den"])], names)
+            ratio = exp.Div(this=exp.cast(col("__num"), "DOUBLE"), expression=exp.Nullif(this=exp.cast(col("__den"), "DOUBLE"), expression=exp.Literal.number(0)))
+            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column))).from_(joined.subquery("ratio_inputs"))
+        # derived
+        parts = [(self._input(i, names, inner, window, i.column, metric), [i.column]) for i in metric.inputs]
+        joined = self._join(parts, names)
+        assert metric.expr is not None
+        formula = _parse_expr(str(metric.expr)).copy()
+        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column))).from_(joined.subquery("derived_inputs"))
+
+    def _input(self, ref, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric) -> exp.Select:
+        metric = self.catalog.metric_or_measure(ref.name)
+        if metric is None:
+            raise PantryError(f"'{ref.name}' is not a metric or measure", file=parent.origin.shown_as, line=parent.origin.line, definition=f"metric '{parent.name}'", hint=did_you_mean(ref.name, list(self.catalog.metrics)))
+        inner = _Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
+        if ref.offset_window is not None:
+            inner.offset = self._add_offsets(inner.offset, ref.offset_window, parent)
+        select = self._metric(metric, names, inner, window, column)
+        fill = ref.fill_nulls_with if ref.fill_nulls_with is not None else self._fill(metric)
+        if fill is not None:
+            select = exp.select(*[col(n) for n in names], exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column))).from_(select.subquery("filled_input"))
+        return select
+
+    def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+        model, measure = self._measure(metric)
+        conditions = list(ctx.filters)
+        if window.lo is not None:
+            conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
+        if window.hi is not None:
+            conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+        rows = self._rows(model, measure, names, conditions, ctx.offset, metric)
+        value = aggregate(measure, col(VALUE))
+        select = exp.select(*[col(n) for n in names], exp.alias_(value, ident(column))).from_(rows.subquery("measure_rows"))
+        for condition in conditions:
+            select = select.where(condition.copy(), copy=False)
+        if names:
+            select = select.group_by(*[col(n) for n in names], copy=False)
+        spine_grains = [n for n in names if metric_time_grain(n)]
+        if metric.measure and metric.measure.join_to_timespine and spine_grains:
+            return self._join_to_spine(select, names, spine_grains, column, window, model, measure, metric)
+        return select
+
+    def _join_to_spine(self, select: exp.Select, names: list[str], grains: list[str], column: str, window: _Range, model: SemanticModel, measure: Measure, metric: Metric) -> exp.Select:
+        """Every spine period in range gets a row; the measure's value is left-joined on."""
+        bounds = self._rows(model, measure, [DAY], [], None, metric)
+        lo = _date_literal(window.lo) if window.lo else exp.select(exp.Min(this=col(DAY))).from_(bounds.subquery("b")).subquery()
+        hi = _date_literal(window.hi) if window.hi else exp.select(exp.Max(this=col(DAY))).from_(bounds.copy().subquery("b")).subquery()
+        spine = (
+            exp.select(*[exp.alias_(truncate(col("ds", "s"), metric_time_grain(n) or "day"), ident(n)) for n in grains])
+            .distinct()
+            .from_(exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))))
+            .where(exp.Between(this=col("ds", "s"), low=lo, high=hi))
+        )
+        on = exp.and_(*[exp.EQ(this=col(n, "spine"), expression=col(n, "agg")) for n in grains])
+        return exp.select(
+            *[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg")
+        ).from_(spine.subquery("spine")).join(select.subquery("agg"), on=on, join_type="left")
+
+    def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+        """Spine days joined to rows in the window; then days reduced to the grain by period_agg."""
+        model, measure = self._measure(metric)
+        others = [n for n in names if not metric_time_grain(n)]
+        grains = [n for n in names if metric_time_grain(n)]
+        rows = self._rows(model, measure, others + [DAY], ctx.filters, ctx.offset, metric)
+        day_r, day_s = col(DAY, "r"), col("ds", "s")
+        if metric.window is not None:
+            on = exp.and_(exp.LTE(this=day_r, expression=day_s), exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1)))
+        elif metric.grain_to_date is not None:
+            on = exp.and_(exp.LTE(this=day_r, expression=day_s), exp.GTE(this=day_r, expression=truncate(day_s, metric.grain_to_date)))
+        else:
+            on = exp.LTE(this=day_r, expression=day_s)
+        first_day = exp.select(exp.Min(this=col(DAY))).from_("cumulative_rows").subquery()
+        last_day = exp.select(exp.Max(this=col(DAY))).from_("cumulative_rows").subquery()
+        if metric.window is not None:
+            last = exp.LT(this=day_s, expression=date_add(last_day, metric.window))
+        elif metric.grain_to_date is not None:
+            last = exp.LTE(this=day_s, expression=exp.cast(exp.DateSub(this=date_add(truncate(last_day, metric.grain_to_date), Window(1, metric.grain_to_date)), expression=exp.Literal.number(1), unit=exp.var("DAY")), "DATE"))
+        else:
+            last = exp.LTE(this=day_s, expression=last_day)
+        bounds = [exp.GTE(this=day_s, expression=first_day), last]
+        if window.lo is not None:
+            bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
+        if window.hi is not None:
+            bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
+        filters = [self._bind(f, "r") for f in ctx.filters]
+        daily = (
+            exp.select(exp.alias_(day_s, ident("__ds")), *[col(n, "r") for n in others], exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value")))
+            .from_(exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))))
+            .join(exp.Table(this=exp.to_identifier("cumulative_rows"), alias=exp.TableAlias(this=exp.to_identifier("r"))), on=on, join_type="inner")
+            .where(exp.and_(*bounds, *filters))
+            .group_by(day_s, *[col(n, "r") for n in others])
+            .with_("cumulative_rows", as_=rows)
+        )
+        keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n)) for n in grains]
+        if all(metric_time_grain(n) == "day" for n in grains):
+            return exp.select(*[col("__ds") if False else k for k in keys], *[col(n) for n in others], exp.alias_(col("__day_value"), ident(column))).from_(daily.subquery("cumulative_days"))
+        if metric.period_agg == "average":
+            reduced = exp.Avg(this=col("__day_value"))
+        elif metric.period_agg == "last":
+            reduced = exp.ArgMax(this=col("__day_value"), expression=col("__ds"))
+        else:
+            reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
+        group = [truncate(col("__ds"), metric_time_grain(n) or "day") for n in grains] + [col(n) for n in others]
+        ordered = {n: k for n, k in zip(grains, keys)}
+        return (
+            exp.select(*[ordered[n] if n in ordered else col(n) for n in names], exp.alias_(reduced, ident(column)))
+            .from_(daily.subquery("cumulative_days"))
+            .group_by(*group)
+        )
+
+    # -- building blocks ------------------------------------------------------------
+    def _rows(self, model: SemanticModel, measure: Measure, names: list[str], conditions: list[exp.Expression], offset: Window | None, metric: Metric) -> exp.Select:
+        """One row per source row: the measure's value and every name the query reads."""
+        needed = list(dict.fromkeys(names + [n for c in conditions for n in filter_names(c)]))
+        resolver = NameResolver(self.catalog, model)
+        resolved: list[Resolved] = []
+        for name in needed:
+            try:
+                resolved.append(resolver.resolve(name))
+            except PantryError as err:
+                if metric.origin and not err.file:
+                    err.definition = f"metric '{metric.name}'"
+                raise
+        select = exp.select(exp.alias_(qualified(measure.expr, "m0"), ident(VALUE))).from_(source_table(model, "m0"))
+        joined: dict[str, exp.Expression] = {}
+        for item in resolved:
+            for hop in item.hops:
+                if hop.alias not in joined:
+                    on = exp.EQ(this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias))
+                    joined[hop.alias] = on
+                    select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
+        for item in resolved:
+            select = select.select(exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name)), copy=False)
+        return select
+
+    def _column(self, item: Resolved, model: SemanticModel, measure: Measure, offset: Window | None, metric: Metric) -> exp.Expression:
+        if item.kind == "metric_time":
+            time_dim = model.time_dimension_for(measure)
+            if time_dim is None:
+                raise PantryError(
+                    f"measure '{measure.name}' has no agg_time_dimension, so it has no metric_time",
+                    file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="defaults.agg_time_dimension",
+                    hint="add 'defaults: {agg_time_dimension: <time dimension>}' to the semantic model",
+                )
+            day = exp.cast(qualified(time_dim.expr, "m0"), "DATE")
+            if offset is not None:
+                day = date_add(day, offset)
+            return truncate(day, item.grain or "day")
+        assert item.expr is not None
+        value = qualified(item.expr, item.alias)
+        if item.kind == "time_dimension":
+            return truncate(exp.cast(value, "DATE"), item.grain or "day")
+        return value
+
+    def _measure(self, metric: Metric) -> tuple[SemanticModel, Measure]:
+        assert metric.measure is not None
+        found = self.catalog.measure(metric.measure.name)
+        if found is None:
+            raise PantryError(f"measure '{metric.measure.name}' does not exist", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="type_params.measure", hint=did_you_mean(metric.measure.name, [m.name for s in self.catalog.semantic_models.values() for m in s.measures]))
+        return found
+
+    def _join(self, parts: list[tuple[exp.Select, list[str]]], names: list[str]) -> exp.Select:
+        """FULL OUTER JOIN on the names, null-safe, keys coalesced, as MetricFlow does."""
+        if len(parts) == 1:
+            return parts[0][0]
+        aliases = [f"q{i}" for i in range(len(parts))]
+        query = exp.select().from_(parts[0][0].subquery(aliases[0]))
+        for i in range(1, len(parts)):
+            if names:
+                on = exp.and_(*[
+                    exp.NullSafeEQ(this=self._coalesced(n, aliases[:i]), expression=col(n, aliases[i])) for n in names
+                ])
+                query = query.join(parts[i][0].subquery(aliases[i]), on=on, join_type="full outer", copy=False)
+            else:
+                query = query.join(parts[i][0].subquery(aliases[i]), join_type="cross", copy=False)
+        keys = [exp.alias_(self._coalesced(n, aliases), ident(n)) for n in names]
+        values = [col(c, aliases[i]) for i, (_, cols) in enumerate(parts) for c in cols]
+        return query.select(*keys, *values, copy=False)
+
+    @staticmethod
+    def _coalesced(name: str, aliases: list[str]) -> exp.Expression:
+        if len(aliases) == 1:
+            return col(name, aliases[0])
+        return exp.Coalesce(this=col(name, aliases[0]), expressions=[col(name, a) for a in aliases[1:]])
+
+    @staticmethod
+    def _bind(condition: exp.Expression, table: str) -> exp.Expression:
+        bound = condition.copy()
+        for column in bound.find_all(exp.Column):
+            column.set("table", exp.to_identifier(table))
+        return bound
+
+    def _where(self, text: str, metric: Metric | None = None) -> exp.Expression:
+        try:
+            condition = parse_filter(text)
+        except ValueError as err:
+            if metric is not None:
+                raise PantryError(f"filter does not parse: {err}", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="filter") from None
+            raise PantryError(f"--where does not parse: {err}", hint="write SQL over group-by names, e.g. \"metric_time__day >= '2022-01-01'\" or \"{{ Dimension('order__status') }} = 'completed'\"") from None
+        for column in condition.find_all(exp.Column):
+            column.set("this", ident(output_name(column.name)))
+            column.set("table", None)
+        return condition
+
+    def _range(self, request: QueryRequest, names: list[str]) -> _Range:
+        grains = [g for n in names if (g := metric_time_grain(n))]
+        finest = min(grains, key=GRAINS.index) if grains else "day"
+        lo = period_start(request.start_time, finest) if request.start_time else None
+        hi = period_end(request.end_time, finest) if request.end_time else None
+        return _Range(lo, hi)
+
+    @staticmethod
+    def _add_offsets(outer: Window | None, inner: Window, metric: Metric) -> Window:
+        if outer is None:
+            return inner
+        if outer.unit != inner.unit:
+            raise PantryError(f"cannot stack offsets '{outer}' and '{inner}'", file=metric.origin.shown_as, definition=f"metric '{metric.name}'", field="offset_window", hint="use the same unit for nested offsets")
+        return Window(outer.count + inner.count, outer.unit)
+
+    @staticmethod
+    def _fill(metric: Metric) -> object:
+        if metric.type in ("simple", "cumulative") and metric.measure is not None:
+            return metric.measure.fill_nulls_with
+        return None

@@ -1,0 +1,104 @@
+"""Where a semantic model's rows come from: a file, a glob, an S3 URI or a table.
+
+Why views: the compiled SQL names every model as ``src.<model>``, the way MetricFlow
+names a dbt model. Here each such name becomes a DuckDB view over the real data, so the
+same SQL runs locally and transpiles unchanged for a warehouse. S3 is read through
+pyarrow (DuckDB's httpfs extension cannot be downloaded everywhere).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
+from pantry.errors import PantryError
+from pantry.spec.model import Catalog, SemanticModel
+
+FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
+
+
+def source_kind(source: str) -> str:
+    """``s3``, ``file`` or ``table``."""
+    if source.startswith("s3://"):
+        return "s3"
+    if source.lower().endswith(FILE_SUFFIXES) or "/" in source or "*" in source:
+        return "file"
+    return "table"
+
+
+def source_path(catalog: Catalog, model: SemanticModel) -> Path:
+    path = Path(model.source)
+    return path if path.is_absolute() else (catalog.root / path)
+
+
+def _missing(model: SemanticModel, what: str, hint: str) -> PantryError:
+    return PantryError(what, file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="source", hint=hint)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_s3_table(uri: str) -> pa.Table:
+    """An S3 Parquet file or prefix as an Arrow table, through pyarrow's S3 client."""
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    s3 = fs.S3FileSystem(endpoint_override=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return ds.dataset(uri.removeprefix("s3://"), filesystem=s3, format="parquet").to_table()
+
+
+def register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline_db: Path | None = None) -> None:
+    """Create the view ``src.<model>`` over the model's source, or explain why not."""
+    kind = source_kind(model.source)
+    target = f'{SOURCE_SCHEMA}."{model.name}"'
+    if kind == "s3":
+        try:
+            table = read_s3_table(model.source)
+        except OSError as err:
+            raise _missing(model, f"source '{model.source}' cannot be read: {err}", "check the URI, AWS_ENDPOINT_URL and credentials") from None
+        con.register(f"__s3_{model.name}", table)
+        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "__s3_{model.name}"')
+        return
+    if kind == "table":
+        if offline_db is None or not offline_db.exists():
+            raise _missing(model, f"source table '{model.source}' is not in the offline store", "materialize it first, or give a CSV or Parquet path relative to the definitions folder")
+        databases = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        if "offline" not in databases:
+            con.execute(f"ATTACH {_sql_string(str(offline_db))} AS offline (READ_ONLY)")
+        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM offline."{model.source}"')
+        return
+    path = source_path(catalog, model)
+    if not glob.glob(str(path)):
+        raise _missing(model, f"source file '{model.source}' does not exist (looked for {path})", "fix the path; it is relative to the definitions folder")
+    reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") or "parquet" in path.name else "read_csv_auto"
+    con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}({_sql_string(str(path))})")
+
+
+def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[str, str]:
+    """Column name (lower-cased) -> DuckDB type of a registered model."""
+    rows = con.execute(f'DESCRIBE SELECT * FROM {SOURCE_SCHEMA}."{model.name}"').fetchall()
+    return {str(r[0]).lower(): str(r[1]) for r in rows}
+
+
+def connect(catalog: Catalog, offline_db: Path | None = None, models: list[SemanticModel] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the time spine and a view per semantic model.
+
+    In memory on purpose: queries never take the offline store's write lock, so an analyst
+    can query while Dagster materializes.
+    """
+    con = duckdb.connect()
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
+    con.execute(
+        f"CREATE TABLE {SPINE_TABLE} AS SELECT CAST(range AS DATE) AS ds "
+        "FROM range(DATE '1990-01-01', DATE '2051-01-01', INTERVAL 1 DAY)"
+    )
+    for model in models if models is not None else catalog.semantic_models.values():
+        register_model(con, catalog, model, offline_db)
+    return con

@@ -1,0 +1,378 @@
+"""Read ``metrics_defs/`` into a Catalog: YAML shape first, references second.
+
+Why two passes: shape errors (a typo in a key, a missing ``name``) are found per file,
+while references (a ratio naming a metric in another file) need every file read first.
+Both passes collect errors instead of stopping at the first, so a user fixes a batch
+in one go. MetricFlow's long forms are normalised here, so nothing downstream knows
+there were two spellings.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pantry.errors import PantryError, PantryErrors, did_you_mean
+from pantry.spec.model import (
+    Catalog,
+    Dimension,
+    Entity,
+    Freshness,
+    Measure,
+    Metric,
+    MetricInput,
+    Origin,
+    Project,
+    SemanticModel,
+)
+from pantry.spec.windows import parse_grain, parse_window
+from pantry.spec.yaml_lines import line_of, load_yaml_documents
+
+TOP_LEVEL = {"project", "semantic_models", "metrics", "feature_views", "semantic_model", "metric"}
+SKIPPED_TOP_LEVEL = {"models", "saved_queries", "groups", "exposures", "sources", "version", "seeds", "snapshots", "macros", "data_tests", "unit_tests"}
+MODEL_KEYS = {"name", "source", "model", "defaults", "entities", "dimensions", "measures", "description", "label", "primary_entity", "config", "meta", "node_relation", "partitions"}
+ENTITY_KEYS = {"name", "type", "expr", "description", "label", "role", "config", "meta"}
+DIMENSION_KEYS = {"name", "type", "expr", "type_params", "description", "label", "is_partition", "config", "meta"}
+MEASURE_KEYS = {"name", "agg", "expr", "agg_params", "agg_time_dimension", "create_metric", "description", "label", "non_additive_dimension", "config", "meta"}
+METRIC_KEYS = {"name", "type", "type_params", "filter", "description", "label", "meta", "config", "dimensions", "partitions", "freshness", "time_granularity"}
+TYPE_PARAMS_KEYS = {"measure", "numerator", "denominator", "expr", "metrics", "window", "grain_to_date", "cumulative_type_params", "input_measures", "conversion_type_params"}
+INPUT_KEYS = {"name", "filter", "alias", "offset_window", "offset_to_grain", "fill_nulls_with", "join_to_timespine"}
+AGGS = {"sum", "count", "count_distinct", "average", "avg", "min", "max", "sum_boolean", "median", "percentile"}
+ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
+METRIC_TYPES = {"simple", "ratio", "derived", "cumulative"}
+
+
+class _Reader:
+    """Collects shape errors for one file while turning its YAML into specs."""
+
+    def __init__(self, path: Path, shown_as: str) -> None:
+        self.path = path
+        self.shown_as = shown_as
+        self.errors: list[PantryError] = []
+
+    def error(self, message: str, node: Any = None, definition: str | None = None, field: str | None = None, hint: str | None = None) -> None:
+        self.errors.append(
+            PantryError(message, file=self.shown_as, line=line_of(node), definition=definition, field=field, hint=hint)
+        )
+
+    def origin(self, node: Any) -> Origin:
+        return Origin(self.path, self.shown_as, line_of(node))
+
+    def check_keys(self, node: dict, allowed: set[str], definition: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.error(
+                    f"unknown field '{key}'", node, definition, key,
+                    did_you_mean(str(key), allowed) or f"allowed fields: {', '.join(sorted(allowed))}",
+                )
+
+    def require_mapping(self, node: Any, what: str) -> bool:
+        if not isinstance(node, dict):
+            self.error(f"{what} must be a mapping with a 'name', got {type(node).__name__}", node)
+            return False
+        if not node.get("name"):
+            self.error(f"{what} has no 'name'", node, field="name", hint="add 'name: <snake_case_name>'")
+            return False
+        return True
+
+    def as_list(self, value: Any, what: str, node: Any, definition: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(f"'{what}' must be a list", node, definition, what, hint=f"write '{what}:' followed by '- ...' items")
+            return []
+        return value
+
+
+def _filters(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _meta(node: dict) -> dict[str, Any]:
+    meta = dict(node.get("meta") or {})
+    config = node.get("config") or {}
+    meta.update(config.get("meta") or {})
+    return meta
+
+
+def _read_entity(r: _Reader, node: Any, owner: str) -> Entity | None:
+    if not r.require_mapping(node, f"an entity of {owner}"):
+        return None
+    definition = f"{owner} entity '{node['name']}'"
+    r.check_keys(node, ENTITY_KEYS, definition)
+    kind = str(node.get("type", "")).lower()
+    if kind not in ENTITY_TYPES:
+        r.error(f"type '{node.get('type')}' is not an entity type", node, definition, "type", did_you_mean(kind, ENTITY_TYPES) or "use primary, unique, foreign or natural")
+    return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]))
+
+
+def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
+    if not r.require_mapping(node, f"a dimension of {owner}"):
+        return None
+    definition = f"{owner} dimension '{node['name']}'"
+    r.check_keys(node, DIMENSION_KEYS, definition)
+    kind = str(node.get("type", "categorical")).lower()
+    if kind not in ("categorical", "time"):
+        r.error(f"type '{node.get('type')}' is not a dimension type", node, definition, "type", "use categorical or time")
+    grain = "day"
+    params = node.get("type_params") or {}
+    if kind == "time" and params.get("time_granularity"):
+        try:
+            grain = parse_grain(params["time_granularity"])
+        except ValueError as err:
+            r.error(str(err), node, definition, "type_params.time_granularity")
+    return Dimension(
+        str(node["name"]), kind, str(node.get("expr") or node["name"]), grain,
+        bool(node.get("is_partition", False)), node.get("label"), node.get("description"),
+    )
+
+
+def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
+    if not r.require_mapping(node, f"a measure of {owner}"):
+        return None
+    definition = f"{owner} measure '{node['name']}'"
+    r.check_keys(node, MEASURE_KEYS, definition)
+    agg = str(node.get("agg", "")).lower()
+    if agg not in AGGS:
+        r.error(f"agg '{node.get('agg')}' is not an aggregation", node, definition, "agg", did_you_mean(agg, AGGS) or f"use one of {', '.join(sorted(AGGS))}")
+    agg = "average" if agg == "avg" else agg
+    params = node.get("agg_params") or {}
+    percentile = params.get("percentile")
+    if agg == "percentile" and percentile is None:
+        r.error("a percentile measure needs agg_params.percentile", node, definition, "agg_params", "add 'agg_params: {percentile: 0.9}'")
+    expr = node.get("expr")
+    return Measure(
+        name=str(node["name"]),
+        agg=agg,
+        expr=str(expr if expr is not None else node["name"]),
+        agg_time_dimension=node.get("agg_time_dimension"),
+        percentile=float(percentile) if percentile is not None else (0.5 if agg == "median" else None),
+        use_discrete_percentile=bool(params.get("use_discrete_percentile", False)),
+        use_approximate_percentile=bool(params.get("use_approximate_percentile", False)),
+        create_metric=bool(node.get("create_metric", False)),
+        label=node.get("label"),
+        description=node.get("description"),
+    )
+
+
+def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
+    if not r.require_mapping(node, "a semantic model"):
+        return None
+    name = str(node["name"])
+    definition = f"semantic model '{name}'"
+    r.check_keys(node, MODEL_KEYS, definition)
+    source = node.get("source")
+    if not source:
+        r.error("has no 'source'", node, definition, "source", "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)")
+    defaults = node.get("defaults") or {}
+    return SemanticModel(
+        name=name,
+        source=str(source or ""),
+        entities=tuple(e for n in r.as_list(node.get("entities"), "entities", node, definition) if (e := _read_entity(r, n, definition))),
+        dimensions=tuple(d for n in r.as_list(node.get("dimensions"), "dimensions", node, definition) if (d := _read_dimension(r, n, definition))),
+        measures=tuple(m for n in r.as_list(node.get("measures"), "measures", node, definition) if (m := _read_measure(r, n, definition))),
+        origin=r.origin(node),
+        agg_time_dimension=defaults.get("agg_time_dimension"),
+        primary_entity=node.get("primary_entity"),
+        description=node.get("description"),
+    )
+
+
+def _read_input(r: _Reader, value: Any, node: Any, definition: str, field: str) -> MetricInput | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return MetricInput(value)
+    if not isinstance(value, dict) or not value.get("name"):
+        r.error(f"'{field}' must be a name or a mapping with 'name'", node, definition, field)
+        return None
+    r.check_keys(value, INPUT_KEYS, f"{definition} {field}")
+    offset = None
+    if value.get("offset_window") is not None:
+        try:
+            offset = parse_window(value["offset_window"])
+        except ValueError as err:
+            r.error(str(err), node, definition, f"{field}.offset_window")
+    return MetricInput(
+        name=str(value["name"]),
+        filter=_filters(value.get("filter")),
+        alias=value.get("alias"),
+        offset_window=offset,
+        offset_to_grain=value.get("offset_to_grain"),
+        fill_nulls_with=value.get("fill_nulls_with"),
+        join_to_timespine=bool(value.get("join_to_timespine", False)),
+    )
+
+
+def _parse_date(r: _Reader, value: Any, node: Any, definition: str, field: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        r.error(f"'{value}' is not a date", node, definition, field, "write it as YYYY-MM-DD")
+        return None
+
+
+def _read_freshness(r: _Reader, value: Any, node: Any, definition: str) -> Freshness | None:
+    if value is None:
+        return None
+    try:
+        fail = parse_window(value.get("fail_after"))
+        warn = parse_window(value["warn_after"]) if value.get("warn_after") else None
+        return Freshness(fail, warn)
+    except (ValueError, AttributeError) as err:
+        r.error(str(err), node, definition, "freshness", "write 'freshness: {fail_after: 26 hours, warn_after: 25 hours}'")
+        return None
+
+
+def _read_metric(r: _Reader, node: Any) -> Metric | None:
+    if not r.require_mapping(node, "a metric"):
+        return None
+    name = str(node["name"])
+    definition = f"metric '{name}'"
+    r.check_keys(node, METRIC_KEYS, definition)
+    kind = str(node.get("type", "")).lower()
+    if kind not in METRIC_TYPES:
+        hint = "conversion metrics are not supported yet" if kind == "conversion" else did_you_mean(kind, METRIC_TYPES) or "use simple, ratio, derived or cumulative"
+        r.error(f"type '{node.get('type')}' is not a metric type", node, definition, "type", hint)
+    params = node.get("type_params") or {}
+    if isinstance(params, dict):
+        r.check_keys(params, TYPE_PARAMS_KEYS, f"{definition} type_params")
+    else:
+        r.error("'type_params' must be a mapping", node, definition, "type_params")
+        params = {}
+    cumulative = params.get("cumulative_type_params") or {}
+    window = cumulative.get("window", params.get("window"))
+    grain_to_date = cumulative.get("grain_to_date", params.get("grain_to_date"))
+    parsed_window = None
+    if window is not None:
+        try:
+            parsed_window = parse_window(window)
+        except ValueError as err:
+            r.error(str(err), node, definition, "type_params.window")
+    if grain_to_date is not None:
+        try:
+            grain_to_date = parse_grain(grain_to_date)
+        except ValueError as err:
+            r.error(str(err), node, definition, "type_params.grain_to_date")
+    period_agg = str(cumulative.get("period_agg", "first")).lower()
+    if period_agg not in ("first", "last", "average"):
+        r.error(f"period_agg '{period_agg}' is not first, last or average", node, definition, "cumulative_type_params.period_agg")
+    inputs = tuple(
+        i for v in r.as_list(params.get("metrics"), "type_params.metrics", node, definition)
+        if (i := _read_input(r, v, node, definition, "type_params.metrics"))
+    )
+    metric = Metric(
+        name=name,
+        type=kind,
+        origin=r.origin(node),
+        description=node.get("description"),
+        label=node.get("label"),
+        filter=_filters(node.get("filter")),
+        meta=_meta(node),
+        measure=_read_input(r, params.get("measure"), node, definition, "type_params.measure"),
+        numerator=_read_input(r, params.get("numerator"), node, definition, "type_params.numerator"),
+        denominator=_read_input(r, params.get("denominator"), node, definition, "type_params.denominator"),
+        expr=params.get("expr"),
+        inputs=inputs,
+        window=parsed_window,
+        grain_to_date=grain_to_date,
+        period_agg=period_agg,
+        dimensions=tuple(str(d) for d in (node.get("dimensions") or ())),
+        partitions_start=_parse_date(r, (node.get("partitions") or {}).get("start"), node, definition, "partitions.start"),
+        freshness=_read_freshness(r, node.get("freshness"), node, definition),
+    )
+    required = {"simple": ("measure",), "cumulative": ("measure",), "ratio": ("numerator", "denominator"), "derived": ("expr", "inputs")}
+    for attr in required.get(kind, ()):
+        if not getattr(metric, attr):
+            shown = "type_params.metrics" if attr == "inputs" else f"type_params.{attr}"
+            r.error(f"a {kind} metric needs '{shown}'", node, definition, shown)
+    return metric
+
+
+def _defs_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def read_catalog(root: Path) -> Catalog:
+    """Read every YAML file under ``root``; raise PantryErrors listing all shape errors."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PantryError(f"definitions folder '{root}' does not exist", hint="set PANTRY_DEFS or create metrics_defs/")
+    errors: list[PantryError] = []
+    models: list[SemanticModel] = []
+    metrics: list[Metric] = []
+    views: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    project = Project()
+    for path in _defs_files(root):
+        shown_as = f"{root.name}/{path.relative_to(root).as_posix()}"
+        r = _Reader(path, shown_as)
+        try:
+            documents = load_yaml_documents(path, shown_as)
+        except PantryError as err:
+            errors.append(err)
+            continue
+        for doc in documents:
+            if not isinstance(doc, dict):
+                r.error("a definitions file must be a mapping with keys such as 'semantic_models:' and 'metrics:'")
+                continue
+            for key, value in doc.items():
+                if key in SKIPPED_TOP_LEVEL:
+                    skipped.append(f"{shown_as}: '{key}' (not used by Pantry)")
+                elif key == "project":
+                    start = _parse_date(r, ((value or {}).get("partitions") or {}).get("start"), value, "project", "partitions.start")
+                    project = Project(str((value or {}).get("name", "pantry")), start or Project().partitions_start)
+                elif key in ("semantic_models", "semantic_model"):
+                    for node in value if key == "semantic_models" else [value]:
+                        if (model := _read_model(r, node)) is not None:
+                            models.append(model)
+                elif key in ("metrics", "metric"):
+                    for node in value if key == "metrics" else [value]:
+                        if (metric := _read_metric(r, node)) is not None:
+                            metrics.append(metric)
+                elif key == "feature_views":
+                    views.extend(dict(v, __file__=shown_as) for v in value or [])
+                else:
+                    r.error(f"unknown top-level key '{key}'", doc, field=key, hint=did_you_mean(str(key), TOP_LEVEL | SKIPPED_TOP_LEVEL) or "use semantic_models:, metrics: or feature_views:")
+        errors.extend(r.errors)
+    if errors:
+        raise PantryErrors(errors)
+    return Catalog(root, project, *_index(models, metrics), feature_views=tuple(views), skipped=tuple(skipped))
+
+
+def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str, SemanticModel], dict[str, Metric]]:
+    """Name the definitions, refusing duplicates, and add metrics implied by measures."""
+    errors: list[PantryError] = []
+    by_model: dict[str, SemanticModel] = {}
+    seen_measures: dict[str, SemanticModel] = {}
+    for model in models:
+        if model.name in by_model:
+            first = by_model[model.name].origin
+            errors.append(PantryError(f"duplicate name '{model.name}', first defined in {first.shown_as} line {first.line}", file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="name", hint="rename one of them"))
+        by_model[model.name] = model
+        for measure in model.measures:
+            if measure.name in seen_measures and seen_measures[measure.name] is not model:
+                errors.append(PantryError(f"duplicate measure name '{measure.name}', also in semantic model '{seen_measures[measure.name].name}'", file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="measures", hint="measure names are global, as in MetricFlow; rename one"))
+            seen_measures[measure.name] = model
+    by_metric: dict[str, Metric] = {}
+    for metric in metrics:
+        if metric.name in by_metric:
+            first = by_metric[metric.name].origin
+            errors.append(PantryError(f"duplicate name '{metric.name}', first defined in {first.shown_as} line {first.line}", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="name", hint="rename one of them"))
+        by_metric[metric.name] = metric
+    for model in by_model.values():
+        for measure in model.measures:
+            if measure.create_metric and measure.name not in by_metric:
+                by_metric[measure.name] = Metric(measure.name, "simple", model.origin, description=measure.description, label=measure.label, measure=MetricInput(measure.name), meta={"create_metric": True}, implicit=True)
+    if errors:
+        raise PantryErrors(errors)
+    return by_model, by_metric

@@ -1,0 +1,187 @@
+"""The catalog as frozen dataclasses.
+
+Why frozen: a loaded catalog is shared by the compiler, the Store, the CLI and the
+Dagster factories. Nothing downstream may change a definition behind the others' backs;
+a changed YAML file means a new catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pantry.spec.windows import Window
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a definition lives, for error messages and Dagster code references."""
+
+    path: Path
+    shown_as: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    type: str  # primary | unique | foreign | natural
+    expr: str
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    type: str  # categorical | time
+    expr: str
+    time_granularity: str = "day"
+    is_partition: bool = False
+    label: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    agg: str
+    expr: str
+    agg_time_dimension: str | None = None
+    percentile: float | None = None
+    use_discrete_percentile: bool = False
+    use_approximate_percentile: bool = False
+    create_metric: bool = False
+    label: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class SemanticModel:
+    name: str
+    source: str
+    entities: tuple[Entity, ...]
+    dimensions: tuple[Dimension, ...]
+    measures: tuple[Measure, ...]
+    origin: Origin
+    agg_time_dimension: str | None = None
+    primary_entity: str | None = None
+    description: str | None = None
+
+    def entity(self, name: str) -> Entity | None:
+        return next((e for e in self.entities if e.name == name), None)
+
+    def dimension(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    def measure(self, name: str) -> Measure | None:
+        return next((m for m in self.measures if m.name == name), None)
+
+    @property
+    def primary(self) -> str | None:
+        """The entity this model is keyed by: a primary entity or ``primary_entity:``."""
+        for entity in self.entities:
+            if entity.type == "primary":
+                return entity.name
+        return self.primary_entity
+
+    def time_dimension_for(self, measure: Measure) -> Dimension | None:
+        name = measure.agg_time_dimension or self.agg_time_dimension
+        return self.dimension(name) if name else None
+
+
+@dataclass(frozen=True)
+class MetricInput:
+    """A reference to a measure or metric, in MetricFlow's long form."""
+
+    name: str
+    filter: tuple[str, ...] = ()
+    alias: str | None = None
+    offset_window: Window | None = None
+    offset_to_grain: str | None = None
+    fill_nulls_with: Any = None
+    join_to_timespine: bool = False
+
+    @property
+    def column(self) -> str:
+        return self.alias or self.name
+
+
+@dataclass(frozen=True)
+class Freshness:
+    fail_after: Window
+    warn_after: Window | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: str  # simple | ratio | derived | cumulative
+    origin: Origin
+    description: str | None = None
+    label: str | None = None
+    filter: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    measure: MetricInput | None = None
+    numerator: MetricInput | None = None
+    denominator: MetricInput | None = None
+    expr: str | None = None
+    inputs: tuple[MetricInput, ...] = ()
+    window: Window | None = None
+    grain_to_date: str | None = None
+    period_agg: str = "first"
+    dimensions: tuple[str, ...] = ()
+    partitions_start: date | None = None
+    freshness: Freshness | None = None
+    implicit: bool = False  # made from a measure (create_metric, or named by a ratio)
+
+    @property
+    def owner(self) -> str | None:
+        owner = self.meta.get("owner")
+        return str(owner) if owner is not None else None
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str = "pantry"
+    partitions_start: date = date(2024, 1, 1)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything in ``metrics_defs/``: validated, resolved, ready to compile."""
+
+    root: Path
+    project: Project
+    semantic_models: dict[str, SemanticModel]
+    metrics: dict[str, Metric]
+    feature_views: tuple[dict[str, Any], ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    def measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
+        for model in self.semantic_models.values():
+            found = model.measure(name)
+            if found is not None:
+                return model, found
+        return None
+
+    def models_keyed_by(self, entity: str) -> list[SemanticModel]:
+        """Models where ``entity`` is primary, unique or natural: safe join targets."""
+        return [
+            m
+            for m in self.semantic_models.values()
+            if (e := m.entity(entity)) is not None and e.type in ("primary", "unique", "natural")
+        ]
+
+    def metric_or_measure(self, name: str) -> Metric | None:
+        """A metric by name, or the simple metric MetricFlow implies for a bare measure."""
+        if name in self.metrics:
+            return self.metrics[name]
+        found = self.measure(name)
+        if found is None:
+            return None
+        model, measure = found
+        return Metric(name, "simple", model.origin, description=measure.description, measure=MetricInput(name), implicit=True)
+
+    def public_metrics(self) -> list[Metric]:
+        return [m for m in self.metrics.values() if not m.implicit or m.meta.get("create_metric")]

@@ -1,0 +1,176 @@
+"""Reference and schema checks that need the whole catalog, run at load time.
+
+Why at load time: a broken definition must fail in ``pantry validate`` and when Dagster
+loads the code location, with the file and the field, never as a SQL error in the
+middle of a backfill. The checks are the ones dbt users expect from ``mf validate``
+plus one more: every column an ``expr`` reads is checked against the real source schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.compile.filters import filter_names, parse_filter
+from pantry.compile.names import NameResolver, output_name
+from pantry.errors import PantryError, PantryErrors, did_you_mean
+from pantry.offline.sources import connect, register_model, source_schema
+from pantry.spec.model import Catalog, Metric, SemanticModel
+
+
+def _err(metric_or_model: Metric | SemanticModel, kind: str, message: str, field: str, hint: str | None = None) -> PantryError:
+    origin = metric_or_model.origin
+    return PantryError(message, file=origin.shown_as, line=origin.line, definition=f"{kind} '{metric_or_model.name}'", field=field, hint=hint)
+
+
+def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
+    try:
+        return sqlglot.parse_one(text, read="duckdb"), None
+    except sqlglot.errors.ParseError as err:
+        first = err.errors[0]["description"] if err.errors else str(err)
+        return None, first
+
+
+def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str] | None) -> list[PantryError]:
+    errors: list[PantryError] = []
+    items = [("entity", e.name, e.expr, "expr") for e in model.entities]
+    items += [("dimension", d.name, d.expr, "expr") for d in model.dimensions]
+    items += [("measure", m.name, m.expr, "expr") for m in model.measures]
+    for kind, name, text, field in items:
+        tree, problem = _parse_sql(text)
+        if tree is None:
+            errors.append(_err(model, "semantic model", f"{kind} '{name}': {field} '{text}' is not valid SQL: {problem}", f"{kind}s.{name}.{field}", "fix the SQL expression; it is read as DuckDB SQL over the source's columns"))
+            continue
+        if schema is None:
+            continue
+        for column in tree.find_all(exp.Column):
+            if column.name.lower() not in schema:
+                errors.append(_err(
+                    model, "semantic model",
+                    f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'", f"{kind}s.{name}.{field}",
+                    did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}",
+                ))
+    time_names = {d.name for d in model.dimensions if d.type == "time"}
+    for label, value in [("defaults.agg_time_dimension", model.agg_time_dimension)] + [(f"measures.{m.name}.agg_time_dimension", m.agg_time_dimension) for m in model.measures]:
+        if value and value not in time_names:
+            errors.append(_err(model, "semantic model", f"agg_time_dimension '{value}' is not a time dimension of this model", label, did_you_mean(value, time_names) or "declare it under dimensions: with type: time"))
+    primaries = [e for e in model.entities if e.type == "primary"]
+    if len(primaries) > 1:
+        errors.append(_err(model, "semantic model", "has more than one primary entity", "entities", "keep one primary entity; mark the others unique or foreign"))
+    return errors
+
+
+def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
+    errors: list[PantryError] = []
+    measures = [m.name for s in catalog.semantic_models.values() for m in s.measures]
+    names = list(catalog.metrics) + measures
+    refs = []
+    if metric.measure is not None:
+        if catalog.measure(metric.measure.name) is None:
+            errors.append(_err(metric, "metric", f"measure '{metric.measure.name}' is not a measure", "type_params.measure", did_you_mean(metric.measure.name, measures)))
+        refs.append(("type_params.measure", metric.measure))
+    for field, ref in (("numerator", metric.numerator), ("denominator", metric.denominator)):
+        if ref is not None:
+            if catalog.metric_or_measure(ref.name) is None:
+                errors.append(_err(metric, "metric", f"{field} '{ref.name}' is not a metric or measure", f"type_params.{field}", did_you_mean(ref.name, names)))
+            refs.append((f"type_params.{field}", ref))
+    for ref in metric.inputs:
+        if catalog.metric_or_measure(ref.name) is None:
+            errors.append(_err(metric, "metric", f"input metric '{ref.name}' is not a metric", "type_params.metrics", did_you_mean(ref.name, names)))
+        if ref.offset_to_grain:
+            errors.append(_err(metric, "metric", "offset_to_grain is not supported yet", "type_params.metrics.offset_to_grain", "use offset_window"))
+        refs.append(("type_params.metrics", ref))
+    if metric.expr is not None:
+        tree, problem = _parse_sql(str(metric.expr))
+        if tree is None:
+            errors.append(_err(metric, "metric", f"expr '{metric.expr}' is not valid SQL: {problem}", "type_params.expr"))
+        else:
+            known = {i.column for i in metric.inputs}
+            for column in tree.find_all(exp.Column):
+                if column.name not in known:
+                    errors.append(_err(metric, "metric", f"expr reads '{column.name}', which is not one of its input metrics", "type_params.expr", did_you_mean(column.name, known) or "list it under type_params.metrics (with alias: if renamed)"))
+    filters = [("filter", f) for f in metric.filter] + [(f"{field}.filter", f) for field, ref in refs for f in ref.filter]
+    home = _home_model(catalog, metric)
+    for field, text in filters:
+        try:
+            condition = parse_filter(text)
+        except ValueError as err:
+            errors.append(_err(metric, "metric", f"filter does not parse: {err}", field, "write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\""))
+            continue
+        if home is not None:
+            errors.extend(_names_resolve(catalog, metric, home, filter_names(condition), field))
+    if home is not None and metric.dimensions:
+        errors.extend(_names_resolve(catalog, metric, home, list(metric.dimensions), "dimensions"))
+    return errors
+
+
+def _names_resolve(catalog: Catalog, metric: Metric, home: SemanticModel, names: list[str], field: str) -> list[PantryError]:
+    errors = []
+    resolver = NameResolver(catalog, home)
+    for name in names:
+        try:
+            resolver.resolve(output_name(name))
+        except PantryError as err:
+            errors.append(_err(metric, "metric", f"{field}: {err.message}", field, err.hint))
+    return errors
+
+
+def _home_model(catalog: Catalog, metric: Metric) -> SemanticModel | None:
+    """The model of a simple or cumulative metric's measure, where its filters resolve."""
+    if metric.measure is not None and (found := catalog.measure(metric.measure.name)):
+        return found[0]
+    return None
+
+
+def _cycles(catalog: Catalog) -> list[PantryError]:
+    errors: list[PantryError] = []
+    state: dict[str, int] = {}
+
+    def inputs(metric: Metric) -> list[str]:
+        refs = list(metric.inputs) + [r for r in (metric.numerator, metric.denominator) if r]
+        return [r.name for r in refs if r.name in catalog.metrics]
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for child in inputs(catalog.metrics[name]):
+            if state.get(child) == 1:
+                cycle = path[path.index(child):] + [child] if child in path else [name, child]
+                metric = catalog.metrics[child]
+                errors.append(_err(metric, "metric", f"metrics form a cycle: {' -> '.join(cycle)}", "type_params.metrics", "a derived metric cannot depend on itself; remove one of these inputs"))
+            elif state.get(child) is None:
+                visit(child, path + [child])
+        state[name] = 2
+
+    for name in catalog.metrics:
+        if state.get(name) is None:
+            visit(name, [name])
+    return errors
+
+
+def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path | None = None) -> Catalog:
+    """Raise PantryErrors listing every problem; return the catalog when it is sound."""
+    errors: list[PantryError] = []
+    schemas: dict[str, dict[str, str] | None] = {}
+    con = connect(catalog, models=[]) if check_sources else None
+    for model in catalog.semantic_models.values():
+        schema = None
+        if con is not None:
+            try:
+                register_model(con, catalog, model, offline_db)
+                schema = source_schema(con, model)
+            except PantryError as err:
+                errors.append(err)
+            except Exception as err:  # noqa: BLE001 - a source DuckDB cannot read is a user error
+                errors.append(_err(model, "semantic model", f"source '{model.source}' cannot be read: {err}", "source", "check the file is valid CSV or Parquet"))
+        schemas[model.name] = schema
+        errors.extend(_model_checks(catalog, model, schema))
+    for metric in catalog.metrics.values():
+        errors.extend(_metric_checks(catalog, metric))
+    errors.extend(_cycles(catalog))
+    if con is not None:
+        con.close()
+    if errors:
+        raise PantryErrors(errors)
+    return catalog
