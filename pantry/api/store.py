@@ -12,12 +12,16 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from pantry.api.catalog import catalog_entries
+from pantry.api.facts import MetricFacts, metric_facts
 from pantry.compile.dialects import to_sql
 from pantry.compile.query import Compiler, QueryRequest
 from pantry.errors import PantryError
+from pantry.offline.metric_tables import run_frame
 from pantry.offline.sources import connect
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
@@ -58,6 +62,15 @@ class Store:
         """The validated catalog; loading it runs every check of ``pantry validate``."""
         return validate(read_catalog(self.defs), offline_db=self.offline_db)
 
+    @cached_property
+    def facts(self) -> dict[str, MetricFacts]:
+        """Compiled SQL, version, schema and lineage of every metric."""
+        return metric_facts(self.definitions)
+
+    def catalog(self, search: str | None = None) -> list[dict[str, Any]]:
+        """Every metric with type, description, owner, tags, lineage, partitions and last run."""
+        return catalog_entries(self.facts, self.offline_db, search)
+
     @property
     def offline_db(self) -> Path:
         return self.home / "pantry.duckdb"
@@ -89,7 +102,7 @@ class Store:
         tree = Compiler(self.definitions).compile(request)
         con = connect(self.definitions, self.offline_db)
         try:
-            return con.execute(to_sql(tree, "duckdb", pretty=False)).df()
+            return run_frame(con, to_sql(tree, "duckdb", pretty=False))
         finally:
             con.close()
 

@@ -1,0 +1,145 @@
+"""``pantry``: the command line. Flags match ``mf query`` so dbt users need no new habits.
+
+Why errors are caught here: a PantryError is a sentence for a person, so the CLI prints
+it and exits 1, never a traceback; ``--debug`` shows the traceback for us.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pantry.api.store import Store
+from pantry.errors import PantryError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Pantry: metrics and features, defined once.")
+console = Console()
+errors = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+    _state["debug"] = debug
+
+
+def _store() -> Store:
+    return Store()
+
+
+def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for name in frame.columns:
+        justify = "right" if pd.api.types.is_numeric_dtype(frame[name]) else "left"
+        table.add_column(str(name), justify=justify)
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) or v is pd.NA else _fmt(v) for v in row])
+    return table
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    return str(value)
+
+
+@app.command()
+def validate() -> None:
+    """Check every definition: YAML, references, SQL and source columns."""
+    store = _store()
+    catalog = store.definitions
+    console.print(f"[green]ok[/green]: {len(catalog.semantic_models)} semantic models, {len(catalog.public_metrics())} metrics in {store.defs}")
+    for line in catalog.skipped:
+        console.print(f"skipped {line}")
+
+
+@app.command()
+def query(
+    metrics: str = typer.Option(..., "--metrics", help="Comma-separated metric names."),
+    group_by: str = typer.Option("", "--group-by", help="metric_time__day|week|month|quarter|year, entity__dimension, ..."),
+    where: Optional[list[str]] = typer.Option(None, "--where", help="SQL over group-by names, or MetricFlow Jinja."),
+    start_time: Optional[str] = typer.Option(None, "--start-time"),
+    end_time: Optional[str] = typer.Option(None, "--end-time"),
+    order: Optional[str] = typer.Option(None, "--order", help="Comma-separated; prefix '-' for descending."),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    explain: bool = typer.Option(False, "--explain", help="Print the SQL instead of running it."),
+    dialect: str = typer.Option("duckdb", "--dialect", help="duckdb, postgres, snowflake, bigquery or spark."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the result to this CSV file."),
+) -> None:
+    """Query metrics by name, as `mf query` does."""
+    store = _store()
+    args = dict(metrics=metrics, group_by=group_by, where=where, start_time=start_time, end_time=end_time, order=order, limit=limit)
+    if explain:
+        print(store.explain(**args, dialect=dialect))
+        return
+    frame = store.query(**args)
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+        console.print(f"wrote {len(frame)} rows to {csv}")
+        return
+    console.print(frame_table(frame))
+
+
+@app.command()
+def catalog(
+    search: Optional[str] = typer.Argument(None, help="Match names, descriptions, owners and tags."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List metrics with their owners, sources, partitions and last materialization."""
+    entries = _store().catalog(search)
+    if as_json:
+        print(json.dumps(entries, indent=2, default=str))
+        return
+    table = Table(title=f"Pantry catalog{f' matching {search!r}' if search else ''}")
+    for column in ("name", "type", "owner", "description", "sources / columns", "partitions", "last materialized", "version"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e["name"], e["type"], e["owner"] or "", e["description"], "\n".join(e["source_columns"]),
+            f"daily from {e['partitions']['start']}", e["last_materialized_at"] or "never", e["code_version"],
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    skip_materialize: bool = typer.Option(False, "--skip-materialize", help="Only build the demo data."),
+) -> None:
+    """Build the demo data, materialize every demo asset through Dagster, print metrics."""
+    from pantry.demo.run import run_demo
+
+    run_demo(_store(), console, materialize=not skip_materialize)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except PantryError as err:
+        if _state["debug"]:
+            raise
+        errors.print(f"[red]error:[/red] {err}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as err:  # click usage errors print themselves
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

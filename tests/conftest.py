@@ -1,0 +1,177 @@
+"""Fixtures that start real things: definitions folders on disk, DuckDB files, Dagster.
+
+Why no mocks: Pantry's promise is that a definition means the same in DuckDB, in
+Dagster and in the CLI. Only the real parts can break that promise, so tests use them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pantry.demo.data import build_demo_data
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo_defs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repo's metrics_defs with the demo data built, in a temp project."""
+    root = tmp_path_factory.mktemp("demo_project")
+    shutil.copytree(REPO / "metrics_defs", root / "metrics_defs", ignore=shutil.ignore_patterns("data"))
+    source_data = REPO / "metrics_defs" / "data"
+    if source_data.exists():
+        shutil.copytree(source_data, root / "metrics_defs" / "data")
+    build_demo_data(root / "metrics_defs")
+    return root / "metrics_defs"
+
+
+def write_defs(root: Path, files: dict[str, str]) -> Path:
+    """Write YAML files (dedented) under ``root/metrics_defs`` and return that folder."""
+    defs = root / "metrics_defs"
+    defs.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (defs / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return defs
+
+
+@pytest.fixture
+def make_defs(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
+    return lambda files: write_defs(tmp_path, files)
+
+
+def shop_frames(seed: int = 7, n_orders: int = 400) -> dict[str, pd.DataFrame]:
+    """A small shop with the awkward cases: null segments, midnight orders, gaps in days."""
+    rng = np.random.default_rng(seed)
+    customers = pd.DataFrame({
+        "customer_id": np.arange(1, 31),
+        "segment": rng.choice(["retail", "vip", None], size=30, p=[0.5, 0.3, 0.2]),
+        "region_id": rng.integers(1, 4, size=30),
+    })
+    regions = pd.DataFrame({"region_id": [1, 2, 3], "region_name": ["north", "south", "east"]})
+    day0 = pd.Timestamp("2024-01-01")
+    days = rng.choice(np.r_[0:20, 25:60], size=n_orders)  # days 20..24 have no orders
+    minutes = rng.choice([0, 1, 600, 1439], size=n_orders)  # midnight and last-minute orders
+    orders = pd.DataFrame({
+        "order_id": np.arange(1, n_orders + 1),
+        "customer_id": rng.integers(1, 31, size=n_orders),
+        "ordered_at": day0 + pd.to_timedelta(days, unit="D") + pd.to_timedelta(minutes, unit="m"),
+        "amount": rng.integers(1, 200, size=n_orders).astype(float),
+        "status": rng.choice(["completed", "returned", "pending"], size=n_orders),
+    })
+    return {"orders": orders, "customers": customers, "regions": regions}
+
+
+SHOP_YAML = """
+project:
+  name: shop
+  partitions: {start: 2024-01-01}
+semantic_models:
+  - name: orders
+    source: data/orders.parquet
+    defaults: {agg_time_dimension: ordered_at}
+    entities:
+      - {name: order, type: primary, expr: order_id}
+      - {name: customer, type: foreign, expr: customer_id}
+    dimensions:
+      - {name: ordered_at, type: time, type_params: {time_granularity: day}}
+      - {name: status, type: categorical}
+    measures:
+      - {name: revenue, agg: sum, expr: amount}
+      - {name: order_count, agg: sum, expr: "1"}
+      - {name: buyers, agg: count_distinct, expr: customer_id}
+      - {name: median_amount, agg: median, expr: amount}
+      - {name: p90_amount, agg: percentile, expr: amount, agg_params: {percentile: 0.9}}
+      - {name: avg_amount, agg: average, expr: amount}
+      - {name: max_amount, agg: max, expr: amount}
+      - {name: min_amount, agg: min, expr: amount}
+      - {name: big_orders, agg: sum_boolean, expr: amount >= 100}
+      - {name: counted_orders, agg: count, expr: order_id}
+  - name: customers
+    source: data/customers.parquet
+    entities:
+      - {name: customer, type: primary, expr: customer_id}
+      - {name: region, type: foreign, expr: region_id}
+    dimensions:
+      - {name: segment, type: categorical}
+  - name: regions
+    source: data/regions.csv
+    entities:
+      - {name: region, type: primary, expr: region_id}
+    dimensions:
+      - {name: region_name, type: categorical}
+metrics:
+  - {name: revenue, type: simple, type_params: {measure: revenue}}
+  - name: completed_revenue
+    type: simple
+    type_params: {measure: revenue}
+    filter: "{{ Dimension('order__status') }} = 'completed'"
+    meta: {owner: finance, tier: gold}
+  - {name: orders, type: simple, type_params: {measure: order_count}}
+  - {name: buyers, type: simple, type_params: {measure: buyers}}
+  - {name: median_amount, type: simple, type_params: {measure: median_amount}}
+  - {name: p90_amount, type: simple, type_params: {measure: p90_amount}}
+  - {name: avg_amount, type: simple, type_params: {measure: avg_amount}}
+  - {name: big_orders, type: simple, type_params: {measure: big_orders}}
+  - {name: counted_orders, type: simple, type_params: {measure: counted_orders}}
+  - name: revenue_per_buyer
+    type: ratio
+    type_params: {numerator: completed_revenue, denominator: buyers}
+  - name: revenue_7d
+    type: cumulative
+    type_params: {measure: revenue, cumulative_type_params: {window: 7 days}}
+  - name: revenue_mtd
+    type: cumulative
+    type_params: {measure: revenue, cumulative_type_params: {grain_to_date: month}}
+  - name: revenue_all_time
+    type: cumulative
+    type_params: {measure: revenue}
+  - name: revenue_wow
+    type: derived
+    type_params:
+      expr: revenue - revenue_prev
+      metrics:
+        - {name: revenue}
+        - {name: revenue, offset_window: 7 days, alias: revenue_prev}
+  - name: revenue_per_big_order
+    type: ratio
+    type_params: {numerator: revenue, denominator: big_orders}
+  - name: orders_filled
+    type: simple
+    type_params:
+      measure: {name: order_count, fill_nulls_with: 0, join_to_timespine: true}
+"""
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The shop's definitions and the frames they read, for brute-force oracles."""
+    root = tmp_path_factory.mktemp("shop")
+    defs = write_defs(root, {"shop.yaml": SHOP_YAML})
+    frames = shop_frames()
+    (defs / "data").mkdir()
+    frames["orders"].to_parquet(defs / "data" / "orders.parquet", index=False)
+    frames["customers"].to_parquet(defs / "data" / "customers.parquet", index=False)
+    frames["regions"].to_csv(defs / "data" / "regions.csv", index=False)
+    return defs, frames
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Iterator[Path]:
+    """A real Dagster instance directory, set as DAGSTER_HOME for the test."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    old = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = old
