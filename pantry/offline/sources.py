@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
-from pantry.errors import PantryError
+from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, SemanticModel
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
@@ -76,7 +76,10 @@ def register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: Sema
         return
     path = source_path(catalog, model)
     if not glob.glob(str(path)):
-        raise _missing(model, f"source file '{model.source}' does not exist (looked for {path})", "fix the path; it is relative to the definitions folder")
+        nearby = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
+        close = did_you_mean(path.name, nearby)
+        hint = f"{close[:-1]} in {Path(model.source).parent}/?" if close else "fix the path; it is relative to the definitions folder"
+        raise _missing(model, f"source file '{model.source}' does not exist (looked for {path})", hint)
     reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") or "parquet" in path.name else "read_csv_auto"
     con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}({_sql_string(str(path))})")
 

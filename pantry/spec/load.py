@@ -108,7 +108,7 @@ def _read_entity(r: _Reader, node: Any, owner: str) -> Entity | None:
     kind = str(node.get("type", "")).lower()
     if kind not in ENTITY_TYPES:
         r.error(f"type '{node.get('type')}' is not an entity type", node, definition, "type", did_you_mean(kind, ENTITY_TYPES) or "use primary, unique, foreign or natural")
-    return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]))
+    return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]), line_of(node))
 
 
 def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
@@ -128,7 +128,7 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
             r.error(str(err), node, definition, "type_params.time_granularity")
     return Dimension(
         str(node["name"]), kind, str(node.get("expr") or node["name"]), grain,
-        bool(node.get("is_partition", False)), node.get("label"), node.get("description"),
+        bool(node.get("is_partition", False)), node.get("label"), node.get("description"), line_of(node),
     )
 
 
@@ -157,6 +157,7 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
         create_metric=bool(node.get("create_metric", False)),
         label=node.get("label"),
         description=node.get("description"),
+        line=line_of(node),
     )
 
 

@@ -29,6 +29,7 @@ class Entity:
     name: str
     type: str  # primary | unique | foreign | natural
     expr: str
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Dimension:
     is_partition: bool = False
     label: str | None = None
     description: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Measure:
     create_metric: bool = False
     label: str | None = None
     description: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.model import Catalog, Metric, SemanticModel
 
 
-def _err(metric_or_model: Metric | SemanticModel, kind: str, message: str, field: str, hint: str | None = None) -> PantryError:
+def _err(metric_or_model: Metric | SemanticModel, kind: str, message: str, field: str, hint: str | None = None, line: int | None = None) -> PantryError:
     origin = metric_or_model.origin
-    return PantryError(message, file=origin.shown_as, line=origin.line, definition=f"{kind} '{metric_or_model.name}'", field=field, hint=hint)
+    return PantryError(message, file=origin.shown_as, line=line or origin.line, definition=f"{kind} '{metric_or_model.name}'", field=field, hint=hint)
 
 
 def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
@@ -35,13 +35,13 @@ def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
 
 def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str] | None) -> list[PantryError]:
     errors: list[PantryError] = []
-    items = [("entity", e.name, e.expr, "expr") for e in model.entities]
-    items += [("dimension", d.name, d.expr, "expr") for d in model.dimensions]
-    items += [("measure", m.name, m.expr, "expr") for m in model.measures]
-    for kind, name, text, field in items:
+    items = [("entity", e.name, e.expr, "expr", e.line) for e in model.entities]
+    items += [("dimension", d.name, d.expr, "expr", d.line) for d in model.dimensions]
+    items += [("measure", m.name, m.expr, "expr", m.line) for m in model.measures]
+    for kind, name, text, field, line in items:
         tree, problem = _parse_sql(text)
         if tree is None:
-            errors.append(_err(model, "semantic model", f"{kind} '{name}': {field} '{text}' is not valid SQL: {problem}", f"{kind}s.{name}.{field}", "fix the SQL expression; it is read as DuckDB SQL over the source's columns"))
+            errors.append(_err(model, "semantic model", f"{kind} '{name}': {field} '{text}' is not valid SQL: {problem}", f"{kind}s.{name}.{field}", "fix the SQL expression; it is read as DuckDB SQL over the source's columns", line))
             continue
         if schema is None:
             continue
@@ -50,7 +50,7 @@ def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str]
                 errors.append(_err(
                     model, "semantic model",
                     f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'", f"{kind}s.{name}.{field}",
-                    did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}",
+                    did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}", line,
                 ))
     time_names = {d.name for d in model.dimensions if d.type == "time"}
     for label, value in [("defaults.agg_time_dimension", model.agg_time_dimension)] + [(f"measures.{m.name}.agg_time_dimension", m.agg_time_dimension) for m in model.measures]:

@@ -1,0 +1,85 @@
+"""The bar from "Metrics Stores vs Feature Stores", with values worked out by hand.
+
+Signature revenue per day: 01-03: 24*4 + 23*1 = 119 over 5 drinks; 01-04: 28*2 + 25*1 = 81
+over 3; 01-05: 26*2 + 28*1 = 80 over 3. Classic: 01-03: 17*2 + 7*3 = 55 over 5; 01-04:
+6*3 + 15*2 = 48 over 5; 01-05: 17*3 + 7*4 = 79 over 7.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pantry import Store
+
+DAYS = [date(2022, 1, 3), date(2022, 1, 4), date(2022, 1, 5)]
+SIGNATURE = [119 / 5, 81 / 3, 80 / 3]
+CLASSIC = [55 / 5, 48 / 5, 79 / 7]
+REVENUE = [174, 129, 159]
+
+
+@pytest.fixture(scope="module")
+def store(demo_defs: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return Store(defs=demo_defs, home=tmp_path_factory.mktemp("home"))
+
+
+def test_daily_values_by_hand(store: Store) -> None:
+    frame = store.query(["revenue_per_signature_cocktail", "revenue_per_classic_drink", "bar_revenue"], group_by=["metric_time"])
+    assert [d.date() for d in pd.to_datetime(frame["metric_time__day"])] == DAYS
+    assert list(frame["revenue_per_signature_cocktail"]) == pytest.approx(SIGNATURE)
+    assert list(frame["revenue_per_classic_drink"]) == pytest.approx(CLASSIC)
+    assert list(frame["bar_revenue"]) == REVENUE
+
+
+def test_ratio_over_the_whole_period_is_a_ratio_of_sums(store: Store) -> None:
+    frame = store.query(["revenue_per_signature_cocktail", "revenue_per_classic_drink"], group_by=["metric_time__week"])
+    # 2022-01-03 is a Monday: one week; 280 / 11 and 182 / 17, not the mean of the days
+    assert list(frame["revenue_per_signature_cocktail"]) == pytest.approx([280 / 11])
+    assert list(frame["revenue_per_classic_drink"]) == pytest.approx([182 / 17])
+
+
+def _pantry(demo_defs: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "pantry.api.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_query_table_csv_and_explain(demo_defs: Path, tmp_path: Path) -> None:
+    shown = _pantry(demo_defs, "query", "--metrics", "revenue_per_classic_drink", "--group-by", "metric_time__day", "--order", "-revenue_per_classic_drink", "--limit", "2", home=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "2022-01-05" in shown.stdout and "11.2857" in shown.stdout and "2022-01-04" not in shown.stdout
+    out = tmp_path / "out.csv"
+    written = _pantry(demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time", "--csv", str(out), home=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert pd.read_csv(out)["bar_revenue"].tolist() == REVENUE
+    sql = _pantry(demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time__week", "--explain", "--dialect", "bigquery", home=tmp_path)
+    assert "WEEK(MONDAY)" in sql.stdout
+
+
+def test_cli_error_is_a_sentence_not_a_traceback(demo_defs: Path, tmp_path: Path) -> None:
+    done = _pantry(demo_defs, "query", "--metrics", "bar_revenu", home=tmp_path)
+    assert done.returncode == 1
+    assert "'bar_revenu' is not a metric (did you mean 'bar_revenue'?)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_validate(demo_defs: Path, tmp_path: Path) -> None:
+    done = _pantry(demo_defs, "validate", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "5 semantic models, 12 metrics" in done.stdout
+
+
+def test_catalog_search_matches_names_descriptions_and_tags(store: Store) -> None:
+    names = lambda search: sorted(e["name"] for e in store.catalog(search))  # noqa: E731
+    assert names("classic") == ["revenue_per_classic_drink"]
+    assert names("month-to-date") == ["flights_mtd"]
+    assert names("gold") == ["bar_revenue", "flights", "on_time_ratio", "revenue_per_classic_drink", "revenue_per_signature_cocktail"]
+    entry = store.catalog("revenue_per_classic_drink")[0]
+    assert entry["owner"] == "bar" and entry["type"] == "ratio"
+    assert entry["source_columns"] == ["bar_transactions.date", "bar_transactions.price", "bar_transactions.quantity"]
+    assert entry["partitions"]["start"] == "2022-01-03"
+    assert entry["last_materialized_at"] is None

@@ -1,0 +1,38 @@
+SELECT
+  `metric_time__month`,
+  revenue - revenue_prev AS `revenue_wow`
+FROM (
+  SELECT
+    COALESCE(q0.`metric_time__month`, q1.`metric_time__month`) AS `metric_time__month`,
+    q0.`revenue`,
+    q1.`revenue_prev`
+  FROM (
+    SELECT
+      `metric_time__month`,
+      SUM(`__value`) AS `revenue`
+    FROM (
+      SELECT
+        m0.amount AS `__value`,
+        CAST(TRUNC(CAST(m0.ordered_at AS DATE), 'MONTH') AS DATE) AS `metric_time__month`
+      FROM src.orders AS m0
+    ) AS measure_rows
+    GROUP BY
+      `metric_time__month`
+  ) AS q0
+  FULL OUTER JOIN (
+    SELECT
+      `metric_time__month`,
+      SUM(`__value`) AS `revenue_prev`
+    FROM (
+      SELECT
+        m0.amount AS `__value`,
+        CAST(TRUNC(CAST(DATE_ADD(CAST(m0.ordered_at AS DATE), 7) AS DATE), 'MONTH') AS DATE) AS `metric_time__month`
+      FROM src.orders AS m0
+    ) AS measure_rows
+    GROUP BY
+      `metric_time__month`
+  ) AS q1
+    ON q0.`metric_time__month` IS NOT DISTINCT FROM q1.`metric_time__month`
+) AS derived_inputs
+ORDER BY
+  `metric_time__month` ASC

@@ -1,0 +1,1 @@
+-- error: BigQuery has no exact median or percentile aggregate (set 'agg_params: {use_approximate_percentile: true}' on the measure to use APPROX_QUANTILES)
