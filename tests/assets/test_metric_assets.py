@@ -1,0 +1,184 @@
+"""Metric assets on a real Dagster instance, writing a real DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from assets.metrics import build_metric_assets, metric_key
+from definitions import build_definitions
+from pantry import Store
+from pantry.api.facts import metric_facts
+from pantry.offline.metric_tables import read_days, replace_days
+from resources.offline import OfflineStore
+
+REPO = Path(__file__).resolve().parents[2]
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+@pytest.fixture
+def shop_copy(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path: Path) -> Path:
+    defs = tmp_path / "metrics_defs"
+    shutil.copytree(shop[0], defs)
+    return defs
+
+
+def _materialize(defs: Path, home: Path, names: list[str], start: str, end: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    store = Store(defs=defs, home=home)
+    facts = metric_facts(store.definitions)
+    assets = [a for a in build_metric_assets(facts) if a.key.path[-1] in names]
+    return dg.materialize(
+        assets,
+        instance=instance,
+        resources={"offline": OfflineStore(defs=str(defs), home=str(home))},
+        tags={RANGE_TAGS[0]: start, RANGE_TAGS[1]: end},
+    )
+
+
+def _stored(home: Path, name: str) -> pd.DataFrame:
+    con = duckdb.connect(str(home / "pantry.duckdb"), read_only=True)
+    try:
+        return read_days(con, name)
+    finally:
+        con.close()
+
+
+ALL_TYPES = ["revenue", "completed_revenue", "buyers", "median_amount", "revenue_per_buyer", "revenue_7d", "revenue_mtd", "revenue_wow", "orders_filled"]
+
+
+def test_partition_equals_query_at_day_grain_for_every_metric_type(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:
+    home = tmp_path / "home"
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _materialize(shop_copy, home, ALL_TYPES, "2024-01-05", "2024-02-20", instance)
+        assert result.success
+    store = Store(defs=shop_copy, home=home)
+    for name in ALL_TYPES:
+        stored = _stored(home, name)
+        expected = store.query(name, group_by="metric_time__day", start_time="2024-01-05", end_time="2024-02-20")
+        expected["metric_time__day"] = pd.to_datetime(expected["metric_time__day"]).dt.date
+        assert stored["metric_time__day"].min() >= date(2024, 1, 5), name
+        pd.testing.assert_frame_equal(stored.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False, obj=name)
+
+
+def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path: Path, dagster_home: Path) -> None:
+    home = tmp_path / "home"
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        assert _materialize(demo_defs, home, ["revenue_per_classic_drink", "revenue_per_signature_cocktail"], "2022-01-03", "2022-01-05", instance).success
+        events = instance.fetch_materializations(metric_key("revenue_per_classic_drink"), limit=10).records
+        assert {e.partition_key for e in events} == {"2022-01-03", "2022-01-04", "2022-01-05"}
+        metadata = events[0].asset_materialization.metadata
+        assert metadata["rows"].value == 3
+        assert metadata["value"].value == pytest.approx(79 / 7)  # the last day's value
+    assert list(_stored(home, "revenue_per_classic_drink")["revenue_per_classic_drink"]) == pytest.approx([11.0, 9.6, 79 / 7])
+    assert list(_stored(home, "revenue_per_signature_cocktail")["revenue_per_signature_cocktail"]) == pytest.approx([23.8, 27.0, 80 / 3])
+
+
+def test_rematerializing_replaces_the_partition(shop_copy: Path, tmp_path: Path, dagster_home: Path, shop: tuple[Path, dict[str, pd.DataFrame]]) -> None:
+    home = tmp_path / "home"
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        assert _materialize(shop_copy, home, ["revenue"], "2024-01-01", "2024-01-10", instance).success
+        before = _stored(home, "revenue")
+        orders = shop[1]["orders"].copy()
+        orders["amount"] = orders["amount"] * 2
+        orders.to_parquet(shop_copy / "data" / "orders.parquet", index=False)
+        assert _materialize(shop_copy, home, ["revenue"], "2024-01-03", "2024-01-03", instance).success
+    after = _stored(home, "revenue").set_index("metric_time__day")["revenue"]
+    old = before.set_index("metric_time__day")["revenue"]
+    assert len(after) == len(old)
+    assert after[date(2024, 1, 3)] == 2 * old[date(2024, 1, 3)]
+    assert after[date(2024, 1, 4)] == old[date(2024, 1, 4)]
+
+
+def test_a_failed_write_leaves_the_previous_version(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "offline.duckdb"))
+    good = pd.DataFrame({"metric_time__day": [date(2024, 1, 1), date(2024, 1, 2)], "revenue": [1.5, 2.5]})
+    replace_days(con, "revenue", good, date(2024, 1, 1), date(2024, 1, 2))
+    bad = pd.DataFrame({"metric_time__day": [date(2024, 1, 1)], "revenue": ["not a number"]})
+    with pytest.raises(duckdb.Error):
+        replace_days(con, "revenue", bad, date(2024, 1, 1), date(2024, 1, 1))
+    assert read_days(con, "revenue")["revenue"].tolist() == [1.5, 2.5]
+    reshaped = pd.DataFrame({"metric_time__day": [date(2024, 1, 1)], "segment": ["a"], "revenue": [1.0]})
+    with pytest.raises(Exception, match="the definition changed shape"):
+        replace_days(con, "revenue", reshaped, date(2024, 1, 1), date(2024, 1, 1))
+    assert read_days(con, "revenue")["revenue"].tolist() == [1.5, 2.5]
+
+
+def test_a_failed_run_keeps_the_stored_partition(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:
+    home = tmp_path / "home"
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        assert _materialize(shop_copy, home, ["revenue"], "2024-01-01", "2024-01-05", instance).success
+        before = _stored(home, "revenue")
+        store = Store(defs=shop_copy, home=home)
+        facts = metric_facts(store.definitions)
+        (shop_copy / "data" / "orders.parquet").write_bytes(b"not parquet")
+        asset = [a for a in build_metric_assets(facts) if a.key == metric_key("revenue")]
+        result = dg.materialize(asset, instance=instance, partition_key="2024-01-03", raise_on_error=False,
+                                resources={"offline": OfflineStore(defs=str(shop_copy), home=str(home))})
+        assert not result.success
+    pd.testing.assert_frame_equal(_stored(home, "revenue"), before)
+
+
+def test_asset_metadata_lineage_code_refs_and_version(shop_copy: Path, tmp_path: Path) -> None:
+    defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
+    graph = defs.resolve_asset_graph()
+    node = graph.get(metric_key("completed_revenue"))
+    spec_meta = node.metadata
+    lineage = spec_meta["dagster/column_lineage"]
+    deps = lineage.deps_by_column["completed_revenue"]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in deps] == [("sources/orders", "amount")]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in lineage.deps_by_column["metric_time__day"]] == [("sources/orders", "ordered_at")]
+    ref = spec_meta["dagster/code_references"].code_references[0]
+    assert ref.file_path == str((shop_copy / "shop.yaml").resolve())
+    lines = (shop_copy / "shop.yaml").read_text().splitlines()
+    assert lines[ref.line_number - 1].strip() == "- name: completed_revenue"
+    assert [c.name for c in spec_meta["dagster/column_schema"].columns] == ["metric_time__day", "completed_revenue"]
+    assert node.owners == ["team:finance"]
+    assert node.tags["tier"] == "gold"
+    assert node.freshness_policy is not None
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert {metric_key("revenue"), dg.AssetKey(["sources", "orders"])} <= set(graph.get_all_asset_keys())
+    assert dg.AssetKey(["sources", "orders"]) in node.parent_keys
+    old_version = node.code_version
+    text = (shop_copy / "shop.yaml").read_text().replace("= 'completed'", "= 'returned'")
+    (shop_copy / "shop.yaml").write_text(text)
+    changed = build_definitions(str(shop_copy), str(tmp_path / "home")).resolve_asset_graph()
+    assert changed.get(metric_key("completed_revenue")).code_version != old_version
+    assert changed.get(metric_key("revenue")).code_version == graph.get(metric_key("revenue")).code_version
+
+
+def test_daily_schedule_requests_the_newest_partition(shop_copy: Path, tmp_path: Path) -> None:
+    defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
+    schedules = list(defs.schedules)
+    assert len(schedules) == 1
+    schedule = defs.resolve_schedule_def(schedules[0].name)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2024, 3, 2, 1, 0, tzinfo=timezone.utc))
+        result = schedule.evaluate_tick(context)
+    assert [r.partition_key for r in result.run_requests] == ["2024-03-01"]
+
+
+def test_dagster_cli_materializes_a_partition_range(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "PANTRY_DEFS": str(shop_copy), "PANTRY_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    done = subprocess.run(
+        [dagster, "asset", "materialize", "-f", str(REPO / "definitions.py"), "--select", "metrics/revenue,metrics/revenue_7d",
+         "--partition-range", "2024-01-01...2024-01-31"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    stored = _stored(home, "revenue_7d")
+    assert stored["metric_time__day"].min() == date(2024, 1, 1)
+    assert stored["metric_time__day"].max() == date(2024, 1, 31)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.fetch_materializations(metric_key("revenue"), limit=100).records
+    assert len({r.partition_key for r in records}) == 31
