@@ -40,7 +40,9 @@ def column_lineage(lineage: Mapping[str, list[tuple[str, str]]]) -> dg.TableColu
 
 def code_reference(origin: Origin, label: str) -> dg.CodeReferencesMetadataValue:
     return dg.CodeReferencesMetadataValue(
-        code_references=[dg.LocalFileCodeReference(file_path=str(origin.path.resolve()), line_number=origin.line, label=label)]
+        code_references=[
+            dg.LocalFileCodeReference(file_path=str(origin.path.resolve()), line_number=origin.line, label=label)
+        ]
     )
 
 

@@ -6,7 +6,6 @@ year's backfill is one SQL statement, not 365 runs. The logic is ``pantry``'s; t
 module only maps it onto Dagster.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg

@@ -5,7 +5,6 @@ observation records a data version (size and modification time, or the row count
 table), so Dagster can tell when a metric's inputs changed.
 """
 
-
 import glob
 import os
 

@@ -50,22 +50,26 @@ def make_defs(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
 def shop_frames(seed: int = 7, n_orders: int = 400) -> dict[str, pd.DataFrame]:
     """A small shop with the awkward cases: null segments, midnight orders, gaps in days."""
     rng = np.random.default_rng(seed)
-    customers = pd.DataFrame({
-        "customer_id": np.arange(1, 31),
-        "segment": rng.choice(["retail", "vip", None], size=30, p=[0.5, 0.3, 0.2]),
-        "region_id": rng.integers(1, 4, size=30),
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, 31),
+            "segment": rng.choice(["retail", "vip", None], size=30, p=[0.5, 0.3, 0.2]),
+            "region_id": rng.integers(1, 4, size=30),
+        }
+    )
     regions = pd.DataFrame({"region_id": [1, 2, 3], "region_name": ["north", "south", "east"]})
     day0 = pd.Timestamp("2024-01-01")
     days = rng.choice(np.r_[0:20, 25:60], size=n_orders)  # days 20..24 have no orders
     minutes = rng.choice([0, 1, 600, 1439], size=n_orders)  # midnight and last-minute orders
-    orders = pd.DataFrame({
-        "order_id": np.arange(1, n_orders + 1),
-        "customer_id": rng.integers(1, 31, size=n_orders),
-        "ordered_at": day0 + pd.to_timedelta(days, unit="D") + pd.to_timedelta(minutes, unit="m"),
-        "amount": rng.integers(1, 200, size=n_orders).astype(float),
-        "status": rng.choice(["completed", "returned", "pending"], size=n_orders),
-    })
+    orders = pd.DataFrame(
+        {
+            "order_id": np.arange(1, n_orders + 1),
+            "customer_id": rng.integers(1, 31, size=n_orders),
+            "ordered_at": day0 + pd.to_timedelta(days, unit="D") + pd.to_timedelta(minutes, unit="m"),
+            "amount": rng.integers(1, 200, size=n_orders).astype(float),
+            "status": rng.choice(["completed", "returned", "pending"], size=n_orders),
+        }
+    )
     return {"orders": orders, "customers": customers, "regions": regions}
 
 

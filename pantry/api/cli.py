@@ -7,8 +7,6 @@ it and exits 1, never a traceback; ``--debug`` shows the traceback for us.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -59,7 +57,9 @@ def validate() -> None:
     """Check every definition: YAML, references, SQL and source columns."""
     store = _store()
     catalog = store.definitions
-    console.print(f"[green]ok[/green]: {len(catalog.semantic_models)} semantic models, {len(catalog.public_metrics())} metrics in {store.defs}")
+    console.print(
+        f"[green]ok[/green]: {len(catalog.semantic_models)} semantic models, {len(catalog.public_metrics())} metrics in {store.defs}"
+    )
     for line in catalog.skipped:
         console.print(f"skipped {line}")
 
@@ -67,7 +67,9 @@ def validate() -> None:
 @app.command()
 def query(
     metrics: str = typer.Option(..., "--metrics", help="Comma-separated metric names."),
-    group_by: str = typer.Option("", "--group-by", help="metric_time__day|week|month|quarter|year, entity__dimension, ..."),
+    group_by: str = typer.Option(
+        "", "--group-by", help="metric_time__day|week|month|quarter|year, entity__dimension, ..."
+    ),
     where: Optional[list[str]] = typer.Option(None, "--where", help="SQL over group-by names, or MetricFlow Jinja."),
     start_time: Optional[str] = typer.Option(None, "--start-time"),
     end_time: Optional[str] = typer.Option(None, "--end-time"),
@@ -79,7 +81,15 @@ def query(
 ) -> None:
     """Query metrics by name, as `mf query` does."""
     store = _store()
-    args = dict(metrics=metrics, group_by=group_by, where=where, start_time=start_time, end_time=end_time, order=order, limit=limit)
+    args = dict(
+        metrics=metrics,
+        group_by=group_by,
+        where=where,
+        start_time=start_time,
+        end_time=end_time,
+        order=order,
+        limit=limit,
+    )
     if explain:
         print(store.explain(**args, dialect=dialect))
         return
@@ -102,12 +112,27 @@ def catalog(
         print(json.dumps(entries, indent=2, default=str))
         return
     table = Table(title=f"Pantry catalog{f' matching {search!r}' if search else ''}")
-    for column in ("name", "type", "owner", "description", "sources / columns", "partitions", "last materialized", "version"):
+    for column in (
+        "name",
+        "type",
+        "owner",
+        "description",
+        "sources / columns",
+        "partitions",
+        "last materialized",
+        "version",
+    ):
         table.add_column(column)
     for e in entries:
         table.add_row(
-            e["name"], e["type"], e["owner"] or "", e["description"], "\n".join(e["source_columns"]),
-            f"daily from {e['partitions']['start']}", e["last_materialized_at"] or "never", e["code_version"],
+            e["name"],
+            e["type"],
+            e["owner"] or "",
+            e["description"],
+            "\n".join(e["source_columns"]),
+            f"daily from {e['partitions']['start']}",
+            e["last_materialized_at"] or "never",
+            e["code_version"],
         )
     console.print(table)
 

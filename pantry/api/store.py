@@ -52,7 +52,9 @@ def _as_date(value: str | date | datetime | None, field: str) -> date | None:
 class Store:
     """Pantry's user-facing API: query metrics, read features, browse the catalog."""
 
-    def __init__(self, defs: str | Path | None = None, home: str | Path | None = None, redis_url: str | None = None) -> None:
+    def __init__(
+        self, defs: str | Path | None = None, home: str | Path | None = None, redis_url: str | None = None
+    ) -> None:
         self.defs = Path(defs or os.environ.get("PANTRY_DEFS", "./metrics_defs")).resolve()
         self.home = Path(home or os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
         self.redis_url = redis_url or os.environ.get("PANTRY_REDIS_URL")

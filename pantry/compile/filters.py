@@ -34,7 +34,9 @@ def _dimension(name: str, entity_path: list[str] | None = None) -> _Ref:
     return _Ref(f"{prefix}__{name}" if prefix else name)
 
 
-def _time_dimension(name: str, grain: str | None = None, entity_path: list[str] | None = None, date_part_name: str | None = None) -> _Ref:
+def _time_dimension(
+    name: str, grain: str | None = None, entity_path: list[str] | None = None, date_part_name: str | None = None
+) -> _Ref:
     base = _dimension(name, entity_path)
     grain = grain or date_part_name
     return base.grain(grain) if grain else base
@@ -85,6 +87,10 @@ def parse_filter_for(text: str, *, file: str, definition: str, field: str, line:
         return parse_filter(text)
     except ValueError as err:
         raise PantryError(
-            f"filter does not parse: {err}", file=file, line=line, definition=definition, field=field,
+            f"filter does not parse: {err}",
+            file=file,
+            line=line,
+            definition=definition,
+            field=field,
             hint="write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\"",
         ) from None

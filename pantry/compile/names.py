@@ -92,7 +92,9 @@ class NameResolver:
         kind = "time_dimension" if dimension.type == "time" else "dimension"
         if kind == "time_dimension" and grain is None:
             grain = dimension.time_granularity
-        return Resolved(name, kind, grain=grain, model=model, alias=alias, expr=dimension.expr, hops=hops, dimension=dimension)
+        return Resolved(
+            name, kind, grain=grain, model=model, alias=alias, expr=dimension.expr, hops=hops, dimension=dimension
+        )
 
     def _walk(self, name: str, path: list[str], dim_name: str) -> tuple[SemanticModel, str, tuple[Hop, ...]]:
         current, alias, hops = self.home, "m0", []
@@ -104,11 +106,23 @@ class NameResolver:
                 break  # ``primary_entity:`` names the model's key without an entity entry
             if local is None:
                 raise self._unknown(name, f"semantic model '{current.name}' has no entity '{entity_name}'")
-            if last and local.type in ("primary", "unique", "natural") and (current.dimension(wanted) or current.entity(wanted)):
+            if (
+                last
+                and local.type in ("primary", "unique", "natural")
+                and (current.dimension(wanted) or current.entity(wanted))
+            ):
                 break  # a dimension of the model itself, named through its own key
-            targets = [m for m in self.catalog.models_keyed_by(entity_name) if m is not current and (m.dimension(wanted) or m.entity(wanted))]
+            targets = [
+                m
+                for m in self.catalog.models_keyed_by(entity_name)
+                if m is not current and (m.dimension(wanted) or m.entity(wanted))
+            ]
             if not targets:
-                fanning = [m for m in self.catalog.semantic_models.values() if m is not current and m.entity(entity_name) and (m.dimension(wanted) or m.entity(wanted))]
+                fanning = [
+                    m
+                    for m in self.catalog.semantic_models.values()
+                    if m is not current and m.entity(entity_name) and (m.dimension(wanted) or m.entity(wanted))
+                ]
                 if fanning:
                     raise PantryError(
                         f"'{name}' would join '{current.name}' to '{fanning[0].name}' on entity '{entity_name}', "

@@ -76,7 +76,11 @@ def col(name: str, table: str | None = None) -> exp.Column:
 
 def source_table(model: SemanticModel, alias: str) -> exp.Table:
     """Models are read through views ``src.<model>``; the offline layer creates them."""
-    return exp.Table(this=exp.to_identifier(model.name), db=exp.to_identifier(SOURCE_SCHEMA), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.Table(
+        this=exp.to_identifier(model.name),
+        db=exp.to_identifier(SOURCE_SCHEMA),
+        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -177,16 +181,24 @@ class Compiler:
         query = self._join(parts, names)
         fills = {m.name: self._fill(m) for m in metrics}
         if any(v is not None for v in fills.values()):
-            query = exp.select(*[col(n) for n in names], *[
-                exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m)) if f is not None else col(m)
-                for m, f in fills.items()
-            ]).from_(query.subquery("filled"))
+            query = exp.select(
+                *[col(n) for n in names],
+                *[
+                    exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m))
+                    if f is not None
+                    else col(m)
+                    for m, f in fills.items()
+                ],
+            ).from_(query.subquery("filled"))
         order = request.order or tuple(names)
         for item in order:
             desc = item.startswith("-")
             key = output_name(item.lstrip("-"))
             if key not in names and key not in fills:
-                raise PantryError(f"cannot order by '{key}': it is not a requested metric or group-by", hint=did_you_mean(key, names + list(fills)))
+                raise PantryError(
+                    f"cannot order by '{key}': it is not a requested metric or group-by",
+                    hint=did_you_mean(key, names + list(fills)),
+                )
             query = query.order_by(exp.Ordered(this=col(key), desc=desc, nulls_first=not desc), copy=False)
         if request.limit is not None:
             query = query.limit(request.limit, copy=False)
@@ -195,7 +207,10 @@ class Compiler:
     def metric(self, name: str) -> Metric:
         found = self.catalog.metric_or_measure(name)
         if found is None:
-            raise PantryError(f"'{name}' is not a metric", hint=did_you_mean(name, self.catalog.metrics) or "run 'pantry catalog' to list metrics")
+            raise PantryError(
+                f"'{name}' is not a metric",
+                hint=did_you_mean(name, self.catalog.metrics) or "run 'pantry catalog' to list metrics",
+            )
         return found
 
     # -- metric types -------------------------------------------------------------
@@ -215,26 +230,42 @@ class Compiler:
             num = self._input(metric.numerator, names, inner, window, "__num", metric)
             den = self._input(metric.denominator, names, inner, window, "__den", metric)
             joined = self._join([(num, ["__num"]), (den, ["__den"])], names)
-            ratio = exp.Div(this=exp.cast(col("__num"), "DOUBLE"), expression=exp.Nullif(this=exp.cast(col("__den"), "DOUBLE"), expression=exp.Literal.number(0)))
-            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column))).from_(joined.subquery("ratio_inputs"))
+            ratio = exp.Div(
+                this=exp.cast(col("__num"), "DOUBLE"),
+                expression=exp.Nullif(this=exp.cast(col("__den"), "DOUBLE"), expression=exp.Literal.number(0)),
+            )
+            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column))).from_(
+                joined.subquery("ratio_inputs")
+            )
         # derived
         parts = [(self._input(i, names, inner, window, i.column, metric), [i.column]) for i in metric.inputs]
         joined = self._join(parts, names)
         assert metric.expr is not None
         formula = _parse_expr(str(metric.expr)).copy()
-        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column))).from_(joined.subquery("derived_inputs"))
+        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column))).from_(
+            joined.subquery("derived_inputs")
+        )
 
     def _input(self, ref, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric) -> exp.Select:
         metric = self.catalog.metric_or_measure(ref.name)
         if metric is None:
-            raise PantryError(f"'{ref.name}' is not a metric or measure", file=parent.origin.shown_as, line=parent.origin.line, definition=f"metric '{parent.name}'", hint=did_you_mean(ref.name, list(self.catalog.metrics)))
+            raise PantryError(
+                f"'{ref.name}' is not a metric or measure",
+                file=parent.origin.shown_as,
+                line=parent.origin.line,
+                definition=f"metric '{parent.name}'",
+                hint=did_you_mean(ref.name, list(self.catalog.metrics)),
+            )
         inner = _Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
         if ref.offset_window is not None:
             inner.offset = self._add_offsets(inner.offset, ref.offset_window, parent)
         select = self._metric(metric, names, inner, window, column)
         fill = ref.fill_nulls_with if ref.fill_nulls_with is not None else self._fill(metric)
         if fill is not None:
-            select = exp.select(*[col(n) for n in names], exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column))).from_(select.subquery("filled_input"))
+            select = exp.select(
+                *[col(n) for n in names],
+                exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column)),
+            ).from_(select.subquery("filled_input"))
         return select
 
     def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
@@ -246,7 +277,9 @@ class Compiler:
             conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
         rows = self._rows(model, measure, names, conditions, ctx.offset, metric)
         value = aggregate(measure, col(VALUE))
-        select = exp.select(*[col(n) for n in names], exp.alias_(value, ident(column))).from_(rows.subquery("measure_rows"))
+        select = exp.select(*[col(n) for n in names], exp.alias_(value, ident(column))).from_(
+            rows.subquery("measure_rows")
+        )
         for condition in conditions:
             select = select.where(condition.copy(), copy=False)
         if names:
@@ -256,11 +289,29 @@ class Compiler:
             return self._join_to_spine(select, names, spine_grains, column, window, model, measure, metric)
         return select
 
-    def _join_to_spine(self, select: exp.Select, names: list[str], grains: list[str], column: str, window: _Range, model: SemanticModel, measure: Measure, metric: Metric) -> exp.Select:
+    def _join_to_spine(
+        self,
+        select: exp.Select,
+        names: list[str],
+        grains: list[str],
+        column: str,
+        window: _Range,
+        model: SemanticModel,
+        measure: Measure,
+        metric: Metric,
+    ) -> exp.Select:
         """Every spine period in range gets a row; the measure's value is left-joined on."""
         bounds = self._rows(model, measure, [DAY], [], None, metric)
-        lo = _date_literal(window.lo) if window.lo else exp.select(exp.Min(this=col(DAY))).from_(bounds.subquery("b")).subquery()
-        hi = _date_literal(window.hi) if window.hi else exp.select(exp.Max(this=col(DAY))).from_(bounds.copy().subquery("b")).subquery()
+        lo = (
+            _date_literal(window.lo)
+            if window.lo
+            else exp.select(exp.Min(this=col(DAY))).from_(bounds.subquery("b")).subquery()
+        )
+        hi = (
+            _date_literal(window.hi)
+            if window.hi
+            else exp.select(exp.Max(this=col(DAY))).from_(bounds.copy().subquery("b")).subquery()
+        )
         spine = (
             exp.select(*[exp.alias_(truncate(col("ds", "s"), metric_time_grain(n) or "day"), ident(n)) for n in grains])
             .distinct()
@@ -268,9 +319,11 @@ class Compiler:
             .where(exp.Between(this=col("ds", "s"), low=lo, high=hi))
         )
         on = exp.and_(*[exp.EQ(this=col(n, "spine"), expression=col(n, "agg")) for n in grains])
-        return exp.select(
-            *[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg")
-        ).from_(spine.subquery("spine")).join(select.subquery("agg"), on=on, join_type="left")
+        return (
+            exp.select(*[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg"))
+            .from_(spine.subquery("spine"))
+            .join(select.subquery("agg"), on=on, join_type="left")
+        )
 
     def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
         """Spine days joined to rows in the window; then days reduced to the grain by period_agg."""
@@ -280,9 +333,14 @@ class Compiler:
         rows = self._rows(model, measure, others + [DAY], ctx.filters, ctx.offset, metric)
         day_r, day_s = col(DAY, "r"), col("ds", "s")
         if metric.window is not None:
-            on = exp.and_(exp.LTE(this=day_r, expression=day_s), exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1)))
+            on = exp.and_(
+                exp.LTE(this=day_r, expression=day_s), exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1))
+            )
         elif metric.grain_to_date is not None:
-            on = exp.and_(exp.LTE(this=day_r, expression=day_s), exp.GTE(this=day_r, expression=truncate(day_s, metric.grain_to_date)))
+            on = exp.and_(
+                exp.LTE(this=day_r, expression=day_s),
+                exp.GTE(this=day_r, expression=truncate(day_s, metric.grain_to_date)),
+            )
         else:
             on = exp.LTE(this=day_r, expression=day_s)
         first_day = exp.select(exp.Min(this=col(DAY))).from_("cumulative_rows").subquery()
@@ -290,7 +348,17 @@ class Compiler:
         if metric.window is not None:
             last = exp.LT(this=day_s, expression=date_add(last_day, metric.window))
         elif metric.grain_to_date is not None:
-            last = exp.LTE(this=day_s, expression=exp.cast(exp.DateSub(this=date_add(truncate(last_day, metric.grain_to_date), Window(1, metric.grain_to_date)), expression=exp.Literal.number(1), unit=exp.var("DAY")), "DATE"))
+            last = exp.LTE(
+                this=day_s,
+                expression=exp.cast(
+                    exp.DateSub(
+                        this=date_add(truncate(last_day, metric.grain_to_date), Window(1, metric.grain_to_date)),
+                        expression=exp.Literal.number(1),
+                        unit=exp.var("DAY"),
+                    ),
+                    "DATE",
+                ),
+            )
         else:
             last = exp.LTE(this=day_s, expression=last_day)
         bounds = [exp.GTE(this=day_s, expression=first_day), last]
@@ -300,16 +368,28 @@ class Compiler:
             bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
         filters = [self._bind(f, "r") for f in ctx.filters]
         daily = (
-            exp.select(exp.alias_(day_s, ident("__ds")), *[col(n, "r") for n in others], exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value")))
+            exp.select(
+                exp.alias_(day_s, ident("__ds")),
+                *[col(n, "r") for n in others],
+                exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value")),
+            )
             .from_(exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))))
-            .join(exp.Table(this=exp.to_identifier("cumulative_rows"), alias=exp.TableAlias(this=exp.to_identifier("r"))), on=on, join_type="inner")
+            .join(
+                exp.Table(this=exp.to_identifier("cumulative_rows"), alias=exp.TableAlias(this=exp.to_identifier("r"))),
+                on=on,
+                join_type="inner",
+            )
             .where(exp.and_(*bounds, *filters))
             .group_by(day_s, *[col(n, "r") for n in others])
             .with_("cumulative_rows", as_=rows)
         )
         keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n)) for n in grains]
         if all(metric_time_grain(n) == "day" for n in grains):
-            return exp.select(*[col("__ds") if False else k for k in keys], *[col(n) for n in others], exp.alias_(col("__day_value"), ident(column))).from_(daily.subquery("cumulative_days"))
+            return exp.select(
+                *[col("__ds") if False else k for k in keys],
+                *[col(n) for n in others],
+                exp.alias_(col("__day_value"), ident(column)),
+            ).from_(daily.subquery("cumulative_days"))
         if metric.period_agg == "average":
             reduced = exp.Avg(this=col("__day_value"))
         elif metric.period_agg == "last":
@@ -325,7 +405,15 @@ class Compiler:
         )
 
     # -- building blocks ------------------------------------------------------------
-    def _rows(self, model: SemanticModel, measure: Measure, names: list[str], conditions: list[exp.Expression], offset: Window | None, metric: Metric) -> exp.Select:
+    def _rows(
+        self,
+        model: SemanticModel,
+        measure: Measure,
+        names: list[str],
+        conditions: list[exp.Expression],
+        offset: Window | None,
+        metric: Metric,
+    ) -> exp.Select:
         """One row per source row: the measure's value and every name the query reads."""
         needed = list(dict.fromkeys(names + [n for c in conditions for n in filter_names(c)]))
         resolver = NameResolver(self.catalog, model)
@@ -342,20 +430,29 @@ class Compiler:
         for item in resolved:
             for hop in item.hops:
                 if hop.alias not in joined:
-                    on = exp.EQ(this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias))
+                    on = exp.EQ(
+                        this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias)
+                    )
                     joined[hop.alias] = on
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         for item in resolved:
-            select = select.select(exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name)), copy=False)
+            select = select.select(
+                exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name)), copy=False
+            )
         return select
 
-    def _column(self, item: Resolved, model: SemanticModel, measure: Measure, offset: Window | None, metric: Metric) -> exp.Expression:
+    def _column(
+        self, item: Resolved, model: SemanticModel, measure: Measure, offset: Window | None, metric: Metric
+    ) -> exp.Expression:
         if item.kind == "metric_time":
             time_dim = model.time_dimension_for(measure)
             if time_dim is None:
                 raise PantryError(
                     f"measure '{measure.name}' has no agg_time_dimension, so it has no metric_time",
-                    file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="defaults.agg_time_dimension",
+                    file=model.origin.shown_as,
+                    line=model.origin.line,
+                    definition=f"semantic model '{model.name}'",
+                    field="defaults.agg_time_dimension",
                     hint="add 'defaults: {agg_time_dimension: <time dimension>}' to the semantic model",
                 )
             day = exp.cast(qualified(time_dim.expr, "m0"), "DATE")
@@ -372,7 +469,16 @@ class Compiler:
         assert metric.measure is not None
         found = self.catalog.measure(metric.measure.name)
         if found is None:
-            raise PantryError(f"measure '{metric.measure.name}' does not exist", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="type_params.measure", hint=did_you_mean(metric.measure.name, [m.name for s in self.catalog.semantic_models.values() for m in s.measures]))
+            raise PantryError(
+                f"measure '{metric.measure.name}' does not exist",
+                file=metric.origin.shown_as,
+                line=metric.origin.line,
+                definition=f"metric '{metric.name}'",
+                field="type_params.measure",
+                hint=did_you_mean(
+                    metric.measure.name, [m.name for s in self.catalog.semantic_models.values() for m in s.measures]
+                ),
+            )
         return found
 
     def _join(self, parts: list[tuple[exp.Select, list[str]]], names: list[str]) -> exp.Select:
@@ -383,9 +489,12 @@ class Compiler:
         query = exp.select().from_(parts[0][0].subquery(aliases[0]))
         for i in range(1, len(parts)):
             if names:
-                on = exp.and_(*[
-                    exp.NullSafeEQ(this=self._coalesced(n, aliases[:i]), expression=col(n, aliases[i])) for n in names
-                ])
+                on = exp.and_(
+                    *[
+                        exp.NullSafeEQ(this=self._coalesced(n, aliases[:i]), expression=col(n, aliases[i]))
+                        for n in names
+                    ]
+                )
                 query = query.join(parts[i][0].subquery(aliases[i]), on=on, join_type="full outer", copy=False)
             else:
                 query = query.join(parts[i][0].subquery(aliases[i]), join_type="cross", copy=False)
@@ -411,8 +520,17 @@ class Compiler:
             condition = parse_filter(text)
         except ValueError as err:
             if metric is not None:
-                raise PantryError(f"filter does not parse: {err}", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="filter") from None
-            raise PantryError(f"--where does not parse: {err}", hint="write SQL over group-by names, e.g. \"metric_time__day >= '2022-01-01'\" or \"{{ Dimension('order__status') }} = 'completed'\"") from None
+                raise PantryError(
+                    f"filter does not parse: {err}",
+                    file=metric.origin.shown_as,
+                    line=metric.origin.line,
+                    definition=f"metric '{metric.name}'",
+                    field="filter",
+                ) from None
+            raise PantryError(
+                f"--where does not parse: {err}",
+                hint="write SQL over group-by names, e.g. \"metric_time__day >= '2022-01-01'\" or \"{{ Dimension('order__status') }} = 'completed'\"",
+            ) from None
         for column in condition.find_all(exp.Column):
             column.set("this", ident(output_name(column.name)))
             column.set("table", None)
@@ -430,7 +548,13 @@ class Compiler:
         if outer is None:
             return inner
         if outer.unit != inner.unit:
-            raise PantryError(f"cannot stack offsets '{outer}' and '{inner}'", file=metric.origin.shown_as, definition=f"metric '{metric.name}'", field="offset_window", hint="use the same unit for nested offsets")
+            raise PantryError(
+                f"cannot stack offsets '{outer}' and '{inner}'",
+                file=metric.origin.shown_as,
+                definition=f"metric '{metric.name}'",
+                field="offset_window",
+                hint="use the same unit for nested offsets",
+            )
         return Window(outer.count + inner.count, outer.unit)
 
     @staticmethod

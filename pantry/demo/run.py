@@ -33,15 +33,25 @@ def _dagster_bin() -> str:
 def materialize_range(project_root: Path, keys: list[str], start: date, end: date, console: Console) -> None:
     """One single-run backfill of ``keys`` over ``start..end`` through the dagster CLI."""
     command = [
-        _dagster_bin(), "asset", "materialize", "-f", str(project_root / "definitions.py"),
-        "--select", ",".join(keys), "--partition-range", f"{start.isoformat()}...{end.isoformat()}",
+        _dagster_bin(),
+        "asset",
+        "materialize",
+        "-f",
+        str(project_root / "definitions.py"),
+        "--select",
+        ",".join(keys),
+        "--partition-range",
+        f"{start.isoformat()}...{end.isoformat()}",
     ]
     console.print(f"[bold]dagster[/bold] materialize {len(keys)} assets for {start}..{end}")
     with console.status(f"materializing {', '.join(k.split('/')[-1] for k in keys)}"):
         done = subprocess.run(command, cwd=project_root, capture_output=True, text=True, env=os.environ.copy())
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise PantryError(f"dagster materialize failed:\n{tail}", hint="run the command with --debug, or open the run in the UI (make ui)")
+        raise PantryError(
+            f"dagster materialize failed:\n{tail}",
+            hint="run the command with --debug, or open the run in the UI (make ui)",
+        )
     succeeded = sum("STEP_SUCCESS" in line for line in done.stdout.splitlines() + done.stderr.splitlines())
     console.print(f"  [green]done[/green]: {succeeded} steps succeeded")
 
@@ -52,7 +62,9 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
     written = build_demo_data(store.defs)
     console.print(f"demo data in {store.defs / 'data'} ({len(written)} files written)")
     catalog = store.definitions
-    console.print(f"validated {len(catalog.semantic_models)} semantic models and {len(catalog.public_metrics())} metrics")
+    console.print(
+        f"validated {len(catalog.semantic_models)} semantic models and {len(catalog.public_metrics())} metrics"
+    )
     if materialize:
         root = store.defs.parent
         if not (root / "definitions.py").exists():
@@ -61,21 +73,36 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         groups: dict[str, list[str]] = {}
         for metric in catalog.public_metrics():
-            groups.setdefault("bar" if metric.origin.path.stem == "bar" else "flights", []).append(f"metrics/{metric.name}")
+            groups.setdefault("bar" if metric.origin.path.stem == "bar" else "flights", []).append(
+                f"metrics/{metric.name}"
+            )
         for group, keys in groups.items():
             start, end = DEMO_RANGES[group]
             materialize_range(root, keys, start, end, console)
-    console.print(frame_table(
-        store.query(["bar_revenue", "revenue_per_signature_cocktail", "revenue_per_classic_drink"], group_by=["metric_time__day"]),
-        title="The bar, per day",
-    ))
-    console.print(frame_table(
-        store.query(["flights", "on_time_ratio", "distinct_planes", "flights_mtd"], group_by=["metric_time__month"]),
-        title="New York flights, 2013, per month",
-    ))
-    console.print(frame_table(
-        store.query(["avg_departure_delay"], group_by=["carrier__name"], order=["-avg_departure_delay"], limit=5),
-        title="Worst average departure delay by carrier",
-    ))
+    console.print(
+        frame_table(
+            store.query(
+                ["bar_revenue", "revenue_per_signature_cocktail", "revenue_per_classic_drink"],
+                group_by=["metric_time__day"],
+            ),
+            title="The bar, per day",
+        )
+    )
+    console.print(
+        frame_table(
+            store.query(
+                ["flights", "on_time_ratio", "distinct_planes", "flights_mtd"], group_by=["metric_time__month"]
+            ),
+            title="New York flights, 2013, per month",
+        )
+    )
+    console.print(
+        frame_table(
+            store.query(["avg_departure_delay"], group_by=["carrier__name"], order=["-avg_departure_delay"], limit=5),
+            title="Worst average departure delay by carrier",
+        )
+    )
     console.print("\nOpen the Dagster UI (lineage, backfills, runs): [bold]make ui[/bold], then http://localhost:3000")
-    console.print("Query from the shell: [bold].venv/bin/pantry query --metrics flights --group-by metric_time__week --limit 5[/bold]")
+    console.print(
+        "Query from the shell: [bold].venv/bin/pantry query --metrics flights --group-by metric_time__week --limit 5[/bold]"
+    )

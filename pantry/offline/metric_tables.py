@@ -36,7 +36,9 @@ def code_version(catalog: Catalog, metric: Metric) -> str:
     return hashlib.sha256(metric_sql(catalog, metric).encode()).hexdigest()[:16]
 
 
-def compute_days(con: duckdb.DuckDBPyConnection, catalog: Catalog, metric: Metric, start: date, end: date) -> pd.DataFrame:
+def compute_days(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, metric: Metric, start: date, end: date
+) -> pd.DataFrame:
     """The metric's rows for days ``start..end`` (inclusive), on a connection from ``sources.connect``."""
     tree = Compiler(catalog).compile(day_request(metric, start, end))
     frame = run_frame(con, to_sql(tree, "duckdb", pretty=False))
@@ -81,7 +83,9 @@ def replace_days(con: duckdb.DuckDBPyConnection, metric_name: str, frame: pd.Dat
             f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} (asset VARCHAR, partition_start DATE, partition_end DATE, "
             "rows BIGINT, materialized_at TIMESTAMPTZ)"
         )
-        con.execute(f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, now())", [f"metrics/{metric_name}", start, end, len(frame)])
+        con.execute(
+            f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, now())", [f"metrics/{metric_name}", start, end, len(frame)]
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -91,7 +95,9 @@ def replace_days(con: duckdb.DuckDBPyConnection, metric_name: str, frame: pd.Dat
     return len(frame)
 
 
-def read_days(con: duckdb.DuckDBPyConnection, metric_name: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+def read_days(
+    con: duckdb.DuckDBPyConnection, metric_name: str, start: date | None = None, end: date | None = None
+) -> pd.DataFrame:
     sql = f"SELECT * FROM {table_name(metric_name)}"
     params: list[date] = []
     if start is not None and end is not None:

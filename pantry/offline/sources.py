@@ -37,7 +37,14 @@ def source_path(catalog: Catalog, model: SemanticModel) -> Path:
 
 
 def _missing(model: SemanticModel, what: str, hint: str) -> PantryError:
-    return PantryError(what, file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="source", hint=hint)
+    return PantryError(
+        what,
+        file=model.origin.shown_as,
+        line=model.origin.line,
+        definition=f"semantic model '{model.name}'",
+        field="source",
+        hint=hint,
+    )
 
 
 def _sql_string(text: str) -> str:
@@ -54,7 +61,9 @@ def read_s3_table(uri: str) -> pa.Table:
     return ds.dataset(uri.removeprefix("s3://"), filesystem=s3, format="parquet").to_table()
 
 
-def register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline_db: Path | None = None) -> None:
+def register_model(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline_db: Path | None = None
+) -> None:
     """Create the view ``src.<model>`` over the model's source, or explain why not."""
     kind = source_kind(model.source)
     target = f'{SOURCE_SCHEMA}."{model.name}"'
@@ -62,13 +71,21 @@ def register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: Sema
         try:
             table = read_s3_table(model.source)
         except OSError as err:
-            raise _missing(model, f"source '{model.source}' cannot be read: {err}", "check the URI, AWS_ENDPOINT_URL and credentials") from None
+            raise _missing(
+                model,
+                f"source '{model.source}' cannot be read: {err}",
+                "check the URI, AWS_ENDPOINT_URL and credentials",
+            ) from None
         con.register(f"__s3_{model.name}", table)
         con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "__s3_{model.name}"')
         return
     if kind == "table":
         if offline_db is None or not offline_db.exists():
-            raise _missing(model, f"source table '{model.source}' is not in the offline store", "materialize it first, or give a CSV or Parquet path relative to the definitions folder")
+            raise _missing(
+                model,
+                f"source table '{model.source}' is not in the offline store",
+                "materialize it first, or give a CSV or Parquet path relative to the definitions folder",
+            )
         databases = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
         if "offline" not in databases:
             con.execute(f"ATTACH {_sql_string(str(offline_db))} AS offline (READ_ONLY)")
@@ -78,7 +95,11 @@ def register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: Sema
     if not glob.glob(str(path)):
         nearby = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
         close = did_you_mean(path.name, nearby)
-        hint = f"{close[:-1]} in {Path(model.source).parent}/?" if close else "fix the path; it is relative to the definitions folder"
+        hint = (
+            f"{close[:-1]} in {Path(model.source).parent}/?"
+            if close
+            else "fix the path; it is relative to the definitions folder"
+        )
         raise _missing(model, f"source file '{model.source}' does not exist (looked for {path})", hint)
     reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") or "parquet" in path.name else "read_csv_auto"
     con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}({_sql_string(str(path))})")
@@ -90,7 +111,9 @@ def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[
     return {str(r[0]).lower(): str(r[1]) for r in rows}
 
 
-def connect(catalog: Catalog, offline_db: Path | None = None, models: list[SemanticModel] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    catalog: Catalog, offline_db: Path | None = None, models: list[SemanticModel] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the time spine and a view per semantic model.
 
     In memory on purpose: queries never take the offline store's write lock, so an analyst

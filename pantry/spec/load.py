@@ -30,13 +30,76 @@ from pantry.spec.windows import parse_grain, parse_window
 from pantry.spec.yaml_lines import line_of, load_yaml_documents
 
 TOP_LEVEL = {"project", "semantic_models", "metrics", "feature_views", "semantic_model", "metric"}
-SKIPPED_TOP_LEVEL = {"models", "saved_queries", "groups", "exposures", "sources", "version", "seeds", "snapshots", "macros", "data_tests", "unit_tests"}
-MODEL_KEYS = {"name", "source", "model", "defaults", "entities", "dimensions", "measures", "description", "label", "primary_entity", "config", "meta", "node_relation", "partitions"}
+SKIPPED_TOP_LEVEL = {
+    "models",
+    "saved_queries",
+    "groups",
+    "exposures",
+    "sources",
+    "version",
+    "seeds",
+    "snapshots",
+    "macros",
+    "data_tests",
+    "unit_tests",
+}
+MODEL_KEYS = {
+    "name",
+    "source",
+    "model",
+    "defaults",
+    "entities",
+    "dimensions",
+    "measures",
+    "description",
+    "label",
+    "primary_entity",
+    "config",
+    "meta",
+    "node_relation",
+    "partitions",
+}
 ENTITY_KEYS = {"name", "type", "expr", "description", "label", "role", "config", "meta"}
 DIMENSION_KEYS = {"name", "type", "expr", "type_params", "description", "label", "is_partition", "config", "meta"}
-MEASURE_KEYS = {"name", "agg", "expr", "agg_params", "agg_time_dimension", "create_metric", "description", "label", "non_additive_dimension", "config", "meta"}
-METRIC_KEYS = {"name", "type", "type_params", "filter", "description", "label", "meta", "config", "dimensions", "partitions", "freshness", "time_granularity"}
-TYPE_PARAMS_KEYS = {"measure", "numerator", "denominator", "expr", "metrics", "window", "grain_to_date", "cumulative_type_params", "input_measures", "conversion_type_params"}
+MEASURE_KEYS = {
+    "name",
+    "agg",
+    "expr",
+    "agg_params",
+    "agg_time_dimension",
+    "create_metric",
+    "description",
+    "label",
+    "non_additive_dimension",
+    "config",
+    "meta",
+}
+METRIC_KEYS = {
+    "name",
+    "type",
+    "type_params",
+    "filter",
+    "description",
+    "label",
+    "meta",
+    "config",
+    "dimensions",
+    "partitions",
+    "freshness",
+    "time_granularity",
+}
+TYPE_PARAMS_KEYS = {
+    "measure",
+    "numerator",
+    "denominator",
+    "expr",
+    "metrics",
+    "window",
+    "grain_to_date",
+    "cumulative_type_params",
+    "input_measures",
+    "conversion_type_params",
+}
 INPUT_KEYS = {"name", "filter", "alias", "offset_window", "offset_to_grain", "fill_nulls_with", "join_to_timespine"}
 AGGS = {"sum", "count", "count_distinct", "average", "avg", "min", "max", "sum_boolean", "median", "percentile"}
 ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
@@ -51,7 +114,14 @@ class _Reader:
         self.shown_as = shown_as
         self.errors: list[PantryError] = []
 
-    def error(self, message: str, node: Any = None, definition: str | None = None, field: str | None = None, hint: str | None = None) -> None:
+    def error(
+        self,
+        message: str,
+        node: Any = None,
+        definition: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.errors.append(
             PantryError(message, file=self.shown_as, line=line_of(node), definition=definition, field=field, hint=hint)
         )
@@ -63,7 +133,10 @@ class _Reader:
         for key in node:
             if key not in allowed:
                 self.error(
-                    f"unknown field '{key}'", node, definition, key,
+                    f"unknown field '{key}'",
+                    node,
+                    definition,
+                    key,
                     did_you_mean(str(key), allowed) or f"allowed fields: {', '.join(sorted(allowed))}",
                 )
 
@@ -80,7 +153,9 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.error(f"'{what}' must be a list", node, definition, what, hint=f"write '{what}:' followed by '- ...' items")
+            self.error(
+                f"'{what}' must be a list", node, definition, what, hint=f"write '{what}:' followed by '- ...' items"
+            )
             return []
         return value
 
@@ -107,7 +182,13 @@ def _read_entity(r: _Reader, node: Any, owner: str) -> Entity | None:
     r.check_keys(node, ENTITY_KEYS, definition)
     kind = str(node.get("type", "")).lower()
     if kind not in ENTITY_TYPES:
-        r.error(f"type '{node.get('type')}' is not an entity type", node, definition, "type", did_you_mean(kind, ENTITY_TYPES) or "use primary, unique, foreign or natural")
+        r.error(
+            f"type '{node.get('type')}' is not an entity type",
+            node,
+            definition,
+            "type",
+            did_you_mean(kind, ENTITY_TYPES) or "use primary, unique, foreign or natural",
+        )
     return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]), line_of(node))
 
 
@@ -118,7 +199,9 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
     r.check_keys(node, DIMENSION_KEYS, definition)
     kind = str(node.get("type", "categorical")).lower()
     if kind not in ("categorical", "time"):
-        r.error(f"type '{node.get('type')}' is not a dimension type", node, definition, "type", "use categorical or time")
+        r.error(
+            f"type '{node.get('type')}' is not a dimension type", node, definition, "type", "use categorical or time"
+        )
     grain = "day"
     params = node.get("type_params") or {}
     if kind == "time" and params.get("time_granularity"):
@@ -127,8 +210,14 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
         except ValueError as err:
             r.error(str(err), node, definition, "type_params.time_granularity")
     return Dimension(
-        str(node["name"]), kind, str(node.get("expr") or node["name"]), grain,
-        bool(node.get("is_partition", False)), node.get("label"), node.get("description"), line_of(node),
+        str(node["name"]),
+        kind,
+        str(node.get("expr") or node["name"]),
+        grain,
+        bool(node.get("is_partition", False)),
+        node.get("label"),
+        node.get("description"),
+        line_of(node),
     )
 
 
@@ -139,12 +228,24 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
     r.check_keys(node, MEASURE_KEYS, definition)
     agg = str(node.get("agg", "")).lower()
     if agg not in AGGS:
-        r.error(f"agg '{node.get('agg')}' is not an aggregation", node, definition, "agg", did_you_mean(agg, AGGS) or f"use one of {', '.join(sorted(AGGS))}")
+        r.error(
+            f"agg '{node.get('agg')}' is not an aggregation",
+            node,
+            definition,
+            "agg",
+            did_you_mean(agg, AGGS) or f"use one of {', '.join(sorted(AGGS))}",
+        )
     agg = "average" if agg == "avg" else agg
     params = node.get("agg_params") or {}
     percentile = params.get("percentile")
     if agg == "percentile" and percentile is None:
-        r.error("a percentile measure needs agg_params.percentile", node, definition, "agg_params", "add 'agg_params: {percentile: 0.9}'")
+        r.error(
+            "a percentile measure needs agg_params.percentile",
+            node,
+            definition,
+            "agg_params",
+            "add 'agg_params: {percentile: 0.9}'",
+        )
     expr = node.get("expr")
     return Measure(
         name=str(node["name"]),
@@ -169,14 +270,32 @@ def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
     r.check_keys(node, MODEL_KEYS, definition)
     source = node.get("source")
     if not source:
-        r.error("has no 'source'", node, definition, "source", "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)")
+        r.error(
+            "has no 'source'",
+            node,
+            definition,
+            "source",
+            "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)",
+        )
     defaults = node.get("defaults") or {}
     return SemanticModel(
         name=name,
         source=str(source or ""),
-        entities=tuple(e for n in r.as_list(node.get("entities"), "entities", node, definition) if (e := _read_entity(r, n, definition))),
-        dimensions=tuple(d for n in r.as_list(node.get("dimensions"), "dimensions", node, definition) if (d := _read_dimension(r, n, definition))),
-        measures=tuple(m for n in r.as_list(node.get("measures"), "measures", node, definition) if (m := _read_measure(r, n, definition))),
+        entities=tuple(
+            e
+            for n in r.as_list(node.get("entities"), "entities", node, definition)
+            if (e := _read_entity(r, n, definition))
+        ),
+        dimensions=tuple(
+            d
+            for n in r.as_list(node.get("dimensions"), "dimensions", node, definition)
+            if (d := _read_dimension(r, n, definition))
+        ),
+        measures=tuple(
+            m
+            for n in r.as_list(node.get("measures"), "measures", node, definition)
+            if (m := _read_measure(r, n, definition))
+        ),
         origin=r.origin(node),
         agg_time_dimension=defaults.get("agg_time_dimension"),
         primary_entity=node.get("primary_entity"),
@@ -230,7 +349,9 @@ def _read_freshness(r: _Reader, value: Any, node: Any, definition: str) -> Fresh
         warn = parse_window(value["warn_after"]) if value.get("warn_after") else None
         return Freshness(fail, warn)
     except (ValueError, AttributeError) as err:
-        r.error(str(err), node, definition, "freshness", "write 'freshness: {fail_after: 26 hours, warn_after: 25 hours}'")
+        r.error(
+            str(err), node, definition, "freshness", "write 'freshness: {fail_after: 26 hours, warn_after: 25 hours}'"
+        )
         return None
 
 
@@ -242,7 +363,11 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
     r.check_keys(node, METRIC_KEYS, definition)
     kind = str(node.get("type", "")).lower()
     if kind not in METRIC_TYPES:
-        hint = "conversion metrics are not supported yet" if kind == "conversion" else did_you_mean(kind, METRIC_TYPES) or "use simple, ratio, derived or cumulative"
+        hint = (
+            "conversion metrics are not supported yet"
+            if kind == "conversion"
+            else did_you_mean(kind, METRIC_TYPES) or "use simple, ratio, derived or cumulative"
+        )
         r.error(f"type '{node.get('type')}' is not a metric type", node, definition, "type", hint)
     params = node.get("type_params") or {}
     if isinstance(params, dict):
@@ -266,9 +391,15 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
             r.error(str(err), node, definition, "type_params.grain_to_date")
     period_agg = str(cumulative.get("period_agg", "first")).lower()
     if period_agg not in ("first", "last", "average"):
-        r.error(f"period_agg '{period_agg}' is not first, last or average", node, definition, "cumulative_type_params.period_agg")
+        r.error(
+            f"period_agg '{period_agg}' is not first, last or average",
+            node,
+            definition,
+            "cumulative_type_params.period_agg",
+        )
     inputs = tuple(
-        i for v in r.as_list(params.get("metrics"), "type_params.metrics", node, definition)
+        i
+        for v in r.as_list(params.get("metrics"), "type_params.metrics", node, definition)
         if (i := _read_input(r, v, node, definition, "type_params.metrics"))
     )
     metric = Metric(
@@ -288,10 +419,17 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         grain_to_date=grain_to_date,
         period_agg=period_agg,
         dimensions=tuple(str(d) for d in (node.get("dimensions") or ())),
-        partitions_start=_parse_date(r, (node.get("partitions") or {}).get("start"), node, definition, "partitions.start"),
+        partitions_start=_parse_date(
+            r, (node.get("partitions") or {}).get("start"), node, definition, "partitions.start"
+        ),
         freshness=_read_freshness(r, node.get("freshness"), node, definition),
     )
-    required = {"simple": ("measure",), "cumulative": ("measure",), "ratio": ("numerator", "denominator"), "derived": ("expr", "inputs")}
+    required = {
+        "simple": ("measure",),
+        "cumulative": ("measure",),
+        "ratio": ("numerator", "denominator"),
+        "derived": ("expr", "inputs"),
+    }
     for attr in required.get(kind, ()):
         if not getattr(metric, attr):
             shown = "type_params.metrics" if attr == "inputs" else f"type_params.{attr}"
@@ -330,7 +468,9 @@ def read_catalog(root: Path) -> Catalog:
                 if key in SKIPPED_TOP_LEVEL:
                     skipped.append(f"{shown_as}: '{key}' (not used by Pantry)")
                 elif key == "project":
-                    start = _parse_date(r, ((value or {}).get("partitions") or {}).get("start"), value, "project", "partitions.start")
+                    start = _parse_date(
+                        r, ((value or {}).get("partitions") or {}).get("start"), value, "project", "partitions.start"
+                    )
                     project = Project(str((value or {}).get("name", "pantry")), start or Project().partitions_start)
                 elif key in ("semantic_models", "semantic_model"):
                     for node in value if key == "semantic_models" else [value]:
@@ -343,7 +483,13 @@ def read_catalog(root: Path) -> Catalog:
                 elif key == "feature_views":
                     views.extend(dict(v, __file__=shown_as) for v in value or [])
                 else:
-                    r.error(f"unknown top-level key '{key}'", doc, field=key, hint=did_you_mean(str(key), TOP_LEVEL | SKIPPED_TOP_LEVEL) or "use semantic_models:, metrics: or feature_views:")
+                    r.error(
+                        f"unknown top-level key '{key}'",
+                        doc,
+                        field=key,
+                        hint=did_you_mean(str(key), TOP_LEVEL | SKIPPED_TOP_LEVEL)
+                        or "use semantic_models:, metrics: or feature_views:",
+                    )
         errors.extend(r.errors)
     if errors:
         raise PantryErrors(errors)
@@ -358,22 +504,58 @@ def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str
     for model in models:
         if model.name in by_model:
             first = by_model[model.name].origin
-            errors.append(PantryError(f"duplicate name '{model.name}', first defined in {first.shown_as} line {first.line}", file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="name", hint="rename one of them"))
+            errors.append(
+                PantryError(
+                    f"duplicate name '{model.name}', first defined in {first.shown_as} line {first.line}",
+                    file=model.origin.shown_as,
+                    line=model.origin.line,
+                    definition=f"semantic model '{model.name}'",
+                    field="name",
+                    hint="rename one of them",
+                )
+            )
         by_model[model.name] = model
         for measure in model.measures:
             if measure.name in seen_measures and seen_measures[measure.name] is not model:
-                errors.append(PantryError(f"duplicate measure name '{measure.name}', also in semantic model '{seen_measures[measure.name].name}'", file=model.origin.shown_as, line=model.origin.line, definition=f"semantic model '{model.name}'", field="measures", hint="measure names are global, as in MetricFlow; rename one"))
+                errors.append(
+                    PantryError(
+                        f"duplicate measure name '{measure.name}', also in semantic model '{seen_measures[measure.name].name}'",
+                        file=model.origin.shown_as,
+                        line=model.origin.line,
+                        definition=f"semantic model '{model.name}'",
+                        field="measures",
+                        hint="measure names are global, as in MetricFlow; rename one",
+                    )
+                )
             seen_measures[measure.name] = model
     by_metric: dict[str, Metric] = {}
     for metric in metrics:
         if metric.name in by_metric:
             first = by_metric[metric.name].origin
-            errors.append(PantryError(f"duplicate name '{metric.name}', first defined in {first.shown_as} line {first.line}", file=metric.origin.shown_as, line=metric.origin.line, definition=f"metric '{metric.name}'", field="name", hint="rename one of them"))
+            errors.append(
+                PantryError(
+                    f"duplicate name '{metric.name}', first defined in {first.shown_as} line {first.line}",
+                    file=metric.origin.shown_as,
+                    line=metric.origin.line,
+                    definition=f"metric '{metric.name}'",
+                    field="name",
+                    hint="rename one of them",
+                )
+            )
         by_metric[metric.name] = metric
     for model in by_model.values():
         for measure in model.measures:
             if measure.create_metric and measure.name not in by_metric:
-                by_metric[measure.name] = Metric(measure.name, "simple", model.origin, description=measure.description, label=measure.label, measure=MetricInput(measure.name), meta={"create_metric": True}, implicit=True)
+                by_metric[measure.name] = Metric(
+                    measure.name,
+                    "simple",
+                    model.origin,
+                    description=measure.description,
+                    label=measure.label,
+                    measure=MetricInput(measure.name),
+                    meta={"create_metric": True},
+                    implicit=True,
+                )
     if errors:
         raise PantryErrors(errors)
     return by_model, by_metric

@@ -184,7 +184,9 @@ class Catalog:
         if found is None:
             return None
         model, measure = found
-        return Metric(name, "simple", model.origin, description=measure.description, measure=MetricInput(name), implicit=True)
+        return Metric(
+            name, "simple", model.origin, description=measure.description, measure=MetricInput(name), implicit=True
+        )
 
     def public_metrics(self) -> list[Metric]:
         return [m for m in self.metrics.values() if not m.implicit or m.meta.get("create_metric")]

@@ -20,9 +20,23 @@ from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.model import Catalog, Metric, SemanticModel
 
 
-def _err(metric_or_model: Metric | SemanticModel, kind: str, message: str, field: str, hint: str | None = None, line: int | None = None) -> PantryError:
+def _err(
+    metric_or_model: Metric | SemanticModel,
+    kind: str,
+    message: str,
+    field: str,
+    hint: str | None = None,
+    line: int | None = None,
+) -> PantryError:
     origin = metric_or_model.origin
-    return PantryError(message, file=origin.shown_as, line=line or origin.line, definition=f"{kind} '{metric_or_model.name}'", field=field, hint=hint)
+    return PantryError(
+        message,
+        file=origin.shown_as,
+        line=line or origin.line,
+        definition=f"{kind} '{metric_or_model.name}'",
+        field=field,
+        hint=hint,
+    )
 
 
 def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
@@ -41,24 +55,56 @@ def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str]
     for kind, name, text, field, line in items:
         tree, problem = _parse_sql(text)
         if tree is None:
-            errors.append(_err(model, "semantic model", f"{kind} '{name}': {field} '{text}' is not valid SQL: {problem}", f"{kind}s.{name}.{field}", "fix the SQL expression; it is read as DuckDB SQL over the source's columns", line))
+            errors.append(
+                _err(
+                    model,
+                    "semantic model",
+                    f"{kind} '{name}': {field} '{text}' is not valid SQL: {problem}",
+                    f"{kind}s.{name}.{field}",
+                    "fix the SQL expression; it is read as DuckDB SQL over the source's columns",
+                    line,
+                )
+            )
             continue
         if schema is None:
             continue
         for column in tree.find_all(exp.Column):
             if column.name.lower() not in schema:
-                errors.append(_err(
-                    model, "semantic model",
-                    f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'", f"{kind}s.{name}.{field}",
-                    did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}", line,
-                ))
+                errors.append(
+                    _err(
+                        model,
+                        "semantic model",
+                        f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'",
+                        f"{kind}s.{name}.{field}",
+                        did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}",
+                        line,
+                    )
+                )
     time_names = {d.name for d in model.dimensions if d.type == "time"}
-    for label, value in [("defaults.agg_time_dimension", model.agg_time_dimension)] + [(f"measures.{m.name}.agg_time_dimension", m.agg_time_dimension) for m in model.measures]:
+    for label, value in [("defaults.agg_time_dimension", model.agg_time_dimension)] + [
+        (f"measures.{m.name}.agg_time_dimension", m.agg_time_dimension) for m in model.measures
+    ]:
         if value and value not in time_names:
-            errors.append(_err(model, "semantic model", f"agg_time_dimension '{value}' is not a time dimension of this model", label, did_you_mean(value, time_names) or "declare it under dimensions: with type: time"))
+            errors.append(
+                _err(
+                    model,
+                    "semantic model",
+                    f"agg_time_dimension '{value}' is not a time dimension of this model",
+                    label,
+                    did_you_mean(value, time_names) or "declare it under dimensions: with type: time",
+                )
+            )
     primaries = [e for e in model.entities if e.type == "primary"]
     if len(primaries) > 1:
-        errors.append(_err(model, "semantic model", "has more than one primary entity", "entities", "keep one primary entity; mark the others unique or foreign"))
+        errors.append(
+            _err(
+                model,
+                "semantic model",
+                "has more than one primary entity",
+                "entities",
+                "keep one primary entity; mark the others unique or foreign",
+            )
+        )
     return errors
 
 
@@ -69,35 +115,88 @@ def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
     refs = []
     if metric.measure is not None:
         if catalog.measure(metric.measure.name) is None:
-            errors.append(_err(metric, "metric", f"measure '{metric.measure.name}' is not a measure", "type_params.measure", did_you_mean(metric.measure.name, measures)))
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"measure '{metric.measure.name}' is not a measure",
+                    "type_params.measure",
+                    did_you_mean(metric.measure.name, measures),
+                )
+            )
         refs.append(("type_params.measure", metric.measure))
     for field, ref in (("numerator", metric.numerator), ("denominator", metric.denominator)):
         if ref is not None:
             if catalog.metric_or_measure(ref.name) is None:
-                errors.append(_err(metric, "metric", f"{field} '{ref.name}' is not a metric or measure", f"type_params.{field}", did_you_mean(ref.name, names)))
+                errors.append(
+                    _err(
+                        metric,
+                        "metric",
+                        f"{field} '{ref.name}' is not a metric or measure",
+                        f"type_params.{field}",
+                        did_you_mean(ref.name, names),
+                    )
+                )
             refs.append((f"type_params.{field}", ref))
     for ref in metric.inputs:
         if catalog.metric_or_measure(ref.name) is None:
-            errors.append(_err(metric, "metric", f"input metric '{ref.name}' is not a metric", "type_params.metrics", did_you_mean(ref.name, names)))
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"input metric '{ref.name}' is not a metric",
+                    "type_params.metrics",
+                    did_you_mean(ref.name, names),
+                )
+            )
         if ref.offset_to_grain:
-            errors.append(_err(metric, "metric", "offset_to_grain is not supported yet", "type_params.metrics.offset_to_grain", "use offset_window"))
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    "offset_to_grain is not supported yet",
+                    "type_params.metrics.offset_to_grain",
+                    "use offset_window",
+                )
+            )
         refs.append(("type_params.metrics", ref))
     if metric.expr is not None:
         tree, problem = _parse_sql(str(metric.expr))
         if tree is None:
-            errors.append(_err(metric, "metric", f"expr '{metric.expr}' is not valid SQL: {problem}", "type_params.expr"))
+            errors.append(
+                _err(metric, "metric", f"expr '{metric.expr}' is not valid SQL: {problem}", "type_params.expr")
+            )
         else:
             known = {i.column for i in metric.inputs}
             for column in tree.find_all(exp.Column):
                 if column.name not in known:
-                    errors.append(_err(metric, "metric", f"expr reads '{column.name}', which is not one of its input metrics", "type_params.expr", did_you_mean(column.name, known) or "list it under type_params.metrics (with alias: if renamed)"))
-    filters = [("filter", f) for f in metric.filter] + [(f"{field}.filter", f) for field, ref in refs for f in ref.filter]
+                    errors.append(
+                        _err(
+                            metric,
+                            "metric",
+                            f"expr reads '{column.name}', which is not one of its input metrics",
+                            "type_params.expr",
+                            did_you_mean(column.name, known)
+                            or "list it under type_params.metrics (with alias: if renamed)",
+                        )
+                    )
+    filters = [("filter", f) for f in metric.filter] + [
+        (f"{field}.filter", f) for field, ref in refs for f in ref.filter
+    ]
     home = _home_model(catalog, metric)
     for field, text in filters:
         try:
             condition = parse_filter(text)
         except ValueError as err:
-            errors.append(_err(metric, "metric", f"filter does not parse: {err}", field, "write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\""))
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"filter does not parse: {err}",
+                    field,
+                    "write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\"",
+                )
+            )
             continue
         if home is not None:
             errors.extend(_names_resolve(catalog, metric, home, filter_names(condition), field))
@@ -106,7 +205,9 @@ def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
     return errors
 
 
-def _names_resolve(catalog: Catalog, metric: Metric, home: SemanticModel, names: list[str], field: str) -> list[PantryError]:
+def _names_resolve(
+    catalog: Catalog, metric: Metric, home: SemanticModel, names: list[str], field: str
+) -> list[PantryError]:
     errors = []
     resolver = NameResolver(catalog, home)
     for name in names:
@@ -136,9 +237,17 @@ def _cycles(catalog: Catalog) -> list[PantryError]:
         state[name] = 1
         for child in inputs(catalog.metrics[name]):
             if state.get(child) == 1:
-                cycle = path[path.index(child):] + [child] if child in path else [name, child]
+                cycle = path[path.index(child) :] + [child] if child in path else [name, child]
                 metric = catalog.metrics[child]
-                errors.append(_err(metric, "metric", f"metrics form a cycle: {' -> '.join(cycle)}", "type_params.metrics", "a derived metric cannot depend on itself; remove one of these inputs"))
+                errors.append(
+                    _err(
+                        metric,
+                        "metric",
+                        f"metrics form a cycle: {' -> '.join(cycle)}",
+                        "type_params.metrics",
+                        "a derived metric cannot depend on itself; remove one of these inputs",
+                    )
+                )
             elif state.get(child) is None:
                 visit(child, path + [child])
         state[name] = 2
@@ -163,7 +272,15 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path |
             except PantryError as err:
                 errors.append(err)
             except Exception as err:  # noqa: BLE001 - a source DuckDB cannot read is a user error
-                errors.append(_err(model, "semantic model", f"source '{model.source}' cannot be read: {err}", "source", "check the file is valid CSV or Parquet"))
+                errors.append(
+                    _err(
+                        model,
+                        "semantic model",
+                        f"source '{model.source}' cannot be read: {err}",
+                        "source",
+                        "check the file is valid CSV or Parquet",
+                    )
+                )
         schemas[model.name] = schema
         errors.extend(_model_checks(catalog, model, schema))
     for metric in catalog.metrics.values():

@@ -48,8 +48,7 @@ def parse_window(text: object) -> Window:
     unit = _UNITS.get(match.group(2).lower()) if match else None
     if not match or unit is None:
         raise ValueError(
-            f"'{text}' is not a window; write a count and a unit, such as '7 days', "
-            "'1 week', '1 month' or '26 hours'"
+            f"'{text}' is not a window; write a count and a unit, such as '7 days', '1 week', '1 month' or '26 hours'"
         )
     return Window(int(match.group(1)), unit)
 

@@ -29,7 +29,9 @@ def store(demo_defs: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 def test_daily_values_by_hand(store: Store) -> None:
-    frame = store.query(["revenue_per_signature_cocktail", "revenue_per_classic_drink", "bar_revenue"], group_by=["metric_time"])
+    frame = store.query(
+        ["revenue_per_signature_cocktail", "revenue_per_classic_drink", "bar_revenue"], group_by=["metric_time"]
+    )
     assert [d.date() for d in pd.to_datetime(frame["metric_time__day"])] == DAYS
     assert list(frame["revenue_per_signature_cocktail"]) == pytest.approx(SIGNATURE)
     assert list(frame["revenue_per_classic_drink"]) == pytest.approx(CLASSIC)
@@ -45,18 +47,45 @@ def test_ratio_over_the_whole_period_is_a_ratio_of_sums(store: Store) -> None:
 
 def _pantry(demo_defs: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "pantry.api.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pantry.api.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_query_table_csv_and_explain(demo_defs: Path, tmp_path: Path) -> None:
-    shown = _pantry(demo_defs, "query", "--metrics", "revenue_per_classic_drink", "--group-by", "metric_time__day", "--order", "-revenue_per_classic_drink", "--limit", "2", home=tmp_path)
+    shown = _pantry(
+        demo_defs,
+        "query",
+        "--metrics",
+        "revenue_per_classic_drink",
+        "--group-by",
+        "metric_time__day",
+        "--order",
+        "-revenue_per_classic_drink",
+        "--limit",
+        "2",
+        home=tmp_path,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "2022-01-05" in shown.stdout and "11.2857" in shown.stdout and "2022-01-04" not in shown.stdout
     out = tmp_path / "out.csv"
-    written = _pantry(demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time", "--csv", str(out), home=tmp_path)
+    written = _pantry(
+        demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time", "--csv", str(out), home=tmp_path
+    )
     assert written.returncode == 0, written.stderr
     assert pd.read_csv(out)["bar_revenue"].tolist() == REVENUE
-    sql = _pantry(demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time__week", "--explain", "--dialect", "bigquery", home=tmp_path)
+    sql = _pantry(
+        demo_defs,
+        "query",
+        "--metrics",
+        "bar_revenue",
+        "--group-by",
+        "metric_time__week",
+        "--explain",
+        "--dialect",
+        "bigquery",
+        home=tmp_path,
+    )
     assert "WEEK(MONDAY)" in sql.stdout
 
 
@@ -77,7 +106,13 @@ def test_catalog_search_matches_names_descriptions_and_tags(store: Store) -> Non
     names = lambda search: sorted(e["name"] for e in store.catalog(search))  # noqa: E731
     assert names("classic") == ["revenue_per_classic_drink"]
     assert names("month-to-date") == ["flights_mtd"]
-    assert names("gold") == ["bar_revenue", "flights", "on_time_ratio", "revenue_per_classic_drink", "revenue_per_signature_cocktail"]
+    assert names("gold") == [
+        "bar_revenue",
+        "flights",
+        "on_time_ratio",
+        "revenue_per_classic_drink",
+        "revenue_per_signature_cocktail",
+    ]
     entry = store.catalog("revenue_per_classic_drink")[0]
     assert entry["owner"] == "bar" and entry["type"] == "ratio"
     assert entry["source_columns"] == ["bar_transactions.date", "bar_transactions.price", "bar_transactions.quantity"]

@@ -33,7 +33,9 @@ def test_all_flights_counted(store: Store) -> None:
 def test_on_time_ratio_per_month(store: Store, flights: pd.DataFrame) -> None:
     got = store.query("on_time_ratio", group_by="metric_time__month")["on_time_ratio"]
     arrived = flights[flights["arr_delay"].notna()]
-    expected = (arrived["arr_delay"] <= 15).groupby(arrived["month_start"]).sum() / arrived.groupby("month_start").size()
+    expected = (arrived["arr_delay"] <= 15).groupby(arrived["month_start"]).sum() / arrived.groupby(
+        "month_start"
+    ).size()
     assert list(got) == pytest.approx(list(expected))
 
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +32,9 @@ def shop_copy(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path: Path) -> Pat
     return defs
 
 
-def _materialize(defs: Path, home: Path, names: list[str], start: str, end: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def _materialize(
+    defs: Path, home: Path, names: list[str], start: str, end: str, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
     store = Store(defs=defs, home=home)
     facts = metric_facts(store.definitions)
     assets = [a for a in build_metric_assets(facts) if a.key.path[-1] in names]
@@ -52,10 +54,22 @@ def _stored(home: Path, name: str) -> pd.DataFrame:
         con.close()
 
 
-ALL_TYPES = ["revenue", "completed_revenue", "buyers", "median_amount", "revenue_per_buyer", "revenue_7d", "revenue_mtd", "revenue_wow", "orders_filled"]
+ALL_TYPES = [
+    "revenue",
+    "completed_revenue",
+    "buyers",
+    "median_amount",
+    "revenue_per_buyer",
+    "revenue_7d",
+    "revenue_mtd",
+    "revenue_wow",
+    "orders_filled",
+]
 
 
-def test_partition_equals_query_at_day_grain_for_every_metric_type(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:
+def test_partition_equals_query_at_day_grain_for_every_metric_type(
+    shop_copy: Path, tmp_path: Path, dagster_home: Path
+) -> None:
     home = tmp_path / "home"
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         result = _materialize(shop_copy, home, ALL_TYPES, "2024-01-05", "2024-02-20", instance)
@@ -66,23 +80,38 @@ def test_partition_equals_query_at_day_grain_for_every_metric_type(shop_copy: Pa
         expected = store.query(name, group_by="metric_time__day", start_time="2024-01-05", end_time="2024-02-20")
         expected["metric_time__day"] = pd.to_datetime(expected["metric_time__day"]).dt.date
         assert stored["metric_time__day"].min() >= date(2024, 1, 5), name
-        pd.testing.assert_frame_equal(stored.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False, obj=name)
+        pd.testing.assert_frame_equal(
+            stored.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False, obj=name
+        )
 
 
 def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path: Path, dagster_home: Path) -> None:
     home = tmp_path / "home"
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
-        assert _materialize(demo_defs, home, ["revenue_per_classic_drink", "revenue_per_signature_cocktail"], "2022-01-03", "2022-01-05", instance).success
+        assert _materialize(
+            demo_defs,
+            home,
+            ["revenue_per_classic_drink", "revenue_per_signature_cocktail"],
+            "2022-01-03",
+            "2022-01-05",
+            instance,
+        ).success
         events = instance.fetch_materializations(metric_key("revenue_per_classic_drink"), limit=10).records
         assert {e.partition_key for e in events} == {"2022-01-03", "2022-01-04", "2022-01-05"}
         metadata = events[0].asset_materialization.metadata
         assert metadata["rows"].value == 3
         assert metadata["value"].value == pytest.approx(79 / 7)  # the last day's value
-    assert list(_stored(home, "revenue_per_classic_drink")["revenue_per_classic_drink"]) == pytest.approx([11.0, 9.6, 79 / 7])
-    assert list(_stored(home, "revenue_per_signature_cocktail")["revenue_per_signature_cocktail"]) == pytest.approx([23.8, 27.0, 80 / 3])
+    assert list(_stored(home, "revenue_per_classic_drink")["revenue_per_classic_drink"]) == pytest.approx(
+        [11.0, 9.6, 79 / 7]
+    )
+    assert list(_stored(home, "revenue_per_signature_cocktail")["revenue_per_signature_cocktail"]) == pytest.approx(
+        [23.8, 27.0, 80 / 3]
+    )
 
 
-def test_rematerializing_replaces_the_partition(shop_copy: Path, tmp_path: Path, dagster_home: Path, shop: tuple[Path, dict[str, pd.DataFrame]]) -> None:
+def test_rematerializing_replaces_the_partition(
+    shop_copy: Path, tmp_path: Path, dagster_home: Path, shop: tuple[Path, dict[str, pd.DataFrame]]
+) -> None:
     home = tmp_path / "home"
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         assert _materialize(shop_copy, home, ["revenue"], "2024-01-01", "2024-01-10", instance).success
@@ -121,8 +150,13 @@ def test_a_failed_run_keeps_the_stored_partition(shop_copy: Path, tmp_path: Path
         facts = metric_facts(store.definitions)
         (shop_copy / "data" / "orders.parquet").write_bytes(b"not parquet")
         asset = [a for a in build_metric_assets(facts) if a.key == metric_key("revenue")]
-        result = dg.materialize(asset, instance=instance, partition_key="2024-01-03", raise_on_error=False,
-                                resources={"offline": OfflineStore(defs=str(shop_copy), home=str(home))})
+        result = dg.materialize(
+            asset,
+            instance=instance,
+            partition_key="2024-01-03",
+            raise_on_error=False,
+            resources={"offline": OfflineStore(defs=str(shop_copy), home=str(home))},
+        )
         assert not result.success
     pd.testing.assert_frame_equal(_stored(home, "revenue"), before)
 
@@ -135,7 +169,9 @@ def test_asset_metadata_lineage_code_refs_and_version(shop_copy: Path, tmp_path:
     lineage = spec_meta["dagster/column_lineage"]
     deps = lineage.deps_by_column["completed_revenue"]
     assert [(d.asset_key.to_user_string(), d.column_name) for d in deps] == [("sources/orders", "amount")]
-    assert [(d.asset_key.to_user_string(), d.column_name) for d in lineage.deps_by_column["metric_time__day"]] == [("sources/orders", "ordered_at")]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in lineage.deps_by_column["metric_time__day"]] == [
+        ("sources/orders", "ordered_at")
+    ]
     ref = spec_meta["dagster/code_references"].code_references[0]
     assert ref.file_path == str((shop_copy / "shop.yaml").resolve())
     lines = (shop_copy / "shop.yaml").read_text().splitlines()
@@ -161,7 +197,9 @@ def test_daily_schedule_requests_the_newest_partition(shop_copy: Path, tmp_path:
     assert len(schedules) == 1
     schedule = defs.resolve_schedule_def(schedules[0].name)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2024, 3, 2, 1, 0, tzinfo=timezone.utc))
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2024, 3, 2, 1, 0, tzinfo=UTC)
+        )
         result = schedule.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests] == ["2024-03-01"]
 
@@ -171,9 +209,22 @@ def test_dagster_cli_materializes_a_partition_range(shop_copy: Path, tmp_path: P
     env = {**os.environ, "PANTRY_DEFS": str(shop_copy), "PANTRY_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     dagster = str(Path(sys.executable).with_name("dagster"))
     done = subprocess.run(
-        [dagster, "asset", "materialize", "-f", str(REPO / "definitions.py"), "--select", "metrics/revenue,metrics/revenue_7d",
-         "--partition-range", "2024-01-01...2024-01-31"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-f",
+            str(REPO / "definitions.py"),
+            "--select",
+            "metrics/revenue,metrics/revenue_7d",
+            "--partition-range",
+            "2024-01-01...2024-01-31",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     stored = _stored(home, "revenue_7d")

@@ -51,7 +51,9 @@ def test_week_starts_on_monday_in_bigquery(store: Store) -> None:
 def test_week_start_is_stated_for_snowflake_and_monday_elsewhere(store: Store) -> None:
     assert "WEEK_START" in store.explain("revenue", group_by="metric_time__week", dialect="snowflake")
     assert "DATE_TRUNC('WEEK'" in store.explain("revenue", group_by="metric_time__week", dialect="postgres")
-    assert "TRUNC(CAST(m0.ordered_at AS DATE), 'WEEK')" in store.explain("revenue", group_by="metric_time__week", dialect="spark")
+    assert "TRUNC(CAST(m0.ordered_at AS DATE), 'WEEK')" in store.explain(
+        "revenue", group_by="metric_time__week", dialect="spark"
+    )
 
 
 def test_date_add_with_interval_in_snowflake_and_bigquery(store: Store) -> None:

@@ -6,7 +6,6 @@ walk the calendar for windows); it shares no code with the compiler.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +71,9 @@ def test_other_aggregations_per_month(store: Store, orders: pd.DataFrame) -> Non
 
 
 def test_ratio_divides_sums_at_the_grain(store: Store, orders: pd.DataFrame) -> None:
-    got = _as_series(store.query("revenue_per_buyer", group_by="metric_time__month"), "metric_time__month", "revenue_per_buyer")
+    got = _as_series(
+        store.query("revenue_per_buyer", group_by="metric_time__month"), "metric_time__month", "revenue_per_buyer"
+    )
     completed = orders[orders["status"] == "completed"].groupby("month")["amount"].sum()
     buyers = orders.groupby("month")["customer_id"].nunique()
     expected = (completed / buyers).astype(float)
@@ -132,7 +133,9 @@ def test_grain_to_date_and_period_agg_first(store: Store, orders: pd.DataFrame) 
 
 
 def test_all_time_cumulative(store: Store, orders: pd.DataFrame) -> None:
-    got = _as_series(store.query("revenue_all_time", group_by="metric_time__day"), "metric_time__day", "revenue_all_time")
+    got = _as_series(
+        store.query("revenue_all_time", group_by="metric_time__day"), "metric_time__day", "revenue_all_time"
+    )
     assert got.iloc[-1] == pytest.approx(orders["amount"].sum())
     assert got.index.max() == orders["day"].max()
 
@@ -164,13 +167,16 @@ def test_two_hop_dimension(store: Store, orders: pd.DataFrame) -> None:
 
 def test_where_with_jinja_and_direct_names(store: Store, orders: pd.DataFrame) -> None:
     got = store.query(
-        "orders", group_by="metric_time__day",
+        "orders",
+        group_by="metric_time__day",
         where=["{{ Dimension('customer__segment') }} = 'vip'", "metric_time__day >= '2024-02-01'"],
     )
     rows = orders[(orders["segment"] == "vip") & (orders["day"] >= "2024-02-01")]
     expected = rows.groupby("day").size()
     assert list(got["orders"]) == list(expected.values)
-    weekly = store.query("orders", group_by="metric_time__week", where="{{ TimeDimension('metric_time', 'week') }} = '2024-01-08'")
+    weekly = store.query(
+        "orders", group_by="metric_time__week", where="{{ TimeDimension('metric_time', 'week') }} = '2024-01-08'"
+    )
     assert list(weekly["orders"]) == [int((orders["week"] == "2024-01-08").sum())]
 
 

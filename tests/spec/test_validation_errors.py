@@ -56,7 +56,15 @@ def check(make_defs: Callable[[dict[str, str]], Path]) -> Callable[[str], str]:
     def run(text: str) -> str:
         defs = make_defs({"orders.yaml": text})
         (defs / "data").mkdir(exist_ok=True)
-        pd.DataFrame({"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["completed"]}).to_csv(defs / "data" / "orders.csv", index=False)
+        pd.DataFrame(
+            {
+                "order_id": [1],
+                "customer_id": [1],
+                "ordered_at": ["2024-01-01"],
+                "amount": [1.0],
+                "status": ["completed"],
+            }
+        ).to_csv(defs / "data" / "orders.csv", index=False)
         pd.DataFrame({"customer_id": [1], "segment": ["a"]}).to_csv(defs / "data" / "customers.csv", index=False)
         with pytest.raises(PantryError) as info:
             validate(read_catalog(defs))
@@ -68,7 +76,9 @@ def check(make_defs: Callable[[dict[str, str]], Path]) -> Callable[[str], str]:
 def test_base_definitions_are_valid(make_defs: Callable[[dict[str, str]], Path]) -> None:
     defs = make_defs({"orders.yaml": BASE})
     (defs / "data").mkdir()
-    pd.DataFrame({"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["x"]}).to_csv(defs / "data" / "orders.csv", index=False)
+    pd.DataFrame(
+        {"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["x"]}
+    ).to_csv(defs / "data" / "orders.csv", index=False)
     pd.DataFrame({"customer_id": [1], "segment": ["a"]}).to_csv(defs / "data" / "customers.csv", index=False)
     catalog = validate(read_catalog(defs))
     assert set(catalog.metrics) == {"completed_revenue", "revenue_per_buyer"}
@@ -128,12 +138,16 @@ def test_filter_that_does_not_parse(check: Callable[[str], str]) -> None:
         "metrics_defs/orders.yaml: metric 'completed_revenue': filter does not parse: "
         "'order__status = = 'completed'' is not valid SQL"
     )
-    assert message.endswith("(write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\") [line 27]")
+    assert message.endswith(
+        "(write it as MetricFlow does, e.g. \"{{ Dimension('order__status') }} = 'completed'\") [line 27]"
+    )
 
 
 def test_jinja_that_does_not_render(check: Callable[[str], str]) -> None:
     message = check(BASE.replace("{{ Dimension('order__status') }}", "{{ Dimenson('order__status') }}"))
-    assert message.startswith("metrics_defs/orders.yaml: metric 'completed_revenue': filter does not parse: the Jinja does not render: 'Dimenson' is undefined")
+    assert message.startswith(
+        "metrics_defs/orders.yaml: metric 'completed_revenue': filter does not parse: the Jinja does not render: 'Dimenson' is undefined"
+    )
 
 
 def test_expr_that_sqlglot_rejects(check: Callable[[str], str]) -> None:
@@ -144,7 +158,10 @@ def test_expr_that_sqlglot_rejects(check: Callable[[str], str]) -> None:
 
 
 def test_missing_source_file(check: Callable[[str], str], tmp_path: Path) -> None:
-    text = BASE.replace("data/customers.csv\n    entities:\n      - {name: customer, type: primary", "data/custmers.csv\n    entities:\n      - {name: customer, type: primary")
+    text = BASE.replace(
+        "data/customers.csv\n    entities:\n      - {name: customer, type: primary",
+        "data/custmers.csv\n    entities:\n      - {name: customer, type: primary",
+    )
     assert check(text) == (
         "metrics_defs/orders.yaml: semantic model 'customers': source file 'data/custmers.csv' does not exist "
         f"(looked for {tmp_path}/metrics_defs/data/custmers.csv) (did you mean 'customers.csv' in data/?) [line 14]"
@@ -184,12 +201,16 @@ def test_several_errors_are_reported_together(check: Callable[[str], str]) -> No
 
 
 def test_dbt_files_load_with_skipped_keys_listed(make_defs: Callable[[dict[str, str]], Path]) -> None:
-    defs = make_defs({
-        "orders.yaml": BASE,
-        "dbt_extra.yml": "version: 2\nmodels:\n  - name: stg_orders\nsaved_queries: []\n",
-    })
+    defs = make_defs(
+        {
+            "orders.yaml": BASE,
+            "dbt_extra.yml": "version: 2\nmodels:\n  - name: stg_orders\nsaved_queries: []\n",
+        }
+    )
     (defs / "data").mkdir()
-    pd.DataFrame({"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["x"]}).to_csv(defs / "data" / "orders.csv", index=False)
+    pd.DataFrame(
+        {"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["x"]}
+    ).to_csv(defs / "data" / "orders.csv", index=False)
     pd.DataFrame({"customer_id": [1], "segment": ["a"]}).to_csv(defs / "data" / "customers.csv", index=False)
     catalog = validate(read_catalog(defs))
     assert catalog.skipped == (
