@@ -14,8 +14,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets.location import build_definitions
 from assets.metrics import build_metric_assets, metric_key
-from definitions import build_definitions
 from pantry import Store
 from pantry.api.facts import metric_facts
 from pantry.offline.metric_tables import read_days, replace_days

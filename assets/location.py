@@ -1,0 +1,28 @@
+"""Build the code location's Definitions from a definitions folder.
+
+Why not in definitions.py: tests and tools build Definitions for other folders without
+importing the module that loads PANTRY_DEFS at import time.
+"""
+
+import dagster as dg
+
+from assets.metrics import build_metric_assets, build_metric_schedules
+from assets.sources import build_source_assets
+from pantry import Store
+from pantry.api.facts import metric_facts
+from resources.offline import OfflineStore, default_defs, default_home
+
+
+def build_definitions(defs: str | None = None, home: str | None = None) -> dg.Definitions:
+    store = Store(defs=defs or default_defs(), home=home or default_home())
+    catalog = store.definitions
+    facts = metric_facts(catalog)
+    jobs, schedules = build_metric_schedules(facts)
+    return dg.Definitions(
+        assets=[*build_source_assets(catalog), *build_metric_assets(facts)],
+        jobs=jobs,
+        schedules=schedules,
+        # DuckDB has one writing process per file, so steps run in one process locally.
+        executor=dg.in_process_executor,
+        resources={"offline": OfflineStore(defs=str(store.defs), home=str(store.home))},
+    )
