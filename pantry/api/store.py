@@ -12,20 +12,21 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pantry.api.catalog import catalog_entries
-from pantry.api.facts import MetricFacts, metric_facts
-from pantry.compile.dialects import to_sql
-from pantry.compile.query import Compiler, QueryRequest
+from pantry.compile.query import QueryRequest
+from pantry.compile.render import compile_sql
 from pantry.errors import PantryError
 from pantry.offline.metric_tables import run_frame
 from pantry.offline.sources import connect
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
 from pantry.spec.validate import validate
+
+if TYPE_CHECKING:  # facts pull in sqlglot's lineage module; only the catalog needs it
+    from pantry.api.facts import MetricFacts
 
 
 def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -67,10 +68,14 @@ class Store:
     @cached_property
     def facts(self) -> dict[str, MetricFacts]:
         """Compiled SQL, version, schema and lineage of every metric."""
+        from pantry.api.facts import metric_facts
+
         return metric_facts(self.definitions)
 
     def catalog(self, search: str | None = None) -> list[dict[str, Any]]:
         """Every metric with type, description, owner, tags, lineage, partitions and last run."""
+        from pantry.api.catalog import catalog_entries
+
         return catalog_entries(self.facts, self.offline_db, search)
 
     @property
@@ -101,10 +106,10 @@ class Store:
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric."""
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
-        tree = Compiler(self.definitions).compile(request)
-        con = connect(self.definitions, self.offline_db)
+        sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
+        con = connect(self.definitions, self.offline_db, for_sql=sql)
         try:
-            return run_frame(con, to_sql(tree, "duckdb", pretty=False))
+            return run_frame(con, sql)
         finally:
             con.close()
 
@@ -121,4 +126,4 @@ class Store:
     ) -> str:
         """The SQL ``query`` would run, rendered in ``dialect``."""
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
-        return to_sql(Compiler(self.definitions).compile(request), dialect)
+        return compile_sql(self.definitions, request, dialect)

@@ -53,9 +53,8 @@ def to_sql(tree: exp.Expression, dialect: str = "duckdb", pretty: bool = True) -
     dialect = dialect.lower()
     if dialect not in DIALECTS:
         raise PantryError(f"unknown dialect '{dialect}'", field="dialect", hint=f"use one of {', '.join(DIALECTS)}")
-    tree = tree.copy()
     if dialect == "bigquery":
-        tree = tree.transform(_bigquery)
+        tree = tree.transform(_bigquery)  # transform copies; the caller's tree is untouched
     elif dialect == "spark":
         tree = tree.transform(_spark)
     sql = tree.sql(dialect=dialect, pretty=pretty)

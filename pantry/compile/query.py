@@ -67,11 +67,11 @@ class _Context:
 
 
 def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
+    return exp.Identifier(this=name, quoted=True)
 
 
 def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(ident(name), table=exp.to_identifier(table) if table else None)
+    return exp.Column(this=ident(name), table=exp.Identifier(this=table, quoted=False) if table else None)
 
 
 def source_table(model: SemanticModel, alias: str) -> exp.Table:
@@ -101,14 +101,14 @@ def date_add(value: exp.Expression, window: Window, sign: int = 1) -> exp.Expres
     count = exp.Literal.number(window.count)
     unit = exp.var(window.unit.upper())
     node = exp.DateAdd if sign > 0 else exp.DateSub
-    return exp.cast(node(this=value, expression=count, unit=unit), "DATE")
+    return exp.cast(node(this=value, expression=count, unit=unit), "DATE", copy=False)
 
 
 def truncate(day: exp.Expression, grain: str) -> exp.Expression:
     """Start of the grain period, as a DATE. Weeks start on Monday in every dialect."""
     if grain == "day":
         return day
-    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), "DATE")
+    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), "DATE", copy=False)
 
 
 def period_start(day: date, grain: str) -> date:
@@ -135,7 +135,7 @@ def period_end(day: date, grain: str) -> date:
 
 
 def _date_literal(day: date) -> exp.Expression:
-    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+    return exp.cast(exp.Literal.string(day.isoformat()), "DATE", copy=False)
 
 
 def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
@@ -154,7 +154,7 @@ def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
     if agg == "max":
         return exp.Max(this=value)
     if agg == "sum_boolean":
-        return exp.Sum(this=exp.cast(value, "INT"))
+        return exp.Sum(this=exp.cast(value, "INT", copy=False))
     quantile = exp.Literal.number(measure.percentile if measure.percentile is not None else 0.5)
     if measure.use_approximate_percentile:
         return exp.ApproxQuantile(this=value, quantile=quantile)
@@ -184,12 +184,13 @@ class Compiler:
             query = exp.select(
                 *[col(n) for n in names],
                 *[
-                    exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m))
+                    exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m), copy=False)
                     if f is not None
                     else col(m)
                     for m, f in fills.items()
                 ],
-            ).from_(query.subquery("filled"))
+                copy=False,
+            ).from_(query.subquery("filled", copy=False), copy=False)
         order = request.order or tuple(names)
         for item in order:
             desc = item.startswith("-")
@@ -231,19 +232,21 @@ class Compiler:
             den = self._input(metric.denominator, names, inner, window, "__den", metric)
             joined = self._join([(num, ["__num"]), (den, ["__den"])], names)
             ratio = exp.Div(
-                this=exp.cast(col("__num"), "DOUBLE"),
-                expression=exp.Nullif(this=exp.cast(col("__den"), "DOUBLE"), expression=exp.Literal.number(0)),
+                this=exp.cast(col("__num"), "DOUBLE", copy=False),
+                expression=exp.Nullif(
+                    this=exp.cast(col("__den"), "DOUBLE", copy=False), expression=exp.Literal.number(0)
+                ),
             )
-            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column))).from_(
-                joined.subquery("ratio_inputs")
+            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column), copy=False), copy=False).from_(
+                joined.subquery("ratio_inputs", copy=False), copy=False
             )
         # derived
         parts = [(self._input(i, names, inner, window, i.column, metric), [i.column]) for i in metric.inputs]
         joined = self._join(parts, names)
         assert metric.expr is not None
         formula = _parse_expr(str(metric.expr)).copy()
-        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column))).from_(
-            joined.subquery("derived_inputs")
+        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column), copy=False), copy=False).from_(
+            joined.subquery("derived_inputs", copy=False), copy=False
         )
 
     def _input(self, ref, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric) -> exp.Select:
@@ -264,8 +267,9 @@ class Compiler:
         if fill is not None:
             select = exp.select(
                 *[col(n) for n in names],
-                exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column)),
-            ).from_(select.subquery("filled_input"))
+                exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column), copy=False),
+                copy=False,
+            ).from_(select.subquery("filled_input", copy=False), copy=False)
         return select
 
     def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
@@ -277,8 +281,8 @@ class Compiler:
             conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
         rows = self._rows(model, measure, names, conditions, ctx.offset, metric)
         value = aggregate(measure, col(VALUE))
-        select = exp.select(*[col(n) for n in names], exp.alias_(value, ident(column))).from_(
-            rows.subquery("measure_rows")
+        select = exp.select(*[col(n) for n in names], exp.alias_(value, ident(column), copy=False), copy=False).from_(
+            rows.subquery("measure_rows", copy=False), copy=False
         )
         for condition in conditions:
             select = select.where(condition.copy(), copy=False)
@@ -305,24 +309,39 @@ class Compiler:
         lo = (
             _date_literal(window.lo)
             if window.lo
-            else exp.select(exp.Min(this=col(DAY))).from_(bounds.subquery("b")).subquery()
+            else exp.select(exp.Min(this=col(DAY)), copy=False)
+            .from_(bounds.subquery("b", copy=False), copy=False)
+            .subquery(copy=False)
         )
         hi = (
             _date_literal(window.hi)
             if window.hi
-            else exp.select(exp.Max(this=col(DAY))).from_(bounds.copy().subquery("b")).subquery()
+            else exp.select(exp.Max(this=col(DAY)), copy=False)
+            .from_(bounds.copy().subquery("b", copy=False), copy=False)
+            .subquery(copy=False)
         )
         spine = (
-            exp.select(*[exp.alias_(truncate(col("ds", "s"), metric_time_grain(n) or "day"), ident(n)) for n in grains])
-            .distinct()
-            .from_(exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))))
-            .where(exp.Between(this=col("ds", "s"), low=lo, high=hi))
+            exp.select(
+                *[
+                    exp.alias_(truncate(col("ds", "s"), metric_time_grain(n) or "day"), ident(n), copy=False)
+                    for n in grains
+                ],
+                copy=False,
+            )
+            .distinct(copy=False)
+            .from_(
+                exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))),
+                copy=False,
+            )
+            .where(exp.Between(this=col("ds", "s"), low=lo, high=hi), copy=False)
         )
-        on = exp.and_(*[exp.EQ(this=col(n, "spine"), expression=col(n, "agg")) for n in grains])
+        on = exp.and_(*[exp.EQ(this=col(n, "spine"), expression=col(n, "agg")) for n in grains], copy=False)
         return (
-            exp.select(*[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg"))
-            .from_(spine.subquery("spine"))
-            .join(select.subquery("agg"), on=on, join_type="left")
+            exp.select(
+                *[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg"), copy=False
+            )
+            .from_(spine.subquery("spine", copy=False), copy=False)
+            .join(select.subquery("agg", copy=False), on=on, join_type="left", copy=False)
         )
 
     def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
@@ -334,17 +353,24 @@ class Compiler:
         day_r, day_s = col(DAY, "r"), col("ds", "s")
         if metric.window is not None:
             on = exp.and_(
-                exp.LTE(this=day_r, expression=day_s), exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1))
+                exp.LTE(this=day_r, expression=day_s),
+                exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1)),
+                copy=False,
             )
         elif metric.grain_to_date is not None:
             on = exp.and_(
                 exp.LTE(this=day_r, expression=day_s),
                 exp.GTE(this=day_r, expression=truncate(day_s, metric.grain_to_date)),
+                copy=False,
             )
         else:
             on = exp.LTE(this=day_r, expression=day_s)
-        first_day = exp.select(exp.Min(this=col(DAY))).from_("cumulative_rows").subquery()
-        last_day = exp.select(exp.Max(this=col(DAY))).from_("cumulative_rows").subquery()
+        first_day = (
+            exp.select(exp.Min(this=col(DAY)), copy=False).from_("cumulative_rows", copy=False).subquery(copy=False)
+        )
+        last_day = (
+            exp.select(exp.Max(this=col(DAY)), copy=False).from_("cumulative_rows", copy=False).subquery(copy=False)
+        )
         if metric.window is not None:
             last = exp.LT(this=day_s, expression=date_add(last_day, metric.window))
         elif metric.grain_to_date is not None:
@@ -357,6 +383,7 @@ class Compiler:
                         unit=exp.var("DAY"),
                     ),
                     "DATE",
+                    copy=False,
                 ),
             )
         else:
@@ -369,27 +396,33 @@ class Compiler:
         filters = [self._bind(f, "r") for f in ctx.filters]
         daily = (
             exp.select(
-                exp.alias_(day_s, ident("__ds")),
+                exp.alias_(day_s, ident("__ds"), copy=False),
                 *[col(n, "r") for n in others],
-                exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value")),
+                exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value"), copy=False),
+                copy=False,
             )
-            .from_(exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))))
+            .from_(
+                exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))),
+                copy=False,
+            )
             .join(
                 exp.Table(this=exp.to_identifier("cumulative_rows"), alias=exp.TableAlias(this=exp.to_identifier("r"))),
                 on=on,
                 join_type="inner",
+                copy=False,
             )
-            .where(exp.and_(*bounds, *filters))
-            .group_by(day_s, *[col(n, "r") for n in others])
-            .with_("cumulative_rows", as_=rows)
+            .where(exp.and_(*bounds, *filters, copy=False), copy=False)
+            .group_by(day_s, *[col(n, "r") for n in others], copy=False)
+            .with_("cumulative_rows", as_=rows, copy=False)
         )
-        keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n)) for n in grains]
+        keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n), copy=False) for n in grains]
         if all(metric_time_grain(n) == "day" for n in grains):
             return exp.select(
                 *[col("__ds") if False else k for k in keys],
                 *[col(n) for n in others],
-                exp.alias_(col("__day_value"), ident(column)),
-            ).from_(daily.subquery("cumulative_days"))
+                exp.alias_(col("__day_value"), ident(column), copy=False),
+                copy=False,
+            ).from_(daily.subquery("cumulative_days", copy=False), copy=False)
         if metric.period_agg == "average":
             reduced = exp.Avg(this=col("__day_value"))
         elif metric.period_agg == "last":
@@ -399,9 +432,13 @@ class Compiler:
         group = [truncate(col("__ds"), metric_time_grain(n) or "day") for n in grains] + [col(n) for n in others]
         ordered = {n: k for n, k in zip(grains, keys)}
         return (
-            exp.select(*[ordered[n] if n in ordered else col(n) for n in names], exp.alias_(reduced, ident(column)))
-            .from_(daily.subquery("cumulative_days"))
-            .group_by(*group)
+            exp.select(
+                *[ordered[n] if n in ordered else col(n) for n in names],
+                exp.alias_(reduced, ident(column), copy=False),
+                copy=False,
+            )
+            .from_(daily.subquery("cumulative_days", copy=False), copy=False)
+            .group_by(*group, copy=False)
         )
 
     # -- building blocks ------------------------------------------------------------
@@ -425,7 +462,9 @@ class Compiler:
                 if metric.origin and not err.file:
                     err.definition = f"metric '{metric.name}'"
                 raise
-        select = exp.select(exp.alias_(qualified(measure.expr, "m0"), ident(VALUE))).from_(source_table(model, "m0"))
+        select = exp.select(exp.alias_(qualified(measure.expr, "m0"), ident(VALUE), copy=False), copy=False).from_(
+            source_table(model, "m0"), copy=False
+        )
         joined: dict[str, exp.Expression] = {}
         for item in resolved:
             for hop in item.hops:
@@ -437,7 +476,7 @@ class Compiler:
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         for item in resolved:
             select = select.select(
-                exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name)), copy=False
+                exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name), copy=False), copy=False
             )
         return select
 
@@ -455,14 +494,14 @@ class Compiler:
                     field="defaults.agg_time_dimension",
                     hint="add 'defaults: {agg_time_dimension: <time dimension>}' to the semantic model",
                 )
-            day = exp.cast(qualified(time_dim.expr, "m0"), "DATE")
+            day = exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False)
             if offset is not None:
                 day = date_add(day, offset)
             return truncate(day, item.grain or "day")
         assert item.expr is not None
         value = qualified(item.expr, item.alias)
         if item.kind == "time_dimension":
-            return truncate(exp.cast(value, "DATE"), item.grain or "day")
+            return truncate(exp.cast(value, "DATE", copy=False), item.grain or "day")
         return value
 
     def _measure(self, metric: Metric) -> tuple[SemanticModel, Measure]:
@@ -486,19 +525,22 @@ class Compiler:
         if len(parts) == 1:
             return parts[0][0]
         aliases = [f"q{i}" for i in range(len(parts))]
-        query = exp.select().from_(parts[0][0].subquery(aliases[0]))
+        query = exp.select(copy=False).from_(parts[0][0].subquery(aliases[0], copy=False), copy=False)
         for i in range(1, len(parts)):
             if names:
                 on = exp.and_(
                     *[
                         exp.NullSafeEQ(this=self._coalesced(n, aliases[:i]), expression=col(n, aliases[i]))
                         for n in names
-                    ]
+                    ],
+                    copy=False,
                 )
-                query = query.join(parts[i][0].subquery(aliases[i]), on=on, join_type="full outer", copy=False)
+                query = query.join(
+                    parts[i][0].subquery(aliases[i], copy=False), on=on, join_type="full outer", copy=False
+                )
             else:
-                query = query.join(parts[i][0].subquery(aliases[i]), join_type="cross", copy=False)
-        keys = [exp.alias_(self._coalesced(n, aliases), ident(n)) for n in names]
+                query = query.join(parts[i][0].subquery(aliases[i], copy=False), join_type="cross", copy=False)
+        keys = [exp.alias_(self._coalesced(n, aliases), ident(n), copy=False) for n in names]
         values = [col(c, aliases[i]) for i, (_, cols) in enumerate(parts) for c in cols]
         return query.select(*keys, *values, copy=False)
 

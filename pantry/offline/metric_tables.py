@@ -13,8 +13,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from pantry.compile.dialects import to_sql
-from pantry.compile.query import DAY, Compiler, QueryRequest
+from pantry.compile.query import DAY, QueryRequest
+from pantry.compile.render import compile_sql
 from pantry.errors import PantryError
 from pantry.spec.model import Catalog, Metric
 
@@ -28,7 +28,7 @@ def day_request(metric: Metric, start: date | None = None, end: date | None = No
 
 
 def metric_sql(catalog: Catalog, metric: Metric) -> str:
-    return to_sql(Compiler(catalog).compile(day_request(metric)), "duckdb", pretty=True)
+    return compile_sql(catalog, day_request(metric), "duckdb", pretty=True)
 
 
 def code_version(catalog: Catalog, metric: Metric) -> str:
@@ -40,8 +40,7 @@ def compute_days(
     con: duckdb.DuckDBPyConnection, catalog: Catalog, metric: Metric, start: date, end: date
 ) -> pd.DataFrame:
     """The metric's rows for days ``start..end`` (inclusive), on a connection from ``sources.connect``."""
-    tree = Compiler(catalog).compile(day_request(metric, start, end))
-    frame = run_frame(con, to_sql(tree, "duckdb", pretty=False))
+    frame = run_frame(con, compile_sql(catalog, day_request(metric, start, end), "duckdb", pretty=False))
     frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
     return frame
 
