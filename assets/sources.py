@@ -6,6 +6,7 @@ table), so Dagster can tell when a metric's inputs changed.
 """
 
 import glob
+import hashlib
 import os
 
 import dagster as dg
@@ -20,8 +21,8 @@ def _version(catalog: Catalog, model: SemanticModel) -> str:
     if source_kind(model.source) != "file":
         return model.source
     files = sorted(glob.glob(str(source_path(catalog, model))))
-    stats = [(f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for f in files]
-    return str(hash(tuple(stats)) & 0xFFFFFFFF)
+    stats = [f"{f}:{os.stat(f).st_size}:{os.stat(f).st_mtime_ns}" for f in files]
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
 
 
 def build_source_assets(catalog: Catalog) -> list[dg.SourceAsset]:
@@ -36,7 +37,6 @@ def build_source_assets(catalog: Catalog) -> list[dg.SourceAsset]:
 
         assets.append(
             dg.observable_source_asset(
-                observe,
                 key=source_key(model.name),
                 description=model.description or f"Source of semantic model '{model.name}': {model.source}",
                 group_name="sources",
@@ -47,6 +47,6 @@ def build_source_assets(catalog: Catalog) -> list[dg.SourceAsset]:
                     ),
                     "dagster/code_references": code_reference(model.origin, f"semantic model {model.name}"),
                 },
-            )
+            )(observe)
         )
     return assets

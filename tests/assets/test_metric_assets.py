@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from dagster._core.definitions.observe import observe  # not re-exported in 1.13; what `dagster asset observe` runs
 
 from assets.location import build_definitions
 from assets.metrics import build_metric_assets, metric_key
@@ -233,3 +234,32 @@ def test_dagster_cli_materializes_a_partition_range(shop_copy: Path, tmp_path: P
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         records = instance.fetch_materializations(metric_key("revenue"), limit=100).records
     assert len({r.partition_key for r in records}) == 31
+
+
+def test_sources_are_observable_assets_with_a_data_version(
+    shop_copy: Path, tmp_path: Path, shop: tuple[Path, dict[str, pd.DataFrame]]
+) -> None:
+    defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey(["sources", "orders"]))
+    assert node.is_observable and node.group_name == "sources"
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "sources") == [
+        "sources/customers",
+        "sources/orders",
+        "sources/regions",
+    ]
+    assert [c.name for c in node.metadata["dagster/column_schema"].columns] == [
+        "order_id",
+        "customer_id",
+        "ordered_at",
+        "amount",
+        "status",
+    ]
+    source = next(a for a in defs.assets if getattr(a, "key", None) == dg.AssetKey(["sources", "orders"]))
+    with dg.instance_for_test() as instance:
+        first = observe([source], instance=instance)
+        version = first.get_asset_observation_events()[0].event_specific_data.asset_observation.data_version
+        shop[1]["orders"].head(10).to_parquet(shop_copy / "data" / "orders.parquet", index=False)
+        second = observe([source], instance=instance)
+        changed = second.get_asset_observation_events()[0].event_specific_data.asset_observation.data_version
+    assert version and changed and version != changed
