@@ -18,9 +18,11 @@ def build_definitions(defs: str | None = None, home: str | None = None) -> dg.De
     catalog = store.definitions
     facts = metric_facts(catalog)
     jobs, schedules = build_metric_schedules(facts)
+    source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
+    observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))
     return dg.Definitions(
         assets=[*build_source_assets(catalog), *build_metric_assets(facts)],
-        jobs=jobs,
+        jobs=[*jobs, observe_sources],
         schedules=schedules,
         # DuckDB has one writing process per file, so steps run in one process locally.
         executor=dg.in_process_executor,

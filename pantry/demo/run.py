@@ -56,6 +56,17 @@ def materialize_range(project_root: Path, keys: list[str], start: date, end: dat
     console.print(f"  [green]done[/green]: {succeeded} steps succeeded")
 
 
+def observe_sources(project_root: Path, console: Console) -> None:
+    """Record each source's data version, so the UI shows when inputs last changed."""
+    command = [_dagster_bin(), "job", "execute", "-f", str(project_root / "definitions.py"), "-j", "observe_sources"]
+    with console.status("observing sources"):
+        done = subprocess.run(command, cwd=project_root, capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise PantryError(f"dagster job execute observe_sources failed:\n{tail}")
+    console.print("[bold]dagster[/bold] observed the sources: [green]done[/green]")
+
+
 def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
     from pantry.api.cli import frame_table
 
@@ -71,6 +82,7 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
             raise PantryError(f"no definitions.py next to {store.defs}", hint="run 'pantry demo' from the project root")
         os.environ.setdefault("DAGSTER_HOME", str(store.home / "dagster"))
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        observe_sources(root, console)
         groups: dict[str, list[str]] = {}
         for metric in catalog.public_metrics():
             groups.setdefault("bar" if metric.origin.path.stem == "bar" else "flights", []).append(

@@ -263,3 +263,15 @@ def test_sources_are_observable_assets_with_a_data_version(
         second = observe([source], instance=instance)
         changed = second.get_asset_observation_events()[0].event_specific_data.asset_observation.data_version
     assert version and changed and version != changed
+
+
+def test_observe_sources_job_records_every_source(shop_copy: Path, tmp_path: Path) -> None:
+    defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("observe_sources").execute_in_process(instance=instance)
+        assert result.success
+        observed = {
+            key: instance.fetch_observations(dg.AssetKey(["sources", key]), limit=1).records
+            for key in ("orders", "customers", "regions")
+        }
+    assert all(len(records) == 1 and records[0].asset_observation.data_version for records in observed.values())
