@@ -21,6 +21,8 @@ from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, SemanticModel
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
+S3_ATTEMPTS = 3  # bounded: an unreachable endpoint fails in seconds, with a clear message
+S3_TIMEOUT_S = 3.0
 
 
 def source_kind(source: str) -> str:
@@ -58,7 +60,13 @@ def read_s3_table(uri: str) -> pa.Table:
     from pyarrow import fs
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    s3 = fs.S3FileSystem(endpoint_override=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    s3 = fs.S3FileSystem(
+        endpoint_override=endpoint,
+        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        connect_timeout=S3_TIMEOUT_S,
+        request_timeout=S3_TIMEOUT_S,
+        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
+    )
     return ds.dataset(uri.removeprefix("s3://"), filesystem=s3, format="parquet").to_table()
 
 
@@ -72,10 +80,11 @@ def register_model(
         try:
             table = read_s3_table(model.source)
         except OSError as err:
+            endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
             raise _missing(
                 model,
-                f"source '{model.source}' cannot be read: {err}",
-                "check the URI, AWS_ENDPOINT_URL and credentials",
+                f"source '{model.source}' cannot be read from {endpoint} after {S3_ATTEMPTS} attempts: {err}",
+                "check the URI, AWS_ENDPOINT_URL and the credentials",
             ) from None
         con.register(f"__s3_{model.name}", table)
         con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "__s3_{model.name}"')

@@ -1,0 +1,117 @@
+"""A semantic model whose source is Parquet on S3, read over HTTP from a real moto_server."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from pantry import PantryError, Store
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield url
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.terminate()
+    server.wait(timeout=10)
+
+
+DEFS = """
+semantic_models:
+  - name: events
+    source: s3://lake/events/events.parquet
+    defaults: {agg_time_dimension: at}
+    entities: [{name: event, type: primary, expr: id}]
+    dimensions:
+      - {name: at, type: time, type_params: {time_granularity: day}}
+      - {name: kind, type: categorical}
+    measures:
+      - {name: events, agg: sum, expr: "1"}
+      - {name: value, agg: sum, expr: value}
+metrics:
+  - {name: events, type: simple, type_params: {measure: events}}
+  - {name: value, type: simple, type_params: {measure: value}}
+"""
+
+
+def test_s3_source_is_queried(s3_endpoint: str, make_defs: Callable[[dict[str, str]], Path], tmp_path: Path) -> None:
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="lake")
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "at": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-02"]),
+            "kind": ["a", "b", "a"],
+            "value": [1.5, 2.0, 4.0],
+        }
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    s3.put_object(Bucket="lake", Key="events/events.parquet", Body=buffer.getvalue())
+    store = Store(defs=make_defs({"events.yaml": DEFS}), home=tmp_path / "home")
+    got = store.query("events,value", group_by="metric_time__day,event__kind")
+    assert got.values.tolist() == [
+        [pd.Timestamp("2024-01-01"), "a", 1, 1.5],
+        [pd.Timestamp("2024-01-01"), "b", 1, 2.0],
+        [pd.Timestamp("2024-01-02"), "a", 1, 4.0],
+    ]
+
+
+def test_unreachable_s3_is_a_clear_error_after_bounded_retries(
+    make_defs: Callable[[dict[str, str]], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()  # nothing listens here
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    store = Store(defs=make_defs({"events.yaml": DEFS}), home=tmp_path / "home")
+    started = time.monotonic()
+    with pytest.raises(PantryError) as info:
+        store.query("events")
+    assert time.monotonic() - started < 60
+    message = str(info.value)
+    assert message.startswith(
+        f"metrics_defs/events.yaml: semantic model 'events': source 's3://lake/events/events.parquet' cannot be read from http://127.0.0.1:{port} after 3 attempts"
+    )
+    assert "(check the URI, AWS_ENDPOINT_URL and the credentials)" in message
