@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PANTRY_HOME ?= $(CURDIR)/.pantry
 export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
-.PHONY: setup demo test ui lint bench clean
+.PHONY: setup demo test ui lint bench parity clean
 
 setup: $(STAMP) redis-server
 
@@ -47,3 +47,11 @@ bench: setup
 
 clean:
 	rm -rf $(PANTRY_HOME) metrics_defs/data
+
+# MetricFlow in its own venv (its dbt pins clash with ours); compares every query live.
+bench/.mf-venv/bin/mf:
+	python3 -m venv bench/.mf-venv
+	bench/.mf-venv/bin/pip install --quiet 'dbt-metricflow[dbt-duckdb]' 'dbt-core<1.11'
+
+parity: setup bench/.mf-venv/bin/mf
+	$(BIN)/python bench/metricflow_parity.py

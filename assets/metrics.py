@@ -68,6 +68,11 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         day_value = store.query(name, group_by=[DAY], start_time=end, end_time=end)
         value = day_value[name].iloc[0] if len(day_value) else None
         context.log.info(f"wrote {rows} rows of {name} for {start}..{end}")
+        if rows == 0:
+            context.log.warning(
+                f"{name} has no rows for {start}..{end}: the sources hold no data for these days yet "
+                "(a late or empty partition); re-materialize once the data lands"
+            )
         metadata: dict[str, object] = {
             "rows": dg.MetadataValue.int(rows),
             "days": dg.MetadataValue.int((end - start).days + 1),

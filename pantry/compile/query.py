@@ -388,7 +388,9 @@ class Compiler:
             )
         else:
             last = exp.LTE(this=day_s, expression=last_day)
-        bounds = [exp.GTE(this=day_s, expression=first_day), last]
+        # With --end-time the spine runs to it, as MetricFlow's does; without, it stops where the
+        # window stops covering data (an all-time total would otherwise run to the spine's end).
+        bounds = [exp.GTE(this=day_s, expression=first_day)] + ([last] if window.hi is None else [])
         if window.lo is not None:
             bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
         if window.hi is not None:

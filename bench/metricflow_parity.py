@@ -1,0 +1,216 @@
+"""Parity with MetricFlow: the same definitions and data through ``mf query`` and Pantry.
+
+The contract makes MetricFlow the reference for query semantics. This script builds a
+real dbt project (dbt-duckdb) from the test suite's shop definitions, swapping Pantry's
+``source:`` for ``model: ref(...)``, runs every query below through ``mf query`` and
+through ``Store.query``, and compares them cell by cell.
+
+MetricFlow lives in its own venv (its dbt pins clash with ours):
+``python3 -m venv bench/.mf-venv && bench/.mf-venv/bin/pip install 'dbt-metricflow[dbt-duckdb]' 'dbt-core<1.11'``
+(dbt-core 1.11+ downloads a parser wheel from GitHub at install time.)
+Run: ``.venv/bin/python bench/metricflow_parity.py`` (``--record`` also saves MetricFlow's
+answers under ``tests/compile/metricflow_answers/``, which the test suite replays).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MF_BIN = ROOT / "bench" / ".mf-venv" / "bin"
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import SHOP_YAML, shop_frames  # noqa: E402
+
+QUERIES: list[dict[str, str]] = [
+    {"metrics": "revenue", "group_by": "metric_time__day"},
+    {"metrics": "revenue,orders", "group_by": "metric_time__week"},
+    {"metrics": "buyers", "group_by": "metric_time__week"},
+    {"metrics": "buyers", "group_by": "metric_time__month"},
+    {"metrics": "median_amount", "group_by": "metric_time__month"},
+    {"metrics": "p90_amount", "group_by": "metric_time__month"},
+    {"metrics": "avg_amount,big_orders,counted_orders", "group_by": "metric_time__month"},
+    {
+        "metrics": "completed_revenue",
+        "group_by": "metric_time__day",
+        "start_time": "2024-01-05",
+        "end_time": "2024-01-07",
+    },
+    {"metrics": "revenue_per_buyer", "group_by": "metric_time__month"},
+    {"metrics": "revenue_per_buyer", "group_by": "metric_time__week,customer__segment"},
+    {"metrics": "revenue_per_big_order", "group_by": "metric_time__day,customer"},
+    {"metrics": "revenue_7d", "group_by": "metric_time__day"},
+    {"metrics": "revenue_7d", "group_by": "metric_time__day", "start_time": "2024-01-10", "end_time": "2024-02-15"},
+    {"metrics": "revenue_mtd", "group_by": "metric_time__day"},
+    {"metrics": "revenue_mtd", "group_by": "metric_time__month"},
+    {"metrics": "revenue_wow", "group_by": "metric_time__day"},
+    {"metrics": "revenue_wow", "group_by": "metric_time__month"},
+    {"metrics": "revenue", "group_by": "customer__segment"},
+    {"metrics": "revenue", "group_by": "customer__region__region_name"},
+    {"metrics": "orders", "group_by": "metric_time__day", "where": "{{ Dimension('customer__segment') }} = 'vip'"},
+    {"metrics": "orders", "group_by": "metric_time__day", "where": "metric_time__day >= '2024-02-01'"},
+    {"metrics": "orders_filled", "group_by": "metric_time__day", "start_time": "2024-01-18", "end_time": "2024-01-27"},
+    {"metrics": "revenue,buyers", "group_by": ""},
+    {"metrics": "revenue_all_time", "group_by": "metric_time__day", "end_time": "2024-03-31"},
+    {"metrics": "revenue_7d", "group_by": "metric_time__week"},
+    {"metrics": "revenue_7d,revenue_mtd,revenue_wow", "group_by": "metric_time__week,customer__segment"},
+    {"metrics": "revenue_per_buyer,buyers", "group_by": "customer__region__region_name,metric_time__quarter"},
+    {
+        "metrics": "revenue",
+        "group_by": "metric_time__year,order__status",
+        "where": "{{ TimeDimension('metric_time', 'week') }} >= '2024-01-15'",
+    },
+    {"metrics": "revenue_mtd", "group_by": "metric_time__day", "start_time": "2024-02-10", "end_time": "2024-02-20"},
+]
+
+
+def to_dbt_yaml(text: str) -> str:
+    """Pantry YAML -> dbt's: ``model: ref()`` for ``source:``, labels, meta under config."""
+    spec = yaml.safe_load(text)
+    spec.pop("project", None)
+    for model in spec["semantic_models"]:
+        model["model"] = f"ref('{Path(model.pop('source')).stem}')"
+    for metric in spec["metrics"]:
+        metric.setdefault("label", metric["name"])
+        if "meta" in metric:
+            metric["config"] = {"meta": metric.pop("meta")}
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def dbt_project(root: Path) -> Path:
+    """A dbt project over the shop data, with a day time spine, parsed for MetricFlow."""
+    project = root / "shop_dbt"
+    (project / "models").mkdir(parents=True)
+    data = root / "data"
+    data.mkdir()
+    frames = shop_frames()
+    frames["orders"].to_parquet(data / "orders.parquet", index=False)
+    frames["customers"].to_parquet(data / "customers.parquet", index=False)
+    frames["regions"].to_csv(data / "regions.csv", index=False)
+    (project / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0'\nprofile: shop\nconfig-version: 2\nmodel-paths: [models]\n"
+    )
+    (project / "profiles.yml").write_text(
+        f"shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {root / 'shop.duckdb'}\n      threads: 1\n"
+    )
+    (project / "models" / "orders.sql").write_text(f"select * from read_parquet('{data / 'orders.parquet'}')")
+    (project / "models" / "customers.sql").write_text(f"select * from read_parquet('{data / 'customers.parquet'}')")
+    (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
+    (project / "models" / "metricflow_time_spine.sql").write_text(
+        "select cast(range as date) as date_day from range(date '2023-01-01', date '2025-12-31', interval 1 day)"
+    )
+    spine = textwrap.dedent("""
+        models:
+          - name: metricflow_time_spine
+            time_spine:
+              standard_granularity_column: date_day
+            columns:
+              - name: date_day
+                granularity: day
+    """)
+    (project / "models" / "time_spine.yml").write_text(spine)
+    (project / "models" / "shop.yml").write_text(to_dbt_yaml(SHOP_YAML))
+    env = {"DBT_PROFILES_DIR": str(project), "PATH": f"{MF_BIN}:/usr/bin:/bin"}
+    subprocess.run([str(MF_BIN / "dbt"), "build", "--quiet"], cwd=project, env=env, check=True)
+    subprocess.run([str(MF_BIN / "dbt"), "parse", "--quiet"], cwd=project, env=env, check=True)
+    return project
+
+
+def mf_query(project: Path, query: dict[str, str], out: Path) -> pd.DataFrame:
+    args = [str(MF_BIN / "mf"), "query", "--metrics", query["metrics"], "--csv", str(out)]
+    if query.get("group_by"):
+        args += ["--group-by", query["group_by"]]
+    for flag in ("where", "start_time", "end_time"):
+        if query.get(flag):
+            args += [f"--{flag.replace('_', '-')}", query[flag]]
+    env = {"DBT_PROFILES_DIR": str(project), "PATH": f"{MF_BIN}:/usr/bin:/bin", "HOME": str(project)}
+    done = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(f"mf query failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
+    return pd.read_csv(out)
+
+
+def canonical(frame: pd.DataFrame) -> list[tuple]:
+    """Rows as sorted tuples of strings/rounded floats, columns lower-cased and sorted."""
+    frame = frame.rename(columns=str.lower)
+    frame = frame[sorted(frame.columns)]
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+                cells.append("<null>")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells.append(f"{float(value):.6g}")
+            else:
+                text = str(value)
+                cells.append(text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text)
+        rows.append(tuple(cells))
+    return sorted(rows)
+
+
+RECORDED = ROOT / "tests" / "compile" / "metricflow_answers"
+
+
+def main() -> int:
+    """Compare live; with ``--record``, also save MetricFlow's answers for the test suite."""
+    from pantry import Store
+    from tests.conftest import write_defs
+
+    record = "--record" in sys.argv
+    if record:
+        RECORDED.mkdir(parents=True, exist_ok=True)
+        (RECORDED / "queries.yaml").write_text(yaml.safe_dump(QUERIES, sort_keys=False))
+
+    if not (MF_BIN / "mf").exists():
+        print(f"MetricFlow is not installed in {MF_BIN.parent}; see this script's docstring")
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        project = dbt_project(root)
+        defs = write_defs(root / "pantry", {"shop.yaml": SHOP_YAML})
+        (defs / "data").mkdir()
+        for name in ("orders.parquet", "customers.parquet", "regions.csv"):
+            (defs / "data" / name).write_bytes((root / "data" / name).read_bytes())
+        store = Store(defs=defs, home=root / "home")
+        failures = 0
+        print(f"| {'query':<95} | rows mf | rows pantry | same |")
+        print(f"|{'-' * 97}|---------|-------------|------|")
+        for i, query in enumerate(QUERIES):
+            label = " ".join(f"{k}={v}" for k, v in query.items() if v)
+            try:
+                theirs = mf_query(project, query, root / f"mf_{i}.csv")
+                if record:
+                    theirs.to_csv(RECORDED / f"{i:02d}.csv", index=False)
+            except RuntimeError as err:
+                print(f"| {label:<95} | error   |             | mf failed: {str(err)[:200]}")
+                failures += 1
+                continue
+            ours = store.query(
+                query["metrics"],
+                group_by=query.get("group_by") or (),
+                where=query.get("where"),
+                start_time=query.get("start_time"),
+                end_time=query.get("end_time"),
+            )
+            same = canonical(theirs) == canonical(ours)
+            failures += not same
+            print(f"| {label:<95} | {len(theirs):>7} | {len(ours):>11} | {'yes' if same else 'NO'} |")
+            if not same:
+                a, b = set(canonical(theirs)), set(canonical(ours))
+                print("    only in mf:", sorted(a - b)[:5])
+                print("    only in pantry:", sorted(b - a)[:5])
+        print(f"\n{len(QUERIES) - failures} of {len(QUERIES)} queries identical to MetricFlow")
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
