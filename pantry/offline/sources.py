@@ -21,6 +21,10 @@ from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, SemanticModel
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
+# Every source view carries its rows' source order, so "a tie goes to the row that comes
+# later in the source" has a meaning that is the same on every run.
+FILE_COLUMN = "__pantry_file"
+ROW_COLUMN = "__pantry_row"
 S3_ATTEMPTS = 3  # bounded: an unreachable endpoint fails in seconds, with a clear message
 S3_TIMEOUT_S = 3.0
 
@@ -86,8 +90,9 @@ def register_model(
                 f"source '{model.source}' cannot be read from {endpoint} after {S3_ATTEMPTS} attempts: {err}",
                 "check the URI, AWS_ENDPOINT_URL and the credentials",
             ) from None
+        table = table.append_column(ROW_COLUMN, pa.array(range(table.num_rows), pa.int64()))
         con.register(f"__s3_{model.name}", table)
-        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "__s3_{model.name}"')
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN} FROM \"__s3_{model.name}\"")
         return
     if kind == "table":
         if offline_db is None or not offline_db.exists():
@@ -99,7 +104,9 @@ def register_model(
         databases = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
         if "offline" not in databases:
             con.execute(f"ATTACH {_sql_string(str(offline_db))} AS offline (READ_ONLY)")
-        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM offline."{model.source}"')
+        con.execute(
+            f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN} FROM offline.\"{model.source}\""
+        )
         return
     path = source_path(catalog, model)
     if not glob.glob(str(path)):
@@ -111,14 +118,26 @@ def register_model(
             else "fix the path; it is relative to the definitions folder"
         )
         raise _missing(model, f"source file '{model.source}' does not exist (looked for {path})", hint)
-    reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") or "parquet" in path.name else "read_csv_auto"
-    con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}({_sql_string(str(path))})")
+    if path.suffix.lower() in (".parquet", ".pq") or "parquet" in path.name:
+        con.execute(
+            f"CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW_COLUMN} "
+            f"FROM read_parquet({_sql_string(str(path))}, filename='{FILE_COLUMN}', file_row_number=true)"
+        )
+        return
+    # CSV has no row numbers of its own: a table keeps insertion order in its rowid
+    con.execute(
+        f'CREATE OR REPLACE TABLE {SOURCE_SCHEMA}."__csv_{model.name}" AS SELECT * FROM read_csv_auto({_sql_string(str(path))})'
+    )
+    con.execute(
+        f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN} "
+        f'FROM {SOURCE_SCHEMA}."__csv_{model.name}"'
+    )
 
 
 def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[str, str]:
     """Column name (lower-cased) -> DuckDB type of a registered model."""
     rows = con.execute(f'DESCRIBE SELECT * FROM {SOURCE_SCHEMA}."{model.name}"').fetchall()
-    return {str(r[0]).lower(): str(r[1]) for r in rows}
+    return {str(r[0]).lower(): str(r[1]) for r in rows if r[0] not in (FILE_COLUMN, ROW_COLUMN)}
 
 
 def connect(

@@ -481,7 +481,9 @@ def read_catalog(root: Path) -> Catalog:
                         if (metric := _read_metric(r, node)) is not None:
                             metrics.append(metric)
                 elif key == "feature_views":
-                    views.extend(dict(v, __file__=shown_as) for v in value or [])
+                    for node in value or []:
+                        if r.require_mapping(node, "a feature view"):
+                            views.append(dict(node, __file__=shown_as, __path__=str(path), __line__=line_of(node)))
                 else:
                     r.error(
                         f"unknown top-level key '{key}'",

@@ -145,6 +145,44 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Feature:
+    """One feature of a view: a measure over a window, or the latest value of a dimension."""
+
+    name: str
+    measure: str | None = None  # "<semantic model>.<measure>"
+    window: Window | None = None
+    dimension: str | None = None  # a group-by name, such as order__status
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """Features of one entity, materialized together, served together."""
+
+    name: str
+    entity: str
+    features: tuple[Feature, ...]
+    origin: Origin
+    description: str | None = None
+    owner: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    ttl: Window | None = None
+    online: bool = False
+    freshness: Freshness | None = None
+    drift: dict[str, Any] = field(default_factory=dict)
+    partitions_start: date | None = None
+
+    def feature(self, name: str) -> Feature | None:
+        return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def pii(self) -> bool:
+        return str(self.tags.get("pii", "false")).lower() == "true"
+
+
+@dataclass(frozen=True)
 class Project:
     name: str = "pantry"
     partitions_start: date = date(2024, 1, 1)
@@ -160,6 +198,7 @@ class Catalog:
     metrics: dict[str, Metric]
     feature_views: tuple[dict[str, Any], ...] = ()
     skipped: tuple[str, ...] = ()
+    views: dict[str, FeatureView] = field(default_factory=dict)
 
     def measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
         for model in self.semantic_models.values():

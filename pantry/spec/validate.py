@@ -8,6 +8,7 @@ plus one more: every column an ``expr`` reads is checked against the real source
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import sqlglot
@@ -17,6 +18,7 @@ from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.names import NameResolver, output_name
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.offline.sources import connect, register_model, source_schema
+from pantry.spec.feature_views import read_feature_views
 from pantry.spec.model import Catalog, Metric, SemanticModel
 
 
@@ -286,8 +288,10 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path |
     for metric in catalog.metrics.values():
         errors.extend(_metric_checks(catalog, metric))
     errors.extend(_cycles(catalog))
+    views, view_errors = read_feature_views(catalog)
+    errors.extend(view_errors)
     if con is not None:
         con.close()
     if errors:
         raise PantryErrors(errors)
-    return catalog
+    return replace(catalog, views=views)

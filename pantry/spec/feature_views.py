@@ -1,0 +1,302 @@
+"""``feature_views:`` -> FeatureView specs, with the checks a Feast user expects at load time.
+
+Why separate from metrics: a feature view is keyed by an entity and read point in time,
+so its checks differ (an entity that the measure's model can reach, a window that parses,
+one name per feature), while it reuses the same measures and dimensions as metrics.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pantry.compile.names import NameResolver
+from pantry.errors import PantryError, did_you_mean
+from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin
+from pantry.spec.windows import parse_window
+
+VIEW_KEYS = {
+    "name",
+    "entity",
+    "description",
+    "owner",
+    "tags",
+    "ttl",
+    "online",
+    "freshness",
+    "drift",
+    "partitions",
+    "features",
+    "meta",
+}
+FEATURE_KEYS = {"name", "measure", "window", "dimension", "description", "tags"}
+
+
+def _error(
+    origin: Origin, view: str, message: str, field: str, hint: str | None = None, line: int | None = None
+) -> PantryError:
+    return PantryError(
+        message,
+        file=origin.shown_as,
+        line=line or origin.line,
+        definition=f"feature view '{view}'",
+        field=field,
+        hint=hint,
+    )
+
+
+def _feature(
+    catalog: Catalog, origin: Origin, view: str, entity: str, node: Any, errors: list[PantryError]
+) -> Feature | None:
+    line = getattr(node, "line", None)
+    if not isinstance(node, dict) or not node.get("name"):
+        errors.append(
+            _error(
+                origin,
+                view,
+                "a feature needs a 'name'",
+                "features",
+                "write '- {name: spend_90d, measure: orders.revenue, window: 90 days}'",
+                line,
+            )
+        )
+        return None
+    name = str(node["name"])
+    for key in node:
+        if key not in FEATURE_KEYS:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': unknown field '{key}'",
+                    f"features.{name}.{key}",
+                    did_you_mean(str(key), FEATURE_KEYS),
+                    line,
+                )
+            )
+    window = None
+    if node.get("window") is not None:
+        try:
+            window = parse_window(node["window"])
+            if window.unit not in ("day", "week"):
+                raise ValueError(f"'{node['window']}' is not a whole number of days; feature windows are days or weeks")
+        except ValueError as err:
+            errors.append(_error(origin, view, f"feature '{name}': {err}", f"features.{name}.window", None, line))
+            return None
+    measure, dimension = node.get("measure"), node.get("dimension")
+    if bool(measure) == bool(dimension):
+        errors.append(
+            _error(
+                origin,
+                view,
+                f"feature '{name}' needs exactly one of 'measure' or 'dimension'",
+                f"features.{name}",
+                "e.g. 'measure: orders.revenue, window: 90 days' or 'dimension: order__status'",
+                line,
+            )
+        )
+        return None
+    if measure:
+        model_name, _, measure_name = str(measure).partition(".")
+        model = catalog.semantic_models.get(model_name)
+        if model is None or not measure_name:
+            candidates = [f"{m.name}.{x.name}" for m in catalog.semantic_models.values() for x in m.measures]
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': measure '{measure}' is not a measure",
+                    f"features.{name}.measure",
+                    did_you_mean(str(measure), candidates) or "write it as <semantic model>.<measure>",
+                    line,
+                )
+            )
+            return None
+        if model.measure(measure_name) is None:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': measure '{measure}' is not a measure",
+                    f"features.{name}.measure",
+                    did_you_mean(f"{model_name}.{measure_name}", [f"{model_name}.{x.name}" for x in model.measures]),
+                    line,
+                )
+            )
+            return None
+        if model.entity(entity) is None:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': entity '{entity}' cannot be reached from semantic model '{model_name}'",
+                    f"features.{name}.measure",
+                    f"add an entity '{entity}' to '{model_name}', or use a measure of a model that has one",
+                    line,
+                )
+            )
+            return None
+        if window is None:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': a measure feature needs a window",
+                    f"features.{name}.window",
+                    "add 'window: 30 days'",
+                    line,
+                )
+            )
+            return None
+        if model.time_dimension_for(model.measure(measure_name)) is None:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': semantic model '{model_name}' has no agg_time_dimension",
+                    f"features.{name}.measure",
+                    "add 'defaults: {agg_time_dimension: ...}' to the model",
+                    line,
+                )
+            )
+            return None
+    else:
+        home = dimension_model(catalog, str(dimension), entity)
+        if isinstance(home, PantryError):
+            errors.append(
+                _error(origin, view, f"feature '{name}': {home.message}", f"features.{name}.dimension", home.hint, line)
+            )
+            return None
+    return Feature(
+        name,
+        measure=str(measure) if measure else None,
+        window=window,
+        dimension=str(dimension) if dimension else None,
+        description=node.get("description"),
+        tags={str(k): str(v) for k, v in (node.get("tags") or {}).items()},
+        line=line,
+    )
+
+
+def dimension_model(catalog: Catalog, dimension: str, entity: str):  # noqa: ANN201 - model or error
+    """The model whose rows carry ``dimension`` and the view's entity, with a time to order them."""
+    candidates = [m for m in catalog.semantic_models.values() if m.entity(entity) is not None and m.agg_time_dimension]
+    problems: list[PantryError] = []
+    for model in candidates:
+        try:
+            resolved = NameResolver(catalog, model).resolve(dimension)
+        except PantryError as err:
+            problems.append(err)
+            continue
+        if resolved.hops or resolved.kind not in ("dimension", "time_dimension"):
+            continue
+        return model
+    if problems:
+        return PantryError(problems[0].message, hint=problems[0].hint)
+    return PantryError(
+        f"dimension '{dimension}' is not on a model with entity '{entity}' and an agg_time_dimension",
+        hint="dimension features read the latest row of such a model",
+    )
+
+
+def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[PantryError]]:
+    views: dict[str, FeatureView] = {}
+    errors: list[PantryError] = []
+    entities = {e.name for m in catalog.semantic_models.values() for e in m.entities}
+    for node in catalog.feature_views:
+        name = str(node["name"])
+        origin = Origin(Path(node["__path__"]), node["__file__"], node.get("__line__"))
+        for key in node:
+            if not key.startswith("__") and key not in VIEW_KEYS:
+                errors.append(_error(origin, name, f"unknown field '{key}'", key, did_you_mean(str(key), VIEW_KEYS)))
+        if name in views:
+            errors.append(
+                _error(
+                    origin,
+                    name,
+                    f"duplicate name '{name}', first defined in {views[name].origin.shown_as} line {views[name].origin.line}",
+                    "name",
+                    "rename one of them",
+                )
+            )
+        entity = str(node.get("entity") or "")
+        if entity not in entities:
+            errors.append(
+                _error(
+                    origin,
+                    name,
+                    f"entity '{entity}' is not an entity of any semantic model",
+                    "entity",
+                    did_you_mean(entity, entities) or f"known entities: {', '.join(sorted(entities))}",
+                )
+            )
+            continue
+        features: list[Feature] = []
+        seen: set[str] = set()
+        for item in node.get("features") or []:
+            feature = _feature(catalog, origin, name, entity, item, errors)
+            if feature is None:
+                continue
+            if feature.name in seen:
+                errors.append(
+                    _error(
+                        origin,
+                        name,
+                        f"duplicate feature name '{feature.name}'",
+                        f"features.{feature.name}",
+                        "rename one of them",
+                        feature.line,
+                    )
+                )
+                continue
+            seen.add(feature.name)
+            features.append(feature)
+        if not node.get("features"):
+            errors.append(
+                _error(origin, name, "has no features", "features", "add 'features:' with at least one feature")
+            )
+        ttl = freshness = None
+        try:
+            ttl = parse_window(node["ttl"]) if node.get("ttl") else None
+        except ValueError as err:
+            errors.append(_error(origin, name, f"ttl: {err}", "ttl"))
+        fresh = node.get("freshness")
+        if fresh:
+            try:
+                freshness = Freshness(
+                    parse_window(fresh.get("fail_after")),
+                    parse_window(fresh["warn_after"]) if fresh.get("warn_after") else None,
+                )
+            except (ValueError, AttributeError) as err:
+                errors.append(_error(origin, name, f"freshness: {err}", "freshness"))
+        start = (node.get("partitions") or {}).get("start")
+        if start is not None and not isinstance(start, date):
+            try:
+                start = date.fromisoformat(str(start))
+            except ValueError:
+                errors.append(
+                    _error(
+                        origin,
+                        name,
+                        f"partitions.start '{start}' is not a date",
+                        "partitions.start",
+                        "write it as YYYY-MM-DD",
+                    )
+                )
+                start = None
+        views[name] = FeatureView(
+            name=name,
+            entity=entity,
+            features=tuple(features),
+            origin=origin,
+            description=node.get("description"),
+            owner=str(node["owner"]) if node.get("owner") else None,
+            tags={str(k): str(v) for k, v in (node.get("tags") or {}).items()},
+            ttl=ttl,
+            online=bool(node.get("online", False)),
+            freshness=freshness,
+            drift=dict(node.get("drift") or {}),
+            partitions_start=start,
+        )
+    return views, errors
