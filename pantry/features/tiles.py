@@ -1,0 +1,158 @@
+"""Tiles: per-entity, per-day partial aggregates, the stored form of a feature view.
+
+Why tiles and not one row per entity per stamp: a value at stamp ``s`` only depends on
+the days in ``[s - W, s)``. Storing each (entity, day) once, as partial aggregates
+(sums, counts, min/max, the day's distinct values, the day's last dimension value), makes
+a partition cost that window's source rows, and a backfill of years one GROUP BY over
+the source. Storing values per stamp would cost entities x days (for TPC-H orders about
+10^8 rows) and the same again on every re-materialization. Reads combine the tiles of
+a window at query time (``reads.py``), which is cheap because the tiles are small.
+
+Materializing partitions ``A..B`` rewrites the tiles of days ``A - W + 1 .. B``, so the
+tiles behind every materialized stamp are complete even when an earlier partition was
+never run, and marks ``A..B`` as materialized. One transaction does both: a failed write
+leaves the previous tiles and marks in place.
+
+The SQL is DuckDB's (lists, ARG_MAX_NULL, ASOF joins); identifiers are quoted by sqlglot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.features.plan import PlannedFeature, ViewPlan
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.spec.model import SemanticModel
+
+FEATURES_SCHEMA = "features"
+PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"
+
+
+def q(name: str) -> str:
+    """A quoted identifier, safe for any user-chosen name."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def tile_table(view: str) -> str:
+    return f"{FEATURES_SCHEMA}.{q(view)}"
+
+
+def rows_column(model: SemanticModel) -> str:
+    return f"__rows__{model.name}"
+
+
+def partial_columns(planned: PlannedFeature) -> list[str]:
+    name = planned.feature.name
+    if planned.agg == "average":
+        return [f"{name}__sum", f"{name}__count"]
+    return [f"{name}__part"]
+
+
+def _partials(planned: PlannedFeature, value: str, order: str) -> list[str]:
+    name, agg = planned.feature.name, planned.agg
+    if agg == "sum":
+        return [f"SUM({value}) AS {q(name + '__part')}"]
+    if agg == "count":
+        return [f"COUNT({value}) AS {q(name + '__part')}"]
+    if agg == "sum_boolean":
+        return [f"SUM(CAST({value} AS INTEGER)) AS {q(name + '__part')}"]
+    if agg == "average":
+        return [f"SUM({value}) AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
+    if agg in ("min", "max"):
+        return [f"{agg.upper()}({value}) AS {q(name + '__part')}"]
+    if agg == "count_distinct":
+        return [f"LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL) AS {q(name + '__part')}"]
+    if agg in ("median", "percentile"):
+        return [f"LIST({value}) FILTER (WHERE {value} IS NOT NULL) AS {q(name + '__part')}"]
+    # a dimension: the value on the day's latest row; ties go to the later source row
+    return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
+
+
+def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: date, hi: date) -> str:
+    entity = model.entity(plan.view.entity)
+    assert entity is not None
+    time_dim = model.dimension(model.agg_time_dimension or "")
+    features = [p for p in plan.features if p.model.name == model.name]
+    if features and features[0].measure is not None:
+        time_dim = model.time_dimension_for(features[0].measure) or time_dim
+    assert time_dim is not None
+    key = qualified(entity.expr, "m0").sql("duckdb")
+    at = f"CAST({qualified(time_dim.expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
+    order = f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
+    parts = [f"{key} AS __key", f"CAST({at} AS DATE) AS __day", f"COUNT(*) AS {q(rows_column(model))}"]
+    for planned in features:
+        parts += _partials(planned, qualified(planned.value_expr, "m0").sql("duckdb"), order)
+    return (
+        f"SELECT {', '.join(parts)} FROM {SOURCE_SCHEMA}.{q(model.name)} AS m0 "
+        f"WHERE {at} >= TIMESTAMP '{lo.isoformat()}' AND {at} < TIMESTAMP '{(hi + timedelta(days=1)).isoformat()}' "
+        f"AND {key} IS NOT NULL GROUP BY ALL"
+    )
+
+
+def tiles_sql(plan: ViewPlan, lo: date, hi: date) -> str:
+    """Tiles of days ``lo..hi`` for every model the view reads, one row per (entity, day)."""
+    models = plan.models
+    if len(models) == 1:
+        inner = _model_tiles(plan, models[0], lo, hi)
+        rows = f"{q(rows_column(models[0]))} AS __rows, "
+        return f"SELECT __key, __day, {rows}* EXCLUDE (__key, __day) FROM ({inner}) ORDER BY __key, __day"
+    union = " UNION ALL BY NAME ".join(f"({_model_tiles(plan, m, lo, hi)})" for m in models)
+    counts = [f"COALESCE(SUM({q(rows_column(m))}), 0) AS {q(rows_column(m))}" for m in models]
+    total = " + ".join(f"COALESCE(SUM({q(rows_column(m))}), 0)" for m in models)
+    values = [f"ANY_VALUE({q(c)}) AS {q(c)}" for p in plan.features for c in partial_columns(p)]
+    return (
+        f"SELECT __key, __day, {total} AS __rows, {', '.join(counts + values)} "
+        f"FROM ({union}) GROUP BY __key, __day ORDER BY __key, __day"
+    )
+
+
+def compute_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, hi: date) -> pa.Table:
+    return source.sql(tiles_sql(plan, lo, hi)).to_arrow_table()
+
+
+def write_tiles(
+    con: duckdb.DuckDBPyConnection, plan: ViewPlan, tiles: pa.Table, lo: date, hi: date, start: date, end: date
+) -> int:
+    """Replace tiles of days ``lo..hi`` and mark partitions ``start..end`` materialized, atomically."""
+    table = tile_table(plan.view.name)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FEATURES_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} (view VARCHAR, day DATE, materialized_at TIMESTAMPTZ)")
+    con.register("__pantry_tiles", tiles)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
+        existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        if existing != tiles.column_names:
+            con.execute(f"DROP TABLE {table}")  # the view's shape changed: its tiles are rebuilt from here
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
+            con.execute(f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ?", [plan.view.name])
+        con.execute(f"DELETE FROM {table} WHERE __day BETWEEN ? AND ?", [lo, hi])
+        con.execute(f"INSERT INTO {table} SELECT * FROM __pantry_tiles")
+        con.execute(
+            f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ? AND day BETWEEN ? AND ?", [plan.view.name, start, end]
+        )
+        con.execute(
+            f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
+            [plan.view.name, start, end],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("__pantry_tiles")
+    return tiles.num_rows
+
+
+def materialize(
+    source: duckdb.DuckDBPyConnection, offline: duckdb.DuckDBPyConnection, plan: ViewPlan, start: date, end: date
+) -> int:
+    """Partitions ``start..end``: tiles of their windows computed, written, marked. Returns tile rows."""
+    lo = start - timedelta(days=plan.window - 1)
+    tiles = compute_tiles(source, plan, lo, end)
+    return write_tiles(offline, plan, tiles, lo, end, start, end)
