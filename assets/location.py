@@ -6,10 +6,13 @@ importing the module that loads PANTRY_DEFS at import time.
 
 import dagster as dg
 
+from assets.features import IO_MANAGER, build_feature_assets
 from assets.metrics import build_metric_assets, build_metric_schedules
 from assets.sources import build_source_assets
 from pantry import Store
 from pantry.api.facts import metric_facts
+from pantry.features.facts import feature_facts
+from resources.features_io import FeatureValuesIOManager
 from resources.offline import OfflineStore, default_defs, default_home
 
 
@@ -20,11 +23,15 @@ def build_definitions(defs: str | None = None, home: str | None = None) -> dg.De
     jobs, schedules = build_metric_schedules(facts)
     source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
     observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))
+    features = feature_facts(catalog)
     return dg.Definitions(
-        assets=[*build_source_assets(catalog), *build_metric_assets(facts)],
+        assets=[*build_source_assets(catalog), *build_metric_assets(facts), *build_feature_assets(features)],
         jobs=[*jobs, observe_sources],
         schedules=schedules,
         # DuckDB has one writing process per file, so steps run in one process locally.
         executor=dg.in_process_executor,
-        resources={"offline": OfflineStore(defs=str(store.defs), home=str(store.home))},
+        resources={
+            "offline": OfflineStore(defs=str(store.defs), home=str(store.home)),
+            IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
+        },
     )
