@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 
 from pantry.api.facts import MetricFacts
+from pantry.features.facts import FeatureFacts
+from pantry.features.stats import latest_stats
 from pantry.offline.metric_tables import last_materializations
 
 
@@ -24,12 +26,60 @@ def _materialized(offline_db: Path) -> tuple[dict[str, dict[str, Any]], str | No
     except duckdb.IOException:
         return {}, "the offline store is busy (a run is writing); materialization times are unknown"
     try:
-        return last_materializations(con), None
+        found = last_materializations(con)
+        stats = latest_stats(con)
+        for (view, feature), latest in stats.items():
+            found[f"features/{view}/{feature}"] = {"materialized_at": latest["recorded_at"], "stats": latest}
+        try:
+            for view, first, last in con.execute(
+                "SELECT view, min(day), max(day) FROM features.pantry_partitions GROUP BY view"
+            ).fetchall():
+                found[f"views/{view}"] = {"first_day": first, "last_day": last}
+        except duckdb.CatalogException:
+            pass
+        return found, None
     finally:
         con.close()
 
 
-def catalog_entries(facts: dict[str, MetricFacts], offline_db: Path, search: str | None = None) -> list[dict[str, Any]]:
+def feature_entries(
+    facts: dict[tuple[str, str], FeatureFacts], materialized: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    entries = []
+    for (view_name, name), f in sorted(facts.items()):
+        view, feature = f.plan.view, f.planned.feature
+        state = materialized.get(f"features/{view_name}/{name}", {})
+        days = materialized.get(f"views/{view_name}")
+        stats = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in (state.get("stats") or {}).items()}
+        entries.append(
+            {
+                "name": f"{view_name}:{name}",
+                "kind": "feature",
+                "asset_key": f"features/{view_name}/{name}",
+                "type": f"{f.planned.agg} over {feature.window}" if feature.window else "latest value",
+                "description": feature.description or view.description or "",
+                "owner": view.owner,
+                "tags": {**view.tags, **feature.tags},
+                "entity": view.entity,
+                "sources": f.sources,
+                "source_columns": sorted({f"{m}.{c}" for deps in f.lineage.values() for m, c in deps}),
+                "partitions": {"start": f.partitions_start.isoformat(), "grain": "day"},
+                "code_version": f.code_version,
+                "file": f"{view.origin.shown_as}:{feature.line or view.origin.line}",
+                "last_materialized_at": state["materialized_at"].isoformat() if state.get("materialized_at") else None,
+                "materialized_days": f"{days['first_day']}..{days['last_day']}" if days else None,
+                "latest_stats": stats or None,
+            }
+        )
+    return entries
+
+
+def catalog_entries(
+    facts: dict[str, MetricFacts],
+    offline_db: Path,
+    search: str | None = None,
+    features: dict[tuple[str, str], FeatureFacts] | None = None,
+) -> list[dict[str, Any]]:
     materialized, note = _materialized(offline_db)
     entries = []
     for name, f in sorted(facts.items()):
@@ -55,6 +105,7 @@ def catalog_entries(facts: dict[str, MetricFacts], offline_db: Path, search: str
         if note:
             entry["note"] = note
         entries.append(entry)
+    entries += feature_entries(features or {}, materialized)
     if search:
         needle = search.lower()
         entries = [e for e in entries if needle in _haystack(e)]
@@ -63,4 +114,6 @@ def catalog_entries(facts: dict[str, MetricFacts], offline_db: Path, search: str
 
 def _haystack(entry: dict[str, Any]) -> str:
     tags = " ".join(f"{k} {v}" for k, v in entry["tags"].items())
-    return " ".join([entry["name"], entry["description"], entry["owner"] or "", tags, entry["type"]]).lower()
+    return " ".join(
+        [entry["name"], entry["description"], entry["owner"] or "", tags, entry["type"], entry["kind"]]
+    ).lower()

@@ -137,6 +137,58 @@ def catalog(
     console.print(table)
 
 
+features_app = typer.Typer(no_args_is_help=True, help="Read features: point-in-time history for training.")
+app.add_typer(features_app, name="features")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise PantryError(
+            f"entities file '{path}' does not exist",
+            field="--entities",
+            hint="pass a .csv or .parquet file with the entity key and event_timestamp",
+        )
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path)
+        if "event_timestamp" in frame:
+            frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], format="ISO8601")
+        return frame
+    raise PantryError(f"'{path}' is neither CSV nor Parquet", field="--entities", hint="use a .csv or .parquet file")
+
+
+@features_app.command("history")
+def features_history(
+    features: str = typer.Option(..., "--features", help="Comma-separated view:feature names."),
+    entities: Optional[Path] = typer.Option(
+        None, "--entities", help="CSV or Parquet with the entity key and event_timestamp."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the training frame here (.csv or .parquet)."),
+    start_time: Optional[str] = typer.Option(None, "--start-time", help="Without --entities: first stamp."),
+    end_time: Optional[str] = typer.Option(None, "--end-time", help="Without --entities: last stamp."),
+    full_feature_names: bool = typer.Option(False, "--full-feature-names"),
+) -> None:
+    """Point-in-time-correct training frame, as Store.get_historical_features returns it."""
+    entity_df = _read_table(entities) if entities else None
+    with console.status("reading point-in-time features"):
+        frame = _store().get_historical_features(
+            entity_df,
+            [f.strip() for f in features.split(",") if f.strip()],
+            full_feature_names=full_feature_names,
+            start_time=start_time,
+            end_time=end_time,
+        )
+    if out is None:
+        console.print(frame_table(frame.head(50), title=f"{len(frame)} rows (first 50)"))
+        return
+    if out.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    console.print(f"wrote {len(frame)} rows to {out}")
+
+
 @app.command()
 def demo(
     skip_materialize: bool = typer.Option(False, "--skip-materialize", help="Only build the demo data."),

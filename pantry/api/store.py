@@ -91,10 +91,11 @@ class Store:
         return metric_facts(self.definitions)
 
     def catalog(self, search: str | None = None) -> list[dict[str, Any]]:
-        """Every metric with type, description, owner, tags, lineage, partitions and last run."""
+        """Every metric and feature: type, description, owner, tags, lineage, partitions, last run, stats."""
         from pantry.api.catalog import catalog_entries
+        from pantry.features.facts import feature_facts
 
-        return catalog_entries(self.facts, self.offline_db, search)
+        return catalog_entries(self.facts, self.offline_db, search, feature_facts(self.definitions))
 
     # -- features -----------------------------------------------------------------
     def _plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:

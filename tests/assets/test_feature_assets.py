@@ -107,3 +107,22 @@ def test_feature_specs_carry_metadata(project) -> None:  # noqa: ANN001
     after_graph = build_definitions(str(store.defs), str(store.home)).resolve_asset_graph()
     changed = {k.path[-1] for k, v in before.items() if after_graph.get(k).code_version != v}
     assert "revenue_7d" in changed and "min_2d" in changed  # W grew, so presence changed for every feature
+
+
+def test_catalog_lists_features_with_latest_stats(project, dagster_home: Path) -> None:  # noqa: ANN001
+    store, rows = project
+    defs = build_definitions(str(store.defs), str(store.home))
+    view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        assert dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-04"}).success
+    entries = {e["name"]: e for e in store.catalog("shopper")}
+    entry = entries["shopper:revenue_7d"]
+    assert entry["kind"] == "feature" and entry["owner"] == "growth-ml" and entry["tags"] == {"pii": "false"}
+    assert entry["materialized_days"] == "2024-01-01..2024-01-04"
+    at = datetime(2024, 1, 5)
+    present = [
+        k for k in range(1, 9) if expected(rows, [date(2024, 1, 4)], TTL, SPECS, k, at)["revenue_7d"] is not None
+    ]
+    assert entry["latest_stats"]["entities_present"] == len(present)
+    assert entry["source_columns"] == ["orders.amount", "orders.customer_id", "orders.ordered_at"]
+    assert [e["name"] for e in store.catalog("p90")] == ["shopper:p90_7d"]
