@@ -105,7 +105,9 @@ def main() -> None:
 
     # 1. windowed features
     store.get_historical_features(entities, ["customer_spend:spend_90d"])  # warm the page cache
-    ours_s, ours = median_time(lambda: store.get_historical_features(entities, ["customer_spend:spend_90d", "customer_spend:orders_30d"]))
+    ours_s, ours = median_time(
+        lambda: store.get_historical_features(entities, ["customer_spend:spend_90d", "customer_spend:orders_30d"])
+    )
     con = duckdb.connect()
     con.register("entities", entities.assign(qid=range(N)))
     hand_s, hand = median_time(lambda: con.execute(HAND_WINDOWED).df())
@@ -113,13 +115,25 @@ def main() -> None:
         ours["orders_30d"].astype("Int64").fillna(-1).tolist() == hand["orders_30d"].astype("Int64").fillna(-1).tolist()
     )
     present = int(ours["spend_90d"].notna().sum())
-    rows.append(("windowed spend_90d + orders_30d, 100k rows", ours_s, hand_s, None, f"identical: {same}; {present} rows present"))
+    rows.append(
+        (
+            "windowed spend_90d + orders_30d, 100k rows",
+            ours_s,
+            hand_s,
+            None,
+            f"identical: {same}; {present} rows present",
+        )
+    )
 
     # 2. latest value: Pantry, raw ASOF, Feast
-    latest_s, latest = median_time(lambda: store.get_historical_features(entities, ["customer_last_order:last_priority"]))
+    latest_s, latest = median_time(
+        lambda: store.get_historical_features(entities, ["customer_last_order:last_priority"])
+    )
     asof_s, asof = median_time(lambda: con.execute(HAND_LATEST).df())
     again = store.get_historical_features(entities, ["customer_last_order:last_priority"])
-    deterministic = latest["last_priority"].fillna("<null>").tolist() == again["last_priority"].fillna("<null>").tolist()
+    deterministic = (
+        latest["last_priority"].fillna("<null>").tolist() == again["last_priority"].fillna("<null>").tolist()
+    )
     ties = con.execute(
         f"""SELECT q.qid FROM (SELECT qid, o_custkey, CAST(event_timestamp AS DATE) AS sd FROM entities) q
         JOIN (SELECT o_custkey, o_orderdate, count(*) AS n FROM read_parquet('{DATA}/orders.parquet') GROUP BY ALL HAVING n > 1) dup
@@ -138,9 +152,22 @@ def main() -> None:
         ).df()
         orders.to_parquet(work / "orders_ts.parquet", index=False)
         # Feast includes rows at the event time itself; one microsecond earlier equals Pantry's t < stamp
-        feast_entities = entities.assign(event_timestamp=(entities["event_timestamp"] - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC"), qid=range(N))
+        feast_entities = entities.assign(
+            event_timestamp=(entities["event_timestamp"] - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC"),
+            qid=range(N),
+        )
         feast_entities.to_parquet(work / "entities.parquet", index=False)
-        done = subprocess.run([str(FEAST), str(ROOT / "feast_peer.py"), str(work / "orders_ts.parquet"), str(work / "entities.parquet"), str(work / "out.parquet")], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(FEAST),
+                str(ROOT / "feast_peer.py"),
+                str(work / "orders_ts.parquet"),
+                str(work / "entities.parquet"),
+                str(work / "out.parquet"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode == 0:
             feast_s = float(done.stdout.strip().splitlines()[-1])
             theirs = pd.read_parquet(work / "out.parquet").sort_values("qid")
@@ -148,17 +175,33 @@ def main() -> None:
             feast_diff = set(np.flatnonzero(ours_vals.values != feast_vals).tolist())
         else:
             print("feast failed:", done.stderr[-2000:])
-    rows.append(("latest value, 100k rows: Pantry vs raw ASOF join", latest_s, asof_s, None,
-                 f"deterministic: {deterministic}; differs from ASOF on {len(asof_diff)} rows, {len(asof_diff - tie_set)} of them not ties"))
+    rows.append(
+        (
+            "latest value, 100k rows: Pantry vs raw ASOF join",
+            latest_s,
+            asof_s,
+            None,
+            f"deterministic: {deterministic}; differs from ASOF on {len(asof_diff)} rows, {len(asof_diff - tie_set)} of them not ties",
+        )
+    )
     if feast_s is not None:
-        rows.append(("latest value, 100k rows: Pantry vs Feast 0.67 (duckdb)", latest_s, None, feast_s,
-                     f"differs from Feast on {len(feast_diff)} rows, {len(feast_diff - tie_set)} of them not ties; Feast / raw ASOF = {feast_s / asof_s:.2f}"))
+        rows.append(
+            (
+                "latest value, 100k rows: Pantry vs Feast 0.67 (duckdb)",
+                latest_s,
+                None,
+                feast_s,
+                f"differs from Feast on {len(feast_diff)} rows, {len(feast_diff - tie_set)} of them not ties; Feast / raw ASOF = {feast_s / asof_s:.2f}",
+            )
+        )
     print()
     print(f"| {'workload':<55} | {'Pantry (s)':>10} | {'raw (s)':>8} | {'Feast (s)':>9} | {'ratio':>6} | note")
     print(f"|{'-' * 57}|{'-' * 12}|{'-' * 10}|{'-' * 11}|{'-' * 8}|------")
     for name, ours_t, raw_t, feast_t, note in rows:
         peer = raw_t or feast_t
-        print(f"| {name:<55} | {ours_t:>10.3f} | {raw_t or 0:>8.3f} | {feast_t or 0:>9.3f} | {ours_t / peer:>6.2f} | {note}")
+        print(
+            f"| {name:<55} | {ours_t:>10.3f} | {raw_t or 0:>8.3f} | {feast_t or 0:>9.3f} | {ours_t / peer:>6.2f} | {note}"
+        )
 
 
 if __name__ == "__main__":

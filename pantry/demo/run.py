@@ -91,6 +91,9 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
         for group, keys in groups.items():
             start, end = DEMO_RANGES[group]
             materialize_range(root, keys, start, end, console)
+        feature_keys = [f"features/{v.name}/{f.name}" for v in catalog.views.values() for f in v.features]
+        if feature_keys:
+            materialize_range(root, feature_keys, *DEMO_RANGES["flights"], console)
     console.print(
         frame_table(
             store.query(
@@ -114,6 +117,21 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
             title="Worst average departure delay by carrier",
         )
     )
+    if "plane_activity" in store.definitions.views:
+        import pandas as pd
+
+        entity_df = pd.DataFrame(
+            {
+                "tailnum": ["N14228", "N24211", "N619AA", "N0000X"],
+                "event_timestamp": pd.to_datetime(
+                    ["2013-03-01", "2013-06-15 12:00", "2013-09-30", "2013-05-01"], format="ISO8601"
+                ),
+            }
+        )
+        frame = store.get_historical_features(
+            entity_df, [f"plane_activity:{f.name}" for f in store.definitions.views["plane_activity"].features]
+        )
+        console.print(frame_table(frame, title="Point-in-time training rows (plane_activity)"))
     console.print("\nOpen the Dagster UI (lineage, backfills, runs): [bold]make ui[/bold], then http://localhost:3000")
     console.print(
         "Query from the shell: [bold].venv/bin/pantry query --metrics flights --group-by metric_time__week --limit 5[/bold]"

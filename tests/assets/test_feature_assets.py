@@ -78,7 +78,7 @@ def test_feature_specs_carry_metadata(project) -> None:  # noqa: ANN001
     defs = build_definitions(str(store.defs), str(store.home))
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "features")
-    assert keys == sorted(f"features/{f.replace(':', '/')}" for f in FEATURES)
+    assert keys == sorted([f"features/{f.replace(':', '/')}" for f in FEATURES] + ["features/recent/revenue_2d"])
     node = graph.get(feature_key("shopper", "revenue_7d"))
     assert node.owners == ["team:growth-ml"] and node.tags["pii"] == "false"
     assert node.backfill_policy == dg.BackfillPolicy.single_run() and node.freshness_policy is not None
@@ -126,3 +126,19 @@ def test_catalog_lists_features_with_latest_stats(project, dagster_home: Path) -
     assert entry["latest_stats"]["entities_present"] == len(present)
     assert entry["source_columns"] == ["orders.amount", "orders.customer_id", "orders.ordered_at"]
     assert [e["name"] for e in store.catalog("p90")] == ["shopper:p90_7d"]
+
+
+def test_a_failed_run_keeps_the_previous_tiles(project, dagster_home: Path) -> None:  # noqa: ANN001
+    store, _ = project
+    defs = build_definitions(str(store.defs), str(store.home))
+    view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
+    entity_df = pd.DataFrame(
+        {"customer_id": [1, 2, 3], "event_timestamp": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"])}
+    )
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        assert dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-06"}).success
+        before = store.get_historical_features(entity_df, FEATURES)
+        (store.defs / "data" / "orders.parquet").write_bytes(b"broken")
+        failed = dg.materialize([view], instance=instance, partition_key="2024-01-06", raise_on_error=False)
+        assert not failed.success
+    pd.testing.assert_frame_equal(store.get_historical_features(entity_df, FEATURES), before)

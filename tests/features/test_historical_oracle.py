@@ -57,6 +57,11 @@ feature_views:
       - {name: p90_7d, measure: orders.p90_amount, window: 7 days}
       - {name: big_1d, measure: orders.big_orders, window: 1 day}
       - {name: status_last, dimension: order__status}
+  - name: recent
+    entity: customer
+    ttl: 2 days
+    features:
+      - {name: revenue_2d, measure: orders.revenue, window: 2 days}
 """
 SPECS = [
     Spec("revenue_7d", "sum", 7),
@@ -92,12 +97,13 @@ def build(root: Path, rows: list[Row]) -> Store:
 
 def materialize_days(store: Store, ranges: list[tuple[date, date]]) -> None:
     store.home.mkdir(parents=True, exist_ok=True)
-    plan = plan_view(store.definitions, store.definitions.views["shopper"])
     source = connect(store.definitions)
     offline = duckdb.connect(str(store.offline_db))
     try:
-        for start, end in ranges:
-            materialize(source, offline, plan, start, end)
+        for name in store.definitions.views:
+            plan = plan_view(store.definitions, store.definitions.views[name])
+            for start, end in ranges:
+                materialize(source, offline, plan, start, end)
     finally:
         offline.close()
         source.close()
@@ -235,6 +241,25 @@ def test_full_feature_names_and_several_calls_agree(scenario: tuple[Store, list[
     entity_df = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2024-01-05", "2024-01-06"])})
     got = store.get_historical_features(entity_df, ["shopper:revenue_7d", "shopper:max_7d"], full_feature_names=True)
     assert list(got.columns) == ["customer_id", "event_timestamp", "shopper__revenue_7d", "shopper__max_7d"]
+
+
+def test_several_views_in_one_call(scenario: tuple[Store, list[Row], list[date]]) -> None:
+    store, rows, days = scenario
+    rng = np.random.default_rng(5)
+    at = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 24 * 60 * 24, size=200), unit="m")
+    entity_df = pd.DataFrame({"event_timestamp": at, "customer_id": rng.integers(1, 10, size=200)})
+    got = store.get_historical_features(entity_df, ["recent:revenue_2d", "shopper:revenue_7d", "shopper:status_last"])
+    assert list(got.columns) == ["event_timestamp", "customer_id", "revenue_2d", "revenue_7d", "status_last"]
+    recent = [Spec("revenue_2d", "sum", 2)]
+    for i, (key, ts) in enumerate(zip(entity_df["customer_id"], entity_df["event_timestamp"])):
+        assert _same(
+            got["revenue_2d"].iloc[i],
+            expected(rows, days, timedelta(days=2), recent, int(key), ts.to_pydatetime())["revenue_2d"],
+        )
+        want = expected(rows, days, TTL, SPECS, int(key), ts.to_pydatetime())
+        assert _same(got["revenue_7d"].iloc[i], want["revenue_7d"]) and _same(
+            got["status_last"].iloc[i], want["status_last"]
+        )
 
 
 def test_bad_input_gets_clear_errors(scenario: tuple[Store, list[Row], list[date]]) -> None:
