@@ -189,6 +189,52 @@ def features_history(
     console.print(f"wrote {len(frame)} rows to {out}")
 
 
+@features_app.command("online")
+def features_online(
+    features: str = typer.Option(..., "--features", help="Comma-separated view:feature names."),
+    entity: list[str] = typer.Option(
+        ..., "--entity", help="key=value, repeatable: --entity customer_id=1 --entity customer_id=2"
+    ),
+) -> None:
+    """Served values from Redis, as Store.get_online_features returns them."""
+    rows = []
+    for item in entity:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PantryError(
+                f"--entity '{item}' is not key=value", field="--entity", hint="write --entity customer_id=1"
+            )
+        rows.append({key: int(value) if value.lstrip("-").isdigit() else value})
+    values = _store().get_online_features([f.strip() for f in features.split(",") if f.strip()], rows)
+    console.print(frame_table(pd.DataFrame(values), title="online values"))
+
+
+online_app = typer.Typer(no_args_is_help=True, help="The online store (Redis).")
+app.add_typer(online_app, name="online")
+
+
+@online_app.command("push")
+def online_push(
+    view: str = typer.Argument(..., help="Feature view name."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="The partition (day) to push."),
+    latest: bool = typer.Option(
+        False, "--latest", help="Push the newest materialized partition (rebuilds Redis after data loss)."
+    ),
+) -> None:
+    """Push a materialized partition of a feature view into Redis."""
+    store = _store()
+    if latest == bool(partition):
+        raise PantryError(
+            "give exactly one of --partition D or --latest",
+            field="--partition",
+            hint="e.g. pantry online push customer_orders --latest",
+        )
+    day = partition or store.latest_partition(view)
+    with console.status(f"pushing {view} {day} to Redis"):
+        written = store.push_online(view, day)
+    console.print(f"pushed {view} partition {day}: {written} keys written to {store.online_url}")
+
+
 @app.command()
 def demo(
     skip_materialize: bool = typer.Option(False, "--skip-materialize", help="Only build the demo data."),

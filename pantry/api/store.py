@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,6 +227,119 @@ class Store:
             "SELECT day FROM offline.features.pantry_partitions WHERE view = ? ORDER BY day", [view]
         ).fetchall()
         return [r[0] for r in rows]
+
+    # -- online -------------------------------------------------------------------
+    @cached_property
+    def online_url(self) -> str:
+        """PANTRY_REDIS_URL, or a local redis-server under PANTRY_HOME for development."""
+        if self.redis_url:
+            return self.redis_url
+        from pantry.online.local import ensure_local_redis
+
+        return ensure_local_redis(self.home)
+
+    def _redis(self):  # noqa: ANN202
+        from pantry.online.client import connect
+
+        return connect(self.online_url)
+
+    def push_online(self, view: str, partition: str | date) -> int:
+        """Write partition ``partition``'s values into Redis; returns the count of keys written.
+
+        Entities present at the previously pushed stamp but absent now are written as nulls,
+        so they read as null. An older partition never overwrites a newer stamp.
+        """
+        from pantry.features.plan import stamp_of
+        from pantry.online.client import guarded
+        from pantry.online.push import push_rows, record_push
+
+        day = _as_date(partition, "partition")
+        assert day is not None
+        if view not in self.definitions.views:
+            raise PantryError(
+                f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, self.definitions.views)
+            )
+        spec = self.definitions.views[view]
+        names = [f.name for f in spec.features]
+        con, attached = self._offline_reader()
+        try:
+            done = self._days(con, view) if attached else []
+        finally:
+            con.close()
+        if day not in done:
+            raise PantryError(
+                f"partition {day} of feature view '{view}' is not materialized",
+                field="partition",
+                hint="materialize it first (Dagster, or 'dagster asset materialize --partition ...')",
+            )
+        stamp = stamp_of(day)
+        values = self.get_historical_features(None, [f"{view}:{n}" for n in names], start_time=stamp, end_time=stamp)
+        plan_key = values.columns[0]
+        epoch = int(stamp.timestamp())
+        expire = (
+            epoch + int(spec.ttl.as_timedelta().total_seconds())
+            if spec.ttl is not None and spec.ttl.unit not in ("month", "quarter", "year")
+            else None
+        )
+        client = self._redis()
+        rows = [
+            (key, row) for key, row in zip(values[plan_key].tolist(), values[names].itertuples(index=False, name=None))
+        ]
+
+        def write() -> int:
+            previous = client.hget(f"pantry:__meta__:{view}", "stamp")
+            written = push_rows(client, view, epoch, expire, names, rows)
+            if previous is not None and int(previous) < epoch:
+                from datetime import datetime as _dt
+
+                before = _dt.fromtimestamp(int(previous), tz=UTC)
+                earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
+                gone = set(earlier[plan_key].tolist()) - set(values[plan_key].tolist())
+                written += push_rows(client, view, epoch, expire, names, [(k, [None] * len(names)) for k in gone])
+            record_push(client, view, epoch)
+            return written
+
+        return guarded(self.online_url, write)
+
+    def latest_partition(self, view: str) -> date:
+        """The newest materialized partition of a view."""
+        con, attached = self._offline_reader()
+        try:
+            days = self._days(con, view) if attached else []
+        finally:
+            con.close()
+        if not days:
+            raise PantryError(
+                f"feature view '{view}' has no materialized partition", field="view", hint="materialize it first"
+            )
+        return days[-1]
+
+    def get_online_features(
+        self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], full_feature_names: bool = False
+    ) -> dict[str, list]:
+        """Served values, exactly what training read at the pushed stamp; one Redis round trip."""
+        from pantry.online.client import guarded
+        from pantry.online.read import read_many
+
+        plans = self._plans(features)
+        result: dict[str, list] = {}
+        requests = []
+        for view, (plan, names) in plans.items():
+            missing = [i for i, row in enumerate(entity_rows) if plan.key not in row]
+            if missing:
+                raise PantryError(
+                    f"entity row {missing[0]} has no '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{view}')",
+                    field="entity_rows",
+                    hint=f"pass entity_rows=[{{'{plan.key}': ...}}, ...]",
+                )
+            result.setdefault(plan.key, [row[plan.key] for row in entity_rows])
+            requests.append((view, names, [row[plan.key] for row in entity_rows]))
+        client = self._redis()
+        replies = guarded(self.online_url, lambda: read_many(client, requests))
+        for (view, names, _), rows in zip(requests, replies):
+            for i, name in enumerate(names):
+                result[f"{view}__{name}" if full_feature_names else name] = [row[i] for row in rows]
+        return result
 
     @property
     def offline_db(self) -> Path:

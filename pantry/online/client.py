@@ -1,0 +1,44 @@
+"""A Redis connection with bounded retries and a clear error, never a silent null.
+
+Why wrap redis-py: an unreachable Redis must fail in seconds with a sentence that names
+the URL, the way every other Pantry error does, whether the caller is the CLI, the HTTP
+server or a Dagster run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from pantry.errors import PantryError
+
+ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), ATTEMPTS - 1),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+class RedisUnavailable(PantryError):
+    """Redis could not be reached after bounded retries."""
+
+
+def guarded(url: str, action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except (redis.ConnectionError, redis.TimeoutError) as err:
+        raise RedisUnavailable(
+            f"Redis at {url} is unreachable after {ATTEMPTS} attempts: {err}",
+            hint="start redis-server or fix PANTRY_REDIS_URL",
+        ) from None

@@ -1,0 +1,45 @@
+"""Redis key layout and value encoding, in one place.
+
+Why JSON per field: a Java service, a Go service and this Python code must read the same
+hash and get back the same types. JSON keeps int, float, string, bool and null apart
+(``1`` vs ``1.0`` vs ``"1"`` vs ``true`` vs ``null``) and every language parses it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from typing import Any
+
+STAMP_FIELD = "__stamp"
+PREFIX = "pantry"
+
+
+def entity_key(view: str, key: object) -> str:
+    return f"{PREFIX}:{view}:{key}"
+
+
+def meta_key(view: str) -> str:
+    """Where the last pushed stamp of a view is kept (for the absent-entity rule and metrics)."""
+    return f"{PREFIX}:__meta__:{view}"
+
+
+def encode(value: Any) -> str:
+    if value is None:
+        return "null"
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, float) and math.isnan(value):
+        return "null"
+    if isinstance(value, (datetime, date)):
+        return json.dumps(value.isoformat())
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return "null"
+    return json.dumps(value)
+
+
+def decode(raw: bytes | str | None) -> Any:
+    if raw is None:
+        return None
+    return json.loads(raw)

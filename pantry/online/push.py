@@ -1,0 +1,90 @@
+"""Push a partition's values into Redis: pipelined chunks, newer-wins per entity.
+
+Why a server-side script: comparing ``__stamp`` and rewriting the hash must happen as one
+step, or a backfill pushing an older partition could interleave with the daily push and
+overwrite a newer stamp. The script does the comparison and the write for a whole chunk
+of entities; Redis runs scripts atomically, so each entity is updated all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+
+from pantry.online.layout import STAMP_FIELD, encode, entity_key, meta_key
+
+CHUNK = 1000
+
+NEWER_WINS = """
+local stamp = tonumber(ARGV[1])
+local expireat = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local written = 0
+local pos = 4 + n
+for i, key in ipairs(KEYS) do
+  local current = redis.call('HGET', key, '__stamp')
+  if (not current) or tonumber(current) <= stamp then
+    redis.call('DEL', key)
+    local args = {'__stamp', ARGV[1]}
+    for j = 1, n do
+      args[#args + 1] = ARGV[3 + j]
+      args[#args + 1] = ARGV[pos + j - 1]
+    end
+    redis.call('HSET', key, unpack(args))
+    if expireat > 0 then redis.call('EXPIREAT', key, expireat) end
+    written = written + 1
+  end
+  pos = pos + n
+end
+return written
+"""
+
+LAST_PUSH = """
+local current = redis.call('HGET', KEYS[1], 'stamp')
+if (not current) or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'stamp', ARGV[1], 'previous', current or '')
+end
+return current
+"""
+
+
+def push_rows(
+    client: redis.Redis,
+    view: str,
+    stamp_epoch: int,
+    expire_epoch: int | None,
+    fields: Sequence[str],
+    rows: Iterable[tuple[Any, Sequence[Any]]],
+) -> int:
+    """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins)."""
+    script = client.register_script(NEWER_WINS)
+    head = [stamp_epoch, expire_epoch or 0, len(fields), *fields]
+    written = 0
+    pipe = client.pipeline(transaction=False)
+    pending = 0
+    keys: list[str] = []
+    values: list[str] = []
+    for key, row in rows:
+        keys.append(entity_key(view, key))
+        values.extend(encode(v) for v in row)
+        if len(keys) >= CHUNK:
+            script(keys=keys, args=head + values, client=pipe)
+            keys, values, pending = [], [], pending + 1
+        if pending >= 8:
+            written += sum(pipe.execute())
+            pending = 0
+    if keys:
+        script(keys=keys, args=head + values, client=pipe)
+    written += sum(pipe.execute())
+    return written
+
+
+def record_push(client: redis.Redis, view: str, stamp_epoch: int) -> int | None:
+    """Remember the newest pushed stamp of a view; returns the one before it."""
+    previous = client.register_script(LAST_PUSH)(keys=[meta_key(view)], args=[stamp_epoch])
+    return int(previous) if previous else None
+
+
+__all__ = ["STAMP_FIELD", "push_rows", "record_push"]

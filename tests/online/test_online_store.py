@@ -1,0 +1,187 @@
+"""The online store on a real redis-server: parity with training, newer-wins, nulls, expiry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis
+
+from pantry import PantryError, Store
+from tests.conftest import RedisServer, free_port
+from tests.features.oracle import Row
+from tests.features.test_historical_oracle import FEATURES, build, generated_rows, materialize_days
+
+TODAY = datetime.now(UTC).date()
+DAY0 = TODAY - timedelta(days=13)  # recent enough that a 5-day ttl has not expired
+
+
+def recent_rows() -> list[Row]:
+    """The oracle's data moved to start 13 days ago, so that ttl has not expired yet."""
+    shift = datetime(DAY0.year, DAY0.month, DAY0.day) - datetime(2024, 1, 1)
+    return [Row(r.key, r.at + shift, r.amount, r.status, r.position) for r in generated_rows()]
+
+
+@pytest.fixture
+def store(tmp_path: Path, redis_server: RedisServer) -> Store:
+    built = build(tmp_path, recent_rows())
+    materialize_days(built, [(DAY0, TODAY - timedelta(days=2))])
+    return Store(defs=built.defs, home=built.home, redis_url=redis_server.url)
+
+
+def _historical(store: Store, day: date, keys: list[int]) -> pd.DataFrame:
+    stamp = pd.Timestamp(day + timedelta(days=1))
+    return store.get_historical_features(
+        pd.DataFrame({"customer_id": keys, "event_timestamp": [stamp] * len(keys)}), FEATURES
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    if b is None or b is pd.NA or (isinstance(b, float) and b != b):
+        return a is None
+    if isinstance(b, str):
+        return a == b
+    return a == pytest.approx(float(b)) and type(a) in (int, float)
+
+
+def test_parity_with_training_after_push(store: Store) -> None:
+    day = TODAY - timedelta(days=3)
+    written = store.push_online("shopper", day)
+    keys = list(range(1, 11))
+    online = store.get_online_features(FEATURES, [{"customer_id": k} for k in keys])
+    offline = _historical(store, day, keys)
+    assert online["customer_id"] == keys
+    present = offline["revenue_7d"].notna().sum()
+    assert written == present > 0
+    for name in [f.split(":")[1] for f in FEATURES]:
+        for i in range(len(keys)):
+            assert _same(online[name][i], offline[name].iloc[i]), (
+                name,
+                keys[i],
+                online[name][i],
+                offline[name].iloc[i],
+            )
+    counts = [v for v in online["amounts_3d"] if v is not None]
+    assert counts and all(type(v) is int for v in counts), "a count comes back as an int"
+    assert all(type(v) is str for v in online["status_last"] if v is not None)
+
+
+def test_layout_stamp_and_expiry(store: Store, redis_server: RedisServer) -> None:
+    day = TODAY - timedelta(days=3)
+    store.push_online("shopper", day)
+    client = redis.Redis.from_url(redis_server.url)
+    keys = sorted(k.decode() for k in client.keys("pantry:shopper:*"))
+    assert keys and all(k.split(":")[2].isdigit() for k in keys)
+    stamp = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) + 86400
+    fields = client.hgetall(keys[0])
+    assert int(fields[b"__stamp"]) == stamp
+    assert set(fields) == {b"__stamp", *[f.split(":")[1].encode() for f in FEATURES]}
+    expected_ttl = stamp + 5 * 86400 - time.time()  # ttl: 5 days
+    assert abs(client.ttl(keys[0]) - expected_ttl) < 5
+
+
+def test_older_partition_never_overwrites_a_newer_stamp(store: Store, redis_server: RedisServer) -> None:
+    newer, older = TODAY - timedelta(days=2), TODAY - timedelta(days=6)
+    store.push_online("shopper", newer)
+    before = store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)])
+    store.push_online("shopper", older)
+    after = store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)])
+    assert after == before
+    # and pushing the same partition again changes nothing
+    store.push_online("shopper", newer)
+    assert store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)]) == before
+
+
+def test_entity_absent_now_reads_null(store: Store) -> None:
+    # customer 7 only buys in the first four days: present at stamp DAY0 + 10, absent from DAY0 + 11
+    early, late = DAY0 + timedelta(days=9), DAY0 + timedelta(days=10)
+    assert store.get_historical_features(
+        pd.DataFrame(
+            {
+                "customer_id": [7, 7],
+                "event_timestamp": pd.to_datetime([early + timedelta(days=1), late + timedelta(days=1)]),
+            }
+        ),
+        ["shopper:revenue_7d"],
+    )["revenue_7d"].isna().tolist() == [False, True]
+    store.push_online("shopper", early)
+    assert store.get_online_features(["shopper:revenue_7d"], [{"customer_id": 7}])["revenue_7d"] != [None]
+    store.push_online("shopper", late)
+    assert store.get_online_features(["shopper:revenue_7d", "shopper:status_last"], [{"customer_id": 7}]) == {
+        "customer_id": [7],
+        "revenue_7d": [None],
+        "status_last": [None],
+    }
+
+
+def test_unknown_entities_get_nulls_and_views_mix(store: Store) -> None:
+    store.push_online("shopper", TODAY - timedelta(days=3))
+    store.push_online("recent", TODAY - timedelta(days=3))
+    got = store.get_online_features(
+        ["recent:revenue_2d", "shopper:max_7d"], [{"customer_id": 12345}, {"customer_id": 1}]
+    )
+    assert list(got) == ["customer_id", "revenue_2d", "max_7d"]
+    assert got["revenue_2d"][0] is None and got["max_7d"][0] is None
+
+
+def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server: RedisServer, tmp_path: Path) -> None:
+    store.push_online("shopper", store.latest_partition("shopper"))
+    before = store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)])
+    assert any(v is not None for v in before["revenue_7d"])
+    redis_server.stop()
+    redis_server.start()  # same port, empty
+    assert store.get_online_features(["shopper:revenue_7d"], [{"customer_id": 1}])["revenue_7d"] == [None]
+    env = {
+        "PANTRY_DEFS": str(store.defs),
+        "PANTRY_HOME": str(store.home),
+        "PANTRY_REDIS_URL": redis_server.url,
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pantry.api.cli", "online", "push", "shopper", "--latest"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "keys written" in done.stdout
+    assert store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)]) == before
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pantry.api.cli",
+            "features",
+            "online",
+            "--entity",
+            "customer_id=1",
+            "--features",
+            "shopper:status_last",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert shown.returncode == 0 and str(before["status_last"][0]) in shown.stdout
+
+
+def test_unreachable_redis_is_a_clear_error(store: Store) -> None:
+    dead = Store(defs=store.defs, home=store.home, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    with pytest.raises(PantryError, match=r"Redis at redis://127\.0\.0\.1:\d+/0 is unreachable after 3 attempts"):
+        dead.get_online_features(["shopper:revenue_7d"], [{"customer_id": 1}])
+    with pytest.raises(PantryError, match="is unreachable after 3 attempts"):
+        dead.push_online("shopper", TODAY - timedelta(days=3))
+    assert time.monotonic() - started < 30
+
+
+def test_push_of_an_unmaterialized_partition_is_refused(store: Store) -> None:
+    with pytest.raises(PantryError, match=f"partition {TODAY} of feature view 'shopper' is not materialized"):
+        store.push_online("shopper", TODAY)
