@@ -121,6 +121,23 @@ def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinitio
     return _view
 
 
+def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple[list, list]:
+    """A daily job and schedule per view: each run materializes the newest partition."""
+    jobs, schedules = [], []
+    views: dict[str, list[FeatureFacts]] = {}
+    for (view, _), f in facts.items():
+        views.setdefault(view, []).append(f)
+    for view, items in sorted(views.items()):
+        job = dg.define_asset_job(
+            name=f"features_daily_{view}",
+            selection=dg.AssetSelection.assets(*[feature_key(view, f.planned.feature.name) for f in items]),
+            partitions_def=dg.DailyPartitionsDefinition(start_date=items[0].partitions_start.isoformat()),
+        )
+        jobs.append(job)
+        schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=0, minute_of_hour=30))
+    return jobs, schedules
+
+
 def build_feature_assets(facts: dict[tuple[str, str], FeatureFacts]) -> list[dg.AssetsDefinition]:
     views: dict[str, list[FeatureFacts]] = {}
     for (view, _), f in facts.items():

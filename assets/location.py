@@ -4,9 +4,11 @@ Why not in definitions.py: tests and tools build Definitions for other folders w
 importing the module that loads PANTRY_DEFS at import time.
 """
 
+import os
+
 import dagster as dg
 
-from assets.features import IO_MANAGER, build_feature_assets
+from assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
 from assets.metrics import build_metric_assets, build_metric_schedules
 from assets.sources import build_source_assets
 from pantry import Store
@@ -14,9 +16,11 @@ from pantry.api.facts import metric_facts
 from pantry.features.facts import feature_facts
 from resources.features_io import FeatureValuesIOManager
 from resources.offline import OfflineStore, default_defs, default_home
+from resources.online import OnlineStore
+from sensors.online_push import build_online_push_sensor, online_push_job
 
 
-def build_definitions(defs: str | None = None, home: str | None = None) -> dg.Definitions:
+def build_definitions(defs: str | None = None, home: str | None = None, redis_url: str | None = None) -> dg.Definitions:
     store = Store(defs=defs or default_defs(), home=home or default_home())
     catalog = store.definitions
     facts = metric_facts(catalog)
@@ -24,14 +28,23 @@ def build_definitions(defs: str | None = None, home: str | None = None) -> dg.De
     source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
     observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))
     features = feature_facts(catalog)
+    feature_jobs, feature_schedules = build_feature_schedules(features)
+    online_views: dict[str, str] = {}
+    for view, feature in features:
+        if catalog.views[view].online:
+            online_views.setdefault(view, feature)
     return dg.Definitions(
         assets=[*build_source_assets(catalog), *build_metric_assets(facts), *build_feature_assets(features)],
-        jobs=[*jobs, observe_sources],
-        schedules=schedules,
+        jobs=[*jobs, *feature_jobs, observe_sources, online_push_job],
+        schedules=[*schedules, *feature_schedules],
+        sensors=[build_online_push_sensor(online_views)] if online_views else [],
         # DuckDB has one writing process per file, so steps run in one process locally.
         executor=dg.in_process_executor,
         resources={
             "offline": OfflineStore(defs=str(store.defs), home=str(store.home)),
             IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
+            "online": OnlineStore(
+                defs=str(store.defs), home=str(store.home), redis_url=redis_url or os.environ.get("PANTRY_REDIS_URL")
+            ),
         },
     )

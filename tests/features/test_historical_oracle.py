@@ -44,6 +44,7 @@ feature_views:
   - name: shopper
     entity: customer
     ttl: 5 days
+    online: true
     owner: growth-ml
     tags: {pii: "false"}
     features:
