@@ -236,6 +236,21 @@ def online_push(
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from pantry.api.http import create_app
+
+    store = _store()
+    _ = store.definitions  # fail fast on bad definitions
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def demo(
     skip_materialize: bool = typer.Option(False, "--skip-materialize", help="Only build the demo data."),
 ) -> None:

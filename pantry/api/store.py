@@ -99,7 +99,16 @@ class Store:
 
     # -- features -----------------------------------------------------------------
     def _plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
-        """``["view:feature", ...]`` -> plans per view, features in request order."""
+        """``["view:feature", ...]`` -> plans per view, features in request order (cached)."""
+        cache = self.__dict__.setdefault("_plan_cache", {})
+        key = tuple(features)
+        if key not in cache:
+            if len(cache) > 1024:
+                cache.clear()
+            cache[key] = self._make_plans(features)
+        return cache[key]
+
+    def _make_plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
         from pantry.features.plan import plan_view
 
         views = self.definitions.views
@@ -238,10 +247,15 @@ class Store:
 
         return ensure_local_redis(self.home)
 
-    def _redis(self):  # noqa: ANN202
+    @cached_property
+    def _redis_client(self):  # noqa: ANN202
         from pantry.online.client import connect
 
         return connect(self.online_url)
+
+    def _redis(self):  # noqa: ANN202
+        """One client (and connection pool) per Store: serving reuses its connections."""
+        return self._redis_client
 
     def push_online(self, view: str, partition: str | date) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.

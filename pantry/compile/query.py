@@ -210,7 +210,12 @@ class Compiler:
         if found is None:
             raise PantryError(
                 f"'{name}' is not a metric",
-                hint=did_you_mean(name, self.catalog.metrics) or "run 'pantry catalog' to list metrics",
+                hint=did_you_mean(
+                    name,
+                    list(self.catalog.metrics)
+                    + [m.name for sm in self.catalog.semantic_models.values() for m in sm.measures],
+                )
+                or "run 'pantry catalog' to list metrics",
             )
         return found
 

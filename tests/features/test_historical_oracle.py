@@ -61,6 +61,7 @@ feature_views:
   - name: recent
     entity: customer
     ttl: 2 days
+    tags: {pii: "true"}
     features:
       - {name: revenue_2d, measure: orders.revenue, window: 2 days}
 """

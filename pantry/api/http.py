@@ -1,0 +1,180 @@
+"""``pantry serve``: the HTTP API (FastAPI), a thin layer over ``Store``.
+
+Why thin: every answer here is what the Python API answers, so the HTTP server cannot
+drift from training or from the CLI. This module adds only what HTTP needs: JSON shapes,
+status codes (422 for a bad request, 503 when Redis is down, 401/403 for keys and pii),
+and Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, Field
+
+from pantry.api.store import Store
+from pantry.errors import PantryError
+from pantry.online.client import RedisUnavailable
+
+OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+
+
+class OnlineRequest(BaseModel):
+    features: list[str] = Field(..., min_length=1, examples=[["customer_orders:revenue_90d"]])
+    entities: dict[str, list[Any]] = Field(..., min_length=1, examples=[{"customer_id": [1, 2]}])
+
+
+def parse_keys(text: str | None) -> dict[str, set[str]]:
+    """``key1:pii+read,key2:read`` -> {key: scopes}."""
+    keys: dict[str, set[str]] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if item:
+            key, _, scopes = item.partition(":")
+            keys[key] = set(filter(None, scopes.split("+"))) or {"read"}
+    return keys
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def create_app(store: Store | None = None, api_keys: str | None = None) -> FastAPI:
+    store = store or Store()
+    keys = parse_keys(api_keys if api_keys is not None else os.environ.get("PANTRY_API_KEYS"))
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "pantry_request_seconds",
+        "Request latency",
+        ["path", "method", "status"],
+        registry=registry,
+        buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+    )
+    redis_errors = Counter("pantry_redis_errors_total", "Redis calls that failed after retries", registry=registry)
+    stamp_age = Gauge(
+        "pantry_last_pushed_stamp_age_seconds", "Age of the newest pushed stamp", ["view"], registry=registry
+    )
+    app = FastAPI(
+        title="Pantry", description="Metrics and features, defined once and served consistently.", version="0.1.0"
+    )
+
+    @app.middleware("http")
+    async def authenticate_and_time(request: Request, call_next):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        if keys and request.url.path not in OPEN_PATHS:
+            presented = (
+                request.headers.get("x-api-key")
+                or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            )
+            if presented not in keys:
+                return JSONResponse(
+                    {"detail": "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"},
+                    status_code=401,
+                )
+            request.state.scopes = keys[presented]
+        else:
+            request.state.scopes = {"read", "pii"}
+        response = await call_next(request)
+        latency.labels(request.url.path, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.exception_handler(PantryError)
+    async def pantry_error(request: Request, err: PantryError) -> JSONResponse:  # noqa: ARG001
+        if isinstance(err, RedisUnavailable):
+            redis_errors.inc()
+            return JSONResponse({"detail": str(err)}, status_code=503)
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @app.post("/features/online", summary="Served feature values, exactly what training read at the pushed stamp")
+    def features_online(body: OnlineRequest, request: Request) -> dict[str, list[Any]]:
+        lengths = {len(v) for v in body.entities.values()}
+        if len(lengths) != 1:
+            raise PantryError("every entity key list must have the same length", field="entities")
+        if "pii" not in request.state.scopes:
+            views = store.definitions.views
+            for ref in body.features:
+                view, _, name = ref.partition(":")
+                spec = views.get(view)
+                feature = spec.feature(name) if spec else None
+                if spec is not None and (
+                    spec.pii or (feature is not None and str(feature.tags.get("pii", "false")).lower() == "true")
+                ):
+                    return JSONResponse(
+                        {"detail": f"'{ref}' is tagged pii; this API key lacks the 'pii' scope"}, status_code=403
+                    )  # type: ignore[return-value]
+        count = lengths.pop()
+        rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
+        return store.get_online_features(body.features, rows)
+
+    @app.get("/metrics/query", summary="Query metrics by name, as `pantry query` does")
+    def metrics_query(
+        metrics: str = Query(..., examples=["revenue"]),
+        group_by: str = "",
+        where: list[str] | None = Query(None),
+        start_time: str | None = None,
+        end_time: str | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        frame = store.query(
+            metrics, group_by=group_by, where=where, start_time=start_time, end_time=end_time, order=order, limit=limit
+        )
+        return {
+            "columns": list(frame.columns),
+            "rows": [[_json_value(v) for v in row] for row in frame.itertuples(index=False)],
+        }
+
+    @app.get("/catalog", summary="Metrics and features with owners, lineage and freshness")
+    def catalog(search: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {k: _json_value(v) if not isinstance(v, (dict, list)) else v for k, v in e.items()}
+            for e in store.catalog(search)
+        ]
+
+    @app.get("/healthz", summary="Redis and the offline store answer")
+    def healthz() -> JSONResponse:
+        status: dict[str, str] = {}
+        try:
+            store._redis().ping()
+            status["redis"] = "ok"
+        except Exception as err:  # noqa: BLE001 - any failure is unhealthy
+            status["redis"] = f"error: {err}"
+        try:
+            con, attached = store._offline_reader()
+            con.close()
+            status["offline"] = "ok" if attached else "empty (nothing materialized yet)"
+        except Exception as err:  # noqa: BLE001
+            status["offline"] = f"error: {err}"
+        healthy = status["redis"] == "ok" and not status["offline"].startswith("error")
+        return JSONResponse(status, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    def prometheus() -> Response:
+        try:
+            client = store._redis()
+            for view in store.definitions.views:
+                stamp = client.hget(f"pantry:__meta__:{view}", "stamp")
+                if stamp is not None:
+                    stamp_age.labels(view).set(time.time() - int(stamp))
+        except Exception:  # noqa: BLE001 - metrics must render even when Redis is down
+            redis_errors.inc()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
