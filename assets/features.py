@@ -134,7 +134,12 @@ def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple
             partitions_def=dg.DailyPartitionsDefinition(start_date=items[0].partitions_start.isoformat()),
         )
         jobs.append(job)
-        schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=0, minute_of_hour=30))
+        # running by default: under `dagster dev` the loop schedule -> materialize -> push sensor -> Redis runs unattended
+        schedules.append(
+            dg.build_schedule_from_partitioned_job(
+                job, hour_of_day=0, minute_of_hour=30, default_status=dg.DefaultScheduleStatus.RUNNING
+            )
+        )
     return jobs, schedules
 
 

@@ -73,27 +73,46 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         title="Pantry", description="Metrics and features, defined once and served consistently.", version="0.1.0"
     )
 
-    @app.middleware("http")
-    async def authenticate_and_time(request: Request, call_next):  # noqa: ANN001, ANN202
-        started = time.perf_counter()
-        if keys and request.url.path not in OPEN_PATHS:
-            presented = (
-                request.headers.get("x-api-key")
-                or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            )
-            if presented not in keys:
-                return JSONResponse(
-                    {"detail": "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"},
-                    status_code=401,
-                )
-            request.state.scopes = keys[presented]
-        else:
-            request.state.scopes = {"read", "pii"}
-        response = await call_next(request)
-        latency.labels(request.url.path, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    class Guard:
+        """Pure ASGI middleware: API keys and request timing, without Starlette's per-request task overhead."""
+
+        def __init__(self, inner) -> None:  # noqa: ANN001
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            started = time.perf_counter()
+            path = scope["path"]
+            status = {"code": 500}
+            scope.setdefault("state", {})
+            if keys and path not in OPEN_PATHS:
+                headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+                presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+                if presented not in keys:
+                    response = JSONResponse(
+                        {
+                            "detail": "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                        },
+                        status_code=401,
+                    )
+                    await response(scope, receive, send)
+                    latency.labels(path, scope["method"], "401").observe(time.perf_counter() - started)
+                    return
+                scope["state"]["scopes"] = keys[presented]
+            else:
+                scope["state"]["scopes"] = {"read", "pii"}
+
+            async def sending(message) -> None:  # noqa: ANN001
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            await self.inner(scope, receive, sending)
+            latency.labels(path, scope["method"], str(status["code"])).observe(time.perf_counter() - started)
+
+    app.add_middleware(Guard)
 
     @app.exception_handler(PantryError)
     async def pantry_error(request: Request, err: PantryError) -> JSONResponse:  # noqa: ARG001

@@ -296,13 +296,14 @@ class Store:
             else None
         )
         client = self._redis()
-        rows = [
-            (key, row) for key, row in zip(values[plan_key].tolist(), values[names].itertuples(index=False, name=None))
-        ]
+        from pantry.online.layout import encode_column
+
+        columns = [encode_column(values[n]) for n in names]
+        rows = list(zip(values[plan_key].tolist(), zip(*columns))) if columns else []
 
         def write() -> int:
             previous = client.hget(f"pantry:__meta__:{view}", "stamp")
-            written = push_rows(client, view, epoch, expire, names, rows)
+            written = push_rows(client, view, epoch, expire, names, rows, encoded=True)
             if previous is not None and int(previous) < epoch:
                 from datetime import datetime as _dt
 

@@ -43,3 +43,24 @@ def decode(raw: bytes | str | None) -> Any:
     if raw is None:
         return None
     return json.loads(raw)
+
+
+def encode_column(values: Any) -> list[str]:
+    """A whole column at once: the same text as ``encode`` per value, much faster.
+
+    Numbers go through one ``json.dumps`` of the whole list (C speed), then are split; NaN
+    becomes ``null`` as in ``encode``.
+    """
+    import pandas as pd
+
+    series = pd.Series(values)
+    if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) and str(series.dtype).startswith(
+        ("Int", "UInt", "Float")
+    ):
+        return [encode(v) for v in series.tolist()]
+    if series.dtype.kind in "fiu" and len(series):
+        text = json.dumps(series.to_numpy().tolist())[1:-1].split(", ")
+        return ["null" if v == "NaN" else v for v in text] if series.dtype.kind == "f" else text
+    if series.dtype.kind == "b":
+        return ["true" if v else "false" for v in series.to_numpy().tolist()]
+    return [encode(v) for v in series.tolist()]

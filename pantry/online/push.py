@@ -57,8 +57,12 @@ def push_rows(
     expire_epoch: int | None,
     fields: Sequence[str],
     rows: Iterable[tuple[Any, Sequence[Any]]],
+    encoded: bool = False,
 ) -> int:
-    """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins)."""
+    """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins).
+
+    With ``encoded``, the values are already JSON text (see ``layout.encode_column``).
+    """
     script = client.register_script(NEWER_WINS)
     head = [stamp_epoch, expire_epoch or 0, len(fields), *fields]
     written = 0
@@ -68,7 +72,7 @@ def push_rows(
     values: list[str] = []
     for key, row in rows:
         keys.append(entity_key(view, key))
-        values.extend(encode(v) for v in row)
+        values.extend(row if encoded else (encode(v) for v in row))
         if len(keys) >= CHUNK:
             script(keys=keys, args=head + values, client=pipe)
             keys, values, pending = [], [], pending + 1

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
-from pantry.online.layout import decode, entity_key
+from pantry.online.layout import entity_key
 
 
 def read_many(
@@ -18,8 +19,17 @@ def read_many(
     for view, fields, keys in requests:
         for key in keys:
             pipe.hmget(entity_key(view, key), list(fields))
-    replies = iter(pipe.execute())
+    replies = pipe.execute()
+    # every stored value is a JSON scalar: decode the whole batch with one json.loads
+    flat = [v if v is not None else b"null" for reply in replies for v in reply]
+    values = json.loads(b"[" + b",".join(flat) + b"]") if flat else []
     out: list[list[list[Any]]] = []
-    for _, _fields, keys in requests:
-        out.append([[decode(v) for v in next(replies)] for _ in keys])
+    position = 0
+    for _, fields, keys in requests:
+        width = len(fields)
+        rows = []
+        for _ in keys:
+            rows.append(values[position : position + width])
+            position += width
+        out.append(rows)
     return out
