@@ -215,9 +215,9 @@ def main() -> None:
     for count in (1, 100):
         entity_rows = [{"entity_id": int(k)} for k in np.random.default_rng(count).integers(1, N + 1, size=count)]
         keys = [f"pantry:wide:{r['entity_id']}" for r in entity_rows]
-        ours = timed_calls(lambda: store.get_online_features(features, entity_rows))
+        ours = timed_calls(lambda rows=entity_rows: store.get_online_features(features, rows))
 
-        def raw_read() -> list:
+        def raw_read(keys: list[str] = keys) -> list:
             p = raw.pipeline(transaction=False)
             for key in keys:
                 p.hmget(key, names)
