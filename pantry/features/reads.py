@@ -135,14 +135,16 @@ def read_view(
         SELECT {selects} FROM __pantry_q qq LEFT JOIN agg a ON a.__qid = qq.__qid ORDER BY qq.__qid
         """
     try:
-        result = con.execute(sql).df()
+        cursor = con.execute(sql)
+        kinds = [str(d[1]).upper() for d in con.description or []]
+        result = cursor.df()
     finally:
         con.unregister("__pantry_q")
-    for planned_feature in planned:
-        column = result[planned_feature.feature.name]
-        if planned_feature.agg in ("sum", "count", "sum_boolean") and column.dtype.kind == "f":
-            if column.dropna().apply(float.is_integer).all():
-                result[planned_feature.feature.name] = column.astype("Int64")
+    # integer sums come back from DuckDB as HUGEINT (a float in pandas): keep them integers,
+    # so a count is an int in training and online alike; a sum of doubles stays a double
+    for name, kind in zip(result.columns, kinds):
+        if kind in ("HUGEINT", "BIGINT", "INTEGER") or (kind.startswith("DECIMAL") and kind.endswith(",0)")):
+            result[name] = result[name].astype("Int64")
     return result
 
 
