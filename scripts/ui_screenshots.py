@@ -8,12 +8,13 @@ Uses Debian's /usr/bin/chromium through Playwright; no browser download.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-BASE = "http://127.0.0.1:3000"
+BASE = os.environ.get("DAGSTER_UI", "http://127.0.0.1:3000")
 DEFAULT_PAGES = {
     "lineage": "/asset-groups",
     "metrics_group": "/locations/pantry/asset-groups/metrics",
