@@ -23,14 +23,20 @@ local expireat = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local written = 0
 local pos = 4 + n
+-- field names are laid out once; each entity only fills in its values
+local args = {'__stamp', ARGV[1]}
+for j = 1, n do
+  args[2 * j + 1] = ARGV[3 + j]
+  args[2 * j + 2] = false
+end
 for i, key in ipairs(KEYS) do
   local current = redis.call('HGET', key, '__stamp')
   if (not current) or tonumber(current) <= stamp then
-    redis.call('DEL', key)
-    local args = {'__stamp', ARGV[1]}
+    if current and redis.call('HLEN', key) ~= n + 1 then
+      redis.call('DEL', key)  -- the view's features changed: drop fields that no longer exist
+    end
     for j = 1, n do
-      args[#args + 1] = ARGV[3 + j]
-      args[#args + 1] = ARGV[pos + j - 1]
+      args[2 * j + 2] = ARGV[pos + j - 1]
     end
     redis.call('HSET', key, unpack(args))
     if expireat > 0 then redis.call('EXPIREAT', key, expireat) end
