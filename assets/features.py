@@ -8,7 +8,6 @@ tiles of the whole view are refreshed, and only the selected features are report
 from datetime import timedelta
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 
 from assets.metadata import code_reference, column_lineage, freshness_policy, owners, source_key, table_schema
@@ -148,6 +147,3 @@ def build_feature_assets(facts: dict[tuple[str, str], FeatureFacts]) -> list[dg.
     for (view, _), f in facts.items():
         views.setdefault(view, []).append(f)
     return [_build_view(name, items) for name, items in views.items()]
-
-
-__all__ = ["build_feature_assets", "feature_key", "pd"]

@@ -14,10 +14,7 @@ from pantry.compile.lineage import column_lineage
 from pantry.compile.query import Compiler
 from pantry.offline.metric_tables import code_version, day_request, metric_sql
 from pantry.offline.sources import connect
-from pantry.spec.model import Catalog, Freshness, Metric
-from pantry.spec.windows import Window
-
-DEFAULT_FRESHNESS = Freshness(fail_after=Window(26, "hour"), warn_after=Window(25, "hour"))
+from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness, Metric
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from pantry.api.store import Store
 from pantry.errors import PantryError
 from pantry.online.client import RedisUnavailable
+from pantry.online.layout import meta_key
 
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
@@ -189,7 +190,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         try:
             client = store._redis()
             for view in store.definitions.views:
-                stamp = client.hget(f"pantry:__meta__:{view}", "stamp")
+                stamp = client.hget(meta_key(view), "stamp")
                 if stamp is not None:
                     stamp_age.labels(view).set(time.time() - int(stamp))
         except Exception:  # noqa: BLE001 - metrics must render even when Redis is down

@@ -90,12 +90,18 @@ class Store:
 
         return metric_facts(self.definitions)
 
+    @cached_property
+    def feature_facts(self) -> dict[tuple[str, str], Any]:
+        """Version, schema and lineage of every feature (DESCRIBE queries: computed once)."""
+        from pantry.features.facts import feature_facts
+
+        return feature_facts(self.definitions)
+
     def catalog(self, search: str | None = None) -> list[dict[str, Any]]:
         """Every metric and feature: type, description, owner, tags, lineage, partitions, last run, stats."""
         from pantry.api.catalog import catalog_entries
-        from pantry.features.facts import feature_facts
 
-        return catalog_entries(self.facts, self.offline_db, search, feature_facts(self.definitions))
+        return catalog_entries(self.facts, self.offline_db, search, self.feature_facts)
 
     # -- features -----------------------------------------------------------------
     def _plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
@@ -158,7 +164,14 @@ class Store:
         Without ``entity_df``, returns one row per entity present at every materialized stamp
         between ``start_time`` and ``end_time``.
         """
-        from pantry.features.reads import TIMESTAMP, present_entities, read_view, stamps_in, warn_unmaterialized
+        from pantry.features.reads import (
+            TIMESTAMP,
+            present_entities,
+            read_view,
+            stamps_in,
+            utc_naive,
+            warn_unmaterialized,
+        )
 
         plans = self._plans(features)
         if not plans:
@@ -197,9 +210,7 @@ class Store:
                     field=TIMESTAMP,
                     hint=f"add the moment each row is scored as '{TIMESTAMP}'; its columns are {list(entity_df.columns)}",
                 )
-            from pantry.features.reads import _utc_naive
-
-            timestamps = _utc_naive(entity_df[TIMESTAMP], TIMESTAMP)
+            timestamps = utc_naive(entity_df[TIMESTAMP], TIMESTAMP)
             out = entity_df.reset_index(drop=True).copy()
             for name, (plan, names) in plans.items():
                 if plan.key not in entity_df.columns:
@@ -265,6 +276,7 @@ class Store:
         """
         from pantry.features.plan import stamp_of
         from pantry.online.client import guarded
+        from pantry.online.layout import meta_key
         from pantry.online.push import push_rows, record_push
 
         day = _as_date(partition, "partition")
@@ -302,7 +314,7 @@ class Store:
         rows = list(zip(values[plan_key].tolist(), zip(*columns))) if columns else []
 
         def write() -> int:
-            previous = client.hget(f"pantry:__meta__:{view}", "stamp")
+            previous = client.hget(meta_key(view), "stamp")
             written = push_rows(client, view, epoch, expire, names, rows, encoded=True)
             if previous is not None and int(previous) < epoch:
                 from datetime import datetime as _dt

@@ -425,7 +425,7 @@ class Compiler:
         keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n), copy=False) for n in grains]
         if all(metric_time_grain(n) == "day" for n in grains):
             return exp.select(
-                *[col("__ds") if False else k for k in keys],
+                *keys,
                 *[col(n) for n in others],
                 exp.alias_(col("__day_value"), ident(column), copy=False),
                 copy=False,

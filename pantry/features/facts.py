@@ -16,10 +16,7 @@ from sqlglot import exp
 from pantry.features.plan import PlannedFeature, ViewPlan, plan_view
 from pantry.features.reads import TIMESTAMP
 from pantry.offline.sources import connect
-from pantry.spec.model import Catalog, Freshness
-from pantry.spec.windows import Window
-
-DEFAULT_FRESHNESS = Freshness(fail_after=Window(26, "hour"), warn_after=Window(25, "hour"))
+from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness
 
 
 @dataclass(frozen=True)

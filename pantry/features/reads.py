@@ -54,7 +54,7 @@ def _combine(planned: PlannedFeature) -> str:
     return f"ARG_MAX_NULL({part}, t.__day) FILTER (WHERE {rows} > 0)"
 
 
-def _utc_naive(series: pd.Series, column: str) -> pd.Series:
+def utc_naive(series: pd.Series, column: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         values = series
     elif series.dtype == object:
@@ -75,20 +75,6 @@ def _utc_naive(series: pd.Series, column: str) -> pd.Series:
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     return values.astype("datetime64[us]")
-
-
-def materialized_days(offline: duckdb.DuckDBPyConnection | None, view: str) -> list[date]:
-    if offline is None:
-        return []
-    exists = offline.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'features' AND table_name = 'pantry_partitions'"
-    ).fetchall()[0][0]
-    if not exists:
-        return []
-    return [
-        r[0]
-        for r in offline.execute(f"SELECT day FROM {PARTITIONS_TABLE} WHERE view = ? ORDER BY day", [view]).fetchall()
-    ]
 
 
 def read_view(

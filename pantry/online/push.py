@@ -50,9 +50,8 @@ return written
 LAST_PUSH = """
 local current = redis.call('HGET', KEYS[1], 'stamp')
 if (not current) or tonumber(current) < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'stamp', ARGV[1], 'previous', current or '')
+  redis.call('HSET', KEYS[1], 'stamp', ARGV[1])
 end
-return current
 """
 
 
@@ -91,10 +90,9 @@ def push_rows(
     return written
 
 
-def record_push(client: redis.Redis, view: str, stamp_epoch: int) -> int | None:
-    """Remember the newest pushed stamp of a view; returns the one before it."""
-    previous = client.register_script(LAST_PUSH)(keys=[meta_key(view)], args=[stamp_epoch])
-    return int(previous) if previous else None
+def record_push(client: redis.Redis, view: str, stamp_epoch: int) -> None:
+    """Remember the newest pushed stamp of a view (an older push leaves it alone)."""
+    client.register_script(LAST_PUSH)(keys=[meta_key(view)], args=[stamp_epoch])
 
 
 __all__ = ["STAMP_FIELD", "push_rows", "record_push"]

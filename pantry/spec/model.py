@@ -116,6 +116,10 @@ class Freshness:
     warn_after: Window | None = None
 
 
+# A daily partition is due a day after its stamp; an hour late warns, two hours fail.
+DEFAULT_FRESHNESS = Freshness(fail_after=Window(26, "hour"), warn_after=Window(25, "hour"))
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str

@@ -16,17 +16,12 @@ import pandas as pd
 import pytest
 
 from pantry import PantryError, Store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -101,7 +96,7 @@ def test_s3_source_is_queried(s3_endpoint: str, make_defs: Callable[[dict[str, s
 def test_unreachable_s3_is_a_clear_error_after_bounded_retries(
     make_defs: Callable[[dict[str, str]], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = _free_port()  # nothing listens here
+    port = free_port()  # nothing listens here
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
