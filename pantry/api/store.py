@@ -330,6 +330,10 @@ class Store:
 
     def latest_partition(self, view: str) -> date:
         """The newest materialized partition of a view."""
+        if view not in self.definitions.views:
+            raise PantryError(
+                f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, self.definitions.views)
+            )
         con, attached = self._offline_reader()
         try:
             days = self._days(con, view) if attached else []

@@ -234,7 +234,19 @@ def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[P
             continue
         features: list[Feature] = []
         seen: set[str] = set()
-        for item in node.get("features") or []:
+        items = node.get("features") or []
+        if not isinstance(items, list):
+            errors.append(
+                _error(
+                    origin,
+                    name,
+                    "'features' must be a list",
+                    "features",
+                    "write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items",
+                )
+            )
+            items = []
+        for item in items:
             feature = _feature(catalog, origin, name, entity, item, errors)
             if feature is None:
                 continue

@@ -437,6 +437,16 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
     return metric
 
 
+def _nodes(r: _Reader, doc: Any, key: str, value: Any) -> list[Any]:
+    """The definitions under a top-level key: a list for the plural keys, one for the singular."""
+    if not key.endswith("s"):
+        return [value]
+    if isinstance(value, list):
+        return value
+    r.error(f"'{key}' must be a list", doc, field=key, hint=f"write '{key}:' followed by '- name: ...' items")
+    return []
+
+
 def _defs_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
@@ -468,20 +478,29 @@ def read_catalog(root: Path) -> Catalog:
                 if key in SKIPPED_TOP_LEVEL:
                     skipped.append(f"{shown_as}: '{key}' (not used by Pantry)")
                 elif key == "project":
+                    if not isinstance(value, dict) or not isinstance(value.get("partitions") or {}, dict):
+                        r.error(
+                            "'project' must be a mapping",
+                            doc,
+                            "project",
+                            "project",
+                            "write 'project: {name: shop, partitions: {start: 2024-01-01}}'",
+                        )
+                        continue
                     start = _parse_date(
-                        r, ((value or {}).get("partitions") or {}).get("start"), value, "project", "partitions.start"
+                        r, (value.get("partitions") or {}).get("start"), value, "project", "partitions.start"
                     )
-                    project = Project(str((value or {}).get("name", "pantry")), start or Project().partitions_start)
+                    project = Project(str(value.get("name", "pantry")), start or Project().partitions_start)
                 elif key in ("semantic_models", "semantic_model"):
-                    for node in value if key == "semantic_models" else [value]:
+                    for node in _nodes(r, doc, key, value):
                         if (model := _read_model(r, node)) is not None:
                             models.append(model)
                 elif key in ("metrics", "metric"):
-                    for node in value if key == "metrics" else [value]:
+                    for node in _nodes(r, doc, key, value):
                         if (metric := _read_metric(r, node)) is not None:
                             metrics.append(metric)
                 elif key == "feature_views":
-                    for node in value or []:
+                    for node in _nodes(r, doc, key, value):
                         if r.require_mapping(node, "a feature view"):
                             views.append(dict(node, __file__=shown_as, __path__=str(path), __line__=line_of(node)))
                 else:

@@ -96,3 +96,17 @@ def test_entity_not_reachable_from_the_measure(check: Callable[..., str]) -> Non
         "metrics_defs/views.yaml: feature view 'customer_orders': feature 'spend': entity 'customer' cannot be reached from semantic model "
         "'stores' (add an entity 'customer' to 'stores', or use a measure of a model that has one) [line 27]"
     )
+
+
+def test_features_that_are_not_a_list(make_defs: Callable[[dict[str, str]], Path]) -> None:
+    defs = make_defs({"views.yaml": MODELS.replace("    features:\n", "    features: 5\n")})
+    (defs / "data").mkdir()
+    pd.DataFrame(
+        {"order_id": [1], "customer_id": [1], "ordered_at": ["2024-01-01"], "amount": [1.0], "status": ["x"]}
+    ).to_csv(defs / "data" / "orders.csv", index=False)
+    with pytest.raises(PantryError) as info:
+        validate(read_catalog(defs))
+    assert str(info.value).startswith(
+        "metrics_defs/views.yaml: feature view 'customer_orders': 'features' must be a list "
+        "(write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items) [line 23]"
+    )

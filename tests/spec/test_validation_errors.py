@@ -218,3 +218,29 @@ def test_dbt_files_load_with_skipped_keys_listed(make_defs: Callable[[dict[str, 
         "metrics_defs/dbt_extra.yml: 'models' (not used by Pantry)",
         "metrics_defs/dbt_extra.yml: 'saved_queries' (not used by Pantry)",
     )
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            "semantic_models:\n",
+            "metrics_defs/orders.yaml: 'semantic_models' must be a list (write 'semantic_models:' followed by '- name: ...' items) [line 1]",
+        ),
+        (
+            "metrics: 5\n",
+            "metrics_defs/orders.yaml: 'metrics' must be a list (write 'metrics:' followed by '- name: ...' items) [line 1]",
+        ),
+        (
+            "project: [1]\n",
+            "metrics_defs/orders.yaml: project: 'project' must be a mapping (write 'project: {name: shop, partitions: {start: 2024-01-01}}') [line 1]",
+        ),
+    ],
+)
+def test_wrong_shapes_are_errors_not_tracebacks(
+    make_defs: Callable[[dict[str, str]], Path], text: str, message: str
+) -> None:
+    defs = make_defs({"orders.yaml": text})
+    with pytest.raises(PantryError) as info:
+        read_catalog(defs)
+    assert str(info.value) == message
