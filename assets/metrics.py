@@ -65,8 +65,11 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         with offline.connection() as con:
             rows = replace_days(con, name, frame, start, end)
         last_day = frame[frame[DAY] == end] if len(frame) else frame
-        day_value = store.query(name, group_by=[DAY], start_time=end, end_time=end)
-        value = day_value[name].iloc[0] if len(day_value) else None
+        if metric.dimensions:  # a ratio cannot be summed over dimensions: ask for the day itself
+            day_value = store.query(name, group_by=[DAY], start_time=end, end_time=end)
+            value = day_value[name].iloc[0] if len(day_value) else None
+        else:
+            value = last_day[name].iloc[0] if len(last_day) else None
         context.log.info(f"wrote {rows} rows of {name} for {start}..{end}")
         if rows == 0:
             context.log.warning(

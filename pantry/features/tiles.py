@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from pantry.compile.query import SOURCE_SCHEMA, qualified
 from pantry.features.plan import PlannedFeature, ViewPlan
+from pantry.offline.atomic import atomically
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.spec.model import SemanticModel
 
@@ -122,9 +123,7 @@ def write_tiles(
     table = tile_table(plan.view.name)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {FEATURES_SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} (view VARCHAR, day DATE, materialized_at TIMESTAMPTZ)")
-    con.register("__pantry_tiles", tiles)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with atomically(con, "__pantry_tiles", tiles):
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
         existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
         if existing != tiles.column_names:
@@ -140,12 +139,6 @@ def write_tiles(
             f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
             [plan.view.name, start, end],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("__pantry_tiles")
     return tiles.num_rows
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from pantry.compile.query import DAY, QueryRequest
 from pantry.compile.render import compile_sql
 from pantry.errors import PantryError
+from pantry.offline.atomic import atomically
 from pantry.spec.model import Catalog, Metric
 
 METRICS_SCHEMA = "metrics"
@@ -64,9 +65,7 @@ def replace_days(con: duckdb.DuckDBPyConnection, metric_name: str, frame: pd.Dat
     """Replace days ``start..end`` of the metric's table with ``frame``, atomically."""
     target = table_name(metric_name)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {METRICS_SCHEMA}")
-    con.register("__pantry_new_days", frame)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with atomically(con, "__pantry_new_days", frame):
         con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM __pantry_new_days LIMIT 0")
         existing = [r[0] for r in con.execute(f"DESCRIBE {target}").fetchall()]
         if existing != list(frame.columns):
@@ -85,12 +84,6 @@ def replace_days(con: duckdb.DuckDBPyConnection, metric_name: str, frame: pd.Dat
         con.execute(
             f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, now())", [f"metrics/{metric_name}", start, end, len(frame)]
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("__pantry_new_days")
     return len(frame)
 
 
