@@ -10,10 +10,10 @@ Run: ``.venv/bin/python bench/http_tail.py pin|nopin``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -28,6 +28,13 @@ from pantry import Store  # noqa: E402
 from pantry.features.plan import plan_view  # noqa: E402
 from pantry.features.tiles import materialize  # noqa: E402
 from pantry.offline.sources import connect  # noqa: E402
+
+
+def server_cpu(pid: int, ticks: int) -> float:
+    """Seconds of CPU (user + system) the server process has used: a figure that, unlike
+    latency, does not depend on what else the machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def main() -> None:
@@ -46,7 +53,7 @@ def main() -> None:
     env = {"PANTRY_DEFS": str(defs), "PANTRY_HOME": str(store.home), "PANTRY_REDIS_URL": url, "PATH": "/usr/bin:/bin"}
     server_cmd = [sys.executable, "-m", "pantry.api.cli", "serve", "--port", str(port)]
     server = subprocess.Popen((["taskset", "-c", "0"] if pin else []) + server_cmd, env=env)
-    time.sleep(4)
+    bench.wait_until_healthy(port)
     names = [f"f{i}" for i in range(24)] + ["label_last"]
     body = {"features": [f"wide:{n}" for n in names], "entities": {"entity_id": list(range(1000, 1010))}}
     generator = (["taskset", "-c", "1"] if pin else []) + [
@@ -57,15 +64,19 @@ def main() -> None:
         json.dumps(body),
     ]
     subprocess.run(generator + ["--rate", "200", "--seconds", "2"], check=True, capture_output=True)
+    ticks = os.sysconf("SC_CLK_TCK")
     for _ in range(3):
+        cpu_before = server_cpu(server.pid, ticks)
         done = subprocess.run(
             generator + ["--rate", "500", "--seconds", "20"], check=True, capture_output=True, text=True
         )
         latencies = sorted(json.loads(done.stdout.strip().splitlines()[-1]))
+        cpu_ms = (server_cpu(server.pid, ticks) - cpu_before) * 1000 / len(latencies)
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
         print(
-            f"{'pin' if pin else 'nopin'}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.1f} ms",
+            f"{'pin' if pin else 'nopin'}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.1f} ms, "
+            f"server CPU {cpu_ms:.2f} ms per request",
             flush=True,
         )
     server.terminate()

@@ -62,6 +62,21 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
+def wait_until_healthy(port: int, seconds: float = 300) -> None:
+    """The server's imports take seconds, minutes on a loaded machine: wait for /healthz."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"pantry serve on port {port} did not become healthy in {seconds:.0f} s")
+
+
 def build_project(root: Path) -> Path:
     defs = root / "metrics_defs"
     (defs / "data").mkdir(parents=True)
@@ -245,14 +260,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    import httpx
-
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    wait_until_healthy(port)
     body = {"features": features, "entities": {"entity_id": [int(k) for k in range(1000, 1010)]}}
     # the load generator runs in a fresh process: this one holds 150k encoded rows, and its
     # garbage collector's pauses would be counted as server latency

@@ -8,6 +8,7 @@ and Prometheus metrics.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -122,8 +123,18 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             return JSONResponse({"detail": str(err)}, status_code=503)
         return JSONResponse({"detail": str(err)}, status_code=422)
 
-    @app.post("/features/online", summary="Served feature values, exactly what training read at the pushed stamp")
-    def features_online(body: OnlineRequest, request: Request) -> dict[str, list[Any]]:
+    @app.post(
+        "/features/online",
+        summary="Served feature values, exactly what training read at the pushed stamp",
+        response_model=dict[str, list[Any]],
+    )
+    async def features_online(body: OnlineRequest, request: Request) -> Response:
+        # An async handler that calls the blocking Redis client directly. Why: a plain `def`
+        # handler hands each request to a worker thread, and redis.asyncio's pipeline costs
+        # several times the CPU of the blocking one (measured: 0.16-0.22 ms per 10 x 25 read
+        # blocking, 1.6-2.9 ms through a thread, 4-6 ms on redis.asyncio). One pipelined
+        # round trip holds the event loop for about a tenth of a millisecond; when Redis is
+        # down, its retries are bounded (seconds) and every online request fails anyway.
         lengths = {len(v) for v in body.entities.values()}
         if len(lengths) != 1:
             raise PantryError("every entity key list must have the same length", field="entities")
@@ -138,10 +149,12 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 ):
                     return JSONResponse(
                         {"detail": f"'{ref}' is tagged pii; this API key lacks the 'pii' scope"}, status_code=403
-                    )  # type: ignore[return-value]
+                    )
         count = lengths.pop()
         rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
-        return store.get_online_features(body.features, rows)
+        values = store.get_online_features(body.features, rows)
+        # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
+        return Response(json.dumps(values, separators=(",", ":")).encode(), media_type="application/json")
 
     @app.get("/metrics/query", summary="Query metrics by name, as `pantry query` does")
     def metrics_query(

@@ -268,6 +268,13 @@ class Store:
         """One client (and connection pool) per Store: serving reuses its connections."""
         return self._redis_client
 
+    @cached_property
+    def _redis_bulk(self):  # noqa: ANN202
+        """The push's client: the same retries, a longer wait for each chunk's script."""
+        from pantry.online.client import connect
+
+        return connect(self.online_url, timeout=60.0)
+
     def push_online(self, view: str, partition: str | date) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.
 
@@ -276,7 +283,7 @@ class Store:
         """
         from pantry.features.plan import stamp_of
         from pantry.online.client import guarded
-        from pantry.online.layout import meta_key
+        from pantry.online.layout import encode_column, meta_key
         from pantry.online.push import push_rows, record_push
 
         day = _as_date(partition, "partition")
@@ -307,8 +314,7 @@ class Store:
             if spec.ttl is not None and spec.ttl.unit not in ("month", "quarter", "year")
             else None
         )
-        client = self._redis()
-        from pantry.online.layout import encode_column
+        client = self._redis_bulk
 
         columns = [encode_column(values[n]) for n in names]
         rows = list(zip(values[plan_key].tolist(), zip(*columns))) if columns else []
@@ -317,9 +323,7 @@ class Store:
             previous = client.hget(meta_key(view), "stamp")
             written = push_rows(client, view, epoch, expire, names, rows, encoded=True)
             if previous is not None and int(previous) < epoch:
-                from datetime import datetime as _dt
-
-                before = _dt.fromtimestamp(int(previous), tz=UTC)
+                before = datetime.fromtimestamp(int(previous), tz=UTC)
                 earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
                 gone = set(earlier[plan_key].tolist()) - set(values[plan_key].tolist())
                 written += push_rows(client, view, epoch, expire, names, [(k, [None] * len(names)) for k in gone])

@@ -20,10 +20,12 @@ ATTEMPTS = 3
 T = TypeVar("T")
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, timeout: float = 2.0) -> redis.Redis:
+    """``timeout`` bounds one reply: 2 s suits a read; a bulk push passes more, since one
+    chunk's Lua script may legitimately run for seconds on a loaded machine."""
     return redis.Redis.from_url(
         url,
-        socket_timeout=2.0,
+        socket_timeout=timeout,
         socket_connect_timeout=2.0,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), ATTEMPTS - 1),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
