@@ -56,6 +56,10 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _view_of(ref: str) -> str:
+    return ref.partition(":")[0]
+
+
 def create_app(store: Store | None = None, api_keys: str | None = None) -> FastAPI:
     store = store or Store()
     keys = parse_keys(api_keys if api_keys is not None else os.environ.get("PANTRY_API_KEYS"))
@@ -116,6 +120,13 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
 
     app.add_middleware(Guard)
 
+    # which features need the pii scope, worked out once instead of on every online read
+    views = store.definitions.views.values()
+    pii_views = {v.name for v in views if v.pii}
+    pii_features = {
+        f"{v.name}:{f.name}" for v in views for f in v.features if str(f.tags.get("pii", "false")).lower() == "true"
+    }
+
     @app.exception_handler(PantryError)
     async def pantry_error(request: Request, err: PantryError) -> JSONResponse:  # noqa: ARG001
         if isinstance(err, RedisUnavailable):
@@ -139,17 +150,11 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         if len(lengths) != 1:
             raise PantryError("every entity key list must have the same length", field="entities")
         if "pii" not in request.state.scopes:
-            views = store.definitions.views
-            for ref in body.features:
-                view, _, name = ref.partition(":")
-                spec = views.get(view)
-                feature = spec.feature(name) if spec else None
-                if spec is not None and (
-                    spec.pii or (feature is not None and str(feature.tags.get("pii", "false")).lower() == "true")
-                ):
-                    return JSONResponse(
-                        {"detail": f"'{ref}' is tagged pii; this API key lacks the 'pii' scope"}, status_code=403
-                    )
+            refused = next((ref for ref in body.features if _view_of(ref) in pii_views or ref in pii_features), None)
+            if refused is not None:
+                return JSONResponse(
+                    {"detail": f"'{refused}' is tagged pii; this API key lacks the 'pii' scope"}, status_code=403
+                )
         count = lengths.pop()
         rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
         values = store.get_online_features(body.features, rows)
