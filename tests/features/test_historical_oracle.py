@@ -233,7 +233,7 @@ def test_training_set_without_entity_df(scenario: tuple[Store, list[Row], list[d
         for k in {r.key for r in rows}
         if any(r.key == k and s - timedelta(days=7) <= r.at < s for r in rows)
     )
-    pairs = sorted(zip(got["event_timestamp"].dt.tz_localize(None).dt.to_pydatetime(), got["customer_id"]))
+    pairs = sorted(zip((t.to_pydatetime() for t in got["event_timestamp"].dt.tz_localize(None)), got["customer_id"]))
     assert pairs == expected_pairs
     compare(store, rows, days, got[["customer_id", "event_timestamp"]])
 
