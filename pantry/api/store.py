@@ -283,7 +283,7 @@ class Store:
         """
         from pantry.features.plan import stamp_of
         from pantry.online.client import guarded
-        from pantry.online.layout import encode_column, meta_key
+        from pantry.online.layout import encoded_rows, entity_key, meta_key
         from pantry.online.push import push_rows, record_push
 
         day = _as_date(partition, "partition")
@@ -316,12 +316,9 @@ class Store:
         )
         client = self._redis_bulk
 
-        columns = [encode_column(values[n]) for n in names]
-        rows = list(zip(values[plan_key].tolist(), zip(*columns))) if columns else []
-
         def write() -> int:
             previous = client.hget(meta_key(view), "stamp")
-            written = push_rows(client, view, epoch, expire, names, rows, encoded=True)
+            written = push_rows(client, view, epoch, expire, names, encoded_rows(values, plan_key, names), encoded=True)
             if previous is not None and int(previous) < epoch:
                 before = datetime.fromtimestamp(int(previous), tz=UTC)
                 earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
@@ -330,7 +327,17 @@ class Store:
             record_push(client, view, epoch)
             return written
 
-        return guarded(self.online_url, write)
+        import redis
+
+        try:
+            return guarded(self.online_url, write)
+        except redis.ResponseError as err:  # the stamp is not recorded: a rerun completes the push
+            raise PantryError(
+                f"Redis refused part of the push of feature view '{view}', partition {day}: {err}",
+                field="view",
+                hint=f"a key under '{entity_key(view, '')}' that Pantry did not write as a hash is in the way: "
+                f"find it with redis-cli --scan --pattern '{entity_key(view, '*')}' and TYPE, delete it, then push again",
+            ) from None
 
     def latest_partition(self, view: str) -> date:
         """The newest materialized partition of a view."""

