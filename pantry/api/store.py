@@ -359,28 +359,34 @@ class Store:
     def get_online_features(
         self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], full_feature_names: bool = False
     ) -> dict[str, list]:
-        """Served values, exactly what training read at the pushed stamp; one Redis round trip."""
+        """Served values, exactly what training read at the pushed stamp; one Redis round trip.
+
+        Kept lean on purpose: a one-entity read costs about 0.1 ms, and every list this
+        builds twice shows in the benchmark's ratio to a raw pipelined HMGET.
+        """
         from pantry.online.client import guarded
         from pantry.online.read import read_many
 
-        plans = self._plans(features)
         result: dict[str, list] = {}
         requests = []
-        for view, (plan, names) in plans.items():
-            missing = [i for i, row in enumerate(entity_rows) if plan.key not in row]
-            if missing:
+        for view, (plan, names) in self._plans(features).items():
+            try:
+                keys = [row[plan.key] for row in entity_rows]
+            except KeyError:
+                missing = next(i for i, row in enumerate(entity_rows) if plan.key not in row)
                 raise PantryError(
-                    f"entity row {missing[0]} has no '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{view}')",
+                    f"entity row {missing} has no '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{view}')",
                     field="entity_rows",
                     hint=f"pass entity_rows=[{{'{plan.key}': ...}}, ...]",
-                )
-            result.setdefault(plan.key, [row[plan.key] for row in entity_rows])
-            requests.append((view, names, [row[plan.key] for row in entity_rows]))
-        client = self._redis()
+                ) from None
+            result.setdefault(plan.key, keys)
+            requests.append((view, names, keys))
+        client = self._redis_client
         replies = guarded(self.online_url, lambda: read_many(client, requests))
         for (view, names, _), rows in zip(requests, replies):
-            for i, name in enumerate(names):
-                result[f"{view}__{name}" if full_feature_names else name] = [row[i] for row in rows]
+            columns = zip(*rows) if rows else ((),) * len(names)
+            for name, column in zip(names, columns):
+                result[f"{view}__{name}" if full_feature_names else name] = list(column)
         return result
 
     @property

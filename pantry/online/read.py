@@ -17,8 +17,9 @@ def read_many(
     """For each ``(view, fields, keys)``: one list of field values per key (None when missing)."""
     pipe = client.pipeline(transaction=False)
     for view, fields, keys in requests:
+        wanted = list(fields)  # one list per view, shared by its keys' commands
         for key in keys:
-            pipe.hmget(entity_key(view, key), list(fields))
+            pipe.hmget(entity_key(view, key), wanted)
     replies = pipe.execute()
     # every stored value is a JSON scalar: decode the whole batch with one json.loads
     flat = [v if v is not None else b"null" for reply in replies for v in reply]
