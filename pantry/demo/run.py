@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -65,6 +65,53 @@ def observe_sources(project_root: Path, console: Console) -> None:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise PantryError(f"dagster job execute observe_sources failed:\n{tail}")
     console.print("[bold]dagster[/bold] observed the sources: [green]done[/green]")
+
+
+def serve_online(store: Store, console: Console) -> None:
+    """Push each online view's newest partition into Redis and read it back.
+
+    What ``online_push_sensor`` does under ``dagster dev``, run here directly so the demo
+    ends with the served values beside the training read at the pushed stamp (parity:
+    they are equal). Redis is the development server under PANTRY_HOME unless
+    PANTRY_REDIS_URL names another.
+    """
+    import pandas as pd
+
+    from pantry.api.cli import frame_table
+    from pantry.features.plan import stamp_of
+
+    console.print(f"online store: {store.online_url}")
+    for view in (v for v in store.definitions.views.values() if v.online):
+        day = store.latest_partition(view.name)
+        written = store.push_online(view.name, day)
+        stamp = stamp_of(day)
+        note = ""
+        if view.ttl is not None and view.ttl.unit not in ("month", "quarter", "year"):
+            expiry = stamp + view.ttl.as_timedelta()
+            if expiry < datetime.now(UTC):
+                note = (
+                    f"; its ttl ({view.ttl}) ended on {expiry.date()}, so Redis dropped them at once, "
+                    "as the training read at today's date gives nulls"
+                )
+        console.print(f"pushed {view.name} partition {day}: {written} keys written{note}")
+        if note:
+            continue
+        names = [f.name for f in view.features]
+        training = store.get_historical_features(
+            None, [f"{view.name}:{n}" for n in names], start_time=stamp, end_time=stamp
+        ).head(6)
+        key = training.columns[0]
+        rows = [{key: k} for k in training[key].tolist()]
+        served = pd.DataFrame(store.get_online_features([f"{view.name}:{n}" for n in names], rows))
+
+        def same(a: object, b: object) -> bool:
+            return (pd.isna(a) and pd.isna(b)) or a == b
+
+        served["same as training"] = [
+            "yes" if all(same(served[n].iloc[i], training[n].iloc[i]) for n in names) else "NO"
+            for i in range(len(served))
+        ]
+        console.print(frame_table(served, title=f"Served online ({view.name}, stamp {stamp:%Y-%m-%d %H:%M} UTC)"))
 
 
 def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
@@ -132,6 +179,8 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
             entity_df, [f"plane_activity:{f.name}" for f in store.definitions.views["plane_activity"].features]
         )
         console.print(frame_table(frame, title="Point-in-time training rows (plane_activity)"))
+    if materialize and any(v.online for v in store.definitions.views.values()):
+        serve_online(store, console)
     console.print("\nOpen the Dagster UI (lineage, backfills, runs): [bold]make ui[/bold], then http://localhost:3000")
     console.print(
         "Query from the shell: [bold].venv/bin/pantry query --metrics flights --group-by metric_time__week --limit 5[/bold]"

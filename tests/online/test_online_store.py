@@ -209,3 +209,17 @@ def test_a_key_in_the_way_is_a_clear_error_and_a_rerun_completes(store: Store, r
     assert client.hget("pantry:__meta__:shopper", "stamp") is None  # not recorded as pushed
     client.delete(stray)
     assert store.push_online("shopper", day) == len(keys)
+
+
+def test_the_demo_serves_what_training_reads(store: Store) -> None:
+    from rich.console import Console
+
+    from pantry.demo.run import serve_online
+
+    console = Console(record=True, width=200)
+    serve_online(store, console)
+    text = console.export_text()
+    latest = TODAY - timedelta(days=2)
+    assert f"pushed shopper partition {latest}: " in text
+    assert "Served online (shopper" in text
+    assert text.count(" yes ") >= 3 and " NO " not in text
