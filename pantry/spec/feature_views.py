@@ -211,15 +211,7 @@ def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[P
             if not key.startswith("__") and key not in VIEW_KEYS:
                 errors.append(_error(origin, name, f"unknown field '{key}'", key, did_you_mean(str(key), VIEW_KEYS)))
         if name in views:
-            errors.append(
-                _error(
-                    origin,
-                    name,
-                    f"duplicate name '{name}', first defined in {views[name].origin.shown_as} line {views[name].origin.line}",
-                    "name",
-                    "rename one of them",
-                )
-            )
+            errors.append(origin.duplicate(f"feature view '{name}'", name, views[name].origin))
         entity = str(node.get("entity") or "")
         if entity not in entities:
             errors.append(

@@ -524,16 +524,8 @@ def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str
     seen_measures: dict[str, SemanticModel] = {}
     for model in models:
         if model.name in by_model:
-            first = by_model[model.name].origin
             errors.append(
-                PantryError(
-                    f"duplicate name '{model.name}', first defined in {first.shown_as} line {first.line}",
-                    file=model.origin.shown_as,
-                    line=model.origin.line,
-                    definition=f"semantic model '{model.name}'",
-                    field="name",
-                    hint="rename one of them",
-                )
+                model.origin.duplicate(f"semantic model '{model.name}'", model.name, by_model[model.name].origin)
             )
         by_model[model.name] = model
         for measure in model.measures:
@@ -552,16 +544,8 @@ def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str
     by_metric: dict[str, Metric] = {}
     for metric in metrics:
         if metric.name in by_metric:
-            first = by_metric[metric.name].origin
             errors.append(
-                PantryError(
-                    f"duplicate name '{metric.name}', first defined in {first.shown_as} line {first.line}",
-                    file=metric.origin.shown_as,
-                    line=metric.origin.line,
-                    definition=f"metric '{metric.name}'",
-                    field="name",
-                    hint="rename one of them",
-                )
+                metric.origin.duplicate(f"metric '{metric.name}'", metric.name, by_metric[metric.name].origin)
             )
         by_metric[metric.name] = metric
     for model in by_model.values():

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pantry.errors import PantryError
 from pantry.spec.windows import Window
 
 
@@ -22,6 +23,17 @@ class Origin:
     path: Path
     shown_as: str
     line: int | None = None
+
+    def duplicate(self, definition: str, name: str, first: Origin) -> PantryError:
+        """One wording for a name defined twice, whatever kind of definition holds it."""
+        return PantryError(
+            f"duplicate name '{name}', first defined in {first.shown_as} line {first.line}",
+            file=self.shown_as,
+            line=self.line,
+            definition=definition,
+            field="name",
+            hint="rename one of them",
+        )
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,12 @@ def test_features_that_are_not_a_list(make_defs: Callable[[dict[str, str]], Path
         "metrics_defs/views.yaml: feature view 'customer_orders': 'features' must be a list "
         "(write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items) [line 23]"
     )
+
+
+def test_duplicate_view_name(check: Callable[..., str]) -> None:
+    feature = "      - {name: spend, measure: orders.revenue, window: 7 days}\n"
+    again = "  - name: customer_orders\n    entity: customer\n    features:\n" + feature
+    assert check(feature + again) == (
+        "metrics_defs/views.yaml: feature view 'customer_orders': duplicate name 'customer_orders', first defined in "
+        "metrics_defs/views.yaml line 23 (rename one of them) [line 28]"
+    )
