@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PANTRY_HOME ?= $(CURDIR)/.pantry
 export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
-.PHONY: setup demo test ui lint bench parity clean
+.PHONY: setup demo test ui lint bench bench-features parity clean
 
 setup: $(STAMP) redis-server
 
@@ -44,6 +44,15 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/metrics_query.py
+
+# Feast 0.67 in its own venv (its pins clash with ours): the peer of the feature benchmarks.
+bench/.feast-venv/bin/python:
+	python3 -m venv bench/.feast-venv
+	bench/.feast-venv/bin/pip install --quiet 'feast[redis,duckdb]==0.67.*' 'pandas<3'
+
+bench-features: setup bench/.feast-venv/bin/python
+	$(BIN)/python bench/pit.py
+	$(BIN)/python bench/online.py
 
 clean:
 	rm -rf $(PANTRY_HOME) metrics_defs/data

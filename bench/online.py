@@ -284,6 +284,8 @@ def main() -> None:
     )
 
     # Feast
+    if not FEAST.exists():
+        print("Feast peer skipped: bench/.feast-venv is missing ('make bench-features' creates it)", file=sys.stderr)
     if FEAST.exists() and "--no-feast" not in sys.argv:
         feast_dir = root / "feast"
         feast_dir.mkdir()

@@ -145,6 +145,8 @@ def main() -> None:
     asof_vals = asof["last_priority"].fillna("<null>")
     asof_diff = set(np.flatnonzero(ours_vals.values != asof_vals.values).tolist())
     feast_s = feast_diff = None
+    if not FEAST.exists():
+        print("Feast peer skipped: bench/.feast-venv is missing ('make bench-features' creates it)", file=sys.stderr)
     if FEAST.exists():
         work = Path(tempfile.mkdtemp())
         orders = con.execute(

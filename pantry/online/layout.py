@@ -11,9 +11,12 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
+
+if TYPE_CHECKING:  # pandas is imported only when a column is encoded
+    import pandas as pd
 
 STAMP_FIELD = "__stamp"
 PREFIX = "pantry"
@@ -88,7 +91,7 @@ def _float_text(column: str) -> exp.Expression:
 
 
 def encoded_rows(
-    frame: Any, key: str, names: Sequence[str], rows_per_slice: int = 25_000
+    frame: pd.DataFrame, key: str, names: Sequence[str], rows_per_slice: int = 25_000
 ) -> Iterator[tuple[Any, tuple[str, ...]]]:
     """``(entity key, encoded values)`` per row of a frame, encoded a slice at a time.
 
