@@ -14,6 +14,7 @@ from typing import Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pantry.api.store import Store
@@ -230,8 +231,13 @@ def online_push(
             hint="e.g. pantry online push customer_orders --latest",
         )
     day = partition or store.latest_partition(view)
-    with console.status(f"pushing {view} {day} to Redis"):
-        written = store.push_online(view, day)
+    with Progress(
+        TextColumn(f"pushing {view} {day}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("push", total=None)
+        written = store.push_online(
+            view, day, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     console.print(f"pushed {view} partition {day}: {written} keys written to {store.online_url}")
 
 

@@ -8,7 +8,7 @@ The validated catalog is loaded once and cached on the Store; nothing else is gl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -275,11 +275,12 @@ class Store:
 
         return connect(self.online_url, timeout=60.0)
 
-    def push_online(self, view: str, partition: str | date) -> int:
+    def push_online(self, view: str, partition: str | date, progress: Callable[[int, int], None] | None = None) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.
 
         Entities present at the previously pushed stamp but absent now are written as nulls,
         so they read as null. An older partition never overwrites a newer stamp.
+        ``progress(entities_done, entities_total)`` follows the push batch by batch.
         """
         from pantry.features.plan import stamp_of
         from pantry.online.client import guarded
@@ -318,7 +319,24 @@ class Store:
 
         def write() -> int:
             previous = client.hget(meta_key(view), "stamp")
-            written = push_rows(client, view, epoch, expire, names, encoded_rows(values, plan_key, names), encoded=True)
+            done = 0
+
+            def advance(entities: int) -> None:
+                nonlocal done
+                done += entities
+                if progress is not None:
+                    progress(done, len(values))
+
+            written = push_rows(
+                client,
+                view,
+                epoch,
+                expire,
+                names,
+                encoded_rows(values, plan_key, names),
+                encoded=True,
+                progress=advance,
+            )
             if previous is not None and int(previous) < epoch:
                 before = datetime.fromtimestamp(int(previous), tz=UTC)
                 earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)

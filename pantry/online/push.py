@@ -9,7 +9,7 @@ of entities; Redis runs scripts atomically, so each entity is updated all or not
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -68,10 +68,12 @@ def push_rows(
     fields: Sequence[str],
     rows: Iterable[tuple[Any, Sequence[Any]]],
     encoded: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins).
 
     With ``encoded``, the values are already JSON text (see ``layout.encode_column``).
+    ``progress`` is called with the count of entities of each batch Redis has answered.
 
     Why writer threads: Redis runs each chunk's script while the client waits, and the
     client then encodes and packs the next chunk while Redis waits. Here, two threads send
@@ -93,7 +95,15 @@ def push_rows(
         return sum(pipe.execute())
 
     written = 0
-    in_flight: deque[Future[int]] = deque()
+    in_flight: deque[tuple[Future[int], int]] = deque()
+
+    def collect() -> int:
+        future, entities = in_flight.popleft()
+        done = future.result()
+        if progress is not None:
+            progress(entities)
+        return done
+
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix=f"push-{view}") as writer:
         try:
             batch: list[tuple[list[str], list[Any]]] = []
@@ -106,18 +116,18 @@ def push_rows(
                     batch.append((keys, values))
                     keys, values = [], []
                 if len(batch) >= BATCH:
-                    in_flight.append(writer.submit(send, batch))
+                    in_flight.append((writer.submit(send, batch), sum(len(k) for k, _ in batch)))
                     batch = []
                     while len(in_flight) > IN_FLIGHT:
-                        written += in_flight.popleft().result()
+                        written += collect()
             if keys:
                 batch.append((keys, values))
             if batch:
-                in_flight.append(writer.submit(send, batch))
+                in_flight.append((writer.submit(send, batch), sum(len(k) for k, _ in batch)))
             while in_flight:
-                written += in_flight.popleft().result()
+                written += collect()
         finally:
-            for pending in in_flight:
+            for pending, _ in in_flight:
                 pending.cancel()
     return written
 

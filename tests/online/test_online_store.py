@@ -53,13 +53,15 @@ def _same(a: object, b: object) -> bool:
 
 def test_parity_with_training_after_push(store: Store) -> None:
     day = TODAY - timedelta(days=3)
-    written = store.push_online("shopper", day)
+    seen: list[tuple[int, int]] = []
+    written = store.push_online("shopper", day, progress=lambda done, total: seen.append((done, total)))
     keys = list(range(1, 11))
     online = store.get_online_features(FEATURES, [{"customer_id": k} for k in keys])
     offline = _historical(store, day, keys)
     assert online["customer_id"] == keys
     present = offline["revenue_7d"].notna().sum()
     assert written == present > 0
+    assert seen == [(written, written)]  # one batch: all of the partition's entities at once
     for name in [f.split(":")[1] for f in FEATURES]:
         for i in range(len(keys)):
             assert _same(online[name][i], offline[name].iloc[i]), (

@@ -29,7 +29,9 @@ def stored(client: redis.Redis, skip: int = -1) -> dict[int, dict[bytes, bytes]]
 
 def test_every_entity_of_a_many_batch_push_lands(redis_server: RedisServer) -> None:
     client = redis.Redis.from_url(redis_server.url)
-    assert push_rows(client, "v", 1_700_000_000, None, FIELDS, rows(), encoded=True) == COUNT
+    answered: list[int] = []
+    assert push_rows(client, "v", 1_700_000_000, None, FIELDS, rows(), encoded=True, progress=answered.append) == COUNT
+    assert answered == [BATCH * CHUNK] * 3 + [123]  # one call per batch Redis answered
     for k, fields in stored(client).items():
         assert fields == {b"__stamp": b"1700000000", b"a": json.dumps(k * 0.5).encode(), b"b": f'"n{k}"'.encode()}
 
