@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from pantry.api.store import Store
 from pantry.errors import PantryError
-from pantry.online.client import RedisUnavailable
+from pantry.online.client import RedisRefused, RedisUnavailable
 from pantry.online.layout import meta_key
 
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
@@ -123,15 +123,16 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     # which features need the pii scope, worked out once instead of on every online read
     views = store.definitions.views.values()
     pii_views = {v.name for v in views if v.pii}
-    pii_features = {
-        f"{v.name}:{f.name}" for v in views for f in v.features if str(f.tags.get("pii", "false")).lower() == "true"
-    }
+    pii_features = {f"{v.name}:{f.name}" for v in views for f in v.features if f.pii}
 
     @app.exception_handler(PantryError)
     async def pantry_error(request: Request, err: PantryError) -> JSONResponse:  # noqa: ARG001
         if isinstance(err, RedisUnavailable):
             redis_errors.inc()
             return JSONResponse({"detail": str(err)}, status_code=503)
+        if isinstance(err, RedisRefused):  # the store's state, not the request, is at fault
+            redis_errors.inc()
+            return JSONResponse({"detail": str(err)}, status_code=500)
         return JSONResponse({"detail": str(err)}, status_code=422)
 
     @app.post(
@@ -190,7 +191,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     def healthz() -> JSONResponse:
         status: dict[str, str] = {}
         try:
-            store._redis().ping()
+            store._redis_client.ping()
             status["redis"] = "ok"
         except Exception as err:  # noqa: BLE001 - any failure is unhealthy
             status["redis"] = f"error: {err}"
@@ -206,7 +207,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     @app.get("/metrics", summary="Prometheus metrics")
     def prometheus() -> Response:
         try:
-            client = store._redis()
+            client = store._redis_client
             for view in store.definitions.views:
                 stamp = client.hget(meta_key(view), "stamp")
                 if stamp is not None:

@@ -260,13 +260,10 @@ class Store:
 
     @cached_property
     def _redis_client(self):  # noqa: ANN202
+        """One client (and connection pool) per Store: serving reuses its connections."""
         from pantry.online.client import connect
 
         return connect(self.online_url)
-
-    def _redis(self):  # noqa: ANN202
-        """One client (and connection pool) per Store: serving reuses its connections."""
-        return self._redis_client
 
     @cached_property
     def _redis_bulk(self):  # noqa: ANN202
@@ -284,7 +281,7 @@ class Store:
         """
         from pantry.features.plan import stamp_of
         from pantry.online.client import guarded
-        from pantry.online.layout import encoded_rows, entity_key, meta_key
+        from pantry.online.layout import encoded_rows, expires_at, meta_key
         from pantry.online.push import push_rows, record_push
 
         day = _as_date(partition, "partition")
@@ -310,33 +307,15 @@ class Store:
         values = self.get_historical_features(None, [f"{view}:{n}" for n in names], start_time=stamp, end_time=stamp)
         plan_key = values.columns[0]
         epoch = int(stamp.timestamp())
-        expire = (
-            epoch + int(spec.ttl.as_timedelta().total_seconds())
-            if spec.ttl is not None and spec.ttl.unit not in ("month", "quarter", "year")
-            else None
-        )
+        expires = expires_at(spec.ttl, stamp)
+        expire = int(expires.timestamp()) if expires is not None else None
         client = self._redis_bulk
+        report = (lambda entities: progress(entities, len(values))) if progress is not None else None
 
         def write() -> int:
             previous = client.hget(meta_key(view), "stamp")
-            done = 0
-
-            def advance(entities: int) -> None:
-                nonlocal done
-                done += entities
-                if progress is not None:
-                    progress(done, len(values))
-
-            written = push_rows(
-                client,
-                view,
-                epoch,
-                expire,
-                names,
-                encoded_rows(values, plan_key, names),
-                encoded=True,
-                progress=advance,
-            )
+            rows = encoded_rows(values, plan_key, names)
+            written = push_rows(client, view, epoch, expire, names, rows, encoded=True, progress=report)
             if previous is not None and int(previous) < epoch:
                 before = datetime.fromtimestamp(int(previous), tz=UTC)
                 earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
@@ -345,17 +324,10 @@ class Store:
             record_push(client, view, epoch)
             return written
 
-        import redis
-
-        try:
-            return guarded(self.online_url, write)
-        except redis.ResponseError as err:  # the stamp is not recorded: a rerun completes the push
-            raise PantryError(
-                f"Redis refused part of the push of feature view '{view}', partition {day}: {err}",
-                field="view",
-                hint=f"a key under '{entity_key(view, '')}' that Pantry did not write as a hash is in the way: "
-                f"find it with redis-cli --scan --pattern '{entity_key(view, '*')}' and TYPE, delete it, then push again",
-            ) from None
+        # a refused write leaves the stamp unrecorded, so running the push again completes it
+        return guarded(
+            self.online_url, write, doing=f"part of the push of feature view '{view}', partition {day}", view=view
+        )
 
     def latest_partition(self, view: str) -> date:
         """The newest materialized partition of a view."""
@@ -400,7 +372,12 @@ class Store:
             result.setdefault(plan.key, keys)
             requests.append((view, names, keys))
         client = self._redis_client
-        replies = guarded(self.online_url, lambda: read_many(client, requests))
+        replies = guarded(
+            self.online_url,
+            lambda: read_many(client, requests),
+            doing="the online read",
+            view=requests[0][0] if len(requests) == 1 else None,
+        )
         for (view, names, _), rows in zip(requests, replies):
             columns = zip(*rows) if rows else ((),) * len(names)
             for name, column in zip(names, columns):

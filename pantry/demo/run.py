@@ -12,12 +12,16 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from pantry.api.store import Store
 from pantry.demo.data import build_demo_data
 from pantry.errors import PantryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEMO_RANGES: dict[str, tuple[date, date]] = {
     "bar": (date(2022, 1, 3), date(2022, 1, 5)),
@@ -67,51 +71,51 @@ def observe_sources(project_root: Path, console: Console) -> None:
     console.print("[bold]dagster[/bold] observed the sources: [green]done[/green]")
 
 
-def serve_online(store: Store, console: Console) -> None:
+def serve_online(store: Store, console: Console) -> dict[str, pd.DataFrame]:
     """Push each online view's newest partition into Redis and read it back.
 
     What ``online_push_sensor`` does under ``dagster dev``, run here directly so the demo
     ends with the served values beside the training read at the pushed stamp (parity:
     they are equal). Redis is the development server under PANTRY_HOME unless
-    PANTRY_REDIS_URL names another.
+    PANTRY_REDIS_URL names another. Returns the served frames, by view.
     """
     import pandas as pd
 
     from pantry.api.cli import frame_table
     from pantry.features.plan import stamp_of
+    from pantry.online.layout import expires_at
 
     console.print(f"online store: {store.online_url}")
+    shown: dict[str, pd.DataFrame] = {}
     for view in (v for v in store.definitions.views.values() if v.online):
         day = store.latest_partition(view.name)
         written = store.push_online(view.name, day)
         stamp = stamp_of(day)
-        note = ""
-        if view.ttl is not None and view.ttl.unit not in ("month", "quarter", "year"):
-            expiry = stamp + view.ttl.as_timedelta()
-            if expiry < datetime.now(UTC):
-                note = (
-                    f"; its ttl ({view.ttl}) ended on {expiry.date()}, so Redis dropped them at once, "
-                    "as the training read at today's date gives nulls"
-                )
-        console.print(f"pushed {view.name} partition {day}: {written} keys written{note}")
-        if note:
+        expiry = expires_at(view.ttl, stamp)
+        if expiry is not None and expiry < datetime.now(UTC):
+            console.print(
+                f"pushed {view.name} partition {day}: {written} keys written; its ttl ({view.ttl}) ended on "
+                f"{expiry.date()}, so Redis dropped them at once, as the training read at today's date gives nulls"
+            )
             continue
-        names = [f.name for f in view.features]
-        training = store.get_historical_features(
-            None, [f"{view.name}:{n}" for n in names], start_time=stamp, end_time=stamp
-        ).head(6)
+        console.print(f"pushed {view.name} partition {day}: {written} keys written")
+        refs = [f"{view.name}:{f.name}" for f in view.features]
+        training = store.get_historical_features(None, refs, start_time=stamp, end_time=stamp).head(6)
         key = training.columns[0]
-        rows = [{key: k} for k in training[key].tolist()]
-        served = pd.DataFrame(store.get_online_features([f"{view.name}:{n}" for n in names], rows))
-
-        def same(a: object, b: object) -> bool:
-            return (pd.isna(a) and pd.isna(b)) or a == b
-
-        served["same as training"] = [
-            "yes" if all(same(served[n].iloc[i], training[n].iloc[i]) for n in names) else "NO"
-            for i in range(len(served))
+        served = pd.DataFrame(store.get_online_features(refs, [{key: k} for k in training[key].tolist()]))
+        names = [f.name for f in view.features]
+        agree = [
+            all((pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(got, want))
+            for got, want in zip(served[names].itertuples(index=False), training[names].itertuples(index=False))
         ]
-        console.print(frame_table(served, title=f"Served online ({view.name}, stamp {stamp:%Y-%m-%d %H:%M} UTC)"))
+        console.print(
+            frame_table(
+                served.assign(**{"same as training": ["yes" if ok else "NO" for ok in agree]}),
+                title=f"Served online ({view.name}, stamp {stamp:%Y-%m-%d %H:%M} UTC)",
+            )
+        )
+        shown[view.name] = served
+    return shown
 
 
 def run_demo(store: Store, console: Console, materialize: bool = True) -> None:

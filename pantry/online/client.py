@@ -15,6 +15,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from pantry.errors import PantryError
+from pantry.online.layout import PREFIX, entity_key
 
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -36,11 +37,26 @@ class RedisUnavailable(PantryError):
     """Redis could not be reached after bounded retries."""
 
 
-def guarded(url: str, action: Callable[[], T]) -> T:
+class RedisRefused(PantryError):
+    """Redis answered with an error: in practice, a key under ``pantry:`` that is not a
+    hash Pantry wrote (WRONGTYPE)."""
+
+
+def guarded(url: str, action: Callable[[], T], doing: str = "the call", view: str | None = None) -> T:
+    """Run ``action`` against Redis; every Redis failure becomes a PantryError that says
+    what failed and how to fix it, whether the caller is a read, a push or the CLI."""
     try:
         return action()
     except (redis.ConnectionError, redis.TimeoutError) as err:
         raise RedisUnavailable(
             f"Redis at {url} is unreachable after {ATTEMPTS} attempts: {err}",
             hint="start redis-server or fix PANTRY_REDIS_URL",
+        ) from None
+    except redis.ResponseError as err:
+        pattern = entity_key(view, "*") if view is not None else f"{PREFIX}:*"
+        raise RedisRefused(
+            f"Redis refused {doing}: {err}",
+            field="view",
+            hint=f"a key under '{pattern[:-1]}' that Pantry did not write as a hash is in the way: "
+            f"find it with redis-cli --scan --pattern '{pattern}' and TYPE, delete it, then try again",
         ) from None

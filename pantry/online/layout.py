@@ -18,6 +18,8 @@ from sqlglot import exp
 if TYPE_CHECKING:  # pandas is imported only when a column is encoded
     import pandas as pd
 
+    from pantry.spec.windows import Window
+
 STAMP_FIELD = "__stamp"
 PREFIX = "pantry"
 
@@ -29,6 +31,14 @@ def entity_key(view: str, key: object) -> str:
 def meta_key(view: str) -> str:
     """Where the last pushed stamp of a view is kept (for the absent-entity rule and metrics)."""
     return f"{PREFIX}:__meta__:{view}"
+
+
+def expires_at(ttl: Window | None, stamp: datetime) -> datetime | None:
+    """When a pushed value expires: ``stamp + ttl``. None without a ttl, or with one in
+    months, quarters or years, which have no fixed length (the value then never expires)."""
+    if ttl is None or ttl.unit in ("month", "quarter", "year"):
+        return None
+    return stamp + ttl.as_timedelta()
 
 
 def encode(value: Any) -> str:

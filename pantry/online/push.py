@@ -73,7 +73,7 @@ def push_rows(
     """Write ``(entity key, values)`` rows; returns how many entities were written (newer wins).
 
     With ``encoded``, the values are already JSON text (see ``layout.encode_column``).
-    ``progress`` is called with the count of entities of each batch Redis has answered.
+    ``progress`` is called with the count of entities Redis has answered so far, batch by batch.
 
     Why writer threads: Redis runs each chunk's script while the client waits, and the
     client then encodes and packs the next chunk while Redis waits. Here, two threads send
@@ -94,14 +94,19 @@ def push_rows(
             script(keys=keys, args=head + values, client=pipe)
         return sum(pipe.execute())
 
-    written = 0
+    written = answered = 0
     in_flight: deque[tuple[Future[int], int]] = deque()
 
+    def submit(batch: list[tuple[list[str], list[Any]]]) -> None:
+        in_flight.append((writer.submit(send, batch), sum(len(keys) for keys, _ in batch)))
+
     def collect() -> int:
+        nonlocal answered
         future, entities = in_flight.popleft()
         done = future.result()
+        answered += entities
         if progress is not None:
-            progress(entities)
+            progress(answered)
         return done
 
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix=f"push-{view}") as writer:
@@ -116,14 +121,14 @@ def push_rows(
                     batch.append((keys, values))
                     keys, values = [], []
                 if len(batch) >= BATCH:
-                    in_flight.append((writer.submit(send, batch), sum(len(k) for k, _ in batch)))
+                    submit(batch)
                     batch = []
                     while len(in_flight) > IN_FLIGHT:
                         written += collect()
             if keys:
                 batch.append((keys, values))
             if batch:
-                in_flight.append((writer.submit(send, batch), sum(len(k) for k, _ in batch)))
+                submit(batch)
             while in_flight:
                 written += collect()
         finally:

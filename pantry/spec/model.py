@@ -172,6 +172,15 @@ class Feature:
     tags: dict[str, str] = field(default_factory=dict)
     line: int | None = None
 
+    @property
+    def pii(self) -> bool:
+        return _tagged_pii(self.tags)
+
+
+def _tagged_pii(tags: dict[str, str]) -> bool:
+    """``pii: "true"`` in YAML tags (strings, as in Dagster's tags), whatever the case."""
+    return str(tags.get("pii", "false")).lower() == "true"
+
 
 @dataclass(frozen=True)
 class FeatureView:
@@ -195,7 +204,7 @@ class FeatureView:
 
     @property
     def pii(self) -> bool:
-        return str(self.tags.get("pii", "false")).lower() == "true"
+        return _tagged_pii(self.tags)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import uvicorn
 
 from pantry import Store
@@ -121,6 +122,17 @@ def test_redis_down_gives_503(store: Store, redis_server: RedisServer) -> None:
             next(line.split()[-1] for line in text.splitlines() if line.startswith("pantry_redis_errors_total "))
         )
         assert errors >= 2  # the failed read, and the stamp-age lookup of this very request
+
+
+def test_a_key_in_the_way_gives_500_that_names_it(store: Store, redis_server: RedisServer) -> None:
+    redis.Redis.from_url(redis_server.url).set("pantry:shopper:777", "written by someone else")
+    with Server(store) as http:
+        reply = http.post("/features/online", json={"features": FEATURES, "entities": {"customer_id": [777]}})
+        text = http.get("/metrics").text
+    assert reply.status_code == 500
+    assert "Redis refused the online read" in reply.json()["detail"]
+    assert "HMGET pantry:shopper:777" in reply.json()["detail"] and "WRONGTYPE" in reply.json()["detail"]
+    assert "pantry_redis_errors_total 1.0" in text
 
 
 def test_api_keys_and_the_pii_scope(store: Store) -> None:

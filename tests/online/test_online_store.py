@@ -16,8 +16,8 @@ import redis
 from pantry import PantryError, Store
 from pantry.features.plan import stamp_of
 from tests.conftest import RedisServer, free_port
-from tests.features.oracle import Row
-from tests.features.test_historical_oracle import FEATURES, build, generated_rows, materialize_days
+from tests.features.oracle import Row, expected
+from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, generated_rows, materialize_days
 
 TODAY = datetime.now(UTC).date()
 DAY0 = TODAY - timedelta(days=13)  # recent enough that a 5-day ttl has not expired
@@ -188,8 +188,7 @@ def test_unreachable_redis_is_a_clear_error(store: Store) -> None:
         assert time.monotonic() - started < 20
 
     bounded(lambda: dead.get_online_features(["shopper:revenue_7d"], [{"customer_id": 1}]))
-    with pytest.raises(PantryError, match="is unreachable after 3 attempts"):
-        dead.push_online("shopper", TODAY - timedelta(days=3))
+    bounded(lambda: dead.push_online("shopper", TODAY - timedelta(days=3)))
 
 
 def test_push_of_an_unmaterialized_partition_is_refused(store: Store) -> None:
@@ -219,9 +218,30 @@ def test_the_demo_serves_what_training_reads(store: Store) -> None:
     from pantry.demo.run import serve_online
 
     console = Console(record=True, width=200)
-    serve_online(store, console)
+    served = serve_online(store, console)["shopper"]
     text = console.export_text()
     latest = TODAY - timedelta(days=2)
     assert f"pushed shopper partition {latest}: " in text
     assert "Served online (shopper" in text
     assert text.count(" yes ") >= 3 and " NO " not in text
+    # the served values, against the brute-force oracle over the raw rows
+    stamp = datetime(latest.year, latest.month, latest.day) + timedelta(days=1)
+    days = [DAY0 + timedelta(days=i) for i in range((latest - DAY0).days + 1)]
+    assert len(served) >= 3
+    for i, key in enumerate(served["customer_id"]):
+        want = expected(recent_rows(), days, TTL, SPECS, int(key), stamp)
+        for spec in SPECS:
+            got, wanted = served[spec.name].iloc[i], want[spec.name]
+            if wanted is None:
+                assert pd.isna(got), (key, spec.name, got)
+            else:
+                assert got == (wanted if isinstance(wanted, str) else pytest.approx(wanted)), (key, spec.name)
+
+
+def test_a_key_in_the_way_of_a_read_is_a_clear_error(store: Store, redis_server: RedisServer) -> None:
+    redis.Redis.from_url(redis_server.url).set("pantry:shopper:3", "written by someone else")
+    with pytest.raises(
+        PantryError, match=r"Redis refused the online read: .*HMGET pantry:shopper:3 .*WRONGTYPE"
+    ) as err:
+        store.get_online_features(["shopper:revenue_7d"], [{"customer_id": 3}])
+    assert "--pattern 'pantry:shopper:*'" in str(err.value)
