@@ -63,3 +63,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The nearest valid name, phrased as a hint, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+class QueryTimeout(PantryError):
+    """A metric query ran past its time limit and was interrupted (HTTP 504)."""
+
+
+class QueryFailed(PantryError):
+    """DuckDB failed on a query for a reason that is not the request's fault (HTTP 500)."""

@@ -245,3 +245,38 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+class Server:
+    """``create_app(store)`` under a real uvicorn on a free port, in a thread; yields an httpx client."""
+
+    def __init__(self, store: object, api_keys: str = "") -> None:
+        import threading
+
+        import uvicorn
+
+        from pantry.api.http import create_app
+
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(store, api_keys=api_keys), host="127.0.0.1", port=self.port, log_level="error")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> object:
+        import time
+
+        import httpx
+
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                break
+            time.sleep(0.02)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        return self.client
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

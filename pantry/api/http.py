@@ -2,30 +2,40 @@
 
 Why thin: every answer here is what the Python API answers, so the HTTP server cannot
 drift from training or from the CLI. This module adds only what HTTP needs: JSON shapes,
-status codes (422 for a bad request, 503 when Redis is down, 401/403 for keys and pii),
-and Prometheus metrics.
+status codes (422 for a bad request, 503 when Redis is down, 401/403 for keys and pii,
+504 for a metric query past ``PANTRY_QUERY_TIMEOUT``), a row cap (``PANTRY_MAX_ROWS``),
+an audit log of every refusal (logger ``pantry.http``, with the key's name, never the
+key) and Prometheus metrics.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
 from pantry.api.store import Store
-from pantry.errors import PantryError
+from pantry.compile.pii import PiiNames
+from pantry.errors import PantryError, QueryFailed, QueryTimeout
 from pantry.online.client import RedisRefused, RedisUnavailable
 from pantry.online.layout import meta_key
 
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+DEFAULT_QUERY_TIMEOUT_S = 30.0
+DEFAULT_MAX_ROWS = 100_000
+audit = logging.getLogger("pantry.http")
 
 
 class OnlineRequest(BaseModel):
@@ -33,15 +43,43 @@ class OnlineRequest(BaseModel):
     entities: dict[str, list[Any]] = Field(..., min_length=1, examples=[{"customer_id": [1, 2]}])
 
 
-def parse_keys(text: str | None) -> dict[str, set[str]]:
-    """``key1:pii+read,key2:read`` -> {key: scopes}."""
-    keys: dict[str, set[str]] = {}
+@dataclass(frozen=True)
+class ApiKey:
+    """A key's name (what the logs show) and its scopes."""
+
+    name: str
+    scopes: frozenset[str]
+
+
+def parse_keys(text: str | None) -> dict[str, ApiKey]:
+    """``key1:pii+read,analyst=key2:read`` -> {key: ApiKey}.
+
+    A key may carry a name (``name=key:scopes``); without one, its name is ``key-`` and the
+    first 8 hex digits of its SHA-256, so logs can tell keys apart without holding them.
+    """
+    keys: dict[str, ApiKey] = {}
     for item in (text or "").split(","):
         item = item.strip()
         if item:
-            key, _, scopes = item.partition(":")
-            keys[key] = set(filter(None, scopes.split("+"))) or {"read"}
+            named, _, scopes = item.partition(":")
+            name, eq, key = named.partition("=")
+            if not eq:
+                key, name = name, "key-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+            keys[key] = ApiKey(name, frozenset(filter(None, scopes.split("+"))) or frozenset({"read"}))
     return keys
+
+
+def _env_number(name: str, default: float, kind: type = float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise PantryError(f"{name}={text!r} is not a positive number", field=name, hint=f"unset it for {default:g}")
+    return value
 
 
 def _json_value(value: Any) -> Any:
@@ -63,6 +101,8 @@ def _view_of(ref: str) -> str:
 def create_app(store: Store | None = None, api_keys: str | None = None) -> FastAPI:
     store = store or Store()
     keys = parse_keys(api_keys if api_keys is not None else os.environ.get("PANTRY_API_KEYS"))
+    query_timeout = _env_number("PANTRY_QUERY_TIMEOUT", DEFAULT_QUERY_TIMEOUT_S)
+    max_rows = int(_env_number("PANTRY_MAX_ROWS", DEFAULT_MAX_ROWS, int))
     registry = CollectorRegistry()
     latency = Histogram(
         "pantry_request_seconds",
@@ -97,18 +137,17 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
                 presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
                 if presented not in keys:
-                    response = JSONResponse(
-                        {
-                            "detail": "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                        },
-                        status_code=401,
-                    )
+                    reason = "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                    _log_refusal(401, path, "no key" if not presented else "unknown key", reason, scope)
+                    response = JSONResponse({"detail": reason}, status_code=401)
                     await response(scope, receive, send)
                     latency.labels(path, scope["method"], "401").observe(time.perf_counter() - started)
                     return
-                scope["state"]["scopes"] = keys[presented]
+                scope["state"]["scopes"] = keys[presented].scopes
+                scope["state"]["key_name"] = keys[presented].name
             else:
                 scope["state"]["scopes"] = {"read", "pii"}
+                scope["state"]["key_name"] = "open"
 
             async def sending(message) -> None:  # noqa: ANN001
                 if message["type"] == "http.response.start":
@@ -120,20 +159,44 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
 
     app.add_middleware(Guard)
 
+    def _log_refusal(status: int, path: str, key_name: str, reason: str, scope: dict) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        audit.warning("refused %s %s: %s; key %s; query %r", status, path, reason, key_name, query[:2000])
+
+    def refuse(request: Request, status: int, reason: str) -> JSONResponse:
+        """Every refusal goes through here: logged with the key's name and the parameters."""
+        _log_refusal(status, request.url.path, getattr(request.state, "key_name", "?"), reason, request.scope)
+        return JSONResponse({"detail": reason}, status_code=status)
+
     # which features need the pii scope, worked out once instead of on every online read
     views = store.definitions.views.values()
     pii_views = {v.name for v in views if v.pii}
     pii_features = {f"{v.name}:{f.name}" for v in views for f in v.features if f.pii}
 
+    pii_names = PiiNames.of(store.definitions)
+
     @app.exception_handler(PantryError)
-    async def pantry_error(request: Request, err: PantryError) -> JSONResponse:  # noqa: ARG001
+    async def pantry_error(request: Request, err: PantryError) -> JSONResponse:
         if isinstance(err, RedisUnavailable):
             redis_errors.inc()
             return JSONResponse({"detail": str(err)}, status_code=503)
         if isinstance(err, RedisRefused):  # the store's state, not the request, is at fault
             redis_errors.inc()
             return JSONResponse({"detail": str(err)}, status_code=500)
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        if isinstance(err, QueryTimeout):
+            return refuse(request, 504, str(err))
+        if isinstance(err, QueryFailed):
+            return refuse(request, 500, str(err))
+        return refuse(request, 422, str(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, err: RequestValidationError) -> JSONResponse:
+        details = [
+            {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in err.errors()
+        ]  # the input itself is not echoed
+        reason = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
+        _log_refusal(422, request.url.path, getattr(request.state, "key_name", "?"), reason, request.scope)
+        return JSONResponse({"detail": details}, status_code=422)
 
     @app.post(
         "/features/online",
@@ -153,31 +216,50 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         if "pii" not in request.state.scopes:
             refused = next((ref for ref in body.features if _view_of(ref) in pii_views or ref in pii_features), None)
             if refused is not None:
-                return JSONResponse(
-                    {"detail": f"'{refused}' is tagged pii; this API key lacks the 'pii' scope"}, status_code=403
-                )
+                return refuse(request, 403, f"'{refused}' is tagged pii; this API key lacks the 'pii' scope")
         count = lengths.pop()
         rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
         values = store.get_online_features(body.features, rows)
         # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
         return Response(json.dumps(values, separators=(",", ":")).encode(), media_type="application/json")
 
-    @app.get("/metrics/query", summary="Query metrics by name, as `pantry query` does")
+    @app.get(
+        "/metrics/query",
+        summary="Query metrics by name, as `pantry query` does",
+        description="`where` is one condition over group-by names (or MetricFlow Jinja), literals, operators and "
+        "scalar string, number and date functions. At most PANTRY_MAX_ROWS rows come back (`truncated` says when "
+        "more matched); a query past PANTRY_QUERY_TIMEOUT seconds answers 504.",
+    )
     def metrics_query(
+        request: Request,
         metrics: str = Query(..., examples=["revenue"]),
         group_by: str = "",
         where: list[str] | None = Query(None),
         start_time: str | None = None,
         end_time: str | None = None,
         order: str | None = None,
-        limit: int | None = None,
-    ) -> dict[str, Any]:
+        limit: int | None = Query(None, ge=1),
+    ) -> Any:
+        if pii_names and "pii" not in request.state.scopes:
+            refused = pii_names.read_by([g.strip() for g in group_by.split(",") if g.strip()], where or [])
+            if refused:
+                return refuse(request, 403, f"'{refused[0]}' is marked pii; this API key lacks the 'pii' scope")
+        capped = limit is None or limit > max_rows
         frame = store.query(
-            metrics, group_by=group_by, where=where, start_time=start_time, end_time=end_time, order=order, limit=limit
+            metrics,
+            group_by=group_by,
+            where=where,
+            start_time=start_time,
+            end_time=end_time,
+            order=order,
+            limit=max_rows + 1 if capped else limit,
+            timeout=query_timeout,
         )
+        truncated = capped and len(frame) > max_rows
         return {
             "columns": list(frame.columns),
-            "rows": [[_json_value(v) for v in row] for row in frame.itertuples(index=False)],
+            "rows": [[_json_value(v) for v in row] for row in frame.head(max_rows).itertuples(index=False)],
+            "truncated": truncated,
         }
 
     @app.get("/catalog", summary="Metrics and features with owners, lineage and freshness")

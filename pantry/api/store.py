@@ -21,7 +21,7 @@ import pyarrow as pa
 from pantry.compile.query import QueryRequest
 from pantry.compile.render import compile_sql
 from pantry.errors import PantryError, did_you_mean
-from pantry.offline.metric_tables import run_frame
+from pantry.offline.bounded import run_bounded
 from pantry.offline.sources import connect
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
@@ -66,6 +66,18 @@ def _as_date(value: str | date | datetime | None, field: str) -> date | None:
         return datetime.fromisoformat(str(value)).date()
     except ValueError:
         raise PantryError(f"{field} '{value}' is not a date", field=field, hint="write it as YYYY-MM-DD") from None
+
+
+def _as_limit(value: int | str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit < 1 or str(value).strip() != str(limit):
+        raise PantryError(f"limit '{value}' is not a whole number of at least 1", field="limit", hint="e.g. --limit 10")
+    return limit
 
 
 class Store:
@@ -397,7 +409,7 @@ class Store:
             start_time=_as_date(start_time, "start_time"),
             end_time=_as_date(end_time, "end_time"),
             order=_as_tuple(order),
-            limit=int(limit) if limit is not None else None,
+            limit=_as_limit(limit),
         )
 
     def query(
@@ -409,13 +421,19 @@ class Store:
         end_time: str | date | None = None,
         order: str | Sequence[str] | None = None,
         limit: int | None = None,
+        *,
+        timeout: float | None = None,
     ) -> pd.DataFrame:
-        """Metrics by name, as ``mf query`` returns them: one column per group-by and metric."""
+        """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
+
+        The query runs on a connection sealed to the store's own sources (``lock_down``);
+        ``timeout`` (seconds) interrupts it with ``QueryTimeout``.
+        """
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
-        con = connect(self.definitions, self.offline_db, for_sql=sql)
+        con = connect(self.definitions, self.offline_db, for_sql=sql, locked=True)
         try:
-            return run_frame(con, sql)
+            return run_bounded(con, sql, timeout)
         finally:
             con.close()
 

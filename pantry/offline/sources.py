@@ -140,17 +140,46 @@ def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[
     return {str(r[0]).lower(): str(r[1]) for r in rows if r[0] not in (FILE_COLUMN, ROW_COLUMN)}
 
 
+def lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: list[SemanticModel]) -> None:
+    """Let the connection read only the registered sources, and nothing can undo that.
+
+    Why: a query's ``where`` is checked against an allowlist before it is compiled, but if a
+    construct ever slipped through, DuckDB itself must refuse to read a file, attach a
+    database, install an extension or change a setting. The models' own files stay readable
+    (``allowed_paths``, or the folder of a glob); everything else on disk does not.
+    """
+    paths: list[str] = []
+    folders: list[str] = []
+    for model in models:
+        if source_kind(model.source) != "file":
+            continue
+        path = str(source_path(catalog, model))
+        if any(ch in path for ch in "*?["):
+            fixed = re.split(r"[*?\[]", path, maxsplit=1)[0]
+            folders.append(fixed if fixed.endswith("/") else os.path.dirname(fixed) + "/")
+        else:
+            paths.append(path)
+    if paths:
+        con.execute("SET allowed_paths = ?", [paths])
+    if folders:
+        con.execute("SET allowed_directories = ?", [folders])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 def connect(
     catalog: Catalog,
     offline_db: Path | None = None,
     models: list[SemanticModel] | None = None,
     for_sql: str | None = None,
+    locked: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the time spine and a view per semantic model.
 
     In memory on purpose: queries never take the offline store's write lock, so an analyst
     can query while Dagster materializes. With ``for_sql``, only the models and the spine
     that SQL reads are set up, which keeps a small query's overhead to a few milliseconds.
+    ``locked`` seals the connection after setup (``lock_down``): metric queries run so.
     """
     con = duckdb.connect()
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
@@ -166,4 +195,6 @@ def connect(
             models = [m for m in models if m.name in read]
     for model in models:
         register_model(con, catalog, model, offline_db)
+    if locked:
+        lock_down(con, catalog, models)
     return con

@@ -169,10 +169,17 @@ def _filters(value: Any) -> tuple[str, ...]:
 
 
 def _meta(node: dict) -> dict[str, Any]:
-    meta = dict(node.get("meta") or {})
-    config = node.get("config") or {}
-    meta.update(config.get("meta") or {})
+    meta = dict(node.get("meta") or {}) if isinstance(node.get("meta"), dict) else {}
+    config = node.get("config") if isinstance(node.get("config"), dict) else {}
+    if isinstance(config.get("meta"), dict):
+        meta.update(config["meta"])
     return meta
+
+
+def _is_pii(node: dict) -> bool:
+    """``meta: {pii: true}`` or dbt's ``config: {meta: {pii: true}}``; a string "true" counts too."""
+    value = _meta(node).get("pii", False)
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 
 def _read_entity(r: _Reader, node: Any, owner: str) -> Entity | None:
@@ -189,7 +196,7 @@ def _read_entity(r: _Reader, node: Any, owner: str) -> Entity | None:
             "type",
             did_you_mean(kind, ENTITY_TYPES) or "use primary, unique, foreign or natural",
         )
-    return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]), line_of(node))
+    return Entity(str(node["name"]), kind, str(node.get("expr") or node["name"]), line_of(node), _is_pii(node))
 
 
 def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
@@ -218,6 +225,7 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
         node.get("label"),
         node.get("description"),
         line_of(node),
+        _is_pii(node),
     )
 
 

@@ -42,6 +42,7 @@ class Entity:
     type: str  # primary | unique | foreign | natural
     expr: str
     line: int | None = None
+    pii: bool = False  # ``meta: {pii: true}``: its keys need the HTTP ``pii`` scope
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Dimension:
     label: str | None = None
     description: str | None = None
     line: int | None = None
+    pii: bool = False  # ``meta: {pii: true}``: its values need the HTTP ``pii`` scope
 
 
 @dataclass(frozen=True)

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
-import uvicorn
 
 from pantry import Store
-from pantry.api.http import create_app
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, Server
 from tests.features.test_historical_oracle import FEATURES, build, materialize_days
 from tests.online.test_online_store import DAY0, TODAY, recent_rows
-
-
-class Server:
-    def __init__(self, store: Store, api_keys: str = "") -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(store, api_keys=api_keys), host="127.0.0.1", port=self.port, log_level="error")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> httpx.Client:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        return self.client
-
-    def __exit__(self, *_: object) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
