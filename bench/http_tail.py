@@ -2,9 +2,11 @@
 
 Three 20-second runs at 500 requests/s (10 entities x 25 features per request), against
 a 150k-entity view, with nothing else running. ``pin`` puts the server on CPU 0 and the
-generator on CPU 1 (taskset); ``nopin`` lets the kernel place them.
+generator on CPU 1 (taskset); ``nopin`` lets the kernel place them. ``busy`` is ``nopin``
+while another client keeps the same server busy with heavy metric queries (24 sums by
+all 150k entities, 100k rows capped), back to back: online reads must stay fast.
 
-Run: ``.venv/bin/python bench/http_tail.py pin|nopin``.
+Run: ``.venv/bin/python bench/http_tail.py pin|nopin|busy``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import duckdb
+import httpx
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -37,8 +42,20 @@ def server_cpu(pid: int, ticks: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def heavy_queries(port: int, stop: threading.Event, timings: list[float]) -> None:
+    """Metric queries back to back on the same server, until ``stop``."""
+    params = {"metrics": ",".join(f"m{i}" for i in range(24)), "group_by": "entity"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            reply = client.get("/metrics/query", params=params)
+            reply.raise_for_status()
+            timings.append(time.perf_counter() - started)
+
+
 def main() -> None:
-    pin = len(sys.argv) > 1 and sys.argv[1] == "pin"
+    mode = sys.argv[1] if len(sys.argv) > 1 else "nopin"
+    pin = mode == "pin"
     root = Path(tempfile.mkdtemp())
     defs = bench.build_project(root)
     redis_proc, url = bench.start_redis(root)
@@ -65,6 +82,10 @@ def main() -> None:
     ]
     subprocess.run(generator + ["--rate", "200", "--seconds", "2"], check=True, capture_output=True)
     ticks = os.sysconf("SC_CLK_TCK")
+    stop = threading.Event()
+    heavy: list[float] = []
+    if mode == "busy":
+        threading.Thread(target=heavy_queries, args=(port, stop, heavy), daemon=True).start()
     for _ in range(3):
         cpu_before = server_cpu(server.pid, ticks)
         done = subprocess.run(
@@ -74,11 +95,13 @@ def main() -> None:
         cpu_ms = (server_cpu(server.pid, ticks) - cpu_before) * 1000 / len(latencies)
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+        busy = f", {len(heavy)} heavy metric queries so far" if mode == "busy" else ""
         print(
-            f"{'pin' if pin else 'nopin'}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.1f} ms, "
-            f"server CPU {cpu_ms:.2f} ms per request",
+            f"{mode}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.1f} ms, "
+            f"server CPU {cpu_ms:.2f} ms per request{busy}",
             flush=True,
         )
+    stop.set()
     server.terminate()
     redis_proc.terminate()
 

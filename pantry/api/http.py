@@ -10,22 +10,26 @@ key) and Prometheus metrics.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-import math
 import os
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
+from pantry.api.query_worker import json_value, run_query, worker_pool
 from pantry.api.store import Store
 from pantry.compile.pii import PiiNames
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
@@ -82,18 +86,6 @@ def _env_number(name: str, default: float, kind: type = float) -> float:
     return value
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def _view_of(ref: str) -> str:
     return ref.partition(":")[0]
 
@@ -115,8 +107,26 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     stamp_age = Gauge(
         "pantry_last_pushed_stamp_age_seconds", "Age of the newest pushed stamp", ["view"], registry=registry
     )
+    pools: list[ProcessPoolExecutor] = []
+
+    def pool() -> ProcessPoolExecutor:
+        """The metric-query worker (query_worker.py), started with the server."""
+        if not pools:
+            pools.append(worker_pool(store.defs, store.home, store.redis_url))
+        return pools[0]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool()
+        yield
+        for running in pools:
+            running.shutdown(wait=True, cancel_futures=True)  # a running query ends within its timeout
+
     app = FastAPI(
-        title="Pantry", description="Metrics and features, defined once and served consistently.", version="0.1.0"
+        title="Pantry",
+        description="Metrics and features, defined once and served consistently.",
+        version="0.1.0",
+        lifespan=lifespan,
     )
 
     class Guard:
@@ -230,7 +240,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         "scalar string, number and date functions. At most PANTRY_MAX_ROWS rows come back (`truncated` says when "
         "more matched); a query past PANTRY_QUERY_TIMEOUT seconds answers 504.",
     )
-    def metrics_query(
+    async def metrics_query(
         request: Request,
         metrics: str = Query(..., examples=["revenue"]),
         group_by: str = "",
@@ -244,28 +254,30 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             refused = pii_names.read_by([g.strip() for g in group_by.split(",") if g.strip()], where or [])
             if refused:
                 return refuse(request, 403, f"'{refused[0]}' is marked pii; this API key lacks the 'pii' scope")
-        capped = limit is None or limit > max_rows
-        frame = store.query(
-            metrics,
+        params = dict(
+            metrics=metrics,
             group_by=group_by,
             where=where,
             start_time=start_time,
             end_time=end_time,
             order=order,
-            limit=max_rows + 1 if capped else limit,
-            timeout=query_timeout,
+            limit=limit,
         )
-        truncated = capped and len(frame) > max_rows
-        return {
-            "columns": list(frame.columns),
-            "rows": [[_json_value(v) for v in row] for row in frame.head(max_rows).itertuples(index=False)],
-            "truncated": truncated,
-        }
+        try:
+            status, body = await asyncio.get_running_loop().run_in_executor(
+                pool(), run_query, params, query_timeout, max_rows
+            )
+        except BrokenProcessPool:
+            pools.clear()  # the next query starts a new worker
+            return refuse(request, 503, "the query worker stopped; retry the query")
+        if status != 200:
+            return refuse(request, status, json.loads(body)["detail"])
+        return Response(body, media_type="application/json")
 
     @app.get("/catalog", summary="Metrics and features with owners, lineage and freshness")
     def catalog(search: str | None = None) -> list[dict[str, Any]]:
         return [
-            {k: _json_value(v) if not isinstance(v, (dict, list)) else v for k, v in e.items()}
+            {k: json_value(v) if not isinstance(v, (dict, list)) else v for k, v in e.items()}
             for e in store.catalog(search)
         ]
 

@@ -423,15 +423,16 @@ class Store:
         limit: int | None = None,
         *,
         timeout: float | None = None,
+        threads: int | None = None,
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
 
         The query runs on a connection sealed to the store's own sources (``lock_down``);
-        ``timeout`` (seconds) interrupts it with ``QueryTimeout``.
+        ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's.
         """
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
-        con = connect(self.definitions, self.offline_db, for_sql=sql, locked=True)
+        con = connect(self.definitions, self.offline_db, for_sql=sql, locked=True, threads=threads)
         try:
             return run_bounded(con, sql, timeout)
         finally:

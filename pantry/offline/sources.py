@@ -173,6 +173,7 @@ def connect(
     models: list[SemanticModel] | None = None,
     for_sql: str | None = None,
     locked: bool = False,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the time spine and a view per semantic model.
 
@@ -181,7 +182,7 @@ def connect(
     that SQL reads are set up, which keeps a small query's overhead to a few milliseconds.
     ``locked`` seals the connection after setup (``lock_down``): metric queries run so.
     """
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": threads} if threads else {})
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
     if for_sql is None or SPINE_TABLE in for_sql:
         con.execute(
