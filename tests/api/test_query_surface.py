@@ -259,7 +259,9 @@ def test_pii_dimensions_and_entities_need_the_pii_scope(shop: Shop, http: object
     assert status == 200
 
 
-def test_row_cap_and_timeout(shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_row_cap_and_timeout(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("PANTRY_MAX_ROWS", "5")
     store = Store(defs=shop.defs, home=shop.home, redis_url="redis://127.0.0.1:1/0")
     with Server(store) as client:
@@ -295,11 +297,21 @@ def test_row_cap_and_timeout(shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_pa
     )
     monkeypatch.setenv("PANTRY_QUERY_TIMEOUT", "0.05")
     slow_store = Store(defs=slow, home=tmp_path / "home", redis_url="redis://127.0.0.1:1/0")
-    with Server(slow_store) as client:
-        reply = client.get("/metrics/query", params={"metrics": "p50", "group_by": "event"})  # type: ignore[attr-defined]
+    with Server(slow_store, api_keys="batch=k-slow:read") as client, caplog.at_level(logging.WARNING, "pantry.http"):
+        reply = client.get(
+            "/metrics/query", params={"metrics": "p50", "group_by": "event"}, headers={"X-API-Key": "k-slow"}
+        )  # type: ignore[attr-defined]
         assert reply.status_code == 504, reply.text
+        logged = [r.getMessage() for r in caplog.records if "refused 504" in r.getMessage()]
+        assert (
+            len(logged) == 1
+            and "key batch" in logged[0]
+            and "group_by=event" in logged[0]
+            and "k-slow" not in logged[0]
+        )
         assert "ran longer than 0.05 s" in reply.json()["detail"]
-        assert client.get("/metrics/query", params={"metrics": "p50"}).status_code in (200, 504)  # type: ignore[attr-defined]
+        again = client.get("/metrics/query", params={"metrics": "p50"}, headers={"X-API-Key": "k-slow"})  # type: ignore[attr-defined]
+        assert again.status_code in (200, 504)  # the worker took the next query
         assert client.get("/healthz").status_code in (200, 503)  # type: ignore[attr-defined]  # the server still answers
 
 
