@@ -53,10 +53,22 @@ def guarded(url: str, action: Callable[[], T], doing: str = "the call", view: st
             hint="start redis-server or fix PANTRY_REDIS_URL",
         ) from None
     except redis.ResponseError as err:
+        raise RedisRefused(f"Redis refused {doing}: {err}", field="view", hint=_refusal_hint(err, view)) from None
+
+
+def _refusal_hint(err: redis.ResponseError, view: str | None) -> str:
+    """What to do about an error reply, by its real cause."""
+    text = str(err)
+    cluster = ("CROSSSLOT", "hash to the same slot", "MOVED ", "ASK ", "CLUSTERDOWN")
+    if any(word in text for word in cluster):
+        return (
+            "PANTRY_REDIS_URL points at a Redis Cluster node, and this Pantry writes one chunk of keys per script, "
+            "which a cluster refuses across hash slots: point PANTRY_REDIS_URL at a standalone Redis"
+        )
+    if "WRONGTYPE" in text:
         pattern = entity_key(view, "*") if view is not None else f"{PREFIX}:*"
-        raise RedisRefused(
-            f"Redis refused {doing}: {err}",
-            field="view",
-            hint=f"a key under '{pattern[:-1]}' that Pantry did not write as a hash is in the way: "
-            f"find it with redis-cli --scan --pattern '{pattern}' and TYPE, delete it, then try again",
-        ) from None
+        return (
+            f"a key under '{pattern[:-1]}' that Pantry did not write as a hash is in the way: "
+            f"find it with redis-cli --scan --pattern '{pattern}' and TYPE, delete it, then try again"
+        )
+    return "Redis's own message above says why; check the server's configuration (maxmemory, ACLs, scripts)"

@@ -24,8 +24,51 @@ STAMP_FIELD = "__stamp"
 PREFIX = "pantry"
 
 
+def key_text(key: object) -> str:
+    """An entity key's one canonical text, the same for the push and for every read.
+
+    Integers of any width (``BIGINT``, ``UBIGINT`` above 2^63, ``HUGEINT``, ``DECIMAL(38,0)``
+    read as ``Decimal``) are their decimal digits, so ``1``, ``Decimal(1)`` and
+    ``numpy.uint64(1)`` all name ``pantry:<view>:1``. A string is its own text, so ``"1"``
+    finds the integer key 1: JSON clients in languages without 64-bit integers send large
+    ids as strings. A whole float is its digits (up to 2^53, where floats stay exact); a
+    fractional number, a bool or a null is not a key.
+    """
+    kind = type(key)
+    if kind is str:
+        return key  # type: ignore[return-value]
+    if kind is int:
+        return str(key)
+    return _other_key_text(key)
+
+
+def _other_key_text(key: object) -> str:
+    import numbers
+    from decimal import Decimal
+
+    from pantry.errors import PantryError
+
+    if isinstance(key, bool) or key is None or (isinstance(key, float) and math.isnan(key)):
+        raise PantryError(f"{key!r} is not an entity key", field="entity key", hint="send an integer or a string")
+    if isinstance(key, numbers.Integral):
+        return str(int(key))
+    if isinstance(key, Decimal | numbers.Real):
+        whole = Decimal(str(key)) if not isinstance(key, Decimal) else key
+        exact = isinstance(key, Decimal) or abs(float(key)) <= 2**53  # type: ignore[arg-type]
+        if whole.is_finite() and whole == whole.to_integral_value() and exact:
+            return str(int(whole))
+        raise PantryError(
+            f"{key!r} is not an entity key: keys are integers or strings",
+            field="entity key",
+            hint="send the id as an integer, or as a string of its digits",
+        )
+    if isinstance(key, bytes):
+        return key.decode()
+    return str(key)
+
+
 def entity_key(view: str, key: object) -> str:
-    return f"{PREFIX}:{view}:{key}"
+    return f"{PREFIX}:{view}:{key_text(key)}"
 
 
 def meta_key(view: str) -> str:

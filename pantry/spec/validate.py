@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.names import NameResolver, output_name
+from pantry.compile.query import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.feature_views import read_feature_views
@@ -260,6 +262,40 @@ def _cycles(catalog: Catalog) -> list[PantryError]:
     return errors
 
 
+def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: dict) -> list[PantryError]:
+    """A feature view's entity key must be an integer or a string in every model that has it.
+
+    Why: online keys are text (``pantry:<view>:<key>``), so a key must have one exact text;
+    1.5 has none that every client would agree on, and a DOUBLE 1e16 is not the id it was.
+    Integers of any width and DECIMAL(p, 0) are canonical (layout.key_text).
+    """
+    errors: list[PantryError] = []
+    for view in views.values():
+        for model in catalog.semantic_models.values():
+            entity = model.entity(view.entity)
+            if entity is None:
+                continue
+            try:
+                described = con.execute(f'DESCRIBE SELECT {entity.expr} AS k FROM {SOURCE_SCHEMA}."{model.name}"')
+                kind = str(described.fetchall()[0][1]).upper()
+            except duckdb.Error:
+                continue  # an expr that does not run is reported by the model's own checks
+            fractional = kind.startswith("DECIMAL") and not kind.replace(" ", "").endswith(",0)")
+            if kind in ("FLOAT", "DOUBLE", "REAL") or fractional:
+                errors.append(
+                    PantryError(
+                        f"entity '{view.entity}' has key type {kind} in semantic model '{model.name}' "
+                        f"(expr '{entity.expr}'); online keys must be integers or strings",
+                        file=view.origin.shown_as,
+                        line=view.origin.line,
+                        definition=f"feature view '{view.name}'",
+                        field="entity",
+                        hint=f"cast it in the model's entity: expr: CAST({entity.expr} AS BIGINT)",
+                    )
+                )
+    return errors
+
+
 def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path | None = None) -> Catalog:
     """Raise PantryErrors listing every problem; return the catalog when it is sound."""
     errors: list[PantryError] = []
@@ -291,6 +327,8 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path |
     views, view_errors = read_feature_views(catalog)
     errors.extend(view_errors)
     if con is not None:
+        if not errors:
+            errors.extend(_key_type_checks(con, catalog, views))
         con.close()
     if errors:
         raise PantryErrors(errors)
