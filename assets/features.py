@@ -10,7 +10,16 @@ from datetime import timedelta
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.metadata import code_reference, column_lineage, freshness_policy, owners, source_key, table_schema
+from assets.metadata import (
+    code_reference,
+    column_lineage,
+    daily_partitions,
+    freshness_policy,
+    owners,
+    source_key,
+    still_running,
+    table_schema,
+)
 from pantry.features.facts import FeatureFacts
 from pantry.features.plan import stamp_of
 from pantry.features.stats import feature_stats, write_stats
@@ -63,7 +72,7 @@ def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
 
 def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinition:
     plan = facts[0].plan
-    partitions = dg.DailyPartitionsDefinition(start_date=facts[0].partitions_start.isoformat())
+    partitions = daily_partitions(facts[0].partitions_start, facts[0].partitions_end)
     by_key = {feature_key(view_name, f.planned.feature.name): f for f in facts}
 
     @dg.multi_asset(
@@ -121,7 +130,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinitio
 
 
 def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple[list, list]:
-    """A daily job and schedule per view: each run materializes the newest partition."""
+    """A daily job per view, and a schedule unless its data set has ended: each run materializes the newest partition."""
     jobs, schedules = [], []
     views: dict[str, list[FeatureFacts]] = {}
     for (view, _), f in facts.items():
@@ -130,9 +139,11 @@ def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple
         job = dg.define_asset_job(
             name=f"features_daily_{view}",
             selection=dg.AssetSelection.assets(*[feature_key(view, f.planned.feature.name) for f in items]),
-            partitions_def=dg.DailyPartitionsDefinition(start_date=items[0].partitions_start.isoformat()),
+            partitions_def=daily_partitions(items[0].partitions_start, items[0].partitions_end),
         )
         jobs.append(job)
+        if not still_running(items[0].partitions_end):
+            continue  # a finished data set: no new day will ever come
         # running by default: under `dagster dev` the loop schedule -> materialize -> push sensor -> Redis runs unattended
         schedules.append(
             dg.build_schedule_from_partitioned_job(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -74,3 +74,17 @@ def _delta(window: Window) -> timedelta:
 def freshness_policy(freshness: Freshness) -> dg.FreshnessPolicy:
     warn = _delta(freshness.warn_after) if freshness.warn_after else None
     return dg.FreshnessPolicy.time_window(fail_window=_delta(freshness.fail_after), warn_window=warn)
+
+
+def daily_partitions(start: date, end: date | None) -> dg.DailyPartitionsDefinition:
+    """Daily partitions from ``start``; with ``end`` (inclusive, a finished data set) they stop there.
+
+    Dagster's ``end_date`` is exclusive, so it is the day after ``end``."""
+    return dg.DailyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=(end + timedelta(days=1)).isoformat() if end else None
+    )
+
+
+def still_running(end: date | None) -> bool:
+    """Whether a daily schedule has days ahead: never after a finished data set's last day."""
+    return end is None or end >= date.today()

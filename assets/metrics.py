@@ -11,7 +11,17 @@ from datetime import timedelta
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.metadata import code_reference, column_lineage, freshness_policy, owners, source_key, table_schema, tags
+from assets.metadata import (
+    code_reference,
+    column_lineage,
+    daily_partitions,
+    freshness_policy,
+    owners,
+    source_key,
+    still_running,
+    table_schema,
+    tags,
+)
 from pantry.api.facts import MetricFacts
 from pantry.compile.query import DAY
 from pantry.offline.metric_tables import compute_days, replace_days
@@ -24,7 +34,7 @@ def metric_key(name: str) -> dg.AssetKey:
 
 
 def partitions_for(facts: MetricFacts) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=facts.partitions_start.isoformat())
+    return daily_partitions(facts.partitions_start, facts.partitions_end)
 
 
 def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
@@ -95,17 +105,19 @@ def build_metric_assets(facts: dict[str, MetricFacts]) -> list[dg.AssetsDefiniti
 
 
 def build_metric_schedules(facts: dict[str, MetricFacts]) -> tuple[list, list]:
-    """A daily job and schedule per partition start: each run takes the newest day."""
-    by_start: dict[str, list[str]] = {}
+    """A daily job per partition range, and a schedule unless its data set has ended: each run takes the newest day."""
+    by_range: dict[tuple, list[MetricFacts]] = {}
     for f in facts.values():
-        by_start.setdefault(f.partitions_start.isoformat(), []).append(f.metric.name)
+        by_range.setdefault((f.partitions_start, f.partitions_end), []).append(f)
     jobs, schedules = [], []
-    for start, names in sorted(by_start.items()):
+    for (start, end), items in sorted(by_range.items(), key=lambda kv: (kv[0][0], kv[0][1] or kv[0][0])):
+        name = f"metrics_daily_from_{start.isoformat().replace('-', '_')}"
         job = dg.define_asset_job(
-            name=f"metrics_daily_from_{start.replace('-', '_')}",
-            selection=dg.AssetSelection.assets(*[metric_key(n) for n in names]),
-            partitions_def=dg.DailyPartitionsDefinition(start_date=start),
+            name=name + (f"_to_{end.isoformat().replace('-', '_')}" if end else ""),
+            selection=dg.AssetSelection.assets(*[metric_key(f.metric.name) for f in items]),
+            partitions_def=partitions_for(items[0]),
         )
         jobs.append(job)
-        schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=0))
+        if still_running(end):
+            schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=0))
     return jobs, schedules

@@ -7,6 +7,7 @@ descriptions, owners and tags, which is what people type.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def feature_entries(
                 "entity": view.entity,
                 "sources": f.sources,
                 "source_columns": sorted({f"{m}.{c}" for deps in f.lineage.values() for m, c in deps}),
-                "partitions": {"start": f.partitions_start.isoformat(), "grain": "day"},
+                "partitions": _partitions(f.partitions_start, f.partitions_end),
                 "code_version": f.code_version,
                 "file": f"{view.origin.shown_as}:{feature.line or view.origin.line}",
                 "last_materialized_at": state["materialized_at"].isoformat() if state.get("materialized_at") else None,
@@ -96,7 +97,7 @@ def catalog_entries(
             "dimensions": list(metric.dimensions),
             "sources": f.sources,
             "source_columns": f.source_columns,
-            "partitions": {"start": f.partitions_start.isoformat(), "grain": "day"},
+            "partitions": _partitions(f.partitions_start, f.partitions_end),
             "code_version": f.code_version,
             "file": f"{metric.origin.shown_as}:{metric.origin.line}",
             "last_materialized_at": state.get("materialized_at").isoformat() if state.get("materialized_at") else None,
@@ -117,3 +118,7 @@ def _haystack(entry: dict[str, Any]) -> str:
     return " ".join(
         [entry["name"], entry["description"], entry["owner"] or "", tags, entry["type"], entry["kind"]]
     ).lower()
+
+
+def _partitions(start: date, end: date | None) -> dict[str, str | None]:
+    return {"start": start.isoformat(), "end": end.isoformat() if end else None, "grain": "day"}

@@ -131,7 +131,7 @@ def catalog(
             e["owner"] or "",
             e["description"],
             "\n".join(e["source_columns"]),
-            f"daily from {e['partitions']['start']}",
+            f"daily {e['partitions']['start']}..{e['partitions']['end'] or ''}",
             e["last_materialized_at"] or "never",
             e["code_version"],
         )

@@ -25,6 +25,7 @@ class MetricFacts:
     columns: tuple[tuple[str, str], ...]
     lineage: dict[str, list[tuple[str, str]]]
     partitions_start: date
+    partitions_end: date | None  # inclusive; None: open-ended
     freshness: Freshness
 
     @property
@@ -51,6 +52,7 @@ def metric_facts(catalog: Catalog) -> dict[str, MetricFacts]:
                 columns=columns,
                 lineage=column_lineage(Compiler(catalog).compile(day_request(metric))),
                 partitions_start=metric.partitions_start or catalog.project.partitions_start,
+                partitions_end=metric.partitions_end or catalog.project.partitions_end,
                 freshness=metric.freshness or DEFAULT_FRESHNESS,
             )
     finally:

@@ -27,6 +27,7 @@ class FeatureFacts:
     columns: tuple[tuple[str, str], ...]
     lineage: dict[str, list[tuple[str, str]]]
     partitions_start: date
+    partitions_end: date | None  # inclusive; None: open-ended
     freshness: Freshness
 
     @property
@@ -100,6 +101,7 @@ def feature_facts(catalog: Catalog) -> dict[tuple[str, str], FeatureFacts]:
                         planned.feature.name: [(model.name, c) for c in _columns(planned.value_expr)],
                     },
                     partitions_start=view.partitions_start or catalog.project.partitions_start,
+                    partitions_end=view.partitions_end or catalog.project.partitions_end,
                     freshness=view.freshness or DEFAULT_FRESHNESS,
                 )
     finally:

@@ -274,21 +274,8 @@ def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[P
                 )
             except (ValueError, AttributeError) as err:
                 errors.append(_error(origin, name, f"freshness: {err}", "freshness"))
-        start = (node.get("partitions") or {}).get("start")
-        if start is not None and not isinstance(start, date):
-            try:
-                start = date.fromisoformat(str(start))
-            except ValueError:
-                errors.append(
-                    _error(
-                        origin,
-                        name,
-                        f"partitions.start '{start}' is not a date",
-                        "partitions.start",
-                        "write it as YYYY-MM-DD",
-                    )
-                )
-                start = None
+        start = _partition_day(origin, name, node, "start", errors)
+        end = _partition_day(origin, name, node, "end", errors)
         views[name] = FeatureView(
             name=name,
             entity=entity,
@@ -302,5 +289,34 @@ def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[P
             freshness=freshness,
             drift=dict(node.get("drift") or {}),
             partitions_start=start,
+            partitions_end=end,
         )
     return views, errors
+
+
+def _partition_day(origin: Origin, view: str, node: dict, bound: str, errors: list[PantryError]) -> date | None:
+    """``partitions: {start: ..., end: ...}``: a date, or None when not given."""
+    block = node.get("partitions") or {}
+    if not isinstance(block, dict):
+        errors.append(
+            _error(
+                origin, view, "partitions must be a mapping", "partitions", "write 'partitions: {start: 2024-01-01}'"
+            )
+        )
+        return None
+    value = block.get(bound)
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        errors.append(
+            _error(
+                origin,
+                view,
+                f"partitions.{bound} '{value}' is not a date",
+                f"partitions.{bound}",
+                "write it as YYYY-MM-DD",
+            )
+        )
+        return None

@@ -430,6 +430,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         partitions_start=_parse_date(
             r, (node.get("partitions") or {}).get("start"), node, definition, "partitions.start"
         ),
+        partitions_end=_parse_date(r, (node.get("partitions") or {}).get("end"), node, definition, "partitions.end"),
         freshness=_read_freshness(r, node.get("freshness"), node, definition),
     )
     required = {
@@ -498,7 +499,8 @@ def read_catalog(root: Path) -> Catalog:
                     start = _parse_date(
                         r, (value.get("partitions") or {}).get("start"), value, "project", "partitions.start"
                     )
-                    project = Project(str(value.get("name", "pantry")), start or Project().partitions_start)
+                    end = _parse_date(r, (value.get("partitions") or {}).get("end"), value, "project", "partitions.end")
+                    project = Project(str(value.get("name", "pantry")), start or Project().partitions_start, end)
                 elif key in ("semantic_models", "semantic_model"):
                     for node in _nodes(r, doc, key, value):
                         if (model := _read_model(r, node)) is not None:

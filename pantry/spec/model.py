@@ -153,6 +153,7 @@ class Metric:
     period_agg: str = "first"
     dimensions: tuple[str, ...] = ()
     partitions_start: date | None = None
+    partitions_end: date | None = None  # last partition (inclusive) of a finished data set
     freshness: Freshness | None = None
     implicit: bool = False  # made from a measure (create_metric, or named by a ratio)
 
@@ -200,6 +201,7 @@ class FeatureView:
     freshness: Freshness | None = None
     drift: dict[str, Any] = field(default_factory=dict)
     partitions_start: date | None = None
+    partitions_end: date | None = None
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)
@@ -213,6 +215,7 @@ class FeatureView:
 class Project:
     name: str = "pantry"
     partitions_start: date = date(2024, 1, 1)
+    partitions_end: date | None = None  # open-ended: live data keeps getting new days
 
 
 @dataclass(frozen=True)

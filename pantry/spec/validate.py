@@ -262,6 +262,29 @@ def _cycles(catalog: Catalog) -> list[PantryError]:
     return errors
 
 
+def _partition_range_checks(catalog: Catalog, views: dict) -> list[PantryError]:
+    """``partitions.end`` (own or the project's) must not come before ``partitions.start``."""
+    errors: list[PantryError] = []
+    project = catalog.project
+    defined = [("metric", m) for m in catalog.metrics.values() if not m.implicit]
+    defined += [("feature view", v) for v in views.values()]
+    for kind, item in defined:
+        start = item.partitions_start or project.partitions_start
+        end = item.partitions_end or project.partitions_end
+        if end is not None and end < start:
+            errors.append(
+                PantryError(
+                    f"partitions.end {end} comes before partitions.start {start}",
+                    file=item.origin.shown_as,
+                    line=item.origin.line,
+                    definition=f"{kind} '{item.name}'",
+                    field="partitions.end",
+                    hint="give an end on or after the start (the project's partitions apply where a definition gives none)",
+                )
+            )
+    return errors
+
+
 def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: dict) -> list[PantryError]:
     """A feature view's entity key must be an integer or a string in every model that has it.
 
@@ -326,6 +349,7 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path |
     errors.extend(_cycles(catalog))
     views, view_errors = read_feature_views(catalog)
     errors.extend(view_errors)
+    errors.extend(_partition_range_checks(catalog, views))
     if con is not None:
         if not errors:
             errors.extend(_key_type_checks(con, catalog, views))

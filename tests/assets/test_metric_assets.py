@@ -17,7 +17,7 @@ from dagster._core.definitions.observe import observe  # not re-exported in 1.13
 
 from assets.location import build_definitions
 from assets.metrics import build_metric_assets, metric_key
-from pantry import Store
+from pantry import PantryError, Store
 from pantry.api.facts import metric_facts
 from pantry.offline.metric_tables import read_days, replace_days
 from resources.offline import OfflineStore
@@ -275,3 +275,38 @@ def test_observe_sources_job_records_every_source(shop_copy: Path, tmp_path: Pat
             for key in ("orders", "customers", "regions")
         }
     assert all(len(records) == 1 and records[0].asset_observation.data_version for records in observed.values())
+
+
+def test_partitions_end_where_a_finished_data_set_ends(shop_copy: Path, tmp_path: Path) -> None:
+    text = (shop_copy / "shop.yaml").read_text()
+    (shop_copy / "shop.yaml").write_text(
+        text.replace("partitions: {start: 2024-01-01}", "partitions: {start: 2024-01-01, end: 2024-02-29}")
+    )
+    defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
+    graph = defs.resolve_asset_graph()
+    keys = graph.get(metric_key("revenue")).partitions_def.get_partition_keys()
+    assert (len(keys), keys[0], keys[-1]) == (60, "2024-01-01", "2024-02-29")  # 31 + 29 days of a leap year
+    assert list(defs.schedules) == []  # no new day will come: nothing to schedule
+    entry = next(e for e in Store(defs=shop_copy, home=tmp_path / "home").catalog("revenue") if e["name"] == "revenue")
+    assert entry["partitions"] == {"start": "2024-01-01", "end": "2024-02-29", "grain": "day"}
+
+    (shop_copy / "shop.yaml").write_text(
+        text.replace("partitions: {start: 2024-01-01}", "partitions: {start: 2024-01-01, end: 2023-12-31}")
+    )
+    with pytest.raises(PantryError) as err:
+        Store(defs=shop_copy, home=tmp_path / "home").definitions  # noqa: B018
+    assert "metric 'revenue': partitions.end 2023-12-31 comes before partitions.start 2024-01-01" in str(err.value)
+    (shop_copy / "shop.yaml").write_text(text.replace("partitions: {start: 2024-01-01}", "partitions: {end: soon}"))
+    with pytest.raises(PantryError) as err:
+        Store(defs=shop_copy, home=tmp_path / "home").definitions  # noqa: B018
+    assert "project: 'soon' is not a date (write it as YYYY-MM-DD)" in str(err.value)
+
+
+def test_the_demo_partitions_end_with_its_data(demo_defs: Path, tmp_path: Path) -> None:
+    graph = build_definitions(str(demo_defs), str(tmp_path / "home")).resolve_asset_graph()
+    flights = graph.get(metric_key("flights")).partitions_def.get_partition_keys()
+    assert (len(flights), flights[0], flights[-1]) == (365, "2013-01-01", "2013-12-31")
+    bar = graph.get(metric_key("bar_revenue")).partitions_def.get_partition_keys()
+    assert bar == ["2022-01-03", "2022-01-04", "2022-01-05"]
+    views = [k for k in graph.get_all_asset_keys() if k.path[0] == "features"]
+    assert views and all(len(graph.get(k).partitions_def.get_partition_keys()) == 365 for k in views)
