@@ -171,7 +171,7 @@ class Store:
         start_time: str | datetime | None = None,
         end_time: str | datetime | None = None,
     ) -> pd.DataFrame:
-        """Point-in-time-correct feature values for each row of ``entity_df`` (DESIGN.md section 3).
+        """Point-in-time-correct feature values for each row of ``entity_df`` (docs/features.md).
 
         Without ``entity_df``, returns one row per entity present at every materialized stamp
         between ``start_time`` and ``end_time``.

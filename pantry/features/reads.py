@@ -1,4 +1,4 @@
-"""Point-in-time reads: DESIGN.md section 3, in one place.
+"""Point-in-time reads: docs/features.md, in one place.
 
 For each entity row ``(key, event_timestamp)``:
 

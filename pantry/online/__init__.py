@@ -1,1 +1,1 @@
-"""The online store: Redis layout, the newer-wins push script, pipelined reads (DESIGN.md section 5)."""
+"""The online store: Redis layout, the newer-wins push script, pipelined reads (docs/online.md)."""

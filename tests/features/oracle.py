@@ -1,4 +1,4 @@
-"""A brute-force point-in-time oracle, written from DESIGN.md section 3 and nothing else.
+"""A brute-force point-in-time oracle, written from docs/features.md and nothing else.
 
 It loops over raw rows in Python. It shares no code with ``pantry.features``.
 """
