@@ -55,6 +55,7 @@ bench-features: setup bench/.feast-venv/bin/python
 	$(BIN)/python bench/online.py
 
 clean:
+	-test -x $(BIN)/pantry && $(BIN)/pantry online stop
 	rm -rf $(PANTRY_HOME) metrics_defs/data
 
 # MetricFlow in its own venv (its dbt pins clash with ours); compares every query live.

@@ -102,6 +102,9 @@ def query(
     console.print(frame_table(frame))
 
 
+CATALOG_WIDE = 140  # terminal columns from which the catalog shows all eight columns
+
+
 @app.command()
 def catalog(
     search: Optional[str] = typer.Argument(None, help="Match names, descriptions, owners and tags."),
@@ -112,30 +115,37 @@ def catalog(
     if as_json:
         print(json.dumps(entries, indent=2, default=str))
         return
+    # at a terminal's 80 columns, eight columns wrap every cell into single words: keep four
+    wide = console.width >= CATALOG_WIDE
     table = Table(title=f"Pantry catalog{f' matching {search!r}' if search else ''}")
-    for column in (
-        "name",
-        "type",
-        "owner",
-        "description",
-        "sources / columns",
-        "partitions",
-        "last materialized",
-        "version",
-    ):
-        table.add_column(column)
+    columns = ["name", "type", "owner", "description"]
+    if wide:
+        columns += ["sources / columns", "partitions", "last materialized", "version"]
+        for column in columns:
+            table.add_column(column, overflow="fold")
+    else:  # fixed widths: names, types and owners up to a cap, the description takes the rest and wraps
+        longest = {c: max([len(c)] + [len(str(e.get(c) or "")) for e in entries]) for c in columns}
+        widths = {
+            "name": min(longest["name"], 26),
+            "type": min(longest["type"], 16),
+            "owner": min(longest["owner"], 10),
+        }
+        widths["description"] = max(12, console.width - sum(widths.values()) - 3 * len(columns) - 1)
+        for column in columns:
+            table.add_column(column, overflow="fold", width=widths[column])
     for e in entries:
-        table.add_row(
-            e["name"],
-            e["type"],
-            e["owner"] or "",
-            e["description"],
-            "\n".join(e["source_columns"]),
-            f"daily {e['partitions']['start']}..{e['partitions']['end'] or ''}",
-            e["last_materialized_at"] or "never",
-            e["code_version"],
-        )
+        cells = [e["name"], e["type"], e["owner"] or "", e["description"] or ""]
+        if wide:
+            cells += [
+                "\n".join(e["source_columns"]),
+                f"daily {e['partitions']['start']}..{e['partitions']['end'] or ''}",
+                e["last_materialized_at"] or "never",
+                e["code_version"],
+            ]
+        table.add_row(*cells)
     console.print(table)
+    if not wide:
+        console.print(f"(sources, partitions, last run and version at {CATALOG_WIDE}+ columns, or with --json)")
 
 
 features_app = typer.Typer(no_args_is_help=True, help="Read features: point-in-time history for training.")
@@ -239,6 +249,19 @@ def online_push(
             view, day, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     console.print(f"pushed {view} partition {day}: {written} keys written to {store.online_url}")
+
+
+@online_app.command("stop")
+def online_stop() -> None:
+    """Stop the local redis-server that Pantry started under PANTRY_HOME/redis (not PANTRY_REDIS_URL's)."""
+    from pantry.online.local import stop_local_redis
+
+    home = _store().home
+    port = stop_local_redis(home)
+    if port is None:
+        console.print(f"no local redis-server is running under {home / 'redis'}")
+    else:
+        console.print(f"stopped the local redis-server on port {port} ({home / 'redis'})")
 
 
 @app.command()

@@ -3,6 +3,11 @@
 Why: ``make demo`` and a first ``pantry online push`` must work with no Redis set up. The
 server's pidfile and port live in ``$PANTRY_HOME/redis``; the next call finds it alive and
 reuses it. Tests never use this: they start their own server on a free port.
+
+Why a watcher: a daemonized redis-server outlives everything, including its folder, so
+deleting ``.pantry`` (or a test's temporary home) used to leave orphans behind. A tiny
+``sh`` loop started beside it stops it once its folder is gone; ``stop_local_redis``
+(``pantry online stop``, ``make clean``) stops it on request.
 """
 
 from __future__ import annotations
@@ -72,6 +77,50 @@ def ensure_local_redis(home: Path) -> str:
     for _ in range(100):
         if _alive(port):
             port_file.write_text(str(port))
+            _watch(folder)
             return f"redis://127.0.0.1:{port}/0"
         time.sleep(0.05)
     raise PantryError(f"the local redis-server on port {port} did not start", hint=f"see {folder / 'redis.log'}")
+
+
+# stop the server once its folder is gone (or exit when the server has stopped by itself)
+_WATCHER = 'while [ -d "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill "$2" 2>/dev/null'
+
+
+def _pid(folder: Path) -> int | None:
+    try:
+        return int((folder / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _watch(folder: Path) -> None:
+    pid = _pid(folder)
+    if pid is not None:
+        subprocess.Popen(
+            ["sh", "-c", _WATCHER, "pantry-redis-watch", str(folder), str(pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_local_redis(home: Path) -> int | None:
+    """Stop the dev redis-server under ``home``; returns its port, or None when none was running."""
+    folder = Path(home) / "redis"
+    port_file = folder / "port"
+    port = int(port_file.read_text().strip() or 0) if port_file.exists() else 0
+    if not port or not _alive(port):
+        port_file.unlink(missing_ok=True)
+        return None
+    try:
+        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).shutdown(nosave=True)
+    except redis.RedisError:
+        pass  # a server that shuts down closes the connection under the client: that is the answer
+    for _ in range(100):
+        if not _alive(port):
+            break
+        time.sleep(0.05)
+    port_file.unlink(missing_ok=True)
+    return port

@@ -118,3 +118,33 @@ def test_catalog_search_matches_names_descriptions_and_tags(store: Store) -> Non
     assert entry["source_columns"] == ["bar_transactions.date", "bar_transactions.price", "bar_transactions.quantity"]
     assert entry["partitions"]["start"] == "2022-01-03"
     assert entry["last_materialized_at"] is None
+
+
+def test_catalog_fits_a_narrow_terminal_and_json_for_scripts(demo_defs: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path / "home")}
+
+    def run(*args: str, columns: int) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pantry.api.cli", "catalog", *args],
+            env={**env, "COLUMNS": str(columns)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    narrow = run("revenue", columns=80)
+    header = next(line for line in narrow.splitlines() if "name" in line and "owner" in line)
+    assert [c.strip() for c in header.strip("┃│ ").split("┃")] == ["name", "type", "owner", "description"]
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "bar_revenue" in narrow  # a name is never broken into pieces at 80 columns
+    wide = run("revenue", columns=200)
+    assert "partitions" in wide and "version" in wide and "2022-01-03..2022-01-05" in wide
+    entries = json.loads(run("revenue", "--json", columns=80))
+    assert {e["name"] for e in entries} >= {"bar_revenue", "signature_revenue"}
+    assert all(e["partitions"]["end"] == "2022-01-05" for e in entries if e["name"].endswith("revenue"))
