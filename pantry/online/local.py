@@ -12,13 +12,17 @@ deleting ``.pantry`` (or a test's temporary home) used to leave orphans behind. 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pantry.errors import PantryError
 
@@ -31,7 +35,10 @@ def _free_port() -> int:
 
 def _alive(port: int) -> bool:
     try:
-        return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+        client = redis.Redis(
+            host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )  # one try: a closed port is an answer, not a reason to back off and retry for seconds
+        return bool(client.ping())
     except redis.RedisError:
         return False
 
@@ -114,10 +121,12 @@ def stop_local_redis(home: Path) -> int | None:
     if not port or not _alive(port):
         port_file.unlink(missing_ok=True)
         return None
-    try:
-        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).shutdown(nosave=True)
-    except redis.RedisError:
-        pass  # a server that shuts down closes the connection under the client: that is the answer
+    pid = _pid(folder)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)  # redis-server shuts down on SIGTERM (it keeps nothing on disk here)
+        except ProcessLookupError:
+            pass
     for _ in range(100):
         if not _alive(port):
             break
