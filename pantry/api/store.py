@@ -341,6 +341,14 @@ class Store:
             self.online_url, write, doing=f"part of the push of feature view '{view}', partition {day}", view=view
         )
 
+    def materialized_partitions(self, view: str) -> list[date]:
+        """The days of ``view`` that are materialized, oldest first."""
+        con, attached = self._offline_reader()
+        try:
+            return self._days(con, view) if attached else []
+        finally:
+            con.close()
+
     def latest_partition(self, view: str) -> date:
         """The newest materialized partition of a view."""
         if view not in self.definitions.views:

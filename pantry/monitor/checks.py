@@ -1,0 +1,187 @@
+"""Every check Pantry runs, as verdicts: drift, rows and nulls, metric values, source schemas.
+
+Why one module of verdict makers: the Dagster asset checks, ``pantry drift`` and the push's
+gate all ask "did this partition pass?", and the answer must be computed the same way and
+recorded once (``verdicts.record``), whoever asked.
+
+Rules, where Evidently does not decide:
+- rows_and_nulls (blocking): a partition fails when its rows fall below half the
+  reference's average rows per partition, or when a column's null rate exceeds the
+  reference's by more than 0.2. No reference yet: passes, and says so.
+- value (metrics): the day's value fails when it lies outside the reference days' range
+  widened by ``VALUE_TOLERANCE`` of that range (or of the mean's size, for a flat
+  reference). With declared dimensions, Evidently compares the day's values across
+  dimension values with the reference days'.
+- schema (sources, blocking): a column the definitions use that is missing or whose type
+  changed since the last check fails; a new column warns.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from pantry.monitor.drift import DriftSettings, ViewDrift, judge, partition_frames, view_drift
+from pantry.monitor.verdicts import Verdict, known_schema, remember_schema
+
+if TYPE_CHECKING:
+    from pantry.api.store import Store
+    from pantry.spec.model import Catalog, SemanticModel
+
+MIN_ROWS_SHARE = 0.5
+MAX_NULL_RISE = 0.2
+VALUE_TOLERANCE = 0.5
+
+
+def feature_asset(view: str, feature: str) -> str:
+    return f"features/{view}/{feature}"
+
+
+def rows_and_nulls(
+    asset: str,
+    partition: str,
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    partitions: int,
+    columns: list[str],
+) -> Verdict:
+    """The rows_and_nulls verdict of one asset partition against its reference partitions."""
+    rows = len(current)
+    nulls = {c: float(current[c].isna().mean()) if rows else 0.0 for c in columns}
+    details: dict = {"rows": rows, "null_rate": nulls}
+    if reference is None or partitions == 0:
+        return Verdict(
+            asset, partition, "rows_and_nulls", True, f"{rows} rows; no reference yet", True, details=details
+        )
+    expected = len(reference) / partitions
+    ref_nulls = {c: float(reference[c].isna().mean()) if len(reference) else 0.0 for c in columns}
+    details.update(reference_rows_per_partition=round(expected, 1), reference_null_rate=ref_nulls)
+    problems = []
+    if rows < MIN_ROWS_SHARE * expected:
+        problems.append(f"{rows} rows, below {MIN_ROWS_SHARE:.0%} of the reference's {expected:.0f} per partition")
+    for c in columns:
+        if nulls[c] > ref_nulls[c] + MAX_NULL_RISE:
+            problems.append(f"'{c}' is {nulls[c]:.0%} null against {ref_nulls[c]:.0%} in the reference")
+    summary = "; ".join(problems) if problems else f"{rows} rows (reference {expected:.0f}); null rates as usual"
+    return Verdict(asset, partition, "rows_and_nulls", not problems, summary, True, details=details)
+
+
+def view_partition_checks(store: Store, view: str, partition: date) -> tuple[list[Verdict], ViewDrift]:
+    """Drift (per feature) and rows_and_nulls (per feature) of one view partition."""
+    spec = store.definitions.views[view]
+    settings = DriftSettings.of(spec)
+    names = [f.name for f in spec.features]
+    frames = partition_frames(store, view, partition, names, settings.reference_partitions)
+    drift = view_drift(store, view, partition, frames)
+    current, reference, earlier = frames
+    day = partition.isoformat()
+    verdicts = []
+    for f in drift.features:
+        asset = feature_asset(view, f.feature)
+        details = {
+            "score": f.score,
+            "method": f.method,
+            "threshold": f.threshold,
+            "rows": f.current_rows,
+            "reference_rows": f.reference_rows,
+            "reference": f"{earlier[0]}..{earlier[-1]}" if earlier else None,
+            "report": str(drift.report) if drift.report else None,
+        }
+        if f.skipped:
+            summary = f"skipped: {f.skipped}"
+        else:
+            word = "drifted" if f.drifted else "no drift"
+            summary = f"{word}: {f.method} score {f.score:.4g} against threshold {f.threshold} over {f.current_rows} values (reference {details['reference']})"
+        verdicts.append(Verdict(asset, day, "drift", not f.drifted, summary, details=details))
+        verdicts.append(rows_and_nulls(asset, day, current, reference, len(earlier), [f.feature]))
+    return verdicts, drift
+
+
+def metric_partition_checks(store: Store, metric: str, partition: date, reference_days: int = 7) -> list[Verdict]:
+    """value and rows_and_nulls of a metric's day against the previous ``reference_days`` days."""
+    from pantry.compile.query import DAY
+
+    spec = store.definitions.metrics[metric]
+    first = partition - timedelta(days=reference_days)
+    group = [DAY, *spec.dimensions]
+    frame = store.query(metric, group_by=group, start_time=first, end_time=partition)
+    frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
+    today, before = frame[frame[DAY] == partition], frame[frame[DAY] < partition]
+    asset, day = f"metrics/{metric}", partition.isoformat()
+    days = before[DAY].nunique()
+    verdicts = [rows_and_nulls(asset, day, today, before if days else None, days, [metric])]
+    if not days:
+        verdicts.append(Verdict(asset, day, "value", True, "no reference days yet", details={"rows": len(today)}))
+        return verdicts
+    if spec.dimensions:
+        settings = DriftSettings(threshold=0.1, min_rows=5)
+        judged = judge(today, before, [metric], settings, store.home / "reports" / "metrics" / metric / f"{day}.html")[
+            0
+        ]
+        summary = (
+            f"skipped: {judged.skipped}"
+            if judged.skipped
+            else f"values across {', '.join(spec.dimensions)}: {judged.method} score {judged.score:.4g} against {judged.threshold}"
+        )
+        details = {"score": judged.score, "method": judged.method, "threshold": judged.threshold, "rows": len(today)}
+        if not judged.skipped:
+            details["report"] = str(store.home / "reports" / "metrics" / metric / f"{day}.html")
+        verdicts.append(Verdict(asset, day, "value", not judged.drifted, summary, details=details))
+        return verdicts
+    values = before.set_index(DAY)[metric].astype(float)
+    value = float(today[metric].iloc[0]) if len(today) and pd.notna(today[metric].iloc[0]) else None
+    lo, hi, mean = float(values.min()), float(values.max()), float(values.mean())
+    slack = VALUE_TOLERANCE * ((hi - lo) or abs(mean) or 1.0)
+    band = (lo - slack, hi + slack)
+    details = {"value": value, "reference_min": lo, "reference_max": hi, "reference_mean": mean, "band": band}
+    if value is None:
+        return verdicts + [Verdict(asset, day, "value", False, "no value for the day", details=details)]
+    inside = band[0] <= value <= band[1]
+    summary = (
+        f"{value:.6g} lies {'inside' if inside else 'outside'} [{band[0]:.6g}, {band[1]:.6g}], the range of the "
+        f"{days} reference days ({lo:.6g}..{hi:.6g}) widened by {VALUE_TOLERANCE:.0%}"
+    )
+    return verdicts + [Verdict(asset, day, "value", inside, summary, details=details)]
+
+
+def used_columns(catalog: Catalog, model: SemanticModel) -> set[str]:
+    """The source columns a model's definitions read (entities, dimensions, measures)."""
+    used: set[str] = set()
+    for expr in (
+        [e.expr for e in model.entities] + [d.expr for d in model.dimensions] + [m.expr for m in model.measures]
+    ):
+        try:
+            used |= {c.name.lower() for c in sqlglot.parse_one(expr, read="duckdb").find_all(exp.Column)}
+        except sqlglot.errors.ParseError:
+            continue
+    return used
+
+
+def schema_check(store: Store, model: SemanticModel, columns: dict[str, str]) -> Verdict:
+    """The source's columns against what the definitions use and what the last check saw."""
+    asset = f"sources/{model.name}"
+    used = used_columns(store.definitions, model)
+    before = known_schema(store.home, model.name)
+    missing = sorted(c for c in used if c not in columns)
+    retyped = sorted(c for c in used if c in columns and c in before and before[c] != columns[c])
+    added = sorted(c for c in columns if before and c not in before)
+    details = {
+        "columns": columns,
+        "missing": missing,
+        "retyped": {c: [before[c], columns[c]] for c in retyped},
+        "new": added,
+    }
+    if missing or retyped:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"{c} changed from {before[c]} to {columns[c]}" for c in retyped]
+        return Verdict(asset, "", "schema", False, "; ".join(parts), True, details=details)
+    remember_schema(store.home, model.name, columns)
+    if added:
+        return Verdict(asset, "", "schema", True, f"new columns: {', '.join(added)}", True, "WARN", details)
+    return Verdict(
+        asset, "", "schema", True, f"the {len(used)} columns the definitions use are there", True, details=details
+    )

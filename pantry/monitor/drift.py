@@ -1,0 +1,248 @@
+"""Feature drift with Evidently: a partition's values against the previous partitions'.
+
+Why values at stamps: what a model sees is the feature value at a stamp for the entities
+present, so that is what is compared: the partition's stamp against the stamps of the
+previous ``reference_partitions`` materialized partitions (the reference), per feature.
+Why one Evidently report per view and partition: Evidently's cost is mostly fixed per
+report, so all of a view's features are judged in one run, and one HTML report per
+partition holds them all (``PANTRY_HOME/reports/features/<view>/<partition>.html``).
+
+Too little data (no reference yet, or fewer than ``min_rows`` non-null values on either
+side) is a skip with its reason, never a failure.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pantry.errors import PantryError, did_you_mean
+
+if TYPE_CHECKING:
+    from pantry.api.store import Store
+    from pantry.spec.model import FeatureView
+
+AUTO = "auto"
+DEFAULTS = {"method": AUTO, "threshold": 0.1, "reference_partitions": 7, "min_rows": 30}
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """A view's ``drift: {method, threshold, reference_partitions, min_rows}``."""
+
+    method: str = AUTO
+    threshold: float = 0.1
+    reference_partitions: int = 7
+    min_rows: int = 30
+
+    @classmethod
+    def of(cls, view: FeatureView) -> DriftSettings:
+        given = {**DEFAULTS, **(view.drift or {})}
+        try:
+            return cls(
+                str(given["method"]).lower(),
+                float(given["threshold"]),
+                int(given["reference_partitions"]),
+                int(given["min_rows"]),
+            )
+        except (TypeError, ValueError) as err:
+            raise PantryError(
+                f"drift settings do not parse: {err}",
+                file=view.origin.shown_as,
+                line=view.origin.line,
+                definition=f"feature view '{view.name}'",
+                field="drift",
+                hint="write drift: {method: auto, threshold: 0.1, reference_partitions: 7, min_rows: 30}",
+            ) from None
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's verdict: drifted, not drifted, or skipped with a reason."""
+
+    feature: str
+    score: float | None
+    method: str | None
+    threshold: float
+    drifted: bool
+    current_rows: int
+    reference_rows: int
+    skipped: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "skipped" if self.skipped else ("drifted" if self.drifted else "ok")
+
+
+@dataclass
+class ViewDrift:
+    """A view partition's drift: every feature's verdict and the report that shows them."""
+
+    view: str
+    partition: date
+    reference: tuple[date, ...]
+    features: list[FeatureDrift] = field(default_factory=list)
+    report: Path | None = None
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        return [f for f in self.features if f.drifted]
+
+    def feature(self, name: str) -> FeatureDrift:
+        return next(f for f in self.features if f.feature == name)
+
+
+def report_path(home: Path, view: str, partition: date) -> Path:
+    return Path(home) / "reports" / "features" / view / f"{partition.isoformat()}.html"
+
+
+def _kind(series: pd.Series) -> str:
+    return (
+        "numerical"
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        else "categorical"
+    )
+
+
+def judge(
+    current: pd.DataFrame, reference: pd.DataFrame, features: list[str], settings: DriftSettings, report: Path | None
+) -> list[FeatureDrift]:
+    """Evidently's ValueDrift per feature with enough rows; the HTML report saved to ``report``."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    verdicts: dict[str, FeatureDrift] = {}
+    judged: list[str] = []
+    for name in features:
+        cur, ref = current[name].dropna(), reference[name].dropna()
+        if len(cur) < settings.min_rows or len(ref) < settings.min_rows:
+            reason = (
+                f"too few values to judge: {len(cur)} in the partition and {len(ref)} in the reference, "
+                f"at least {settings.min_rows} each are needed (drift.min_rows)"
+            )
+            verdicts[name] = FeatureDrift(name, None, None, settings.threshold, False, len(cur), len(ref), reason)
+        else:
+            judged.append(name)
+    if judged:
+        numeric = [n for n in judged if _kind(pd.concat([current[n], reference[n]])) == "numerical"]
+        definition = DataDefinition(
+            numerical_columns=numeric, categorical_columns=[n for n in judged if n not in numeric]
+        )
+
+        def frame(values: pd.DataFrame) -> pd.DataFrame:
+            out = values[judged].copy()
+            for n in judged:  # Evidently wants plain dtypes: nullable ints become floats, the rest text
+                out[n] = out[n].astype("float64") if n in numeric else out[n].astype("string").astype(object)
+            return out
+
+        method = None if settings.method == AUTO else settings.method
+        metrics = [ValueDrift(column=n, method=method, threshold=settings.threshold) for n in judged]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            snapshot = Report(metrics, include_tests=True).run(
+                Dataset.from_pandas(frame(current), data_definition=definition),
+                Dataset.from_pandas(frame(reference), data_definition=definition),
+            )
+        results = snapshot.dict()
+        scores: dict[str, tuple[float, str]] = {}
+        for metric in results["metrics"]:
+            config = metric["config"]
+            scores[config["column"]] = (float(metric["value"]), str(config.get("method")))
+        failed = {t["metric_config"]["params"]["column"] for t in results["tests"] if str(t["status"]).endswith("FAIL")}
+        for name in judged:
+            score, used = scores[name]
+            verdicts[name] = FeatureDrift(
+                name,
+                score,
+                used,
+                settings.threshold,
+                name in failed,
+                int(current[name].notna().sum()),
+                int(reference[name].notna().sum()),
+            )
+        if report is not None:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            snapshot.save_html(str(report))
+    return [verdicts[n] for n in features]
+
+
+def partition_frames(
+    store: Store, view: str, partition: date, names: list[str], reference_partitions: int
+) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[date, ...]]:
+    """The values at the partition's stamp, at the previous partitions' stamps, and those partitions."""
+    from pantry.features.plan import stamp_of
+
+    if view not in store.definitions.views:
+        raise PantryError(
+            f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, store.definitions.views)
+        )
+    done = store.materialized_partitions(view)
+    if partition not in done:
+        raise PantryError(
+            f"partition {partition} of feature view '{view}' is not materialized",
+            field="partition",
+            hint="materialize it first (Dagster, or 'dagster asset materialize --partition ...')",
+        )
+    earlier = tuple(d for d in done if d < partition)[-reference_partitions:]
+    refs = [f"{view}:{n}" for n in names]
+    current = store.get_historical_features(None, refs, start_time=stamp_of(partition), end_time=stamp_of(partition))
+    if not earlier:
+        return current, None, earlier
+    reference = store.get_historical_features(
+        None, refs, start_time=stamp_of(earlier[0]), end_time=stamp_of(earlier[-1])
+    )
+    return current, reference, earlier
+
+
+def view_drift(
+    store: Store,
+    view: str,
+    partition: date,
+    frames: tuple[pd.DataFrame, pd.DataFrame | None, tuple[date, ...]] | None = None,
+) -> ViewDrift:
+    """Drift of a materialized partition of ``view`` against its previous partitions."""
+    spec = store.definitions.views.get(view)
+    if spec is None:
+        raise PantryError(
+            f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, store.definitions.views)
+        )
+    settings = DriftSettings.of(spec)
+    names = [f.name for f in spec.features]
+    current, reference, earlier = frames or partition_frames(
+        store, view, partition, names, settings.reference_partitions
+    )
+    result = ViewDrift(view, partition, earlier)
+    if reference is None:
+        reason = "no reference yet: this is the view's first materialized partition"
+        result.features = [
+            FeatureDrift(n, None, None, settings.threshold, False, int(current[n].notna().sum()), 0, reason)
+            for n in names
+        ]
+        return result
+    result.report = report_path(store.home, view, partition)
+    result.features = judge(current, reference, names, settings, result.report)
+    if not any(f.skipped is None for f in result.features):
+        result.report = None  # nothing was judged: Evidently wrote no report
+    return result
+
+
+def as_rows(result: ViewDrift) -> list[dict[str, Any]]:
+    """One row per feature, for tables and JSON."""
+    return [
+        {
+            "feature": f.feature,
+            "score": f.score,
+            "method": f.method,
+            "threshold": f.threshold,
+            "verdict": f.verdict,
+            "rows": f.current_rows,
+            "reference_rows": f.reference_rows,
+            "reason": f.skipped,
+        }
+        for f in result.features
+    ]
