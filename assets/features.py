@@ -5,11 +5,13 @@ them in one transaction; ``can_subset`` still lets a user select single features
 tiles of the whole view are refreshed, and only the selected features are reported).
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster import AssetExecutionContext
 
+from assets.checks import JUDGED_PER_RUN, check_result, check_spec, observation
 from assets.metadata import (
     code_reference,
     column_lineage,
@@ -22,8 +24,10 @@ from assets.metadata import (
 )
 from pantry.features.facts import FeatureFacts
 from pantry.features.plan import stamp_of
+from pantry.features.reads import TIMESTAMP
 from pantry.features.stats import feature_stats, write_stats
 from pantry.features.tiles import materialize
+from pantry.monitor.verdicts import Verdict, record
 from pantry.offline.sources import connect
 from resources.offline import OfflineStore
 
@@ -70,6 +74,35 @@ def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
     ).with_io_manager_key(IO_MANAGER)
 
 
+def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        check_spec(key, "drift", "Evidently: this partition's values against the previous reference_partitions"),
+        check_spec(key, "rows_and_nulls", "Rows and null rate against the reference; a failure blocks the online push"),
+    ]
+
+
+def judge_partitions(store, view: str, days: list[date], source_models: list, log) -> list[Verdict]:  # noqa: ANN001
+    """Schema of the view's sources, then drift and rows_and_nulls of the range's last partitions; recorded."""
+    from pantry.monitor.checks import schema_check, view_partition_checks
+    from pantry.offline.sources import source_schema
+
+    con = connect(store.definitions, models=source_models)
+    try:
+        verdicts = [schema_check(store, m, source_schema(con, m)) for m in source_models]
+    finally:
+        con.close()
+    judged = days[-JUDGED_PER_RUN:]
+    if len(judged) < len(days):
+        log.info(f"drift judged for the last {len(judged)} of {len(days)} partitions; 'pantry drift' judges any other")
+    for day in judged:
+        day_verdicts, drift = view_partition_checks(store, view, day)
+        verdicts += day_verdicts
+        if drift.drifted:
+            log.warning(f"{view} {day}: drifted: {', '.join(f.feature for f in drift.drifted)} (report {drift.report})")
+    record(store.home, verdicts)
+    return verdicts
+
+
 def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinition:
     plan = facts[0].plan
     partitions = daily_partitions(facts[0].partitions_start, facts[0].partitions_end)
@@ -78,6 +111,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinitio
     @dg.multi_asset(
         name=f"feature_view__{view_name}",
         specs=[_spec(f, partitions) for f in facts],
+        check_specs=[spec for key in by_key for spec in _check_specs(key)],
         can_subset=True,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -100,31 +134,49 @@ def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinitio
         context.log.info(f"wrote {rows} tile rows for {view_name}")
         selected = [k for k in context.selected_asset_keys if k in by_key]
         names = [by_key[k].planned.feature.name for k in selected]
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        # each partition's own figures, from one read over the range's stamps
         values = store.get_historical_features(
-            None, [f"{view_name}:{n}" for n in names], start_time=stamp_of(end), end_time=stamp_of(end)
+            None, [f"{view_name}:{n}" for n in names], start_time=stamp_of(start), end_time=stamp_of(end)
         )
-        stats = {n: feature_stats(values, n) for n in names}
-        if values.empty:
+        stamps = pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.tz_localize(None) if len(values) else None
+        figures: dict[date, dict[str, dict]] = {}
+        for day in days:
+            at_stamp = values[stamps == pd.Timestamp(stamp_of(day)).tz_localize(None)] if stamps is not None else values
+            figures[day] = {n: feature_stats(at_stamp, n) for n in names}
+            for key in selected:
+                figure = figures[day][by_key[key].planned.feature.name]
+                context.log_event(observation(key, day.isoformat(), {**figure, "stamp": stamp_of(day).isoformat()}))
+        if not figures[end] or not any(s["rows"] for s in figures[end].values()):
             context.log.warning(
                 f"no {plan.view.entity} is present at {stamp_of(end)}: the sources have no rows in the window (late or empty partition?)"
             )
         with offline.connection() as con:
-            write_stats(con, view_name, end, stats)
+            write_stats(con, view_name, end, figures[end])
+        verdicts = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
         for key in selected:
             name = by_key[key].planned.feature.name
+            one_day = figures[end][name] if len(days) == 1 else {}  # a range's figures are its partitions' own
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     **{
                         k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else dg.MetadataValue.int(int(v))
-                        for k, v in stats[name].items()
+                        for k, v in one_day.items()
                         if v is not None
                     },
                     "tile_rows": dg.MetadataValue.int(rows),
+                    "partitions": dg.MetadataValue.int(len(days)),
                     "stamp": stamp_of(end).isoformat(),
                     "partition_range": f"{start}..{end}",
                 },
             )
+        for check_key in context.selected_asset_check_keys:
+            judged = [
+                v for v in verdicts if v.asset == "/".join(check_key.asset_key.path) and v.check == check_key.name
+            ]
+            if judged:
+                yield check_result(check_key.asset_key, check_key.name, judged, len(days))
 
     return _view
 

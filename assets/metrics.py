@@ -9,8 +9,10 @@ module only maps it onto Dagster.
 from datetime import timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster import AssetExecutionContext
 
+from assets.checks import JUDGED_PER_RUN, check_result, check_spec, observation
 from assets.metadata import (
     code_reference,
     column_lineage,
@@ -24,6 +26,8 @@ from assets.metadata import (
 )
 from pantry.api.facts import MetricFacts
 from pantry.compile.query import DAY
+from pantry.monitor.checks import metric_partition_checks
+from pantry.monitor.verdicts import record
 from pantry.offline.metric_tables import compute_days, replace_days
 from pantry.offline.sources import connect
 from resources.offline import OfflineStore
@@ -35,6 +39,16 @@ def metric_key(name: str) -> dg.AssetKey:
 
 def partitions_for(facts: MetricFacts) -> dg.DailyPartitionsDefinition:
     return daily_partitions(facts.partitions_start, facts.partitions_end)
+
+
+def _day_values(store, metric, frame: pd.DataFrame, start, end) -> dict:  # noqa: ANN001
+    """Each day's value: the stored row, or for a metric with dimensions the day itself
+    (a ratio cannot be summed over dimensions)."""
+    if metric.dimensions:
+        frame = store.query(metric.name, group_by=[DAY], start_time=start, end_time=end)
+        frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
+    values = frame.set_index(DAY)[metric.name]
+    return {d: float(v) for d, v in values.items() if pd.notna(v)}
 
 
 def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
@@ -53,6 +67,10 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         kinds={"duckdb", "sql"},
         group_name="metrics",
         deps=[source_key(m) for m in facts.sources],
+        check_specs=[
+            check_spec(metric_key(name), "value", "The day's value against the previous 7 days"),
+            check_spec(metric_key(name), "rows_and_nulls", "Rows and null rate against the previous 7 days"),
+        ],
         metadata={
             "dagster/column_schema": table_schema(facts.columns),
             "dagster/column_lineage": column_lineage(facts.lineage),
@@ -61,7 +79,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             "dimensions": ", ".join(metric.dimensions) or "(none)",
         },
     )
-    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore) -> dg.MaterializeResult:
+    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore):  # noqa: ANN202 - yields results
         window = context.partition_time_window
         start, end = window.start.date(), (window.end - timedelta(days=1)).date()
         store = offline.store()
@@ -74,28 +92,36 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             source_con.close()
         with offline.connection() as con:
             rows = replace_days(con, name, frame, start, end)
-        last_day = frame[frame[DAY] == end] if len(frame) else frame
-        if metric.dimensions:  # a ratio cannot be summed over dimensions: ask for the day itself
-            day_value = store.query(name, group_by=[DAY], start_time=end, end_time=end)
-            value = day_value[name].iloc[0] if len(day_value) else None
-        else:
-            value = last_day[name].iloc[0] if len(last_day) else None
         context.log.info(f"wrote {rows} rows of {name} for {start}..{end}")
         if rows == 0:
             context.log.warning(
                 f"{name} has no rows for {start}..{end}: the sources hold no data for these days yet "
                 "(a late or empty partition); re-materialize once the data lands"
             )
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        totals = _day_values(store, metric, frame, start, end)
+        for day in days:  # each partition's own figures, in its own event
+            today = frame[frame[DAY] == day]
+            context.log_event(
+                observation(
+                    context.asset_key,
+                    day.isoformat(),
+                    {"value": totals.get(day), "rows": len(today), "null_count": int(today[name].isna().sum())},
+                )
+            )
         metadata: dict[str, object] = {
             "rows": dg.MetadataValue.int(rows),
-            "days": dg.MetadataValue.int((end - start).days + 1),
-            "last_day_rows": dg.MetadataValue.int(len(last_day)),
+            "days": dg.MetadataValue.int(len(days)),
             "null_count": dg.MetadataValue.int(int(frame[name].isna().sum())),
             "partition_range": f"{start}..{end}",
         }
-        if value is not None and value == value:
-            metadata["value"] = dg.MetadataValue.float(float(value))
-        return dg.MaterializeResult(metadata=metadata)
+        if len(days) == 1 and totals.get(end) is not None:  # a one-day run's value is that partition's own
+            metadata["value"] = dg.MetadataValue.float(float(totals[end]))
+        verdicts = [v for day in days[-JUDGED_PER_RUN:] for v in metric_partition_checks(store, name, day)]
+        record(store.home, verdicts)
+        yield dg.MaterializeResult(metadata=metadata)
+        for check in ("value", "rows_and_nulls"):
+            yield check_result(context.asset_key, check, [v for v in verdicts if v.check == check], len(days))
 
     return _metric_asset
 

@@ -315,6 +315,7 @@ class Store:
                 field="partition",
                 hint="materialize it first (Dagster, or 'dagster asset materialize --partition ...')",
             )
+        self._refuse_failed_checks(view, day)
         stamp = stamp_of(day)
         values = self.get_historical_features(None, [f"{view}:{n}" for n in names], start_time=stamp, end_time=stamp)
         plan_key = values.columns[0]
@@ -340,6 +341,24 @@ class Store:
         return guarded(
             self.online_url, write, doing=f"part of the push of feature view '{view}', partition {day}", view=view
         )
+
+    def _refuse_failed_checks(self, view: str, day: date) -> None:
+        """Bad data never reaches serving: a failed blocking check (rows_and_nulls of the
+        partition, schema of a source it reads) refuses the push, naming the check."""
+        from pantry.features.plan import plan_view
+        from pantry.monitor.verdicts import blocking_failures
+
+        spec = self.definitions.views[view]
+        assets = [f"features/{view}/{f.name}" for f in spec.features]
+        assets += [f"sources/{m.name}" for m in plan_view(self.definitions, spec).models]
+        failed = blocking_failures(self.home, assets, day.isoformat())
+        if failed:
+            reasons = "; ".join(f"{v.check} of {v.asset}: {v.summary}" for v in failed[:3])
+            raise PantryError(
+                f"partition {day} of feature view '{view}' failed a blocking check, so it is not pushed: {reasons}",
+                field="partition",
+                hint="fix the data and re-materialize the partition; its checks run again and the push follows",
+            )
 
     def materialized_partitions(self, view: str) -> list[date]:
         """The days of ``view`` that are materialized, oldest first."""

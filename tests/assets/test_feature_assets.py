@@ -33,16 +33,22 @@ def test_backfill_range_then_reads_match_the_oracle(project, dagster_home: Path)
         assert result.success
         assert len(instance.fetch_materializations(feature_key("shopper", "median_7d"), limit=50).records) == 12
         record = instance.fetch_materializations(feature_key("shopper", "revenue_7d"), limit=1).records[0]
-        metadata = record.asset_materialization.metadata
-        at = datetime(2024, 1, 13)
-        present = [
-            k for k in range(1, 9) if expected(rows, [date(2024, 1, 12)], TTL, SPECS, k, at)["revenue_7d"] is not None
-        ]
-        assert metadata["entities_present"].value == len(present)
-        values = [expected(rows, [date(2024, 1, 12)], TTL, SPECS, k, at)["revenue_7d"] for k in present]
-        assert metadata["mean"].value == pytest.approx(sum(values) / len(values))
-        assert metadata["max"].value == pytest.approx(max(values))
-        assert metadata["null_rate"].value == 0
+        assert record.asset_materialization.metadata["partition_range"].value == "2024-01-01..2024-01-12"
+        # each partition's own figures, in its own observation (not the last day's copied onto all 12)
+        observed = {
+            r.partition_key: r.asset_observation.metadata
+            for r in instance.fetch_observations(feature_key("shopper", "revenue_7d"), limit=100).records
+        }
+        assert sorted(observed) == [f"2024-01-{d:02d}" for d in range(1, 13)]
+        for day in (date(2024, 1, 5), date(2024, 1, 12)):
+            metadata = observed[day.isoformat()]
+            at = datetime(day.year, day.month, day.day) + timedelta(days=1)
+            present = [k for k in range(1, 9) if expected(rows, [day], TTL, SPECS, k, at)["revenue_7d"] is not None]
+            assert metadata["entities_present"].value == len(present)
+            values = [expected(rows, [day], TTL, SPECS, k, at)["revenue_7d"] for k in present]
+            assert metadata["mean"].value == pytest.approx(sum(values) / len(values))
+            assert metadata["max"].value == pytest.approx(max(values))
+            assert metadata["null_rate"].value == 0
         loaded = defs.get_asset_value_loader(instance=instance).load_asset_value(
             feature_key("shopper", "status_last"), partition_key="2024-01-05"
         )

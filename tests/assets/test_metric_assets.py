@@ -100,8 +100,24 @@ def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path:
         events = instance.fetch_materializations(metric_key("revenue_per_classic_drink"), limit=10).records
         assert {e.partition_key for e in events} == {"2022-01-03", "2022-01-04", "2022-01-05"}
         metadata = events[0].asset_materialization.metadata
-        assert metadata["rows"].value == 3
-        assert metadata["value"].value == pytest.approx(79 / 7)  # the last day's value
+        assert metadata["rows"].value == 3 and metadata["partition_range"].value == "2022-01-03..2022-01-05"
+        assert "value" not in metadata  # a range has no one value: each partition records its own
+        observed = {
+            r.partition_key: r.asset_observation.metadata["value"].value
+            for r in instance.fetch_observations(metric_key("revenue_per_classic_drink"), limit=10).records
+        }
+        assert observed == pytest.approx({"2022-01-03": 11.0, "2022-01-04": 9.6, "2022-01-05": 79 / 7})
+        checks = {
+            r.event.dagster_event.event_specific_data.check_name: r.event.dagster_event.event_specific_data
+            for name in ("value", "rows_and_nulls")
+            for r in [
+                instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                    [dg.AssetCheckKey(metric_key("revenue_per_classic_drink"), name)]
+                )[dg.AssetCheckKey(metric_key("revenue_per_classic_drink"), name)]
+            ]
+        }
+        # 11.0 and 9.6 make the band [9.6 - 0.7, 11.0 + 0.7]; 79/7 = 11.29 is inside it
+        assert checks["value"].passed and checks["rows_and_nulls"].passed
     assert list(_stored(home, "revenue_per_classic_drink")["revenue_per_classic_drink"]) == pytest.approx(
         [11.0, 9.6, 79 / 7]
     )
