@@ -14,9 +14,11 @@ from assets.sources import build_source_assets
 from pantry import Store
 from pantry.api.facts import metric_facts
 from pantry.features.facts import feature_facts
+from resources.alerts import SlackAlerts
 from resources.features_io import FeatureValuesIOManager
 from resources.offline import OfflineStore, default_defs, default_home
 from resources.online import OnlineStore
+from sensors.alerts import build_alert_sensors, build_freshness_checks
 from sensors.online_push import build_online_push_sensor, online_push_job
 
 
@@ -33,16 +35,30 @@ def build_definitions(defs: str | None = None, home: str | None = None, redis_ur
     for view, feature in features:
         if catalog.views[view].online:
             online_views.setdefault(view, feature)
+    partitioned = [*build_metric_assets(facts), *build_feature_assets(features)]
+    freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(
-        assets=[*build_source_assets(catalog), *build_metric_assets(facts), *build_feature_assets(features)],
-        jobs=[*jobs, *feature_jobs, observe_sources, online_push_job],
+        assets=[*build_source_assets(catalog), *partitioned],
+        asset_checks=freshness_checks,
+        jobs=[
+            *jobs,
+            *feature_jobs,
+            observe_sources,
+            online_push_job,
+            dg.define_asset_job("freshness_checks", selection=dg.AssetSelection.checks(*freshness_checks)),
+        ],
         schedules=[*schedules, *feature_schedules],
-        sensors=[build_online_push_sensor(online_views)] if online_views else [],
+        sensors=[
+            *([build_online_push_sensor(online_views)] if online_views else []),
+            freshness_sensor,
+            *build_alert_sensors(freshness_checks),
+        ],
         # DuckDB has one writing process per file, so steps run in one process locally.
         executor=dg.in_process_executor,
         resources={
             "offline": OfflineStore(defs=str(store.defs), home=str(store.home)),
             IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
+            "alerts": SlackAlerts.from_env(str(store.home)),
             "online": OnlineStore(
                 defs=str(store.defs), home=str(store.home), redis_url=redis_url or os.environ.get("PANTRY_REDIS_URL")
             ),

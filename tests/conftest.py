@@ -280,3 +280,49 @@ class Server:
         self.client.close()
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class SlackStandIn:
+    """A local HTTP server in place of Slack's incoming webhook: records every post; can be 'down'."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[dict] = []
+        self.down = False
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if stand_in.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    self.wfile.write(b"service_unavailable")
+                    return
+                stand_in.posts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [p.get("text", "") for p in self.posts]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    stand_in = SlackStandIn()
+    yield stand_in
+    stand_in.close()

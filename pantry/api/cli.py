@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -265,6 +266,52 @@ def online_stop() -> None:
 
 
 @app.command()
+def drift(
+    view: str = typer.Argument(..., help="Feature view name."),
+    partition: str = typer.Option(..., "--partition", help="The partition (day) to judge."),
+) -> None:
+    """Judge a partition's drift with Evidently, as the asset check does; exit 1 when a feature drifted."""
+    from pantry.monitor.checks import view_partition_checks
+    from pantry.monitor.slack import deliver, post_from_env
+    from pantry.monitor.verdicts import record
+
+    store = _store()
+    day = datetime.fromisoformat(partition).date() if _is_day(partition) else None
+    if day is None:
+        raise PantryError(f"partition '{partition}' is not a date", field="--partition", hint="write it as YYYY-MM-DD")
+    verdicts, result = view_partition_checks(store, view, day)
+    record(store.home, verdicts)
+    reference = f"{result.reference[0]}..{result.reference[-1]}" if result.reference else "none yet"
+    table = Table(title=f"Drift of {view} {day} against {reference}")
+    for column in ("feature", "score", "method", "threshold", "verdict"):
+        table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
+    colour = {"drifted": "red", "ok": "green", "skipped": "yellow"}
+    for f in result.features:
+        table.add_row(
+            f.feature,
+            f"{f.score:.4g}" if f.score is not None else "-",
+            f.method or "-",
+            f"{f.threshold:g}",
+            f"[{colour[f.verdict]}]{f.verdict}[/]" + (f": {f.skipped}" if f.skipped else ""),
+        )
+    console.print(table)
+    console.print(f"report: {result.report}" if result.report else "report: none (nothing was judged)")
+    sent = deliver(store.home, post_from_env())
+    if sent.sent or sent.recovered:
+        console.print(f"Slack: {sent.sent} new failure(s), {sent.recovered} recovery(ies) sent")
+    if result.drifted:
+        raise typer.Exit(1)
+
+
+def _is_day(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
@@ -298,7 +345,9 @@ def demo(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except PantryError as err:
         if _state["debug"]:
             raise

@@ -7,8 +7,9 @@ Why one Evidently report per view and partition: Evidently's cost is mostly fixe
 report, so all of a view's features are judged in one run, and one HTML report per
 partition holds them all (``PANTRY_HOME/reports/features/<view>/<partition>.html``).
 
-Too little data (no reference yet, or fewer than ``min_rows`` non-null values on either
-side) is a skip with its reason, never a failure.
+Too little data (a reference of fewer than ``reference_partitions`` partitions, or fewer
+than ``min_rows`` non-null values on either side) is a skip with its reason, never a
+failure: a thin reference makes a statistical test cry wolf.
 """
 
 from __future__ import annotations
@@ -217,10 +218,24 @@ def view_drift(
         store, view, partition, names, settings.reference_partitions
     )
     result = ViewDrift(view, partition, earlier)
-    if reference is None:
-        reason = "no reference yet: this is the view's first materialized partition"
+    if reference is None or len(earlier) < settings.reference_partitions:
+        reason = (
+            "no reference yet: this is the view's first materialized partition"
+            if not earlier
+            else f"the reference is not complete yet: {len(earlier)} of {settings.reference_partitions} "
+            "earlier partitions are materialized (drift.reference_partitions)"
+        )
         result.features = [
-            FeatureDrift(n, None, None, settings.threshold, False, int(current[n].notna().sum()), 0, reason)
+            FeatureDrift(
+                n,
+                None,
+                None,
+                settings.threshold,
+                False,
+                int(current[n].notna().sum()),
+                0 if reference is None else len(reference),
+                reason,
+            )
             for n in names
         ]
         return result

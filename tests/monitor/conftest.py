@@ -41,6 +41,7 @@ feature_views:
   - name: spend
     entity: customer
     ttl: 3650 days
+    online: true
     drift: {method: auto, threshold: 0.1, reference_partitions: 7, min_rows: 30}
     features:
       - {name: amount_1d, measure: events.amount, window: 1 day}

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pantry import PantryError, Store
-from tests.conftest import RedisServer, Server
+from tests.conftest import RedisServer, Server, free_port
 from tests.features.test_historical_oracle import materialize_days
 
 D = datetime.now(UTC).date() - timedelta(days=2)
@@ -167,27 +169,41 @@ def test_non_integral_keys_are_refused(tmp_path: Path, redis_server: RedisServer
     assert store.get_online_features(FEATURES, [{"id": 1.0}])["sum_2d"] == [4.0]
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid port and free too."""
+    import socket
+
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def test_a_cluster_refusal_names_the_cluster(tmp_path: Path) -> None:
     """A one-node Redis Cluster refuses a chunk's keys across slots: say so, not 'a key in the way'."""
     import subprocess
     import time
 
-    from tests.conftest import free_port
-
-    port = free_port()
+    port = cluster_port()
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         + ["--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     try:
-        client = redis.Redis(port=port)
+        client = redis.Redis(port=port, retry=Retry(NoBackoff(), 0))  # one try per poll: the wait stays bounded
         for _ in range(200):
             try:
                 client.ping()
                 break
             except redis.ConnectionError:
-                time.sleep(0.02)
+                time.sleep(0.05)
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
         for _ in range(200):
             if b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"):
