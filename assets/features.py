@@ -27,8 +27,10 @@ from pantry.features.plan import stamp_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.stats import feature_stats, write_stats
 from pantry.features.tiles import materialize
+from pantry.monitor.checks import consistency_pairs
 from pantry.monitor.verdicts import Verdict, record
 from pantry.offline.sources import connect
+from pantry.spec.model import Catalog
 from resources.offline import OfflineStore
 
 IO_MANAGER = "pantry_features_io"
@@ -74,8 +76,16 @@ def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
     ).with_io_manager_key(IO_MANAGER)
 
 
-def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+def _check_specs(key: dg.AssetKey, metrics: list[str]) -> list[dg.AssetCheckSpec]:
     return [
+        *[
+            check_spec(
+                key,
+                f"consistent_with_{metric}",
+                f"Summed over every entity, this feature equals metric '{metric}' summed over its window",
+            )
+            for metric in metrics
+        ],
         check_spec(key, "drift", "Evidently: this partition's values against the previous reference_partitions"),
         check_spec(key, "rows_and_nulls", "Rows and null rate against the reference; a failure blocks the online push"),
     ]
@@ -103,7 +113,7 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
     return verdicts
 
 
-def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinition:
+def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str, str]]) -> dg.AssetsDefinition:
     plan = facts[0].plan
     partitions = daily_partitions(facts[0].partitions_start, facts[0].partitions_end)
     by_key = {feature_key(view_name, f.planned.feature.name): f for f in facts}
@@ -111,7 +121,11 @@ def _build_view(view_name: str, facts: list[FeatureFacts]) -> dg.AssetsDefinitio
     @dg.multi_asset(
         name=f"feature_view__{view_name}",
         specs=[_spec(f, partitions) for f in facts],
-        check_specs=[spec for key in by_key for spec in _check_specs(key)],
+        check_specs=[
+            spec
+            for key, f in by_key.items()
+            for spec in _check_specs(key, [m for feature, m in pairs if feature == f.planned.feature.name])
+        ],
         can_subset=True,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -205,8 +219,14 @@ def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple
     return jobs, schedules
 
 
-def build_feature_assets(facts: dict[tuple[str, str], FeatureFacts]) -> list[dg.AssetsDefinition]:
+def build_feature_assets(
+    facts: dict[tuple[str, str], FeatureFacts], catalog: Catalog | None = None
+) -> list[dg.AssetsDefinition]:
+    """One multi_asset per view; with the catalog, each feature that shares a measure with a
+    metric also gets its ``consistent_with_<metric>`` check."""
     views: dict[str, list[FeatureFacts]] = {}
     for (view, _), f in facts.items():
         views.setdefault(view, []).append(f)
-    return [_build_view(name, items) for name, items in views.items()]
+    return [
+        _build_view(name, items, consistency_pairs(catalog, name) if catalog else []) for name, items in views.items()
+    ]

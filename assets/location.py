@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
 from assets.metrics import build_metric_assets, build_metric_schedules
-from assets.sources import build_source_assets
+from assets.sources import build_source_assets, build_source_checks
 from pantry import Store
 from pantry.api.facts import metric_facts
 from pantry.features.facts import feature_facts
@@ -35,11 +35,11 @@ def build_definitions(defs: str | None = None, home: str | None = None, redis_ur
     for view, feature in features:
         if catalog.views[view].online:
             online_views.setdefault(view, feature)
-    partitioned = [*build_metric_assets(facts), *build_feature_assets(features)]
+    partitioned = [*build_metric_assets(facts), *build_feature_assets(features, catalog)]
     freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(
         assets=[*build_source_assets(catalog), *partitioned],
-        asset_checks=freshness_checks,
+        asset_checks=[*freshness_checks, *build_source_checks(catalog)],
         jobs=[
             *jobs,
             *feature_jobs,

@@ -50,3 +50,34 @@ def build_source_assets(catalog: Catalog) -> list[dg.SourceAsset]:
             )(observe)
         )
     return assets
+
+
+def build_source_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
+    """A ``schema`` check per source: the columns the definitions use, missing or retyped fail, new ones warn.
+
+    The same verdict is also reached whenever a feature view that reads the source is
+    materialized; a failure blocks that view's online push."""
+    from assets.checks import check_result
+    from pantry.monitor.checks import schema_check
+    from pantry.monitor.verdicts import record
+    from resources.offline import OfflineStore
+
+    def build(model: SemanticModel) -> dg.AssetChecksDefinition:
+        @dg.asset_check(
+            asset=source_key(model.name),
+            name="schema",
+            description="Columns the definitions use: a missing or retyped column fails, a new one warns",
+        )
+        def schema(offline: OfflineStore) -> dg.AssetCheckResult:
+            store = offline.store()
+            con = connect(store.definitions, models=[model])
+            try:
+                verdict = schema_check(store, model, source_schema(con, model))
+            finally:
+                con.close()
+            record(store.home, [verdict])
+            return check_result(source_key(model.name), "schema", [verdict], 1)
+
+        return schema
+
+    return [build(model) for model in catalog.semantic_models.values()]

@@ -12,6 +12,10 @@ Rules, where Evidently does not decide:
   widened by ``VALUE_TOLERANCE`` of that range (or of the mean's size, for a flat
   reference). With declared dimensions, Evidently compares the day's values across
   dimension values with the reference days'.
+- consistent_with_<metric>: where a windowed feature and a simple metric aggregate the
+  same sum or count measure with no filter, the feature summed over every entity at stamp
+  ``s`` must equal the metric summed over the days ``[s - window, s)`` (rows whose entity
+  key is null belong to no entity, so the metric leaves them out here too).
 - schema (sources, blocking): a column the definitions use that is missing or whose type
   changed since the last check fails; a new column warns.
 """
@@ -79,7 +83,7 @@ def view_partition_checks(store: Store, view: str, partition: date) -> tuple[lis
     drift = view_drift(store, view, partition, frames)
     current, reference, earlier = frames
     day = partition.isoformat()
-    verdicts = []
+    verdicts = consistency_checks(store, view, partition, current)
     for f in drift.features:
         asset = feature_asset(view, f.feature)
         details = {
@@ -185,3 +189,62 @@ def schema_check(store: Store, model: SemanticModel, columns: dict[str, str]) ->
     return Verdict(
         asset, "", "schema", True, f"the {len(used)} columns the definitions use are there", True, details=details
     )
+
+
+def consistency_pairs(catalog: Catalog, view: str) -> list[tuple[str, str]]:
+    """(feature, metric) pairs of a view that must agree: same sum/count measure, no filter."""
+    spec = catalog.views[view]
+    pairs = []
+    for feature in spec.features:
+        if not feature.measure or feature.window is None:
+            continue
+        model_name, _, measure = feature.measure.partition(".")
+        found = catalog.semantic_models[model_name].measure(measure)
+        if found is None or found.agg not in ("sum", "count"):
+            continue
+        for metric in catalog.metrics.values():
+            simple = metric.type == "simple" and metric.measure is not None and not metric.implicit
+            if simple and metric.measure.name == measure and not metric.filter and not metric.measure.filter:
+                if metric.measure.offset_window is None and metric.measure.fill_nulls_with is None:
+                    pairs.append((feature.name, metric.name))
+    return pairs
+
+
+def consistency_checks(store: Store, view: str, partition: date, current: pd.DataFrame) -> list[Verdict]:
+    """consistent_with_<metric> for every pair of the view, at the partition's stamp."""
+    from pantry.compile.query import DAY
+    from pantry.features.plan import plan_view, window_days
+
+    catalog = store.definitions
+    spec = catalog.views[view]
+    verdicts = []
+    for feature_name, metric in consistency_pairs(catalog, view):
+        feature = spec.feature(feature_name)
+        assert feature is not None and feature.window is not None
+        days = window_days(feature.window)
+        first, last = partition - timedelta(days=days - 1), partition
+        entity = spec.entity
+        frame = store.query(
+            metric, group_by=[DAY], where=[f"{{{{ Entity('{entity}') }}}} IS NOT NULL"], start_time=first, end_time=last
+        )
+        expected = float(pd.to_numeric(frame[metric], errors="coerce").fillna(0).sum()) if len(frame) else 0.0
+        got = float(pd.to_numeric(current[feature_name], errors="coerce").fillna(0).sum()) if len(current) else 0.0
+        agree = abs(got - expected) <= 1e-9 * max(1.0, abs(expected))
+        key = plan_view(catalog, spec).key
+        summary = (
+            f"feature {view}:{feature_name} summed over every {entity} at the stamp is {got:.10g}; metric '{metric}' "
+            f"summed over {first}..{last} (rows with a {key}) is {expected:.10g}: "
+            + ("they agree" if agree else "they DISAGREE; one of the two definitions counts differently")
+        )
+        details = {"feature_total": got, "metric_total": expected, "days": f"{first}..{last}"}
+        verdicts.append(
+            Verdict(
+                feature_asset(view, feature_name),
+                partition.isoformat(),
+                f"consistent_with_{metric}",
+                agree,
+                summary,
+                details=details,
+            )
+        )
+    return verdicts

@@ -62,3 +62,30 @@ def test_errors_name_what_is_wrong(monitored: Store) -> None:
         view_drift(monitored, "spnd", SHIFTED)
     with pytest.raises(PantryError, match="partition 2030-01-01 of feature view 'spend' is not materialized"):
         view_drift(monitored, "spend", pd.Timestamp("2030-01-01").date())
+
+
+def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: ANN001
+    from pantry.monitor.checks import consistency_checks, consistency_pairs
+    from pantry.monitor.drift import partition_frames
+    from tests.monitor.conftest import build_monitored, events
+
+    store = build_monitored(tmp_path)
+    assert consistency_pairs(store.definitions, "spend") == [("amount_1d", "amount")]
+    current, _, _ = partition_frames(store, "spend", SHIFTED, ["amount_1d"], 7)
+    [verdict] = consistency_checks(store, "spend", SHIFTED, current)
+    rows = events()
+    by_hand = rows[rows["at"].dt.date == SHIFTED]["amount"].sum()
+    assert verdict.check == "consistent_with_amount" and verdict.passed
+    assert verdict.details["metric_total"] == pytest.approx(by_hand)
+    assert verdict.details["feature_total"] == pytest.approx(by_hand)
+    # the source changes after the tiles were written: the stored feature and the live metric now disagree
+    changed = rows.assign(amount=rows["amount"] + 1.0)
+    changed.to_parquet(store.defs / "data" / "events.parquet", index=False)
+    [stale] = consistency_checks(Store(defs=store.defs, home=store.home), "spend", SHIFTED, current)
+    assert not stale.passed
+    assert (
+        "feature spend:amount_1d" in stale.summary
+        and "metric 'amount'" in stale.summary
+        and "DISAGREE" in stale.summary
+    )
+    assert stale.details["metric_total"] == pytest.approx(by_hand + 200)

@@ -1,0 +1,60 @@
+"""Source schema checks on real Parquet files: missing or retyped columns fail, new ones warn, the push is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets.location import build_definitions
+from pantry import PantryError, Store
+from pantry.monitor.checks import schema_check
+from pantry.monitor.verdicts import record
+from pantry.offline.sources import connect, source_schema
+from tests.conftest import RedisServer
+from tests.monitor.conftest import CALM, build_monitored, events
+
+
+def judge(store: Store):  # noqa: ANN201
+    model = store.definitions.semantic_models["events"]
+    con = connect(store.definitions, models=[model])
+    try:
+        verdict = schema_check(store, model, source_schema(con, model))
+    finally:
+        con.close()
+    record(store.home, [verdict])  # as every caller does: the push reads the record
+    return verdict
+
+
+def test_missing_retyped_and_new_columns(tmp_path: Path, redis_server: RedisServer, dagster_home: Path) -> None:
+    built = build_monitored(tmp_path)
+    store = Store(defs=built.defs, home=built.home, redis_url=redis_server.url)
+    first = judge(store)
+    assert first.passed and first.severity == "ERROR" and "columns the definitions use are there" in first.summary
+    parquet = store.defs / "data" / "events.parquet"
+    rows = events()
+
+    rows.assign(channel="web").to_parquet(parquet, index=False)
+    # the Dagster check on the source: passed, with a warning (once: the new column is then known)
+    defs = build_definitions(str(store.defs), str(store.home), redis_server.url)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = defs.resolve_job_def("observe_sources").execute_in_process(instance=instance)
+        [evaluation] = [
+            e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        assert evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.metadata["summary"].value == "new columns: channel"
+    again = judge(Store(defs=store.defs, home=store.home))
+    assert again.passed and again.severity == "ERROR"  # ERROR is the severity a failure would have; no warning now
+
+    rows.assign(amount=rows["amount"].astype(str)).to_parquet(parquet, index=False)
+    retyped = judge(Store(defs=store.defs, home=store.home))
+    assert not retyped.passed and retyped.summary == "amount changed from DOUBLE to VARCHAR"
+    with pytest.raises(PantryError) as err:
+        Store(defs=store.defs, home=store.home, redis_url=redis_server.url).push_online("spend", CALM)
+    assert "schema of sources/events: amount changed from DOUBLE to VARCHAR" in str(err.value)
+
+    rows.drop(columns=["amount"]).to_parquet(parquet, index=False)
+    with pytest.raises(PantryError):  # validation itself refuses a definition whose column is gone
+        Store(defs=store.defs, home=store.home).definitions  # noqa: B018
