@@ -10,7 +10,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
 import typer
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from pantry.api.store import Store
 from pantry.errors import PantryError
+
+if TYPE_CHECKING:
+    from pantry.monitor.drift import ViewDrift
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Pantry: metrics and features, defined once.")
 console = Console()
@@ -281,8 +284,19 @@ def drift(
         raise PantryError(f"partition '{partition}' is not a date", field="--partition", hint="write it as YYYY-MM-DD")
     verdicts, result = view_partition_checks(store, view, day)
     record(store.home, verdicts)
+    console.print(drift_table(result))
+    console.print(f"report: {result.report}" if result.report else "report: none (nothing was judged)")
+    sent = deliver(store.home, post_from_env())
+    if sent.sent or sent.recovered:
+        console.print(f"Slack: {sent.sent} new failure(s), {sent.recovered} recovery(ies) sent")
+    if result.drifted:
+        raise typer.Exit(1)
+
+
+def drift_table(result: ViewDrift) -> Table:
+    """Feature, score, method, threshold and verdict of one view partition."""
     reference = f"{result.reference[0]}..{result.reference[-1]}" if result.reference else "none yet"
-    table = Table(title=f"Drift of {view} {day} against {reference}")
+    table = Table(title=f"Drift of {result.view} {result.partition} against {reference}")
     for column in ("feature", "score", "method", "threshold", "verdict"):
         table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
     colour = {"drifted": "red", "ok": "green", "skipped": "yellow"}
@@ -294,13 +308,7 @@ def drift(
             f"{f.threshold:g}",
             f"[{colour[f.verdict]}]{f.verdict}[/]" + (f": {f.skipped}" if f.skipped else ""),
         )
-    console.print(table)
-    console.print(f"report: {result.report}" if result.report else "report: none (nothing was judged)")
-    sent = deliver(store.home, post_from_env())
-    if sent.sent or sent.recovered:
-        console.print(f"Slack: {sent.sent} new failure(s), {sent.recovered} recovery(ies) sent")
-    if result.drifted:
-        raise typer.Exit(1)
+    return table
 
 
 def _is_day(text: str) -> bool:

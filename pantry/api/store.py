@@ -304,12 +304,7 @@ class Store:
             )
         spec = self.definitions.views[view]
         names = [f.name for f in spec.features]
-        con, attached = self._offline_reader()
-        try:
-            done = self._days(con, view) if attached else []
-        finally:
-            con.close()
-        if day not in done:
+        if day not in self.materialized_partitions(view):
             raise PantryError(
                 f"partition {day} of feature view '{view}' is not materialized",
                 field="partition",
@@ -374,11 +369,7 @@ class Store:
             raise PantryError(
                 f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, self.definitions.views)
             )
-        con, attached = self._offline_reader()
-        try:
-            days = self._days(con, view) if attached else []
-        finally:
-            con.close()
+        days = self.materialized_partitions(view)
         if not days:
             raise PantryError(
                 f"feature view '{view}' has no materialized partition", field="view", hint="materialize it first"

@@ -183,6 +183,16 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
             entity_df, [f"plane_activity:{f.name}" for f in store.definitions.views["plane_activity"].features]
         )
         console.print(frame_table(frame, title="Point-in-time training rows (plane_activity)"))
+    if materialize and "plane_activity" in store.definitions.views:
+        from pantry.api.cli import drift_table
+        from pantry.monitor.drift import view_drift
+
+        drift = view_drift(store, "plane_activity", store.latest_partition("plane_activity"))
+        console.print(drift_table(drift))
+        console.print(
+            f"Evidently report: {drift.report}\n(the same verdicts are the 'drift' checks on each feature in the "
+            "Dagster UI; 'pantry drift plane_activity --partition D' judges any day)"
+        )
     if materialize and any(v.online for v in store.definitions.views.values()):
         serve_online(store, console)
     console.print("\nOpen the Dagster UI (lineage, backfills, runs): [bold]make ui[/bold], then http://localhost:3000")

@@ -72,12 +72,16 @@ def events() -> pd.DataFrame:
     return frame
 
 
-def build_monitored(root: Path) -> Store:
+def write_monitored_defs(root: Path) -> Path:
     defs = root / "metrics_defs"
     (defs / "data").mkdir(parents=True)
     (defs / "defs.yaml").write_text(textwrap.dedent(YAML))
     events().to_parquet(defs / "data" / "events.parquet", index=False)
-    store = Store(defs=defs, home=root / "home")
+    return defs
+
+
+def build_monitored(root: Path) -> Store:
+    store = Store(defs=write_monitored_defs(root), home=root / "home")
     materialize_days(store, [(DAY0, LAST)])
     return store
 

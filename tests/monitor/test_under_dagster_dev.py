@@ -1,0 +1,84 @@
+"""End to end under `dagster dev` (webserver and daemon): a shifted partition alerts Slack once,
+and the daemon's push sensor does not serve a partition whose blocking check failed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from tests.conftest import REPO, RedisServer, SlackStandIn, free_port
+from tests.monitor.conftest import DAY0, SHIFTED, THIN, write_monitored_defs
+
+BOUND_S = 240
+
+
+def wait_for(condition, seconds: float) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(1)
+    return False
+
+
+def test_drift_alerts_once_and_a_failed_partition_is_not_served(
+    tmp_path: Path, redis_server: RedisServer, slack: SlackStandIn
+) -> None:
+    defs = write_monitored_defs(tmp_path)
+    env = {
+        **os.environ,
+        "PANTRY_DEFS": str(defs),
+        "PANTRY_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "PANTRY_REDIS_URL": redis_server.url,
+        "PANTRY_SLACK_WEBHOOK_URL": slack.url,
+    }
+    Path(env["DAGSTER_HOME"]).mkdir()
+    (tmp_path / "home").mkdir()
+    bin_dir = Path(sys.executable).parent
+    dev = subprocess.Popen(
+        [str(bin_dir / "dagster"), "dev", "-m", "definitions", "-p", str(free_port())],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        materialized = subprocess.run(
+            [str(bin_dir / "dagster"), "asset", "materialize", "-m", "definitions", "--select", "features/spend/*"]
+            + ["--partition-range", f"{DAY0}...{THIN}"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert materialized.returncode == 0, materialized.stderr[-3000:]
+
+        def drift_posts() -> list[str]:
+            return [t for t in slack.texts() if t.startswith("drift ")]
+
+        assert wait_for(lambda: drift_posts(), BOUND_S), f"no drift alert within {BOUND_S} s: {slack.texts()}"
+        assert drift_posts() == [f"drift :red_circle: failed: features/spend/amount_1d {SHIFTED}"]
+        # the push sensor launched the push; it stops at the thin partition, whose rows_and_nulls failed
+        client = redis.Redis.from_url(redis_server.url)
+        assert wait_for(
+            lambda: any(t.startswith("run :red_circle: failed: runs/online_push") for t in slack.texts()), BOUND_S
+        )
+        stamp = int(client.hget("pantry:__meta__:spend", "stamp"))
+        # the newest stamp served is THIN's eve (partition THIN - 1 day): THIN itself was refused
+        assert datetime.fromtimestamp(stamp, UTC).date() == THIN
+        assert all(int(client.hget(k, "__stamp")) <= stamp for k in client.scan_iter("pantry:spend:*"))
+        # one more alert tick: still exactly one drift alert
+        time.sleep(35)
+        assert drift_posts() == [f"drift :red_circle: failed: features/spend/amount_1d {SHIFTED}"]
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=60)
