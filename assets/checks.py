@@ -17,8 +17,6 @@ import dagster as dg
 
 from pantry.monitor.verdicts import Verdict
 
-JUDGED_PER_RUN = 31  # a year's backfill judges its last month here; `pantry drift` judges any other day
-
 
 def check_spec(key: dg.AssetKey, name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
@@ -40,6 +38,7 @@ def _value(value: Any) -> Any:
 
 def check_result(key: dg.AssetKey, check: str, verdicts: list[Verdict], partitions: int) -> dg.AssetCheckResult:
     """One result for a run: passed when every judged partition passed; the failures listed."""
+    verdicts = sorted(verdicts, key=lambda v: v.partition)
     failed = [v for v in verdicts if not v.passed]
     last = verdicts[-1]
     shown = failed[-1] if failed else last

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from assets.checks import JUDGED_PER_RUN, check_result, check_spec, observation
+from assets.checks import check_result, check_spec, observation
 from assets.metadata import (
     code_reference,
     column_lineage,
@@ -92,8 +92,8 @@ def _check_specs(key: dg.AssetKey, metrics: list[str]) -> list[dg.AssetCheckSpec
 
 
 def judge_partitions(store, view: str, days: list[date], source_models: list, log) -> list[Verdict]:  # noqa: ANN001
-    """Schema of the view's sources, then drift and rows_and_nulls of the range's last partitions; recorded."""
-    from pantry.monitor.checks import schema_check, view_partition_checks
+    """Schema of the view's sources, then drift, rows_and_nulls and consistency of every partition; recorded."""
+    from pantry.monitor.checks import schema_check, view_range_checks
     from pantry.offline.sources import source_schema
 
     con = connect(store.definitions, models=source_models)
@@ -101,12 +101,9 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
         verdicts = [schema_check(store, m, source_schema(con, m)) for m in source_models]
     finally:
         con.close()
-    judged = days[-JUDGED_PER_RUN:]
-    if len(judged) < len(days):
-        log.info(f"drift judged for the last {len(judged)} of {len(days)} partitions; 'pantry drift' judges any other")
-    for day in judged:
-        day_verdicts, drift = view_partition_checks(store, view, day)
-        verdicts += day_verdicts
+    day_verdicts, drifts = view_range_checks(store, view, days)
+    verdicts += day_verdicts
+    for day, drift in sorted(drifts.items()):
         if drift.drifted:
             log.warning(f"{view} {day}: drifted: {', '.join(f.feature for f in drift.drifted)} (report {drift.report})")
     record(store.home, verdicts)

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from assets.checks import JUDGED_PER_RUN, check_result, check_spec, observation
+from assets.checks import check_result, check_spec, observation
 from assets.metadata import (
     code_reference,
     column_lineage,
@@ -26,7 +26,7 @@ from assets.metadata import (
 )
 from pantry.api.facts import MetricFacts
 from pantry.compile.query import DAY
-from pantry.monitor.checks import metric_partition_checks
+from pantry.monitor.checks import metric_range_checks
 from pantry.monitor.verdicts import record
 from pantry.offline.metric_tables import compute_days, replace_days
 from pantry.offline.sources import connect
@@ -117,7 +117,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         }
         if len(days) == 1 and totals.get(end) is not None:  # a one-day run's value is that partition's own
             metadata["value"] = dg.MetadataValue.float(float(totals[end]))
-        verdicts = [v for day in days[-JUDGED_PER_RUN:] for v in metric_partition_checks(store, name, day)]
+        verdicts = metric_range_checks(store, name, days)
         record(store.home, verdicts)
         yield dg.MaterializeResult(metadata=metadata)
         for check in ("value", "rows_and_nulls"):

@@ -29,7 +29,15 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from pantry.monitor.drift import DriftSettings, ViewDrift, judge, partition_frames, view_drift
+from pantry.monitor.drift import (
+    DriftSettings,
+    ViewDrift,
+    judge,
+    partition_frames,
+    quick_judge,
+    report_path,
+    view_drift,
+)
 from pantry.monitor.verdicts import Verdict, known_schema, remember_schema
 
 if TYPE_CHECKING:
@@ -75,15 +83,71 @@ def rows_and_nulls(
 
 
 def view_partition_checks(store: Store, view: str, partition: date) -> tuple[list[Verdict], ViewDrift]:
-    """Drift (per feature) and rows_and_nulls (per feature) of one view partition."""
+    """Drift (per feature), rows_and_nulls (per feature) and consistency of one view partition."""
+    verdicts, drifts = view_range_checks(store, view, [partition])
+    return verdicts, drifts[partition]
+
+
+MAX_REPORTS = 31  # HTML reports per run: the last partition's, then the drifted ones
+
+
+def view_range_checks(store: Store, view: str, days: list[date]) -> tuple[list[Verdict], dict[date, ViewDrift]]:
+    """Every partition of ``days`` judged: one training read over all the stamps involved,
+    Evidently's stat test per partition and feature, an HTML report for the last partition
+    and for drifted ones (``MAX_REPORTS`` at most)."""
+    from pantry.features.plan import stamp_of
+    from pantry.features.reads import TIMESTAMP
+
     spec = store.definitions.views[view]
     settings = DriftSettings.of(spec)
     names = [f.name for f in spec.features]
-    frames = partition_frames(store, view, partition, names, settings.reference_partitions)
-    drift = view_drift(store, view, partition, frames)
-    current, reference, earlier = frames
-    day = partition.isoformat()
-    verdicts = consistency_checks(store, view, partition, current)
+    done = store.materialized_partitions(view)
+    missing = [d for d in days if d not in done]
+    if missing:
+        partition_frames(store, view, missing[0], names, settings.reference_partitions)  # raises the clear error
+    earliest = [d for d in done if d < days[0]][-settings.reference_partitions :] or [days[0]]
+    values = store.get_historical_features(
+        None, [f"{view}:{n}" for n in names], start_time=stamp_of(earliest[0]), end_time=stamp_of(days[-1])
+    )
+    stamps = (
+        pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.date if len(values) else pd.Series([], dtype=object)
+    )
+    by_stamp = {day: frame for day, frame in values.groupby(stamps)} if len(values) else {}
+    empty = values.iloc[0:0]
+    verdicts: list[Verdict] = []
+    drifts: dict[date, ViewDrift] = {}
+    reports = 0
+    for day in reversed(days):  # newest first: the last partition always gets its report
+        current = by_stamp.get(day + timedelta(days=1), empty)
+        earlier = tuple(d for d in done if d < day)[-settings.reference_partitions :]
+        reference = pd.concat([by_stamp.get(d + timedelta(days=1), empty) for d in earlier]) if earlier else None
+        result = ViewDrift(view, day, earlier)
+        if reference is None or len(earlier) < settings.reference_partitions:
+            result = view_drift(store, view, day, (current, reference, earlier))  # the skip, with its reason
+        else:
+            result.features = quick_judge(current, reference, names, settings)
+            if reports < MAX_REPORTS and (day == days[-1] or any(f.drifted for f in result.features)):
+                result.report = report_path(store.home, view, day)
+                result.features = judge(current, reference, names, settings, result.report)
+                reports += 1
+                if all(f.skipped for f in result.features):
+                    result.report = None  # nothing was judged: Evidently wrote no report
+        drifts[day] = result
+        verdicts += _day_verdicts(store, view, day, result, current, reference, earlier)
+    return verdicts, drifts
+
+
+def _day_verdicts(
+    store: Store,
+    view: str,
+    day: date,
+    drift: ViewDrift,
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    earlier: tuple[date, ...],
+) -> list[Verdict]:
+    partition = day.isoformat()
+    verdicts = consistency_checks(store, view, day, current)
     for f in drift.features:
         asset = feature_asset(view, f.feature)
         details = {
@@ -100,42 +164,64 @@ def view_partition_checks(store: Store, view: str, partition: date) -> tuple[lis
         else:
             word = "drifted" if f.drifted else "no drift"
             summary = f"{word}: {f.method} score {f.score:.4g} against threshold {f.threshold} over {f.current_rows} values (reference {details['reference']})"
-        verdicts.append(Verdict(asset, day, "drift", not f.drifted, summary, details=details))
-        verdicts.append(rows_and_nulls(asset, day, current, reference, len(earlier), [f.feature]))
-    return verdicts, drift
+        verdicts.append(Verdict(asset, partition, "drift", not f.drifted, summary, details=details))
+        verdicts.append(rows_and_nulls(asset, partition, current, reference, len(earlier), [f.feature]))
+    return verdicts
 
 
 def metric_partition_checks(store: Store, metric: str, partition: date, reference_days: int = 7) -> list[Verdict]:
     """value and rows_and_nulls of a metric's day against the previous ``reference_days`` days."""
+    return metric_range_checks(store, metric, [partition], reference_days)
+
+
+def metric_range_checks(store: Store, metric: str, days: list[date], reference_days: int = 7) -> list[Verdict]:
+    """value and rows_and_nulls of every day of ``days``, from one query over the days and their references."""
     from pantry.compile.query import DAY
 
     spec = store.definitions.metrics[metric]
-    first = partition - timedelta(days=reference_days)
     group = [DAY, *spec.dimensions]
-    frame = store.query(metric, group_by=group, start_time=first, end_time=partition)
+    frame = store.query(metric, group_by=group, start_time=days[0] - timedelta(days=reference_days), end_time=days[-1])
     frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
-    today, before = frame[frame[DAY] == partition], frame[frame[DAY] < partition]
-    asset, day = f"metrics/{metric}", partition.isoformat()
-    days = before[DAY].nunique()
-    verdicts = [rows_and_nulls(asset, day, today, before if days else None, days, [metric])]
-    if not days:
-        verdicts.append(Verdict(asset, day, "value", True, "no reference days yet", details={"rows": len(today)}))
-        return verdicts
-    if spec.dimensions:
-        settings = DriftSettings(threshold=0.1, min_rows=5)
-        judged = judge(today, before, [metric], settings, store.home / "reports" / "metrics" / metric / f"{day}.html")[
-            0
-        ]
-        summary = (
-            f"skipped: {judged.skipped}"
-            if judged.skipped
-            else f"values across {', '.join(spec.dimensions)}: {judged.method} score {judged.score:.4g} against {judged.threshold}"
-        )
-        details = {"score": judged.score, "method": judged.method, "threshold": judged.threshold, "rows": len(today)}
-        if not judged.skipped:
-            details["report"] = str(store.home / "reports" / "metrics" / metric / f"{day}.html")
-        verdicts.append(Verdict(asset, day, "value", not judged.drifted, summary, details=details))
-        return verdicts
+    asset = f"metrics/{metric}"
+    verdicts: list[Verdict] = []
+    reports = 0
+    for partition in reversed(days):
+        first = partition - timedelta(days=reference_days)
+        today = frame[frame[DAY] == partition]
+        before = frame[(frame[DAY] >= first) & (frame[DAY] < partition)]
+        day = partition.isoformat()
+        count = before[DAY].nunique()
+        verdicts.append(rows_and_nulls(asset, day, today, before if count else None, count, [metric]))
+        if not count:
+            verdicts.append(Verdict(asset, day, "value", True, "no reference days yet", details={"rows": len(today)}))
+        elif spec.dimensions:
+            settings = DriftSettings(threshold=0.1, min_rows=5)
+            [judged] = quick_judge(today, before, [metric], settings)
+            details = {
+                "score": judged.score,
+                "method": judged.method,
+                "threshold": judged.threshold,
+                "rows": len(today),
+            }
+            if not judged.skipped and reports < MAX_REPORTS and (partition == days[-1] or judged.drifted):
+                report = store.home / "reports" / "metrics" / metric / f"{day}.html"
+                [judged] = judge(today, before, [metric], settings, report)
+                details["report"] = str(report)
+                reports += 1
+            summary = (
+                f"skipped: {judged.skipped}"
+                if judged.skipped
+                else f"values across {', '.join(spec.dimensions)}: {judged.method} score {judged.score:.4g} against {judged.threshold}"
+            )
+            verdicts.append(Verdict(asset, day, "value", not judged.drifted, summary, details=details))
+        else:
+            verdicts.append(_value_verdict(asset, day, metric, today, before, count))
+    return verdicts
+
+
+def _value_verdict(asset: str, day: str, metric: str, today: pd.DataFrame, before: pd.DataFrame, count: int) -> Verdict:
+    from pantry.compile.query import DAY
+
     values = before.set_index(DAY)[metric].astype(float)
     value = float(today[metric].iloc[0]) if len(today) and pd.notna(today[metric].iloc[0]) else None
     lo, hi, mean = float(values.min()), float(values.max()), float(values.mean())
@@ -143,13 +229,13 @@ def metric_partition_checks(store: Store, metric: str, partition: date, referenc
     band = (lo - slack, hi + slack)
     details = {"value": value, "reference_min": lo, "reference_max": hi, "reference_mean": mean, "band": band}
     if value is None:
-        return verdicts + [Verdict(asset, day, "value", False, "no value for the day", details=details)]
+        return Verdict(asset, day, "value", False, "no value for the day", details=details)
     inside = band[0] <= value <= band[1]
     summary = (
         f"{value:.6g} lies {'inside' if inside else 'outside'} [{band[0]:.6g}, {band[1]:.6g}], the range of the "
-        f"{days} reference days ({lo:.6g}..{hi:.6g}) widened by {VALUE_TOLERANCE:.0%}"
+        f"{count} reference days ({lo:.6g}..{hi:.6g}) widened by {VALUE_TOLERANCE:.0%}"
     )
-    return verdicts + [Verdict(asset, day, "value", inside, summary, details=details)]
+    return Verdict(asset, day, "value", inside, summary, details=details)
 
 
 def used_columns(catalog: Catalog, model: SemanticModel) -> set[str]:

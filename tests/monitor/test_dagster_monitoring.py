@@ -12,6 +12,7 @@ import redis
 
 from assets.features import feature_key
 from assets.location import build_definitions
+from pantry.monitor.verdicts import verdicts_for
 from resources.alerts import SlackAlerts
 from sensors.online_push import PushConfig
 from tests.conftest import RedisServer, SlackStandIn
@@ -34,6 +35,15 @@ def test_checks_on_the_assets_and_the_push_gate(tmp_path: Path, dagster_home: Pa
         assert dg.materialize([view], instance=instance, tags={RANGE[0]: str(DAY0), RANGE[1]: str(SHIFTED)}).success
         drift = latest_check(instance, feature_key("spend", "amount_1d"), "drift")
         assert not drift.passed and drift.metadata["failed_partitions"].value == [str(SHIFTED)]
+        # every partition of the range has its own verdict (the first 7 skip: their reference is not complete)
+        assert drift.metadata["partitions_judged"].value == f"{DAY0}..{SHIFTED} (11 of 11)"
+        recorded = verdicts_for(store.home, "features/spend/amount_1d")
+        assert sorted(v.partition for v in recorded if v.check == "drift") == [
+            str(DAY0 + timedelta(days=i)) for i in range(11)
+        ]
+        assert [v.passed for v in sorted(recorded, key=lambda v: v.partition) if v.check == "drift"] == [True] * 10 + [
+            False
+        ]
         assert drift.metadata["method"].value.startswith("Wasserstein") and drift.metadata["threshold"].value == 0.1
         report = Path(drift.metadata["report_path"].value)
         assert report == store.home / "reports" / "features" / "spend" / f"{SHIFTED}.html" and report.exists()
