@@ -10,8 +10,8 @@ Rules, where Evidently does not decide:
   reference's by more than 0.2. No reference yet: passes, and says so.
 - value (metrics): the day's value fails when it lies outside the reference days' range
   widened by ``VALUE_TOLERANCE`` of that range (or of the mean's size, for a flat
-  reference). With declared dimensions, Evidently compares the day's values across
-  dimension values with the reference days'.
+  reference). With declared dimensions, Evidently's Kolmogorov-Smirnov test compares the
+  day's values across dimension values with the reference days' (drift when p < 0.01).
 - consistent_with_<metric>: where a windowed feature and a simple metric aggregate the
   same sum or count measure with no filter, the feature summed over every entity at stamp
   ``s`` must equal the metric summed over the days ``[s - window, s)`` (rows whose entity
@@ -44,9 +44,12 @@ if TYPE_CHECKING:
     from pantry.api.store import Store
     from pantry.spec.model import Catalog, SemanticModel
 
+# a day's values across dimension values against the reference days': a handful of values
+# each, so a two-sample Kolmogorov-Smirnov test, and only p < 0.01 is a change worth a page
+DIMENSION_DRIFT = DriftSettings(method="ks", threshold=0.01, min_rows=5)
 MIN_ROWS_SHARE = 0.5
 MAX_NULL_RISE = 0.2
-VALUE_TOLERANCE = 0.5
+VALUE_TOLERANCE = 1.0
 
 
 def feature_asset(view: str, feature: str) -> str:
@@ -195,7 +198,7 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
         if not count:
             verdicts.append(Verdict(asset, day, "value", True, "no reference days yet", details={"rows": len(today)}))
         elif spec.dimensions:
-            settings = DriftSettings(threshold=0.1, min_rows=5)
+            settings = DIMENSION_DRIFT
             [judged] = quick_judge(today, before, [metric], settings)
             details = {
                 "score": judged.score,

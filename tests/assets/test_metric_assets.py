@@ -116,7 +116,7 @@ def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path:
                 )[dg.AssetCheckKey(metric_key("revenue_per_classic_drink"), name)]
             ]
         }
-        # 11.0 and 9.6 make the band [9.6 - 0.7, 11.0 + 0.7]; 79/7 = 11.29 is inside it
+        # 11.0 and 9.6 make the band [9.6 - 1.4, 11.0 + 1.4]; 79/7 = 11.29 is inside it
         assert checks["value"].passed and checks["rows_and_nulls"].passed
     assert list(_stored(home, "revenue_per_classic_drink")["revenue_per_classic_drink"]) == pytest.approx(
         [11.0, 9.6, 79 / 7]

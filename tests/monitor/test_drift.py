@@ -89,3 +89,27 @@ def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: A
         and "DISAGREE" in stale.summary
     )
     assert stale.details["metric_total"] == pytest.approx(by_hand + 200)
+
+
+def test_a_metric_value_outside_its_reference_band_fails(monitored: Store) -> None:
+    from pantry.monitor.checks import metric_partition_checks
+    from tests.monitor.conftest import events
+
+    rows = events()
+    daily = rows.groupby(rows["at"].dt.date)["amount"].sum()
+
+    def value_of(day) -> tuple[bool, str, dict]:  # noqa: ANN001
+        [verdict] = [v for v in metric_partition_checks(monitored, "amount", day) if v.check == "value"]
+        return verdict.passed, verdict.summary, verdict.details
+
+    passed, summary, details = value_of(SHIFTED)
+    reference = daily[[SHIFTED - timedelta(days=k) for k in range(1, 8)]]
+    width = reference.max() - reference.min()
+    assert details["band"] == pytest.approx((reference.min() - width, reference.max() + width))
+    assert details["value"] == pytest.approx(daily[SHIFTED]) and daily[SHIFTED] > reference.max() + width
+    assert not passed and "lies outside" in summary
+    assert value_of(SHIFTED - timedelta(days=1))[0]  # a calm day is inside its band
+    # the shifted day two days earlier widens the thin day's band past zero: the value rule lets it
+    # through, and the features' rows_and_nulls is what stops the thin day (see the test above)
+    passed, _, details = value_of(THIN)
+    assert passed and details["band"][0] < daily[THIN] < 100
