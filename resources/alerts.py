@@ -20,6 +20,7 @@ class SlackAlerts(dg.ConfigurableResource):
     webhook_url: str | None = None
     bot_token: str | None = None
     channel: str | None = None
+    api_url: str | None = None  # Slack's Web API base URL; None: slack.com (a test points it at a stand-in)
 
     @classmethod
     def from_env(cls, home: str) -> "SlackAlerts":
@@ -37,6 +38,8 @@ class SlackAlerts(dg.ConfigurableResource):
             from dagster_slack import SlackResource
 
             client = SlackResource(token=self.bot_token).get_client()
+            if self.api_url:
+                client.base_url = self.api_url
             channel = self.channel
             return lambda text, blocks: client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return None

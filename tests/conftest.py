@@ -302,6 +302,21 @@ class SlackStandIn:
                     self.end_headers()
                     self.wfile.write(b"service_unavailable")
                     return
+                if self.path.endswith("/chat.postMessage"):  # the Web API, as a bot token posts
+                    from urllib.parse import parse_qs
+
+                    if self.headers.get("content-type", "").startswith("application/json"):
+                        message = json.loads(body)
+                    else:
+                        message = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                        message["blocks"] = json.loads(message.get("blocks", "[]"))
+                    message["authorization"] = self.headers.get("authorization")
+                    stand_in.posts.append(message)
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"ok": true, "ts": "1.0"}')
+                    return
                 stand_in.posts.append(json.loads(body))
                 self.send_response(200)
                 self.end_headers()
@@ -312,6 +327,7 @@ class SlackStandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
+        self.api_url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def texts(self) -> list[str]:

@@ -103,3 +103,24 @@ def test_pantry_drift_prints_exits_1_and_alerts_once(tmp_path: Path, slack: Slac
     assert any(f"rows_and_nulls :red_circle: failed: features/spend/amount_1d {THIN}" == t for t in slack.texts())
     bad = drift("yesterday")
     assert bad.returncode == 1 and "partition 'yesterday' is not a date" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_bot_token_posts_through_dagster_slack(tmp_path: Path, slack: SlackStandIn) -> None:
+    from resources.alerts import SlackAlerts
+
+    alerts = SlackAlerts(home=str(tmp_path), bot_token="xoxb-test", channel="#pantry-alerts", api_url=slack.api_url)
+    record(tmp_path, [FAIL])
+    assert alerts.deliver().sent == 1 and alerts.deliver().sent == 0
+    [message] = slack.posts
+    assert message["channel"] == "#pantry-alerts" and message["authorization"] == "Bearer xoxb-test"
+    assert message["text"] == "drift :red_circle: failed: features/spend/amount_1d 2024-03-11"
+    assert message["blocks"][0]["type"] == "header"
+
+
+def test_without_slack_alerts_are_logged(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    record(tmp_path, [FAIL])
+    with caplog.at_level(logging.WARNING, logger="pantry.alerts"):
+        assert deliver(tmp_path, None).sent == 1
+    assert "alert (no Slack configured): drift :red_circle: failed: features/spend/amount_1d 2024-03-11" in caplog.text
