@@ -43,6 +43,19 @@ def test_drift_alerts_once_and_a_failed_partition_is_not_served(
     Path(env["DAGSTER_HOME"]).mkdir()
     (tmp_path / "home").mkdir()
     bin_dir = Path(sys.executable).parent
+    # materialize before `dagster dev` starts: two processes creating a new instance's SQLite
+    # storage at the same moment race on its migrations; the daemon's sensors then find every
+    # materialization and verdict on their first ticks
+    materialized = subprocess.run(
+        [str(bin_dir / "dagster"), "asset", "materialize", "-m", "definitions", "--select"]
+        + ["features/spend/amount_1d,features/spend/events_1d,features/spend/kind_last"]
+        + ["--partition-range", f"{DAY0}...{THIN}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert materialized.returncode == 0, materialized.stderr[-3000:]
     dev = subprocess.Popen(
         [str(bin_dir / "dagster"), "dev", "-m", "definitions", "-p", str(free_port())],
         cwd=REPO,
@@ -52,23 +65,6 @@ def test_drift_alerts_once_and_a_failed_partition_is_not_served(
         start_new_session=True,
     )
     try:
-        materialized = subprocess.run(
-            [
-                str(bin_dir / "dagster"),
-                "asset",
-                "materialize",
-                "-m",
-                "definitions",
-                "--select",
-                "features/spend/amount_1d,features/spend/events_1d,features/spend/kind_last",
-            ]
-            + ["--partition-range", f"{DAY0}...{THIN}"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert materialized.returncode == 0, materialized.stderr[-3000:]
 
         def drift_posts() -> list[str]:
             return [t for t in slack.texts() if t.startswith("drift ")]
