@@ -117,6 +117,16 @@ def _kind(series: pd.Series) -> str:
     )
 
 
+def _too_few(current: int, reference: int, settings: DriftSettings) -> str | None:
+    """Why a feature cannot be judged, or None when both sides have ``min_rows`` values."""
+    if current >= settings.min_rows and reference >= settings.min_rows:
+        return None
+    return (
+        f"too few values to judge: {current} in the partition and {reference} in the reference, "
+        f"at least {settings.min_rows} each are needed (drift.min_rows)"
+    )
+
+
 def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     """At most ``rows`` rows, drawn with a fixed seed so that a rerun judges the same values."""
     return frame if len(frame) <= rows else frame.sample(n=rows, random_state=0)
@@ -141,11 +151,7 @@ def quick_judge(
     out = []
     for name in features:
         cur, ref = current[name].dropna(), reference[name].dropna()
-        if len(cur) < settings.min_rows or len(ref) < settings.min_rows:
-            reason = (
-                f"too few values to judge: {len(cur)} in the partition and {len(ref)} in the reference, "
-                f"at least {settings.min_rows} each are needed (drift.min_rows)"
-            )
+        if reason := _too_few(len(cur), len(ref), settings):
             out.append(FeatureDrift(name, None, None, settings.threshold, False, len(cur), len(ref), reason))
             continue
         if _kind(pd.concat([cur, ref])) == "numerical":
@@ -180,11 +186,7 @@ def judge(
     counts: dict[str, tuple[int, int]] = {}
     for name in features:
         cur, ref = current[name].dropna(), reference[name].dropna()
-        if len(cur) < settings.min_rows or len(ref) < settings.min_rows:
-            reason = (
-                f"too few values to judge: {len(cur)} in the partition and {len(ref)} in the reference, "
-                f"at least {settings.min_rows} each are needed (drift.min_rows)"
-            )
+        if reason := _too_few(len(cur), len(ref), settings):
             verdicts[name] = FeatureDrift(name, None, None, settings.threshold, False, len(cur), len(ref), reason)
         else:
             judged.append(name)
