@@ -8,7 +8,6 @@ tiles of the whole view are refreshed, and only the selected features are report
 from datetime import date, timedelta
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 
 from assets.checks import check_result, check_spec, observation
@@ -24,11 +23,10 @@ from assets.metadata import (
 )
 from pantry.features.facts import FeatureFacts
 from pantry.features.plan import stamp_of
-from pantry.features.reads import TIMESTAMP
 from pantry.features.stats import feature_stats, write_stats
 from pantry.features.tiles import materialize
 from pantry.monitor.checks import consistency_pairs
-from pantry.monitor.verdicts import Verdict, record
+from pantry.monitor.verdicts import record
 from pantry.offline.sources import connect
 from pantry.spec.model import Catalog
 from resources.offline import OfflineStore
@@ -91,8 +89,9 @@ def _check_specs(key: dg.AssetKey, metrics: list[str]) -> list[dg.AssetCheckSpec
     ]
 
 
-def judge_partitions(store, view: str, days: list[date], source_models: list, log) -> list[Verdict]:  # noqa: ANN001
-    """Schema of the view's sources, then drift, rows_and_nulls and consistency of every partition; recorded."""
+def judge_partitions(store, view: str, days: list[date], source_models: list, log):  # noqa: ANN001, ANN201
+    """Schema of the view's sources, then drift, rows_and_nulls and consistency of every partition; recorded.
+    Returns the verdicts and each partition's values at its stamp."""
     from pantry.monitor.checks import schema_check, view_range_checks
     from pantry.offline.sources import source_schema
 
@@ -101,13 +100,13 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
         verdicts = [schema_check(store, m, source_schema(con, m)) for m in source_models]
     finally:
         con.close()
-    day_verdicts, drifts = view_range_checks(store, view, days)
+    day_verdicts, drifts, currents = view_range_checks(store, view, days)
     verdicts += day_verdicts
     for day, drift in sorted(drifts.items()):
         if drift.drifted:
             log.warning(f"{view} {day}: drifted: {', '.join(f.feature for f in drift.drifted)} (report {drift.report})")
     record(store.home, verdicts)
-    return verdicts
+    return verdicts, currents
 
 
 def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str, str]]) -> dg.AssetsDefinition:
@@ -146,15 +145,11 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         selected = [k for k in context.selected_asset_keys if k in by_key]
         names = [by_key[k].planned.feature.name for k in selected]
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        # each partition's own figures, from one read over the range's stamps
-        values = store.get_historical_features(
-            None, [f"{view_name}:{n}" for n in names], start_time=stamp_of(start), end_time=stamp_of(end)
-        )
-        stamps = pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.tz_localize(None) if len(values) else None
+        verdicts, currents = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
+        # each partition's own figures, from the values the checks read at its stamp
         figures: dict[date, dict[str, dict]] = {}
         for day in days:
-            at_stamp = values[stamps == pd.Timestamp(stamp_of(day)).tz_localize(None)] if stamps is not None else values
-            figures[day] = {n: feature_stats(at_stamp, n) for n in names}
+            figures[day] = {n: feature_stats(currents[day], n) for n in names}
             for key in selected:
                 figure = figures[day][by_key[key].planned.feature.name]
                 context.log_event(observation(key, day.isoformat(), {**figure, "stamp": stamp_of(day).isoformat()}))
@@ -164,7 +159,6 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
             )
         with offline.connection() as con:
             write_stats(con, view_name, end, figures[end])
-        verdicts = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
         for key in selected:
             name = by_key[key].planned.feature.name
             one_day = figures[end][name] if len(days) == 1 else {}  # a range's figures are its partitions' own

@@ -29,11 +29,11 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
+from pantry.errors import PantryError
 from pantry.monitor.drift import (
     DriftSettings,
     ViewDrift,
     judge,
-    partition_frames,
     quick_judge,
     report_path,
     view_drift,
@@ -87,17 +87,20 @@ def rows_and_nulls(
 
 def view_partition_checks(store: Store, view: str, partition: date) -> tuple[list[Verdict], ViewDrift]:
     """Drift (per feature), rows_and_nulls (per feature) and consistency of one view partition."""
-    verdicts, drifts = view_range_checks(store, view, [partition])
+    verdicts, drifts, _ = view_range_checks(store, view, [partition])
     return verdicts, drifts[partition]
 
 
 MAX_REPORTS = 31  # HTML reports per run: the last partition's, then the drifted ones
 
 
-def view_range_checks(store: Store, view: str, days: list[date]) -> tuple[list[Verdict], dict[date, ViewDrift]]:
+def view_range_checks(
+    store: Store, view: str, days: list[date]
+) -> tuple[list[Verdict], dict[date, ViewDrift], dict[date, pd.DataFrame]]:
     """Every partition of ``days`` judged: one training read over all the stamps involved,
     Evidently's stat test per partition and feature, an HTML report for the last partition
-    and for drifted ones (``MAX_REPORTS`` at most)."""
+    and for drifted ones (``MAX_REPORTS`` at most). Also returns each partition's values at
+    its stamp, so a caller that needs them (per-partition figures) does not read again."""
     from pantry.features.plan import stamp_of
     from pantry.features.reads import TIMESTAMP
 
@@ -107,7 +110,11 @@ def view_range_checks(store: Store, view: str, days: list[date]) -> tuple[list[V
     done = store.materialized_partitions(view)
     missing = [d for d in days if d not in done]
     if missing:
-        partition_frames(store, view, missing[0], names, settings.reference_partitions)  # raises the clear error
+        raise PantryError(
+            f"partition {missing[0]} of feature view '{view}' is not materialized",
+            field="partition",
+            hint="materialize it first (Dagster, or 'dagster asset materialize --partition ...')",
+        )
     earliest = [d for d in done if d < days[0]][-settings.reference_partitions :] or [days[0]]
     values = store.get_historical_features(
         None, [f"{view}:{n}" for n in names], start_time=stamp_of(earliest[0]), end_time=stamp_of(days[-1])
@@ -119,9 +126,10 @@ def view_range_checks(store: Store, view: str, days: list[date]) -> tuple[list[V
     empty = values.iloc[0:0]
     verdicts: list[Verdict] = []
     drifts: dict[date, ViewDrift] = {}
+    currents = {day: by_stamp.get(day + timedelta(days=1), empty) for day in days}
     reports = 0
     for day in reversed(days):  # newest first: the last partition always gets its report
-        current = by_stamp.get(day + timedelta(days=1), empty)
+        current = currents[day]
         earlier = tuple(d for d in done if d < day)[-settings.reference_partitions :]
         reference = pd.concat([by_stamp.get(d + timedelta(days=1), empty) for d in earlier]) if earlier else None
         result = ViewDrift(view, day, earlier)
@@ -136,12 +144,11 @@ def view_range_checks(store: Store, view: str, days: list[date]) -> tuple[list[V
                 if all(f.skipped for f in result.features):
                     result.report = None  # nothing was judged: Evidently wrote no report
         drifts[day] = result
-        verdicts += _day_verdicts(store, view, day, result, current, reference, earlier)
-    return verdicts, drifts
+        verdicts += _day_verdicts(view, day, result, current, reference, earlier)
+    return consistency_checks(store, view, currents) + verdicts, drifts, currents
 
 
 def _day_verdicts(
-    store: Store,
     view: str,
     day: date,
     drift: ViewDrift,
@@ -150,7 +157,7 @@ def _day_verdicts(
     earlier: tuple[date, ...],
 ) -> list[Verdict]:
     partition = day.isoformat()
-    verdicts = consistency_checks(store, view, day, current)
+    verdicts = []
     for f in drift.features:
         asset = feature_asset(view, f.feature)
         details = {
@@ -299,41 +306,51 @@ def consistency_pairs(catalog: Catalog, view: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def consistency_checks(store: Store, view: str, partition: date, current: pd.DataFrame) -> list[Verdict]:
-    """consistent_with_<metric> for every pair of the view, at the partition's stamp."""
+def consistency_checks(store: Store, view: str, currents: dict[date, pd.DataFrame]) -> list[Verdict]:
+    """consistent_with_<metric> for every pair of the view, at each partition's stamp.
+
+    ``currents``: each partition's values at its stamp. The metric is queried once per pair
+    for all the days the partitions' windows cover, not once per partition."""
     from pantry.compile.query import DAY
     from pantry.features.plan import plan_view, window_days
 
     catalog = store.definitions
     spec = catalog.views[view]
+    entity, key = spec.entity, plan_view(catalog, spec).key
     verdicts = []
     for feature_name, metric in consistency_pairs(catalog, view):
         feature = spec.feature(feature_name)
         assert feature is not None and feature.window is not None
-        days = window_days(feature.window)
-        first, last = partition - timedelta(days=days - 1), partition
-        entity = spec.entity
-        frame = store.query(
-            metric, group_by=[DAY], where=[f"{{{{ Entity('{entity}') }}}} IS NOT NULL"], start_time=first, end_time=last
+        width = window_days(feature.window)
+        daily = store.query(
+            metric,
+            group_by=[DAY],
+            where=[f"{{{{ Entity('{entity}') }}}} IS NOT NULL"],
+            start_time=min(currents) - timedelta(days=width - 1),
+            end_time=max(currents),
         )
-        expected = float(pd.to_numeric(frame[metric], errors="coerce").fillna(0).sum()) if len(frame) else 0.0
-        got = float(pd.to_numeric(current[feature_name], errors="coerce").fillna(0).sum()) if len(current) else 0.0
-        agree = abs(got - expected) <= 1e-9 * max(1.0, abs(expected))
-        key = plan_view(catalog, spec).key
-        summary = (
-            f"feature {view}:{feature_name} summed over every {entity} at the stamp is {got:.10g}; metric '{metric}' "
-            f"summed over {first}..{last} (rows with a {key}) is {expected:.10g}: "
-            + ("they agree" if agree else "they DISAGREE; one of the two definitions counts differently")
+        totals = pd.Series(
+            pd.to_numeric(daily[metric], errors="coerce").fillna(0).values, index=pd.to_datetime(daily[DAY]).dt.date
         )
-        details = {"feature_total": got, "metric_total": expected, "days": f"{first}..{last}"}
-        verdicts.append(
-            Verdict(
-                feature_asset(view, feature_name),
-                partition.isoformat(),
-                f"consistent_with_{metric}",
-                agree,
-                summary,
-                details=details,
+        for partition, current in sorted(currents.items()):
+            first, last = partition - timedelta(days=width - 1), partition
+            expected = float(totals[(totals.index >= first) & (totals.index <= last)].sum())
+            got = float(pd.to_numeric(current[feature_name], errors="coerce").fillna(0).sum()) if len(current) else 0.0
+            agree = abs(got - expected) <= 1e-9 * max(1.0, abs(expected))
+            summary = (
+                f"feature {view}:{feature_name} summed over every {entity} at the stamp is {got:.10g}; metric '{metric}' "
+                f"summed over {first}..{last} (rows with a {key}) is {expected:.10g}: "
+                + ("they agree" if agree else "they DISAGREE; one of the two definitions counts differently")
             )
-        )
+            details = {"feature_total": got, "metric_total": expected, "days": f"{first}..{last}"}
+            verdicts.append(
+                Verdict(
+                    feature_asset(view, feature_name),
+                    partition.isoformat(),
+                    f"consistent_with_{metric}",
+                    agree,
+                    summary,
+                    details=details,
+                )
+            )
     return verdicts

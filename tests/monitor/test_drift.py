@@ -72,7 +72,7 @@ def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: A
     store = build_monitored(tmp_path)
     assert consistency_pairs(store.definitions, "spend") == [("amount_1d", "amount")]
     current, _, _ = partition_frames(store, "spend", SHIFTED, ["amount_1d"], 7)
-    [verdict] = consistency_checks(store, "spend", SHIFTED, current)
+    [verdict] = consistency_checks(store, "spend", {SHIFTED: current})
     rows = events()
     by_hand = rows[rows["at"].dt.date == SHIFTED]["amount"].sum()
     assert verdict.check == "consistent_with_amount" and verdict.passed
@@ -81,7 +81,7 @@ def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: A
     # the source changes after the tiles were written: the stored feature and the live metric now disagree
     changed = rows.assign(amount=rows["amount"] + 1.0)
     changed.to_parquet(store.defs / "data" / "events.parquet", index=False)
-    [stale] = consistency_checks(Store(defs=store.defs, home=store.home), "spend", SHIFTED, current)
+    [stale] = consistency_checks(Store(defs=store.defs, home=store.home), "spend", {SHIFTED: current})
     assert not stale.passed
     assert (
         "feature spend:amount_1d" in stale.summary
