@@ -29,7 +29,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from pantry.errors import PantryError
+from pantry.errors import PantryError, did_you_mean
 from pantry.monitor.drift import (
     DriftSettings,
     ViewDrift,
@@ -104,7 +104,11 @@ def view_range_checks(
     from pantry.features.plan import stamp_of
     from pantry.features.reads import TIMESTAMP
 
-    spec = store.definitions.views[view]
+    spec = store.definitions.views.get(view)
+    if spec is None:
+        raise PantryError(
+            f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, store.definitions.views)
+        )
     settings = DriftSettings.of(spec)
     names = [f.name for f in spec.features]
     done = store.materialized_partitions(view)

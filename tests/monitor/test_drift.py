@@ -60,6 +60,10 @@ def test_a_named_method_is_used_as_given(monitored: Store, tmp_path) -> None:  #
 def test_errors_name_what_is_wrong(monitored: Store) -> None:
     with pytest.raises(PantryError, match="'spnd' is not a feature view"):
         view_drift(monitored, "spnd", SHIFTED)
+    with pytest.raises(PantryError, match="'spnd' is not a feature view .did you mean 'spend'"):
+        view_partition_checks(monitored, "spnd", SHIFTED)  # what `pantry drift` runs
+    with pytest.raises(PantryError, match="partition 2030-01-01 of feature view 'spend' is not materialized"):
+        view_partition_checks(monitored, "spend", pd.Timestamp("2030-01-01").date())
     with pytest.raises(PantryError, match="partition 2030-01-01 of feature view 'spend' is not materialized"):
         view_drift(monitored, "spend", pd.Timestamp("2030-01-01").date())
 
