@@ -23,7 +23,7 @@ from assets.metadata import (
 )
 from pantry.features.facts import FeatureFacts
 from pantry.features.plan import stamp_of
-from pantry.features.stats import feature_stats, write_stats
+from pantry.features.stats import feature_stats
 from pantry.features.tiles import materialize
 from pantry.monitor.checks import consistency_pairs
 from pantry.monitor.verdicts import record
@@ -95,7 +95,7 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
     from pantry.monitor.checks import schema_check, view_range_checks
     from pantry.offline.sources import source_schema
 
-    con = connect(store.definitions, models=source_models)
+    con = connect(store.definitions, store.offline, models=source_models)
     try:
         verdicts = [schema_check(store, m, source_schema(con, m)) for m in source_models]
     finally:
@@ -135,10 +135,9 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         context.log.info(
             f"tiles of {view_name} for partitions {start}..{end} (days from {start - timedelta(days=plan.window - 1)})"
         )
-        source = connect(catalog, models=plan.models)
+        source = connect(catalog, store.offline, models=plan.models)
         try:
-            with offline.connection() as con:
-                rows = materialize(source, con, plan, start, end)
+            rows = materialize(source, store.offline, plan, start, end)
         finally:
             source.close()
         context.log.info(f"wrote {rows} tile rows for {view_name}")
@@ -157,8 +156,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
             context.log.warning(
                 f"no {plan.view.entity} is present at {stamp_of(end)}: the sources have no rows in the window (late or empty partition?)"
             )
-        with offline.connection() as con:
-            write_stats(con, view_name, end, figures[end])
+        store.offline.write_stats(view_name, end, figures[end])
         for key in selected:
             name = by_key[key].planned.feature.name
             one_day = figures[end][name] if len(days) == 1 else {}  # a range's figures are its partitions' own

@@ -28,7 +28,7 @@ from pantry.api.facts import MetricFacts
 from pantry.compile.query import DAY
 from pantry.monitor.checks import metric_range_checks
 from pantry.monitor.verdicts import record
-from pantry.offline.metric_tables import compute_days, replace_days
+from pantry.offline.metric_tables import compute_days
 from pantry.offline.sources import connect
 from resources.offline import OfflineStore
 
@@ -85,13 +85,12 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         store = offline.store()
         catalog = store.definitions
         context.log.info(f"computing {name} for {start}..{end}")
-        source_con = connect(catalog, store.offline_db if store.offline_db.exists() else None)
+        source_con = connect(catalog, store.offline)
         try:
             frame = compute_days(source_con, catalog, metric, start, end)
         finally:
             source_con.close()
-        with offline.connection() as con:
-            rows = replace_days(con, name, frame, start, end)
+        rows = store.offline.replace_metric_days(name, frame, start, end)
         context.log.info(f"wrote {rows} rows of {name} for {start}..{end}")
         if rows == 0:
             context.log.warning(

@@ -1,22 +1,21 @@
-"""The offline store as a Dagster resource, built on dagster-duckdb's DuckDBResource.
+"""The offline store as a Dagster resource: where definitions are read and partitions written.
 
-Why a thin wrapper: tests and deployments point Pantry at another folder or DuckDB file
-by configuration (``EnvVar``), never by patching. All the logic stays in ``pantry``.
+Why a thin wrapper: tests and deployments point Pantry at another folder, home or S3 URI
+by configuration (``EnvVar``), never by patching. All the logic stays in ``pantry``:
+``offline_uri`` picks the local DuckDB file or Parquet on S3 (``pantry.offline.location``).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
-from pantry import PantryError, Store
+from pantry import Store
+from pantry.offline.local_store import LocalOffline
 
 
 def default_defs() -> str:
@@ -28,41 +27,21 @@ def default_home() -> str:
 
 
 class OfflineStore(dg.ConfigurableResource):
-    """Where definitions are read from and where metric partitions are written."""
+    """Where definitions are read from and where metric partitions and tiles are written."""
 
     defs: str = default_defs()
     home: str = default_home()
+    # empty: PANTRY_OFFLINE_URI when the run starts, else the DuckDB file under ``home``
+    offline_uri: str = ""
 
     def store(self) -> Store:
-        return Store(defs=self.defs, home=self.home)
+        return Store(defs=self.defs, home=self.home, offline_uri=self.offline_uri or None)
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write connection to the offline DuckDB file, through DuckDBResource."""
-        path = Path(self.home).resolve() / "pantry.duckdb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield from _locked_connection(path)
-
-
-def _locked_connection(path: Path, attempts: int = 20, delay: float = 0.5) -> Iterator[duckdb.DuckDBPyConnection]:
-    """DuckDB allows one writing process; wait a bounded time for it, then say so clearly."""
-    last: Exception | None = None
-    for attempt in range(attempts):
-        manager = DuckDBResource(database=str(path)).get_connection()
-        try:
-            con = manager.__enter__()
-            break
-        except duckdb.IOException as err:
-            if "lock" not in str(err).lower():
-                raise
-            last = err
-            time.sleep(delay * min(attempt + 1, 4))
-    else:
-        raise PantryError(
-            f"the offline store {path} is locked by another process: {last}",
-            hint="another Dagster run or a 'pantry' command is writing; retry when it finishes",
-        )
-    try:
-        yield con
-    finally:
-        manager.__exit__(None, None, None)
+        """A write connection to the local DuckDB file (waits a bounded time for its lock)."""
+        offline = self.store().offline
+        if not isinstance(offline, LocalOffline):
+            raise dg.DagsterInvariantViolationError(f"the offline store is {offline.uri}, not a DuckDB file")
+        with offline.connection() as con:
+            yield con

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import textwrap
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -342,3 +345,88 @@ def slack() -> Iterator[SlackStandIn]:
     stand_in = SlackStandIn()
     yield stand_in
     stand_in.close()
+
+
+class S3Endpoint:
+    """A real S3 endpoint: ``moto_server`` over HTTP on a free port, with the AWS variables set."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("moto_server")), "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def client(self):  # noqa: ANN201 - a boto3 client
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url)
+
+    def new_bucket(self) -> str:
+        name = f"pantry-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Endpoint]:
+    endpoint = S3Endpoint()
+    old = {k: os.environ.get(k) for k in [*AWS_TEST_ENV, "AWS_ENDPOINT_URL"]}
+    os.environ.update({**AWS_TEST_ENV, "AWS_ENDPOINT_URL": endpoint.url})
+    yield endpoint
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    endpoint.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3: S3Endpoint) -> str:
+    return s3.url
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def offline_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Runs a module twice: offline store in the local DuckDB file, then as Parquet on a
+    real S3 endpoint (moto_server), through ``PANTRY_OFFLINE_URI`` as a deployment sets it.
+    A module opts in with an autouse module fixture that requests this one."""
+    if request.param == "local":
+        yield None
+        return
+    endpoint: S3Endpoint = request.getfixturevalue("s3")
+    uri = f"s3://{endpoint.new_bucket()}/store"
+    old = os.environ.get("PANTRY_OFFLINE_URI")
+    os.environ["PANTRY_OFFLINE_URI"] = uri
+    yield uri
+    if old is None:
+        os.environ.pop("PANTRY_OFFLINE_URI", None)
+    else:
+        os.environ["PANTRY_OFFLINE_URI"] = old
+
+
+def own_offline_uri() -> str | None:
+    """A fresh prefix under the S3 store a module runs against (None for the local file), for a
+    test that builds a store of its own: stores never share objects by accident."""
+    base = os.environ.get("PANTRY_OFFLINE_URI")
+    return f"{base}/{uuid.uuid4().hex[:10]}" if base else None

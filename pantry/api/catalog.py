@@ -8,32 +8,33 @@ descriptions, owners and tags, which is what people type.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from pantry.api.facts import MetricFacts
+from pantry.errors import PantryError
 from pantry.features.facts import FeatureFacts
 from pantry.features.stats import latest_stats
+from pantry.offline.location import OfflineTables
 from pantry.offline.metric_tables import last_materializations
 
 
-def _materialized(offline_db: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
-    if not offline_db.exists():
-        return {}, None
+def _materialized(offline: OfflineTables) -> tuple[dict[str, dict[str, Any]], str | None]:
+    con = duckdb.connect()
     try:
-        con = duckdb.connect(str(offline_db), read_only=True)
-    except duckdb.IOException:
-        return {}, "the offline store is busy (a run is writing); materialization times are unknown"
-    try:
-        found = last_materializations(con)
-        stats = latest_stats(con)
+        try:
+            if not offline.attach(con):
+                return {}, None
+        except PantryError as err:
+            return {}, f"the offline store cannot be read ({err.message}); materialization times are unknown"
+        found = last_materializations(con, prefix="offline.")
+        stats = latest_stats(con, prefix="offline.")
         for (view, feature), latest in stats.items():
             found[f"features/{view}/{feature}"] = {"materialized_at": latest["recorded_at"], "stats": latest}
         try:
             for view, first, last in con.execute(
-                "SELECT view, min(day), max(day) FROM features.pantry_partitions GROUP BY view"
+                "SELECT view, min(day), max(day) FROM offline.features.pantry_partitions GROUP BY view"
             ).fetchall():
                 found[f"views/{view}"] = {"first_day": first, "last_day": last}
         except duckdb.CatalogException:
@@ -77,11 +78,11 @@ def feature_entries(
 
 def catalog_entries(
     facts: dict[str, MetricFacts],
-    offline_db: Path,
+    offline: OfflineTables,
     search: str | None = None,
     features: dict[tuple[str, str], FeatureFacts] | None = None,
 ) -> list[dict[str, Any]]:
-    materialized, note = _materialized(offline_db)
+    materialized, note = _materialized(offline)
     entries = []
     for name, f in sorted(facts.items()):
         metric = f.metric

@@ -290,9 +290,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         except Exception as err:  # noqa: BLE001 - any failure is unhealthy
             status["redis"] = f"error: {err}"
         try:
-            con, attached = store._offline_reader()
-            con.close()
-            status["offline"] = "ok" if attached else "empty (nothing materialized yet)"
+            status["offline"] = store.offline.check()
         except Exception as err:  # noqa: BLE001
             status["offline"] = f"error: {err}"
         healthy = status["redis"] == "ok" and not status["offline"].startswith("error")

@@ -22,6 +22,7 @@ from pantry.compile.query import QueryRequest
 from pantry.compile.render import compile_sql
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded
+from pantry.offline.location import OfflineTables, offline_store
 from pantry.offline.sources import connect
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
@@ -84,16 +85,26 @@ class Store:
     """Pantry's user-facing API: query metrics, read features, browse the catalog."""
 
     def __init__(
-        self, defs: str | Path | None = None, home: str | Path | None = None, redis_url: str | None = None
+        self,
+        defs: str | Path | None = None,
+        home: str | Path | None = None,
+        redis_url: str | None = None,
+        offline_uri: str | None = None,
     ) -> None:
         self.defs = Path(defs or os.environ.get("PANTRY_DEFS", "./metrics_defs")).resolve()
         self.home = Path(home or os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
         self.redis_url = redis_url or os.environ.get("PANTRY_REDIS_URL")
+        self.offline_uri = offline_uri or os.environ.get("PANTRY_OFFLINE_URI") or None
+
+    @cached_property
+    def offline(self) -> OfflineTables:
+        """Where metric partitions and feature tiles live: the DuckDB file, or S3 (PANTRY_OFFLINE_URI)."""
+        return offline_store(self.home, self.offline_uri)
 
     @cached_property
     def definitions(self) -> Catalog:
         """The validated catalog; loading it runs every check of ``pantry validate``."""
-        return validate(read_catalog(self.defs), offline_db=self.offline_db)
+        return validate(read_catalog(self.defs), offline=self.offline)
 
     @cached_property
     def facts(self) -> dict[str, MetricFacts]:
@@ -113,7 +124,7 @@ class Store:
         """Every metric and feature: type, description, owner, tags, lineage, partitions, last run, stats."""
         from pantry.api.catalog import catalog_entries
 
-        return catalog_entries(self.facts, self.offline_db, search, self.feature_facts)
+        return catalog_entries(self.facts, self.offline, search, self.feature_facts)
 
     # -- features -----------------------------------------------------------------
     def _plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
@@ -149,19 +160,15 @@ class Store:
             plans[view_name] = (plan, names)
         return plans
 
-    def _offline_reader(self) -> tuple[duckdb.DuckDBPyConnection, bool]:
-        """An in-memory connection with the offline store attached read-only, if it exists."""
+    def _offline_reader(self, views: Sequence[str] | None = None) -> tuple[duckdb.DuckDBPyConnection, bool]:
+        """An in-memory connection with the offline store attached read-only as ``offline``,
+        if it exists; ``views`` limits what an S3 store lists to the views read."""
         con = duckdb.connect()
-        if not self.offline_db.exists():
-            return con, False
         try:
-            con.execute(f"ATTACH '{self.offline_db}' AS offline (READ_ONLY)")
-        except duckdb.IOException as err:
-            raise PantryError(
-                f"the offline store {self.offline_db} cannot be opened: {err}",
-                hint="a run may be writing to it; retry when it finishes",
-            ) from None
-        return con, True
+            return con, self.offline.attach(con, views=views, metrics=[] if views is not None else None)
+        except BaseException:
+            con.close()
+            raise
 
     def get_historical_features(
         self,
@@ -188,7 +195,7 @@ class Store:
         plans = self._plans(features)
         if not plans:
             raise PantryError("no features given", field="features", hint="pass features=['view:feature', ...]")
-        con, attached = self._offline_reader()
+        con, attached = self._offline_reader(views=list(plans))
         try:
             days = {name: self._days(con, name) if attached else [] for name in plans}
             if entity_df is None:
@@ -357,7 +364,7 @@ class Store:
 
     def materialized_partitions(self, view: str) -> list[date]:
         """The days of ``view`` that are materialized, oldest first."""
-        con, attached = self._offline_reader()
+        con, attached = self._offline_reader(views=[view])
         try:
             return self._days(con, view) if attached else []
         finally:
@@ -416,6 +423,7 @@ class Store:
 
     @property
     def offline_db(self) -> Path:
+        """The local DuckDB file (the store when PANTRY_OFFLINE_URI is unset)."""
         return self.home / "pantry.duckdb"
 
     # -- metrics ------------------------------------------------------------------
@@ -450,7 +458,7 @@ class Store:
         """
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
-        con = connect(self.definitions, self.offline_db, for_sql=sql, locked=True, threads=threads)
+        con = connect(self.definitions, self.offline, for_sql=sql, locked=True, threads=threads)
         try:
             return run_bounded(con, sql, timeout)
         finally:

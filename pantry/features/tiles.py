@@ -27,6 +27,7 @@ from sqlglot import exp
 from pantry.compile.query import SOURCE_SCHEMA, qualified
 from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.offline.atomic import atomically
+from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.spec.model import SemanticModel
 
@@ -143,9 +144,17 @@ def write_tiles(
 
 
 def materialize(
-    source: duckdb.DuckDBPyConnection, offline: duckdb.DuckDBPyConnection, plan: ViewPlan, start: date, end: date
+    source: duckdb.DuckDBPyConnection,
+    offline: duckdb.DuckDBPyConnection | OfflineTables,
+    plan: ViewPlan,
+    start: date,
+    end: date,
 ) -> int:
-    """Partitions ``start..end``: tiles of their windows computed, written, marked. Returns tile rows."""
+    """Partitions ``start..end``: tiles of their windows computed, written, marked. Returns tile rows.
+
+    ``offline`` is the store (local file or S3), or an open connection to a DuckDB file."""
     lo = start - timedelta(days=plan.window - 1)
     tiles = compute_tiles(source, plan, lo, end)
-    return write_tiles(offline, plan, tiles, lo, end, start, end)
+    if isinstance(offline, duckdb.DuckDBPyConnection):
+        return write_tiles(offline, plan, tiles, lo, end, start, end)
+    return offline.write_tiles(plan, tiles, lo, end, start, end)

@@ -100,15 +100,17 @@ def read_days(
     return frame
 
 
-def last_materializations(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, object]]:
-    """Asset -> latest materialization time and the day range stored, from the log table."""
+def last_materializations(con: duckdb.DuckDBPyConnection, prefix: str = "") -> dict[str, dict[str, object]]:
+    """Asset -> latest materialization time and the day range stored, from the log table
+    (``prefix`` ``offline.`` when the store is attached under that name)."""
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'pantry_materializations'",
-        [METRICS_SCHEMA],
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = coalesce(nullif(?, ''), current_database()) "
+        "AND schema_name = ? AND table_name = 'pantry_materializations'",
+        [prefix.rstrip("."), METRICS_SCHEMA],
     ).fetchall()[0][0]
     if not exists:
         return {}
     rows = con.execute(
-        f"SELECT asset, max(materialized_at), min(partition_start), max(partition_end) FROM {LOG_TABLE} GROUP BY asset"
+        f"SELECT asset, max(materialized_at), min(partition_start), max(partition_end) FROM {prefix}{LOG_TABLE} GROUP BY asset"
     ).fetchall()
     return {r[0]: {"materialized_at": r[1], "first_day": r[2], "last_day": r[3]} for r in rows}

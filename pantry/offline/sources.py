@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError, did_you_mean
+from pantry.offline.location import OfflineTables
 from pantry.spec.model import Catalog, SemanticModel
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
@@ -75,7 +76,7 @@ def read_s3_table(uri: str) -> pa.Table:
 
 
 def register_model(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline_db: Path | None = None
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline: OfflineTables | None = None
 ) -> None:
     """Create the view ``src.<model>`` over the model's source, or explain why not."""
     kind = source_kind(model.source)
@@ -95,18 +96,14 @@ def register_model(
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN} FROM \"__s3_{model.name}\"")
         return
     if kind == "table":
-        if offline_db is None or not offline_db.exists():
+        extra = f"'' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN}"
+        if offline is None or not offline.register_table(con, model.source, target, extra):
+            where = offline.uri if offline is not None else "the offline store"
             raise _missing(
                 model,
-                f"source table '{model.source}' is not in the offline store",
+                f"source table '{model.source}' is not in the offline store ({where})",
                 "materialize it first, or give a CSV or Parquet path relative to the definitions folder",
             )
-        databases = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
-        if "offline" not in databases:
-            con.execute(f"ATTACH {_sql_string(str(offline_db))} AS offline (READ_ONLY)")
-        con.execute(
-            f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN} FROM offline.\"{model.source}\""
-        )
         return
     path = source_path(catalog, model)
     if not glob.glob(str(path)):
@@ -169,7 +166,7 @@ def lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: list[Sem
 
 def connect(
     catalog: Catalog,
-    offline_db: Path | None = None,
+    offline: OfflineTables | None = None,
     models: list[SemanticModel] | None = None,
     for_sql: str | None = None,
     locked: bool = False,
@@ -195,7 +192,7 @@ def connect(
             read = {m.group(1) for m in re.finditer(rf'\b{SOURCE_SCHEMA}\."?(\w+)"?', for_sql)}
             models = [m for m in models if m.name in read]
     for model in models:
-        register_model(con, catalog, model, offline_db)
+        register_model(con, catalog, model, offline)
     if locked:
         lock_down(con, catalog, models)
     return con

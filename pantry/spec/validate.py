@@ -9,7 +9,6 @@ plus one more: every column an ``expr`` reads is checked against the real source
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import duckdb
 import sqlglot
@@ -19,6 +18,7 @@ from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.names import NameResolver, output_name
 from pantry.compile.query import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
+from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.feature_views import read_feature_views
 from pantry.spec.model import Catalog, Metric, SemanticModel
@@ -319,7 +319,7 @@ def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: di
     return errors
 
 
-def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path | None = None) -> Catalog:
+def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineTables | None = None) -> Catalog:
     """Raise PantryErrors listing every problem; return the catalog when it is sound."""
     errors: list[PantryError] = []
     schemas: dict[str, dict[str, str] | None] = {}
@@ -328,7 +328,7 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline_db: Path |
         schema = None
         if con is not None:
             try:
-                register_model(con, catalog, model, offline_db)
+                register_model(con, catalog, model, offline)
                 schema = source_schema(con, model)
             except PantryError as err:
                 errors.append(err)

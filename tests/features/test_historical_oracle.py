@@ -6,7 +6,6 @@ import textwrap
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +16,7 @@ from pantry import PantryError, Store
 from pantry.features.plan import plan_view
 from pantry.features.tiles import materialize
 from pantry.offline.sources import connect
+from tests.conftest import own_offline_uri
 from tests.features.oracle import Row, Spec, expected
 
 VIEW_YAML = """
@@ -94,20 +94,18 @@ def build(root: Path, rows: list[Row]) -> Store:
             "status": [r.status for r in rows],
         }
     ).to_parquet(defs / "data" / "orders.parquet", index=False)
-    return Store(defs=defs, home=root / "home")
+    return Store(defs=defs, home=root / "home", offline_uri=own_offline_uri())
 
 
 def materialize_days(store: Store, ranges: list[tuple[date, date]]) -> None:
     store.home.mkdir(parents=True, exist_ok=True)
     source = connect(store.definitions)
-    offline = duckdb.connect(str(store.offline_db))
     try:
         for name in store.definitions.views:
             plan = plan_view(store.definitions, store.definitions.views[name])
             for start, end in ranges:
-                materialize(source, offline, plan, start, end)
+                materialize(source, store.offline, plan, start, end)
     finally:
-        offline.close()
         source.close()
 
 
@@ -288,6 +286,13 @@ def test_no_materialized_partition_gives_nulls_and_a_warning(tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="feature view 'shopper' has no materialized partition yet"):
         got = store.get_historical_features(entity_df, ["shopper:revenue_7d"])
     assert got["revenue_7d"].isna().all()
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def each_offline_store(offline_uri: str | None) -> str | None:
+    """Every test here runs against the local DuckDB file and against S3."""
+    return offline_uri
 
 
 row_strategy = st.builds(
