@@ -22,8 +22,11 @@ from sensors.alerts import build_alert_sensors, build_freshness_checks
 from sensors.online_push import build_online_push_sensor, online_push_job
 
 
-def build_definitions(defs: str | None = None, home: str | None = None, redis_url: str | None = None) -> dg.Definitions:
-    store = Store(defs=defs or default_defs(), home=home or default_home())
+def build_definitions(
+    defs: str | None = None, home: str | None = None, redis_url: str | None = None, offline_uri: str | None = None
+) -> dg.Definitions:
+    store = Store(defs=defs or default_defs(), home=home or default_home(), offline_uri=offline_uri)
+    uri = store.offline_uri or ""
     catalog = store.definitions
     facts = metric_facts(catalog)
     jobs, schedules = build_metric_schedules(facts)
@@ -53,14 +56,18 @@ def build_definitions(defs: str | None = None, home: str | None = None, redis_ur
             freshness_sensor,
             *build_alert_sensors(freshness_checks),
         ],
-        # DuckDB has one writing process per file, so steps run in one process locally.
-        executor=dg.in_process_executor,
+        # DuckDB has one writing process per file, so steps run in one process on a local
+        # store; on S3 each partition is its own object and steps run in parallel processes
+        executor=dg.in_process_executor if store.offline.kind == "local" else dg.multiprocess_executor,
         resources={
-            "offline": OfflineStore(defs=str(store.defs), home=str(store.home)),
-            IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
+            "offline": OfflineStore(defs=str(store.defs), home=str(store.home), offline_uri=uri),
+            IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home), offline_uri=uri),
             "alerts": SlackAlerts.from_env(str(store.home)),
             "online": OnlineStore(
-                defs=str(store.defs), home=str(store.home), redis_url=redis_url or os.environ.get("PANTRY_REDIS_URL")
+                defs=str(store.defs),
+                home=str(store.home),
+                redis_url=redis_url or os.environ.get("PANTRY_REDIS_URL"),
+                offline_uri=uri,
             ),
         },
     )

@@ -19,6 +19,7 @@ from resources.offline import default_defs, default_home
 class FeatureValuesIOManager(dg.ConfigurableIOManager):
     defs: str = default_defs()
     home: str = default_home()
+    offline_uri: str = ""  # empty: PANTRY_OFFLINE_URI, else the DuckDB file under ``home``
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         return None  # the asset wrote its tiles itself, atomically
@@ -28,5 +29,5 @@ class FeatureValuesIOManager(dg.ConfigurableIOManager):
         window = context.asset_partitions_time_window
         first = stamp_of(window.start.date())
         last = stamp_of((window.end - pd.Timedelta(days=1)).date())
-        store = Store(defs=self.defs, home=self.home)
+        store = Store(defs=self.defs, home=self.home, offline_uri=self.offline_uri or None)
         return store.get_historical_features(None, [f"{view}:{feature}"], start_time=first, end_time=last)

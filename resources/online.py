@@ -11,6 +11,9 @@ class OnlineStore(dg.ConfigurableResource):
     defs: str
     home: str
     redis_url: str | None = None
+    offline_uri: str = ""  # empty: PANTRY_OFFLINE_URI, else the DuckDB file under ``home``
 
     def store(self) -> Store:
-        return Store(defs=self.defs, home=self.home, redis_url=self.redis_url or None)
+        return Store(
+            defs=self.defs, home=self.home, redis_url=self.redis_url or None, offline_uri=self.offline_uri or None
+        )

@@ -430,3 +430,31 @@ def own_offline_uri() -> str | None:
     test that builds a store of its own: stores never share objects by accident."""
     base = os.environ.get("PANTRY_OFFLINE_URI")
     return f"{base}/{uuid.uuid4().hex[:10]}" if base else None
+
+
+@pytest.fixture
+def offline_uri_per_test(offline_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The module's store, with a prefix of this test's own on S3: every Store and Dagster
+    process the test starts shares it, and no other test sees it."""
+    if offline_uri is None:
+        return None
+    uri = f"{offline_uri}/{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("PANTRY_OFFLINE_URI", uri)
+    return uri
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_dagster_state_storage() -> None:
+    """Dagster keeps the current defs-state storage in a ContextVar that an instance closed by
+    an earlier test can leave behind (its weakref then fails Definitions loading): start clean."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+
+
+def offline_env(offline_uri: str | None) -> dict[str, str]:
+    """What a subprocess needs to reach the same offline store (the S3 URI and endpoint)."""
+    if not offline_uri:
+        return {}
+    keys = ["AWS_ENDPOINT_URL", *AWS_TEST_ENV]
+    return {"PANTRY_OFFLINE_URI": offline_uri, **{k: os.environ[k] for k in keys if k in os.environ}}

@@ -112,7 +112,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     def pool() -> ProcessPoolExecutor:
         """The metric-query worker (query_worker.py), started with the server."""
         if not pools:
-            pools.append(worker_pool(store.defs, store.home, store.redis_url))
+            pools.append(worker_pool(store.defs, store.home, store.redis_url, store.offline_uri))
         return pools[0]
 
     @asynccontextmanager

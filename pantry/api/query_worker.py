@@ -39,13 +39,13 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _start(defs: str, home: str, redis_url: str | None) -> None:
+def _start(defs: str, home: str, redis_url: str | None, offline_uri: str | None = None) -> None:
     global _store
     from pantry.api.store import Store
 
     os.nice(10)  # when the cores are short, the scheduler serves the online path first
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _store = Store(defs=defs, home=home, redis_url=redis_url)
+    _store = Store(defs=defs, home=home, redis_url=redis_url, offline_uri=offline_uri)
     _ = _store.definitions  # validate once, at start-up, not on the first request
 
 
@@ -88,13 +88,13 @@ def run_query(params: dict[str, Any], timeout: float, max_rows: int) -> tuple[in
     return 200, json.dumps(body, separators=(",", ":")).encode()
 
 
-def worker_pool(defs: Path, home: Path, redis_url: str | None) -> ProcessPoolExecutor:
+def worker_pool(defs: Path, home: Path, redis_url: str | None, offline_uri: str | None = None) -> ProcessPoolExecutor:
     """One worker process (spawned, not forked: the server runs threads), warmed at start."""
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
-        initargs=(str(defs), str(home), redis_url),
+        initargs=(str(defs), str(home), redis_url, offline_uri),
     )
     pool.submit(int)  # start the worker now, so the first query does not wait for its imports
     return pool

@@ -88,9 +88,14 @@ def replace_days(con: duckdb.DuckDBPyConnection, metric_name: str, frame: pd.Dat
 
 
 def read_days(
-    con: duckdb.DuckDBPyConnection, metric_name: str, start: date | None = None, end: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    metric_name: str,
+    start: date | None = None,
+    end: date | None = None,
+    prefix: str = "",
 ) -> pd.DataFrame:
-    sql = f"SELECT * FROM {table_name(metric_name)}"
+    """Stored days of a metric (``prefix`` ``offline.`` when the store is attached so)."""
+    sql = f"SELECT * FROM {prefix}{table_name(metric_name)}"
     params: list[date] = []
     if start is not None and end is not None:
         sql += f' WHERE "{DAY}" BETWEEN ? AND ?'

@@ -387,7 +387,7 @@ class S3Offline:
     @staticmethod
     def _view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str]) -> None:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
 
     def register_table(self, con: duckdb.DuckDBPyConnection, name: str, target: str, extra: str) -> bool:
         """A plain table under ``prefix/tables/<name>/``, registered as an Arrow table (a locked

@@ -17,6 +17,12 @@ from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, c
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def each_offline_store(offline_uri: str | None) -> str | None:
+    """Every test here runs against the local DuckDB file and against S3."""
+    return offline_uri
+
+
 @pytest.fixture
 def project(tmp_path: Path):  # noqa: ANN201
     rows = generated_rows()
@@ -26,7 +32,7 @@ def project(tmp_path: Path):  # noqa: ANN201
 
 def test_backfill_range_then_reads_match_the_oracle(project, dagster_home: Path) -> None:  # noqa: ANN001
     store, rows = project
-    defs = build_definitions(str(store.defs), str(store.home))
+    defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         result = dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-12"})
@@ -69,7 +75,7 @@ def test_backfill_range_then_reads_match_the_oracle(project, dagster_home: Path)
 
 def test_subset_reports_only_selected_features(project, dagster_home: Path) -> None:  # noqa: ANN001
     store, _ = project
-    defs = build_definitions(str(store.defs), str(store.home))
+    defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         result = dg.materialize(
@@ -81,7 +87,7 @@ def test_subset_reports_only_selected_features(project, dagster_home: Path) -> N
 
 def test_feature_specs_carry_metadata(project) -> None:  # noqa: ANN001
     store, _ = project
-    defs = build_definitions(str(store.defs), str(store.home))
+    defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "features")
     assert keys == sorted([f"features/{f.replace(':', '/')}" for f in FEATURES] + ["features/recent/revenue_2d"])
@@ -110,14 +116,16 @@ def test_feature_specs_carry_metadata(project) -> None:  # noqa: ANN001
             "{name: revenue_7d, measure: orders.revenue, window: 8 days}",
         )
     )
-    after_graph = build_definitions(str(store.defs), str(store.home)).resolve_asset_graph()
+    after_graph = build_definitions(
+        str(store.defs), str(store.home), offline_uri=store.offline_uri
+    ).resolve_asset_graph()
     changed = {k.path[-1] for k, v in before.items() if after_graph.get(k).code_version != v}
     assert "revenue_7d" in changed and "min_2d" in changed  # W grew, so presence changed for every feature
 
 
 def test_catalog_lists_features_with_latest_stats(project, dagster_home: Path) -> None:  # noqa: ANN001
     store, rows = project
-    defs = build_definitions(str(store.defs), str(store.home))
+    defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         assert dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-04"}).success
@@ -136,7 +144,7 @@ def test_catalog_lists_features_with_latest_stats(project, dagster_home: Path) -
 
 def test_a_failed_run_keeps_the_previous_tiles(project, dagster_home: Path) -> None:  # noqa: ANN001
     store, _ = project
-    defs = build_definitions(str(store.defs), str(store.home))
+    defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
     entity_df = pd.DataFrame(
         {"customer_id": [1, 2, 3], "event_timestamp": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"])}

@@ -26,6 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
+@pytest.fixture(autouse=True)
+def each_offline_store(offline_uri_per_test: str | None) -> str | None:
+    """Every test here runs against the local DuckDB file and against S3 (a prefix per test)."""
+    return offline_uri_per_test
+
+
 @pytest.fixture
 def shop_copy(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path: Path) -> Path:
     defs = tmp_path / "metrics_defs"
@@ -48,9 +54,11 @@ def _materialize(
 
 
 def _stored(home: Path, name: str) -> pd.DataFrame:
-    con = duckdb.connect(str(home / "pantry.duckdb"), read_only=True)
+    """The metric's stored table, read back through the store the test runs on (file or S3)."""
+    con = duckdb.connect()
     try:
-        return read_days(con, name)
+        assert Store(home=home).offline.attach(con, views=[], metrics=[name])
+        return read_days(con, name, prefix="offline.")
     finally:
         con.close()
 

@@ -157,9 +157,10 @@ def compare(store: Store, rows: list[Row], days: list[date], entity_df: pd.DataF
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, list[Row], list[date]]:
+def scenario(tmp_path_factory: pytest.TempPathFactory, offline_uri: str | None) -> tuple[Store, list[Row], list[date]]:
     rows = generated_rows()
     store = build(tmp_path_factory.mktemp("oracle"), rows)
+    assert store.offline.kind == ("s3" if offline_uri else "local")
     # partitions 01-01..01-08 and 01-10..01-19: 01-09 is a missing middle partition
     materialize_days(store, [(date(2024, 1, 1), date(2024, 1, 8)), (date(2024, 1, 10), date(2024, 1, 19))])
     days = [date(2024, 1, 1) + timedelta(days=i) for i in range(19) if i != 8]
@@ -286,7 +287,6 @@ def test_no_materialized_partition_gives_nulls_and_a_warning(tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="feature view 'shopper' has no materialized partition yet"):
         got = store.get_historical_features(entity_df, ["shopper:revenue_7d"])
     assert got["revenue_7d"].isna().all()
-
 
 
 @pytest.fixture(scope="module", autouse=True)

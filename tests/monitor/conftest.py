@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
+from tests.conftest import own_offline_uri
 from tests.features.test_historical_oracle import materialize_days
 
 DAY0 = date(2024, 3, 1)
@@ -81,11 +82,14 @@ def write_monitored_defs(root: Path) -> Path:
 
 
 def build_monitored(root: Path) -> Store:
-    store = Store(defs=write_monitored_defs(root), home=root / "home")
+    store = Store(defs=write_monitored_defs(root), home=root / "home", offline_uri=own_offline_uri())
     materialize_days(store, [(DAY0, LAST)])
     return store
 
 
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return build_monitored(tmp_path_factory.mktemp("monitored"))
+def monitored(tmp_path_factory: pytest.TempPathFactory, offline_uri: str | None) -> Store:
+    """Built once per offline store: in the local file, then on S3 when the module runs both."""
+    store = build_monitored(tmp_path_factory.mktemp("monitored"))
+    assert store.offline.kind == ("s3" if offline_uri else "local")
+    return store

@@ -13,6 +13,12 @@ from pantry.monitor.drift import view_drift
 from tests.monitor.conftest import CALM, DAY0, SHIFTED, THIN
 
 
+@pytest.fixture(scope="module", autouse=True)
+def each_offline_store(offline_uri: str | None) -> str | None:
+    """Every test here runs against the local DuckDB file and against S3."""
+    return offline_uri
+
+
 def test_a_shifted_day_drifts_and_a_calm_day_does_not(monitored: Store) -> None:
     shifted = view_drift(monitored, "spend", SHIFTED)
     assert shifted.reference == tuple(SHIFTED - timedelta(days=k) for k in range(7, 0, -1))
@@ -52,7 +58,7 @@ def test_a_named_method_is_used_as_given(monitored: Store, tmp_path) -> None:  #
     defs.mkdir()
     (defs / "defs.yaml").write_text(text)
     (defs / "data").symlink_to(monitored.defs / "data")
-    store = Store(defs=defs, home=monitored.home)
+    store = Store(defs=defs, home=monitored.home, offline_uri=monitored.offline_uri)
     drift = view_drift(store, "spend", SHIFTED)
     assert {f.method for f in drift.features} == {"psi"} and drift.feature("amount_1d").drifted
 
@@ -85,7 +91,9 @@ def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: A
     # the source changes after the tiles were written: the stored feature and the live metric now disagree
     changed = rows.assign(amount=rows["amount"] + 1.0)
     changed.to_parquet(store.defs / "data" / "events.parquet", index=False)
-    [stale] = consistency_checks(Store(defs=store.defs, home=store.home), "spend", {SHIFTED: current})
+    [stale] = consistency_checks(
+        Store(defs=store.defs, home=store.home, offline_uri=store.offline_uri), "spend", {SHIFTED: current}
+    )
     assert not stale.passed
     assert (
         "feature spend:amount_1d" in stale.summary

@@ -15,7 +15,7 @@ import redis
 
 from pantry import PantryError, Store
 from pantry.features.plan import stamp_of
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, free_port, offline_env
 from tests.features.oracle import Row, expected
 from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, generated_rows, materialize_days
 
@@ -29,11 +29,17 @@ def recent_rows() -> list[Row]:
     return [Row(r.key, r.at + shift, r.amount, r.status, r.position) for r in generated_rows()]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def each_offline_store(offline_uri: str | None) -> str | None:
+    """Every test here runs against the local DuckDB file and against S3."""
+    return offline_uri
+
+
 @pytest.fixture
 def store(tmp_path: Path, redis_server: RedisServer) -> Store:
     built = build(tmp_path, recent_rows())
     materialize_days(built, [(DAY0, TODAY - timedelta(days=2))])
-    return Store(defs=built.defs, home=built.home, redis_url=redis_server.url)
+    return Store(defs=built.defs, home=built.home, redis_url=redis_server.url, offline_uri=built.offline_uri)
 
 
 def _historical(store: Store, day: date, keys: list[int]) -> pd.DataFrame:
@@ -145,6 +151,7 @@ def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server
         "PANTRY_HOME": str(store.home),
         "PANTRY_REDIS_URL": redis_server.url,
         "PATH": "/usr/bin:/bin",
+        **offline_env(store.offline_uri),
     }
     done = subprocess.run(
         [sys.executable, "-m", "pantry.api.cli", "online", "push", "shopper", "--latest"],
@@ -177,7 +184,9 @@ def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server
 
 
 def test_unreachable_redis_is_a_clear_error(store: Store) -> None:
-    dead = Store(defs=store.defs, home=store.home, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    dead = Store(
+        defs=store.defs, home=store.home, redis_url=f"redis://127.0.0.1:{free_port()}/0", offline_uri=store.offline_uri
+    )
     _ = dead.definitions, dead._plans(["shopper:revenue_7d"])  # time the Redis calls alone
 
     def bounded(call: Callable[[], object]) -> None:

@@ -1,0 +1,161 @@
+"""The offline store on a real S3 endpoint (moto_server over HTTP): its layout, and its errors.
+
+The store's semantics (training reads, metric partitions, the push, drift) are tested by
+the suites that run against both stores; here: what lands where, what replaces what, and
+what a user sees when the bucket, the credentials or the endpoint are wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pantry import PantryError, Store
+from pantry.features.plan import plan_view
+from pantry.features.tiles import materialize
+from pantry.offline.sources import connect
+from tests.conftest import S3Endpoint, free_port
+from tests.features.test_historical_oracle import build, generated_rows
+
+
+@pytest.fixture
+def s3_store(s3: S3Endpoint, tmp_path, monkeypatch: pytest.MonkeyPatch) -> tuple[Store, S3Endpoint, str]:  # noqa: ANN001
+    bucket = s3.new_bucket()
+    monkeypatch.setenv("PANTRY_OFFLINE_URI", f"s3://{bucket}/prod")
+    store = build(tmp_path, generated_rows())
+    return store, s3, bucket
+
+
+def _keys(s3: S3Endpoint, bucket: str) -> dict[str, str]:
+    listed = s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: o["ETag"] for o in listed}
+
+
+def test_layout_is_hive_style_with_markers_and_a_rerun_replaces_one_object(
+    s3_store: tuple[Store, S3Endpoint, str],
+) -> None:
+    store, s3, bucket = s3_store
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    source = connect(store.definitions)
+    materialize(source, store.offline, plan, date(2024, 1, 8), date(2024, 1, 9))
+    keys = _keys(s3, bucket)
+    prefix = store.offline_uri.removeprefix(f"s3://{bucket}/")
+    tiles = sorted(k for k in keys if k.endswith("part-0.parquet") and "/_" not in k)
+    # the 7-day window of partition 01-08 reaches back to 01-02: tiles of days 02..09, one object each
+    assert tiles == [f"{prefix}/features/shopper/date=2024-01-{d:02d}/part-0.parquet" for d in range(2, 10)]
+    marks = sorted(k for k in keys if "/_partitions/" in k)
+    assert marks == [f"{prefix}/features/shopper/_partitions/date=2024-01-0{d}" for d in (8, 9)]
+    assert store.materialized_partitions("shopper") == [date(2024, 1, 8), date(2024, 1, 9)]
+
+    # the object of a day holds exactly that day's tiles, counted by hand from the source rows
+    day = date(2024, 1, 5)
+    body = s3.client().get_object(Bucket=bucket, Key=f"{prefix}/features/shopper/date={day}/part-0.parquet")["Body"]
+    frame = pd.read_parquet(pd.io.common.BytesIO(body.read()))
+    rows = [r for r in generated_rows() if r.at.date() == day]
+    assert sorted(frame["__key"].tolist()) == sorted({r.key for r in rows})
+    assert int(frame["__rows"].sum()) == len(rows)
+
+    # re-materializing 01-09 rewrites the tiles of its window, adds no object, and the reads agree
+    before = store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
+    materialize(source, store.offline, plan, date(2024, 1, 9), date(2024, 1, 9))
+    again = _keys(s3, bucket)
+    assert set(again) == set(keys)
+    after = store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
+    pd.testing.assert_frame_equal(before, after)
+    source.close()
+
+
+def test_the_cache_downloads_only_what_changed(s3_store: tuple[Store, S3Endpoint, str]) -> None:
+    store, s3, bucket = s3_store
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    source = connect(store.definitions)
+    materialize(source, store.offline, plan, date(2024, 1, 8), date(2024, 1, 8))
+    store.materialized_partitions("shopper")
+    con = duckdb.connect()
+    store.offline.attach(con, views=["shopper"], metrics=[])
+    cached = sorted(p for p in (store.home / "cache").rglob("*.parquet") if p.is_file())
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    assert len(cached) == 7  # the tiles of days 02..08
+    time.sleep(0.01)
+    materialize(source, store.offline, plan, date(2024, 1, 9), date(2024, 1, 9))
+    store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
+    now = sorted(p for p in (store.home / "cache").rglob("*.parquet") if p.is_file())
+    assert len(now) == 8  # one file per object: day 09 is new, stale copies are gone
+    # days 03..08 were rewritten with the same bytes: same ETag, so not downloaded again
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in now if p in stamps)
+    source.close()
+
+
+def test_a_missing_bucket_is_a_clear_error_and_nothing_is_written(
+    s3: S3Endpoint, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PANTRY_OFFLINE_URI", "s3://no-such-bucket/prod")
+    store = build(tmp_path, generated_rows(n=30))
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    with pytest.raises(PantryError, match=r"bucket 'no-such-bucket' does not exist .*s3://no-such-bucket/prod"):
+        materialize(connect(store.definitions), store.offline, plan, date(2024, 1, 8), date(2024, 1, 8))
+    with pytest.raises(PantryError, match="bucket 'no-such-bucket' does not exist"):
+        store.materialized_partitions("shopper")
+    assert store.offline.kind == "s3" and not (store.home / "pantry.duckdb").exists()
+
+
+def test_an_unreachable_endpoint_fails_fast_naming_the_uri(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("PANTRY_OFFLINE_URI", "s3://lake/prod")
+    store = build(tmp_path, generated_rows(n=30))
+    started = time.monotonic()
+    with pytest.raises(PantryError, match=r"cannot list objects on s3://lake/prod\S*: endpoint .* did not answer after 3"):
+        store.materialized_partitions("shopper")
+    assert time.monotonic() - started < 30
+
+
+@pytest.fixture
+def s3_with_auth() -> Iterator[S3Endpoint]:
+    """A second moto_server that checks credentials (it knows no access key at all)."""
+    endpoint = S3Endpoint(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    yield endpoint
+    endpoint.close()
+
+
+def test_wrong_credentials_are_named(s3_with_auth: S3Endpoint, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_with_auth.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    monkeypatch.setenv("PANTRY_OFFLINE_URI", "s3://lake/prod")
+    store = build(tmp_path, generated_rows(n=30))
+    with pytest.raises(PantryError, match=r"credentials were refused \(InvalidAccessKeyId\) .*s3://lake/prod"):
+        store.materialized_partitions("shopper")
+    with pytest.raises(PantryError, match="credentials were refused"):
+        store.offline.check()
+
+
+def test_the_cli_names_the_uri_without_a_traceback(s3: S3Endpoint, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    store = build(tmp_path, generated_rows(n=30))
+    done = subprocess.run(
+        [sys.executable, "-m", "pantry.api.cli", "online", "push", "shopper", "--latest"],
+        capture_output=True,
+        text=True,
+        env={
+            "PANTRY_DEFS": str(store.defs),
+            "PANTRY_HOME": str(store.home),
+            "PANTRY_OFFLINE_URI": "s3://no-such-bucket/prod",
+            "AWS_ENDPOINT_URL": s3.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "PATH": "/usr/bin:/bin",
+        },
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "bucket 'no-such-bucket' does not exist" in done.stderr and "s3://no-such-bucket/prod" in done.stderr
