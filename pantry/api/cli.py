@@ -106,6 +106,17 @@ def query(
     console.print(frame_table(frame))
 
 
+@app.command("compile")
+def compile_partition(
+    partition: str = typer.Option(..., "--partition", help="The day, YYYY-MM-DD."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="A metric: its day-grain rows of that day."),
+    view: Optional[str] = typer.Option(None, "--view", help="A feature view: its values at the partition's stamp."),
+    dialect: str = typer.Option("duckdb", "--dialect", help="duckdb, postgres, snowflake, bigquery or spark."),
+) -> None:
+    """Print the SQL that materializes one partition of a metric or a feature view."""
+    print(_store().compile_partition(partition, metric=metric, view=view, dialect=dialect))
+
+
 CATALOG_WIDE = 140  # terminal columns from which the catalog shows all eight columns
 
 

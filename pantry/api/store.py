@@ -478,3 +478,35 @@ class Store:
         """The SQL ``query`` would run, rendered in ``dialect``."""
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         return compile_sql(self.definitions, request, dialect)
+
+    def compile_partition(
+        self, partition: str | date, metric: str | None = None, view: str | None = None, dialect: str = "duckdb"
+    ) -> str:
+        """The SQL that computes one partition of a metric (its day-grain rows) or of a feature
+        view (its values at the partition's stamp, in the portable form), in ``dialect``."""
+        from pantry.features.plan import plan_view
+        from pantry.features.portable import partition_sql
+        from pantry.offline.metric_tables import day_request
+
+        day = _as_date(partition, "partition")
+        if day is None or (metric is None) == (view is None):
+            raise PantryError(
+                "give one partition and one of a metric or a feature view",
+                field="partition" if day is None else "metric",
+                hint="pantry compile --dialect spark --metric flights --partition 2013-06-01",
+            )
+        if metric is not None:
+            found = self.definitions.metrics.get(metric)
+            if found is None:
+                raise PantryError(
+                    f"'{metric}' is not a metric",
+                    field="metric",
+                    hint=did_you_mean(metric, self.definitions.metrics) or "pantry catalog lists them",
+                )
+            return compile_sql(self.definitions, day_request(found, day, day), dialect)
+        assert view is not None
+        if view not in self.definitions.views:
+            raise PantryError(
+                f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, self.definitions.views)
+            )
+        return partition_sql(plan_view(self.definitions, self.definitions.views[view]), day, dialect)

@@ -29,7 +29,7 @@ from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.offline.atomic import atomically
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
-from pantry.spec.model import SemanticModel
+from pantry.spec.model import Dimension, SemanticModel
 
 FEATURES_SCHEMA = "features"
 PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"
@@ -75,16 +75,22 @@ def _partials(planned: PlannedFeature, value: str, order: str) -> list[str]:
     return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
 
 
-def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: date, hi: date) -> str:
-    entity = model.entity(plan.view.entity)
-    assert entity is not None
+def model_time(plan: ViewPlan, model: SemanticModel) -> Dimension:
+    """The time dimension that places a model's rows in days: its measures', else its agg-time one."""
     time_dim = model.dimension(model.agg_time_dimension or "")
     features = [p for p in plan.features if p.model.name == model.name]
     if features and features[0].measure is not None:
         time_dim = model.time_dimension_for(features[0].measure) or time_dim
     assert time_dim is not None
+    return time_dim
+
+
+def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: date, hi: date) -> str:
+    entity = model.entity(plan.view.entity)
+    assert entity is not None
+    features = [p for p in plan.features if p.model.name == model.name]
     key = qualified(entity.expr, "m0").sql("duckdb")
-    at = f"CAST({qualified(time_dim.expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
+    at = f"CAST({qualified(model_time(plan, model).expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
     order = f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
     parts = [f"{key} AS __key", f"CAST({at} AS DATE) AS __day", f"COUNT(*) AS {q(rows_column(model))}"]
     for planned in features:

@@ -111,7 +111,9 @@ def test_an_unreachable_endpoint_fails_fast_naming_the_uri(tmp_path, monkeypatch
     monkeypatch.setenv("PANTRY_OFFLINE_URI", "s3://lake/prod")
     store = build(tmp_path, generated_rows(n=30))
     started = time.monotonic()
-    with pytest.raises(PantryError, match=r"cannot list objects on s3://lake/prod\S*: endpoint .* did not answer after 3"):
+    with pytest.raises(
+        PantryError, match=r"cannot list objects on s3://lake/prod\S*: endpoint .* did not answer after 3"
+    ):
         store.materialized_partitions("shopper")
     assert time.monotonic() - started < 30
 
