@@ -458,3 +458,69 @@ def offline_env(offline_uri: str | None) -> dict[str, str]:
         return {}
     keys = ["AWS_ENDPOINT_URL", *AWS_TEST_ENV]
     return {"PANTRY_OFFLINE_URI": offline_uri, **{k: os.environ[k] for k in keys if k in os.environ}}
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+class PostgresServer:
+    """A real PostgreSQL cluster on a free port, in a folder of its own, started and stopped here.
+
+    PostgreSQL refuses to run as root: as root, the cluster belongs to the ``postgres`` user
+    (Debian's package creates it) and its commands run through ``runuser``."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import tempfile
+
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not (initdb and pg_ctl):
+            pytest.fail("PostgreSQL is not installed: run 'make setup' (it installs Debian's postgresql)")
+        self.folder = Path(tempfile.mkdtemp(prefix="pantry-pg-"))
+        self.port = free_port()
+        self.user = "pantry"
+        as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+            as_owner = ["runuser", "-u", "postgres", "--"]
+        self.pg_ctl = [*as_owner, pg_ctl, "-D", str(self.folder / "data")]
+        run = lambda cmd: subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
+        run([*as_owner, initdb, "-D", str(self.folder / "data"), "-U", self.user, "--auth=trust", "-E", "UTF8"])
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run([*self.pg_ctl, "-o", options, "-l", str(self.folder / "log"), "-w", "start"])
+        import psycopg2
+
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
+        con.autocommit = True
+        con.cursor().execute("CREATE DATABASE dagster")
+        con.close()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables deploy/dagster.yaml reads."""
+        return {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_DB": "dagster",
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": "",
+            "DAGSTER_MAX_CONCURRENT_RUNS": "1",
+        }
+
+    def stop(self) -> None:
+        import subprocess
+
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.stop()
