@@ -524,3 +524,81 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer()
     yield server
     server.stop()
+
+
+class RedisClusterServers:
+    """A real 3-node Redis Cluster: three ``redis-server --cluster-enabled yes`` processes on
+    free ports (each port + 10000 free too, for the cluster bus), joined by
+    ``redis-cli --cluster create`` with no replicas."""
+
+    def __init__(self, folder: Path) -> None:
+        import subprocess
+
+        import redis
+
+        self.ports = self._ports(3)
+        self.processes = []
+        for port in self.ports:
+            node = folder / str(port)
+            node.mkdir(parents=True)
+            self.processes.append(
+                subprocess.Popen(
+                    ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
+                    + ["--cluster-config-file", str(node / "nodes.conf"), "--save", "", "--appendonly", "no"]
+                    + ["--dir", str(node)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in self.ports:
+            for _ in range(200):
+                try:
+                    if redis.Redis(port=port, socket_timeout=0.2).ping():
+                        break
+                except redis.RedisError:
+                    time.sleep(0.02)
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports]]
+            + ["--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        for _ in range(300):  # every node must agree that all 16384 slots are served
+            infos = [redis.Redis(port=p).cluster("info") for p in self.ports]
+            if all(i.get("cluster_state") == "ok" for i in infos):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the Redis Cluster did not reach state ok")
+
+    @staticmethod
+    def _ports(n: int) -> list[int]:
+        ports: list[int] = []
+        while len(ports) < n:
+            port = free_port()
+            if port + 10000 > 65535 or port in ports:
+                continue
+            try:  # the cluster bus port must be free too
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+            ports.append(port)
+        return ports
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[1]}/0"  # any node will do: Pantry finds the others
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
+    cluster = RedisClusterServers(tmp_path / "cluster")
+    yield cluster
+    cluster.stop()

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from pantry.errors import PantryError
@@ -21,16 +22,38 @@ ATTEMPTS = 3
 T = TypeVar("T")
 
 
-def connect(url: str, timeout: float = 2.0) -> redis.Redis:
+def connect(url: str, timeout: float = 2.0) -> redis.Redis | RedisCluster:
     """``timeout`` bounds one reply: 2 s suits a read; a bulk push passes more, since one
-    chunk's Lua script may legitimately run for seconds on a loaded machine."""
-    return redis.Redis.from_url(
-        url,
+    chunk's Lua script may legitimately run for seconds on a loaded machine.
+
+    A URL of any node of a Redis Cluster gives a cluster client, which routes each key to
+    its node by slot: the node is asked ``INFO cluster`` once, when the client is made."""
+    options = dict(
         socket_timeout=timeout,
         socket_connect_timeout=2.0,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), ATTEMPTS - 1),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+    single = redis.Redis.from_url(url, **options)
+    try:
+        enabled = single.info("cluster").get("cluster_enabled") == 1
+    except (redis.ConnectionError, redis.TimeoutError):
+        return single  # unreachable now: the first real call says so, with guarded()'s message
+    except redis.ResponseError:
+        enabled = False  # INFO refused (an ACL): a standalone server is the safe reading
+    if not enabled:
+        return single
+    single.close()
+    return RedisCluster.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=2.0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), ATTEMPTS - 1),
+    )
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 class RedisUnavailable(PantryError):
@@ -62,8 +85,8 @@ def _refusal_hint(err: redis.ResponseError, view: str | None) -> str:
     cluster = ("CROSSSLOT", "hash to the same slot", "MOVED ", "ASK ", "CLUSTERDOWN")
     if any(word in text for word in cluster):
         return (
-            "PANTRY_REDIS_URL points at a Redis Cluster node, and this Pantry writes one chunk of keys per script, "
-            "which a cluster refuses across hash slots: point PANTRY_REDIS_URL at a standalone Redis"
+            "the Redis Cluster is not in a steady state (a slot moving, or nodes down): check "
+            "'redis-cli --cluster check <node>' and retry; Pantry routes every key by its slot"
         )
     if "WRONGTYPE" in text:
         pattern = entity_key(view, "*") if view is not None else f"{PREFIX}:*"

@@ -67,8 +67,16 @@ def _other_key_text(key: object) -> str:
     return str(key)
 
 
-def entity_key(view: str, key: object) -> str:
-    return f"{PREFIX}:{view}:{key_text(key)}"
+def entity_key(view: str, key: object, cluster: bool = False) -> str:
+    """``pantry:<view>:<key>``; on a Redis Cluster ``pantry:<view>:{<key>}``.
+
+    Why the entity key is the hash tag: a Redis Cluster places a key by its tag, so every
+    view's hash of one entity lives in one slot (a read of several views for one entity
+    asks one node), while entities spread evenly over all slots and nodes. The push's
+    newer-wins script, which must touch keys of one slot only, is called per slot group.
+    """
+    text = key_text(key)
+    return f"{PREFIX}:{view}:{{{text}}}" if cluster else f"{PREFIX}:{view}:{text}"
 
 
 def meta_key(view: str) -> str:

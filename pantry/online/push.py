@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from pantry.online.layout import STAMP_FIELD, encode, entity_key, meta_key
 
@@ -85,14 +87,35 @@ def push_rows(
     caller records the view's pushed stamp only after a whole push, so running it again
     completes it (the script makes a repeat harmless).
     """
-    script = client.register_script(NEWER_WINS)
+    cluster = isinstance(client, RedisCluster)
     head = [stamp_epoch, expire_epoch or 0, len(fields), *fields]
+    if cluster:
+        # a script's keys must share a slot: load it on every node, chunk the rows by slot
+        sha = client.script_load(NEWER_WINS)
+        rows = _by_slot(view, rows)
 
-    def send(batch: list[tuple[list[str], list[Any]]]) -> int:
-        pipe = client.pipeline(transaction=False)
-        for keys, values in batch:
-            script(keys=keys, args=head + values, client=pipe)
-        return sum(pipe.execute())
+        def send(batch: list[tuple[list[str], list[Any]]]) -> int:
+            # a cluster pipeline refuses scripts: one plain pipeline per node owning the chunks' slots
+            by_node: dict[str, tuple[Any, list[tuple[list[str], list[Any]]]]] = {}
+            for keys, values in batch:
+                node = client.nodes_manager.get_node_from_slot(key_slot(keys[0].encode()))
+                by_node.setdefault(node.name, (node, []))[1].append((keys, values))
+            written = 0
+            for node, chunks in by_node.values():
+                pipe = client.get_redis_connection(node).pipeline(transaction=False)
+                for keys, values in chunks:
+                    pipe.evalsha(sha, len(keys), *keys, *head, *values)
+                written += sum(pipe.execute())
+            return written
+
+    else:
+        script = client.register_script(NEWER_WINS)
+
+        def send(batch: list[tuple[list[str], list[Any]]]) -> int:
+            pipe = client.pipeline(transaction=False)
+            for keys, values in batch:
+                script(keys=keys, args=head + values, client=pipe)
+            return sum(pipe.execute())
 
     written = answered = 0
     in_flight: deque[tuple[Future[int], int]] = deque()
@@ -114,8 +137,17 @@ def push_rows(
             batch: list[tuple[list[str], list[Any]]] = []
             keys: list[str] = []
             values: list[Any] = []
+            slot = None
             for key, row in rows:
-                keys.append(entity_key(view, key))
+                if cluster:
+                    key, at = key  # (tagged key, its slot): a chunk never spans two slots
+                    if keys and at != slot:
+                        batch.append((keys, values))
+                        keys, values = [], []
+                    slot = at
+                    keys.append(key)
+                else:
+                    keys.append(entity_key(view, key))
                 values.extend(row if encoded else (encode(v) for v in row))
                 if len(keys) >= CHUNK:
                     batch.append((keys, values))
@@ -135,6 +167,16 @@ def push_rows(
             for pending, _ in in_flight:
                 pending.cancel()
     return written
+
+
+def _by_slot(view: str, rows: Iterable[tuple[Any, Sequence[Any]]]) -> list[tuple[tuple[str, int], Sequence[Any]]]:
+    """Rows keyed by (tagged key, cluster slot), sorted by slot: the push's chunks for a cluster."""
+    tagged = []
+    for key, row in rows:
+        text = entity_key(view, key, cluster=True)
+        tagged.append(((text, key_slot(text.encode())), row))
+    tagged.sort(key=lambda item: item[0][1])
+    return tagged
 
 
 def record_push(client: redis.Redis, view: str, stamp_epoch: int) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from pantry.online.layout import entity_key
 
@@ -15,11 +16,12 @@ def read_many(
     client: redis.Redis, requests: Sequence[tuple[str, Sequence[str], Sequence[Any]]]
 ) -> list[list[list[Any]]]:
     """For each ``(view, fields, keys)``: one list of field values per key (None when missing)."""
+    cluster = isinstance(client, RedisCluster)  # a cluster pipeline sends each node its keys
     pipe = client.pipeline(transaction=False)
     for view, fields, keys in requests:
         wanted = list(fields)  # one list per view, shared by its keys' commands
         for key in keys:
-            pipe.hmget(entity_key(view, key), wanted)
+            pipe.hmget(entity_key(view, key, cluster), wanted)
     replies = pipe.execute()
     # every stored value is a JSON scalar: decode the whole batch with one json.loads
     flat = [v if v is not None else b"null" for reply in replies for v in reply]
