@@ -34,6 +34,7 @@ class LocalOffline:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.cache = path.parent / "cache" / "s3"  # S3 sources' objects, downloaded when changed
 
     @property
     def uri(self) -> str:

@@ -4,20 +4,23 @@ Layout, Hive-style, one object per partition::
 
     prefix/metrics/<metric>/date=2024-01-01/part-0.parquet     the metric's rows of that day
     prefix/features/<view>/date=2024-01-01/part-0.parquet      the view's tiles of that day
-    prefix/features/<view>/_partitions/date=2024-01-01         marker: partition materialized
+    prefix/features/<view>/_manifests/<time>-<id>.json          one per run: what it published
     prefix/features/<view>/_stats/date=2024-01-01/part-0.parquet  the stamp's feature figures
     prefix/tables/<name>/*.parquet                              plain tables (``source: <name>``)
 
 Why this shape. A PUT of one object is atomic, so a reader sees a day's old rows or its
-new rows, never half of them, and re-materializing a day replaces its object. A view's
-partition is published last: its tiles are written first and its ``_partitions`` marker
-after them, so a marked partition always has every tile it reads. A day with no rows is
-an empty Parquet file, so the day's schema and its "materialized" state survive.
+new rows, never half of them, and re-materializing a day replaces its object. A run writes
+its tile objects first and then publishes them in a manifest of its own (the days it
+wrote with their ETags, and the partitions it materialized): a reader merges the
+manifests, newest last, so a partition is visible only once every tile it reads is, and
+two runs never race on one shared object. Manifests never change, so a reader downloads
+each once: a training read costs one LIST of the view's manifests.
 
 Why a local cache. DuckDB's httpfs cannot be downloaded everywhere, so objects are read
-with boto3 into ``<home>/cache/s3``, keyed by ETag: one LIST per read finds what changed,
-only changed objects are downloaded, and DuckDB scans the cached files. Nothing but that
-cache is ever written locally; deleting it costs one download.
+with boto3 into ``<home>/cache/s3``, keyed by ETag: only changed objects are downloaded,
+and a view's published tiles are merged into one local Parquet file (rebuilt when the
+set of objects changes) that DuckDB scans as fast as a table. Nothing but that cache is
+ever written locally; deleting it costs one download.
 
 Why boto3 with bounded retries: a missing bucket, refused credentials or an unreachable
 endpoint must fail within seconds with a sentence naming the URI, not hang a run.
@@ -25,11 +28,14 @@ endpoint must fail within seconds with a sentence naming the URI, not hang a run
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +65,16 @@ class Listed:
     key: str
     etag: str
     modified: datetime
+
+
+@dataclass
+class ViewState:
+    """What a view's manifests publish: the tiles' columns, each tile day's ETag (None: no
+    rows that day) and each materialized partition with the time it was published."""
+
+    columns: list[str] | None = None
+    tiles: dict[date, str | None] = field(default_factory=dict)
+    partitions: dict[date, datetime] = field(default_factory=dict)
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -171,12 +187,11 @@ class S3Offline:
                 hint="check AWS_ENDPOINT_URL and the network; nothing was written",
             ) from None
 
-    def _parallel(self, doing: str, actions: list[Callable[[], object]]) -> None:
+    def _parallel(self, doing: str, actions: list[Callable[[], Any]]) -> list[Any]:
         if not actions:
-            return
+            return []
         with ThreadPoolExecutor(min(WORKERS, len(actions))) as pool:
-            for future in [pool.submit(self._call, doing, a) for a in actions]:
-                future.result()
+            return [future.result() for future in [pool.submit(self._call, doing, a) for a in actions]]
 
     def list(self, under: str) -> list[Listed]:
         """Every object under ``prefix/under``, with its ETag (one paginated LIST)."""
@@ -220,19 +235,19 @@ class S3Offline:
     def exists(self) -> bool:
         return True
 
-    def cached(self, objects: list[Listed]) -> list[str]:
+    def cached(self, objects: list[Listed], suffix: str = ".parquet") -> list[str]:
         """Local copies of ``objects``, downloading only those whose ETag is not cached yet."""
         paths: list[str] = []
         missing: list[tuple[Listed, Path]] = []
         for obj in objects:
-            path = self.cache / self.bucket / obj.key / f"{obj.etag}.parquet"
+            path = self.cache / self.bucket / obj.key / f"{obj.etag}{suffix}"
             paths.append(str(path))
             if not path.exists():
                 missing.append((obj, path))
 
         def fetch(obj: Listed, path: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            for stale in path.parent.glob("*.parquet"):
+            for stale in path.parent.glob(f"*{suffix}"):
                 stale.unlink(missing_ok=True)
             body = self.client.get_object(Bucket=self.bucket, Key=obj.key)["Body"].read()
             partial = path.with_suffix(f".{os.getpid()}.part")
@@ -272,22 +287,58 @@ class S3Offline:
         return len(frame)
 
     def write_tiles(self, plan: ViewPlan, tiles: pa.Table, lo: date, hi: date, start: date, end: date) -> int:
-        """Tiles of days ``lo..hi``, then the markers of partitions ``start..end`` (published last)."""
+        """Tiles of days ``lo..hi``, one object a day, then a manifest that publishes them
+        with partitions ``start..end``: a reader sees the run whole or not at all."""
         view = plan.view.name
-        listed = self.list(f"features/{view}/")
-        existing = self._schema([o for o in listed if "/_" not in o.key.removeprefix(self.key("features", view))])
-        if existing is not None and existing != tiles.column_names:
+        state = self.view_state(view)
+        if state.columns is not None and state.columns != tiles.column_names:
             # the view's shape changed: its tiles and marks are rebuilt from here, as in the local store
-            self._delete([o.key for o in listed])
+            self._delete([o.key for o in self.list(f"features/{view}/")])
         by_day = split_by_day(tiles, "__day", date_range(lo, hi))
+        full = {d: t for d, t in by_day.items() if t.num_rows}
         puts = [
             self._put(self.key("features", view, f"date={d}", "part-0.parquet"), _parquet_bytes(t))
-            for d, t in by_day.items()
+            for d, t in full.items()
         ]
-        self._parallel(f"write the tiles of feature view '{view}'", puts)
-        marks = [self._put(self.key("features", view, "_partitions", f"date={d}"), b"") for d in date_range(start, end)]
-        self._parallel(f"publish the partitions of feature view '{view}'", marks)
+        replies = self._parallel(f"write the tiles of feature view '{view}'", puts)
+        etags = {d.isoformat(): r["ETag"].strip('"') for d, r in zip(full, replies)}
+        empty = [d for d in by_day if d not in full]
+        self._delete([self.key("features", view, f"date={d}", "part-0.parquet") for d in empty])
+        written = datetime.now(UTC)
+        manifest = {
+            "view": view,
+            "columns": tiles.column_names,
+            "partitions": [start.isoformat(), end.isoformat()],
+            "tiles": {d.isoformat(): etags.get(d.isoformat()) for d in by_day},
+            "written_at": written.isoformat(),
+        }
+        name = f"{written.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}.json"
+        body = json.dumps(manifest).encode()
+        self._call(
+            f"publish the partitions of feature view '{view}'",
+            self._put(self.key("features", view, "_manifests", name), body),
+        )
         return tiles.num_rows
+
+    def view_state(self, view: str) -> ViewState:
+        """The view as its manifests publish it: newest manifest wins, day by day.
+
+        Manifests never change once written (each has a name of its own), so each is
+        downloaded once; a read costs one LIST of the view's manifests."""
+        listed = sorted(
+            (o for o in self.list(f"features/{view}/_manifests/") if o.key.endswith(".json")), key=lambda o: o.key
+        )
+        state = ViewState()
+        for path in self.cached(listed, suffix=".json"):
+            manifest = json.loads(Path(path).read_text())
+            state.columns = manifest["columns"]
+            first, last = (date.fromisoformat(d) for d in manifest["partitions"])
+            written = datetime.fromisoformat(manifest["written_at"])
+            for day in date_range(first, last):
+                state.partitions[day] = written
+            for day, etag in manifest["tiles"].items():
+                state.tiles[date.fromisoformat(day)] = etag
+        return state
 
     def write_stats(self, view: str, day: date, stats: dict[str, dict[str, float | int | None]]) -> None:
         rows = [
@@ -350,25 +401,22 @@ class S3Offline:
             "CREATE TABLE offline.metrics.pantry_materializations (asset VARCHAR, partition_start DATE, "
             "partition_end DATE, rows BIGINT, materialized_at TIMESTAMPTZ)"
         )
-        marks: list[tuple[str, date, datetime]] = []
-        stats: list[Listed] = []
+        marks: list[list[object]] = []
         for view in view_names:
-            base = self.key("features", view) + "/"
-            tiles: list[Listed] = []
-            for obj in self.list(f"features/{view}/"):
-                rest = obj.key.removeprefix(base)
-                if rest.startswith("_partitions/"):
-                    day = _day(rest.removeprefix("_partitions/"))
-                    if day is not None:
-                        marks.append((view, day, obj.modified))
-                elif rest.startswith("_stats/"):
-                    stats.append(obj)
-                elif rest.endswith("/part-0.parquet"):
-                    tiles.append(obj)
+            state = self.view_state(view)
+            marks += [[view, day, at] for day, at in sorted(state.partitions.items())]
+            tiles = [
+                Listed(self.key("features", view, f"date={day}", "part-0.parquet"), etag, datetime.min)
+                for day, etag in sorted(state.tiles.items())
+                if etag is not None
+            ]
             if tiles:
-                self._view(con, f'offline.features."{view}"', self.cached(tiles))
+                con.execute(
+                    f'CREATE VIEW offline.features."{view}" AS SELECT * FROM read_parquet({self._merged(view, tiles)!r})'
+                )
         if marks:
-            con.executemany("INSERT INTO offline.features.pantry_partitions VALUES (?, ?, ?)", [list(m) for m in marks])
+            con.executemany("INSERT INTO offline.features.pantry_partitions VALUES (?, ?, ?)", marks)
+        stats = [o for view in (view_names if views is None else []) for o in self.list(f"features/{view}/_stats/")]
         if stats:
             self._view(con, "offline.features.pantry_feature_stats", self.cached(stats))
         logs: list[list[object]] = []
@@ -384,10 +432,52 @@ class S3Offline:
             con.executemany("INSERT INTO offline.metrics.pantry_materializations VALUES (?, ?, ?, ?, ?)", logs)
         return True
 
+    def _merged(self, view: str, tiles: list[Listed]) -> str:
+        """One local Parquet file of all the view's published tiles, rebuilt only when the set of
+        objects changes: DuckDB scans one file, not one per day (the reads' speed comes from this)."""
+        digest = hashlib.sha256("".join(f"{t.key}={t.etag};" for t in tiles).encode()).hexdigest()[:20]
+        folder = self.cache / self.bucket / self.key("features", view) / "_merged"
+        merged = folder / f"{digest}.parquet"
+        if merged.exists():
+            return str(merged)
+        files = self.cached(tiles)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{digest}.{os.getpid()}.{uuid.uuid4().hex[:6]}.part"
+        con = duckdb.connect()
+        try:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet([{listed}], hive_partitioning = false) ORDER BY __key, __day) "
+                f"TO '{partial}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"
+            )
+        finally:
+            con.close()
+        partial.replace(merged)  # another process may have built the same file: either copy is whole
+        for stale in folder.glob("*.parquet"):
+            if stale != merged:
+                stale.unlink(missing_ok=True)
+        return str(merged)
+
     @staticmethod
     def _view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str]) -> None:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
+
+    def source_files(self) -> list[str]:
+        """A source URI (one object, or a prefix of Parquet objects) as local cached files."""
+        objects = [
+            o
+            for o in self.list("")
+            if (o.key == self.prefix or o.key.startswith(self.prefix.rstrip("/") + "/") or not self.prefix)
+            and o.key.lower().endswith((".parquet", ".pq"))
+        ]
+        if not objects:
+            raise PantryError(
+                f"no Parquet object at {self.uri}",
+                field="source",
+                hint="check the URI: it names one Parquet object or a folder of them",
+            )
+        return self.cached(sorted(objects, key=lambda o: o.key))
 
     def register_table(self, con: duckdb.DuckDBPyConnection, name: str, target: str, extra: str) -> bool:
         """A plain table under ``prefix/tables/<name>/``, registered as an Arrow table (a locked

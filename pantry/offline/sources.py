@@ -2,8 +2,9 @@
 
 Why views: the compiled SQL names every model as ``src.<model>``, the way MetricFlow
 names a dbt model. Here each such name becomes a DuckDB view over the real data, so the
-same SQL runs locally and transpiles unchanged for a warehouse. S3 is read through
-pyarrow (DuckDB's httpfs extension cannot be downloaded everywhere).
+same SQL runs locally and transpiles unchanged for a warehouse. An ``s3://`` source is
+read like the S3 offline store (``s3_store.py``): objects are cached under PANTRY_HOME by
+ETag with boto3 and scanned by DuckDB (its httpfs extension cannot be downloaded everywhere).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError, did_you_mean
@@ -27,7 +27,6 @@ FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
 FILE_COLUMN = "__pantry_file"
 ROW_COLUMN = "__pantry_row"
 S3_ATTEMPTS = 3  # bounded: an unreachable endpoint fails in seconds, with a clear message
-S3_TIMEOUT_S = 3.0
 
 
 def source_kind(source: str) -> str:
@@ -59,20 +58,28 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def read_s3_table(uri: str) -> pa.Table:
-    """An S3 Parquet file or prefix as an Arrow table, through pyarrow's S3 client."""
-    import pyarrow.dataset as ds
-    from pyarrow import fs
+def s3_cache(offline: OfflineTables | None) -> Path:
+    """Where S3 objects are cached: under PANTRY_HOME, beside the offline store."""
+    if offline is not None:
+        return offline.cache
+    return Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve() / "cache" / "s3"
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    s3 = fs.S3FileSystem(
-        endpoint_override=endpoint,
-        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        connect_timeout=S3_TIMEOUT_S,
-        request_timeout=S3_TIMEOUT_S,
-        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
-    )
-    return ds.dataset(uri.removeprefix("s3://"), filesystem=s3, format="parquet").to_table()
+
+def s3_source_files(model: SemanticModel, offline: OfflineTables | None) -> list[str]:
+    """A model's ``s3://`` source as cached local Parquet files (downloaded only when changed)."""
+    from pantry.offline.s3_store import S3Offline
+
+    try:
+        return S3Offline(model.source, s3_cache(offline)).source_files()
+    except PantryError as err:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
+        raise _missing(
+            model,
+            f"source '{model.source}' cannot be read from {endpoint}"
+            + (f" after {S3_ATTEMPTS} attempts" if "did not answer" in err.message else "")
+            + f": {err.message}",
+            "check the URI, AWS_ENDPOINT_URL and the credentials",
+        ) from None
 
 
 def register_model(
@@ -82,18 +89,11 @@ def register_model(
     kind = source_kind(model.source)
     target = f'{SOURCE_SCHEMA}."{model.name}"'
     if kind == "s3":
-        try:
-            table = read_s3_table(model.source)
-        except OSError as err:
-            endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
-            raise _missing(
-                model,
-                f"source '{model.source}' cannot be read from {endpoint} after {S3_ATTEMPTS} attempts: {err}",
-                "check the URI, AWS_ENDPOINT_URL and the credentials",
-            ) from None
-        table = table.append_column(ROW_COLUMN, pa.array(range(table.num_rows), pa.int64()))
-        con.register(f"__s3_{model.name}", table)
-        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT *, '' AS {FILE_COLUMN} FROM \"__s3_{model.name}\"")
+        files = ", ".join(_sql_string(f) for f in s3_source_files(model, offline))
+        con.execute(
+            f"CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW_COLUMN} "
+            f"FROM read_parquet([{files}], filename='{FILE_COLUMN}', file_row_number=true, hive_partitioning=false)"
+        )
         return
     if kind == "table":
         extra = f"'' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN}"
@@ -137,7 +137,12 @@ def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[
     return {str(r[0]).lower(): str(r[1]) for r in rows if r[0] not in (FILE_COLUMN, ROW_COLUMN)}
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: list[SemanticModel]) -> None:
+def lock_down(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    models: list[SemanticModel],
+    offline: OfflineTables | None = None,
+) -> None:
     """Let the connection read only the registered sources, and nothing can undo that.
 
     Why: a query's ``where`` is checked against an allowlist before it is compiled, but if a
@@ -148,6 +153,9 @@ def lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: list[Sem
     paths: list[str] = []
     folders: list[str] = []
     for model in models:
+        if source_kind(model.source) == "s3":
+            folders.append(str(s3_cache(offline)) + "/")  # the cached copies of its objects
+            continue
         if source_kind(model.source) != "file":
             continue
         path = str(source_path(catalog, model))
@@ -194,5 +202,5 @@ def connect(
     for model in models:
         register_model(con, catalog, model, offline)
     if locked:
-        lock_down(con, catalog, models)
+        lock_down(con, catalog, models, offline)
     return con

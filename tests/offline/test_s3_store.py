@@ -7,6 +7,8 @@ what a user sees when the bucket, the credentials or the endpoint are wrong.
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -36,7 +38,7 @@ def _keys(s3: S3Endpoint, bucket: str) -> dict[str, str]:
     return {o["Key"]: o["ETag"] for o in listed}
 
 
-def test_layout_is_hive_style_with_markers_and_a_rerun_replaces_one_object(
+def test_layout_is_hive_style_published_by_manifests_and_a_rerun_replaces_objects(
     s3_store: tuple[Store, S3Endpoint, str],
 ) -> None:
     store, s3, bucket = s3_store
@@ -47,26 +49,53 @@ def test_layout_is_hive_style_with_markers_and_a_rerun_replaces_one_object(
     prefix = store.offline_uri.removeprefix(f"s3://{bucket}/")
     tiles = sorted(k for k in keys if k.endswith("part-0.parquet") and "/_" not in k)
     # the 7-day window of partition 01-08 reaches back to 01-02: tiles of days 02..09, one object each
-    assert tiles == [f"{prefix}/features/shopper/date=2024-01-{d:02d}/part-0.parquet" for d in range(2, 10)]
-    marks = sorted(k for k in keys if "/_partitions/" in k)
-    assert marks == [f"{prefix}/features/shopper/_partitions/date=2024-01-0{d}" for d in (8, 9)]
+    days_with_rows = sorted(
+        {r.at.date() for r in generated_rows() if date(2024, 1, 2) <= r.at.date() <= date(2024, 1, 9)}
+    )
+    assert tiles == [f"{prefix}/features/shopper/date={d}/part-0.parquet" for d in days_with_rows]
+    [manifest_key] = [k for k in keys if "/_manifests/" in k]
+    manifest = json.loads(s3.client().get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    assert manifest["partitions"] == ["2024-01-08", "2024-01-09"]
+    assert {d: manifest["tiles"][d] for d in manifest["tiles"]} == {
+        d.isoformat(): keys[f"{prefix}/features/shopper/date={d}/part-0.parquet"].strip('"') for d in days_with_rows
+    }
     assert store.materialized_partitions("shopper") == [date(2024, 1, 8), date(2024, 1, 9)]
+    assert not (store.home / "pantry.duckdb").exists()  # nothing but the cache is local
 
     # the object of a day holds exactly that day's tiles, counted by hand from the source rows
     day = date(2024, 1, 5)
     body = s3.client().get_object(Bucket=bucket, Key=f"{prefix}/features/shopper/date={day}/part-0.parquet")["Body"]
-    frame = pd.read_parquet(pd.io.common.BytesIO(body.read()))
+    frame = pd.read_parquet(io.BytesIO(body.read()))
     rows = [r for r in generated_rows() if r.at.date() == day]
     assert sorted(frame["__key"].tolist()) == sorted({r.key for r in rows})
     assert int(frame["__rows"].sum()) == len(rows)
 
-    # re-materializing 01-09 rewrites the tiles of its window, adds no object, and the reads agree
+    # re-materializing 01-09 rewrites the tiles of its window in place, publishes a second
+    # manifest, and the reads agree
     before = store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
     materialize(source, store.offline, plan, date(2024, 1, 9), date(2024, 1, 9))
     again = _keys(s3, bucket)
-    assert set(again) == set(keys)
+    assert {k for k in again if "/_manifests/" not in k} == {k for k in keys if "/_manifests/" not in k}
+    assert len([k for k in again if "/_manifests/" in k]) == 2
     after = store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
     pd.testing.assert_frame_equal(before, after)
+    source.close()
+
+
+def test_tiles_written_but_not_published_are_not_read(s3_store: tuple[Store, S3Endpoint, str]) -> None:
+    """A run that died after its tile PUTs and before its manifest left no partition behind."""
+    store, s3, bucket = s3_store
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    prefix = store.offline_uri.removeprefix(f"s3://{bucket}/")
+    source = connect(store.definitions)
+    materialize(source, store.offline, plan, date(2024, 1, 8), date(2024, 1, 8))
+    manifests = [k for k in _keys(s3, bucket) if "/_manifests/" in k]
+    materialize(source, store.offline, plan, date(2024, 1, 12), date(2024, 1, 12))
+    for key in _keys(s3, bucket):  # the second run's manifest is lost: as if it died before publishing
+        if "/_manifests/" in key and key not in manifests:
+            s3.client().delete_object(Bucket=bucket, Key=key)
+    assert store.materialized_partitions("shopper") == [date(2024, 1, 8)]
+    assert any(k.startswith(f"{prefix}/features/shopper/date=2024-01-12") for k in _keys(s3, bucket))
     source.close()
 
 
@@ -75,19 +104,24 @@ def test_the_cache_downloads_only_what_changed(s3_store: tuple[Store, S3Endpoint
     plan = plan_view(store.definitions, store.definitions.views["shopper"])
     source = connect(store.definitions)
     materialize(source, store.offline, plan, date(2024, 1, 8), date(2024, 1, 8))
-    store.materialized_partitions("shopper")
     con = duckdb.connect()
     store.offline.attach(con, views=["shopper"], metrics=[])
-    cached = sorted(p for p in (store.home / "cache").rglob("*.parquet") if p.is_file())
+    tiles = lambda: sorted(  # noqa: E731
+        p for p in (store.home / "cache").rglob("*.parquet") if p.is_file() and "_merged" not in str(p)
+    )
+    cached = tiles()
     stamps = {p: p.stat().st_mtime_ns for p in cached}
-    assert len(cached) == 7  # the tiles of days 02..08
+    assert len(cached) == len(
+        {r.at.date() for r in generated_rows() if date(2024, 1, 2) <= r.at.date() <= date(2024, 1, 8)}
+    )
+    assert len(list((store.home / "cache").rglob("_merged/*.parquet"))) == 1
     time.sleep(0.01)
     materialize(source, store.offline, plan, date(2024, 1, 9), date(2024, 1, 9))
     store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-10", end_time="2024-01-10")
-    now = sorted(p for p in (store.home / "cache").rglob("*.parquet") if p.is_file())
-    assert len(now) == 8  # one file per object: day 09 is new, stale copies are gone
-    # days 03..08 were rewritten with the same bytes: same ETag, so not downloaded again
+    now = tiles()
+    assert len(now) == len(cached) + 1  # day 09 is new; a day rewritten with the same bytes keeps its copy
     assert all(p.stat().st_mtime_ns == stamps[p] for p in now if p in stamps)
+    assert len(list((store.home / "cache").rglob("_merged/*.parquet"))) == 1  # the stale merge is gone
     source.close()
 
 
