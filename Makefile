@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
 .PHONY: setup demo test ui lint bench bench-features parity clean
 
-setup: $(STAMP) redis-server
+setup: $(STAMP) redis-server postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,17 @@ redis-server:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: install it with 'sudo apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)"; exit 1; \
+	  fi; }
+
+# The Dagster-on-Postgres tests start their own PostgreSQL cluster: they need its binaries.
+.PHONY: postgresql
+postgresql:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's postgresql"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is missing: install it with 'sudo apt-get install postgresql' (Debian/Ubuntu) or 'brew install postgresql' (macOS)"; exit 1; \
 	  fi; }
 
 demo: setup

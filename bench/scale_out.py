@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,37 +33,20 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 from metrics_query import DATA, DEFS, ensure_data  # noqa: E402
-from online import FEATURES, YESTERDAY, build_project, free_port, start_redis  # noqa: E402
+from online import FEATURES, YESTERDAY, build_project, start_redis  # noqa: E402
 from online import timed_pair as interleaved  # noqa: E402
 from pit import entity_rows  # noqa: E402
+
+from tests.conftest import AWS_TEST_ENV, RedisClusterServers, S3Endpoint  # noqa: E402  (the test suite's real servers)
 
 RUNS = 5
 START, END = date(1992, 1, 1), date(1998, 8, 2)
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    return proc, url
+def start_moto() -> tuple[S3Endpoint, str]:
+    endpoint = S3Endpoint()
+    os.environ.update({**AWS_TEST_ENV, "AWS_ENDPOINT_URL": endpoint.url})
+    return endpoint, endpoint.url
 
 
 def pair(ours, theirs, runs: int = RUNS):  # noqa: ANN001, ANN201
@@ -110,7 +91,7 @@ def s3_part() -> list[tuple[str, float, float, str]]:
                 "materialize all 2,406 partitions of customer_spend (1.5M tiles)",
                 timings["s3"],
                 timings["local"],
-                "S3: one PUT per tile day and per marker",
+                "S3: one PUT per tile day, then one manifest",
             )
         )
         entities = entity_rows()
@@ -155,46 +136,8 @@ def s3_part() -> list[tuple[str, float, float, str]]:
         )
         rows.append(("same, cold (downloads the 3 source objects)", cold_q, q_local, ""))
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        moto.close()
     return rows
-
-
-def start_cluster(folder: Path) -> tuple[list[subprocess.Popen], str]:
-    import redis
-
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port + 10000 < 65536 and port not in ports:
-            ports.append(port)
-    procs = []
-    for port in ports:
-        node = folder / str(port)
-        node.mkdir(parents=True)
-        procs.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(port), "--cluster-enabled", "yes", "--save", "", "--appendonly", "no"]
-                + ["--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node)],
-                stdout=subprocess.DEVNULL,
-            )
-        )
-    for port in ports:
-        for _ in range(200):
-            try:
-                if redis.Redis(port=port).ping():
-                    break
-            except redis.RedisError:
-                time.sleep(0.02)
-    subprocess.run(
-        ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0"]
-        + ["--cluster-yes"],
-        check=True,
-        capture_output=True,
-    )
-    while not all(redis.Redis(port=p).cluster("info").get("cluster_state") == "ok" for p in ports):
-        time.sleep(0.05)
-    return procs, f"redis://127.0.0.1:{ports[0]}/0"
 
 
 def cluster_part() -> list[tuple[str, float, float, str]]:
@@ -206,7 +149,8 @@ def cluster_part() -> list[tuple[str, float, float, str]]:
     root = Path(tempfile.mkdtemp())
     defs = build_project(root)
     single, single_url = start_redis(root)
-    nodes, cluster_url = start_cluster(root / "cluster")
+    cluster = RedisClusterServers(root / "cluster")
+    cluster_url = cluster.url
     rows = []
     try:
         base = Store(defs=defs, home=root / "home", offline_uri=None)
@@ -234,8 +178,8 @@ def cluster_part() -> list[tuple[str, float, float, str]]:
         rows.append(("read 100 x 25, p50 (ms)", c50, s50, "identical values"))
         rows.append(("read 100 x 25, p99 (ms)", c99, s99, ""))
     finally:
-        for proc in [single, *nodes]:
-            proc.terminate()
+        single.terminate()
+        cluster.stop()
     return rows
 
 

@@ -414,8 +414,17 @@ class S3Offline:
                 con.execute(
                     f'CREATE VIEW offline.features."{view}" AS SELECT * FROM read_parquet({self._merged(view, tiles)!r})'
                 )
-        if marks:
-            con.executemany("INSERT INTO offline.features.pantry_partitions VALUES (?, ?, ?)", marks)
+        if marks:  # columnar: 2,406 partitions are one insert, not 2,406
+            rows = pa.table(
+                {
+                    "view": pa.array([m[0] for m in marks], pa.string()),
+                    "day": pa.array([m[1] for m in marks], pa.date32()),
+                    "at": pa.array([m[2] for m in marks], pa.timestamp("us", tz="UTC")),
+                }
+            )
+            con.register("__pantry_marks", rows)
+            con.execute("INSERT INTO offline.features.pantry_partitions SELECT * FROM __pantry_marks")
+            con.unregister("__pantry_marks")
         stats = [o for view in (view_names if views is None else []) for o in self.list(f"features/{view}/_stats/")]
         if stats:
             self._view(con, "offline.features.pantry_feature_stats", self.cached(stats))
@@ -429,7 +438,18 @@ class S3Offline:
                 if day is not None:
                     logs.append([f"metrics/{metric}", day, day, None, obj.modified])
         if logs:
-            con.executemany("INSERT INTO offline.metrics.pantry_materializations VALUES (?, ?, ?, ?, ?)", logs)
+            rows = pa.table(
+                {
+                    "asset": pa.array([r[0] for r in logs], pa.string()),
+                    "start": pa.array([r[1] for r in logs], pa.date32()),
+                    "end": pa.array([r[2] for r in logs], pa.date32()),
+                    "rows": pa.array([None] * len(logs), pa.int64()),
+                    "at": pa.array([r[4] for r in logs], pa.timestamp("us", tz="UTC")),
+                }
+            )
+            con.register("__pantry_logs", rows)
+            con.execute("INSERT INTO offline.metrics.pantry_materializations SELECT * FROM __pantry_logs")
+            con.unregister("__pantry_logs")
         return True
 
     def _merged(self, view: str, tiles: list[Listed]) -> str:

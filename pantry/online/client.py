@@ -75,6 +75,11 @@ def guarded(url: str, action: Callable[[], T], doing: str = "the call", view: st
             f"Redis at {url} is unreachable after {ATTEMPTS} attempts: {err}",
             hint="start redis-server or fix PANTRY_REDIS_URL",
         ) from None
+    except (redis.exceptions.ClusterError, redis.exceptions.RedisClusterException) as err:
+        raise RedisUnavailable(
+            f"the Redis Cluster at {url} cannot serve {doing}: {err}",
+            hint="check the nodes with 'redis-cli --cluster check <node>'; every slot needs a live node",
+        ) from None
     except redis.ResponseError as err:
         raise RedisRefused(f"Redis refused {doing}: {err}", field="view", hint=_refusal_hint(err, view)) from None
 

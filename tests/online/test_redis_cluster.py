@@ -15,7 +15,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from pantry import Store
+from pantry import PantryError, Store
 from pantry.online.client import is_cluster
 from tests.conftest import RedisClusterServers
 from tests.features.oracle import Row
@@ -100,3 +100,14 @@ def test_newer_wins_expiry_and_absent_entities_on_a_cluster(store: Store, redis_
     store.push_online("shopper", newer)
     got = store.get_online_features(["shopper:revenue_7d"], [{"customer_id": k} for k in gone])
     assert got["revenue_7d"] == [None] * len(gone)
+
+
+def test_a_cluster_that_went_down_is_a_clear_error(store: Store, redis_cluster) -> None:  # noqa: ANN001
+    store.push_online("shopper", TODAY - timedelta(days=3))
+    assert store.get_online_features(["shopper:revenue_7d"], [{"customer_id": 1}])["customer_id"] == [1]
+    redis_cluster.stop()
+    started = time.monotonic()
+    with pytest.raises(PantryError, match="Redis") as err:
+        store.get_online_features(["shopper:revenue_7d"], [{"customer_id": k} for k in range(1, 50)])
+    assert redis_cluster.url.split("/0")[0] in str(err.value) or "Cluster" in str(err.value)
+    assert time.monotonic() - started < 60
