@@ -78,3 +78,31 @@ def test_spark_percentile_is_exact(store: Store) -> None:
 def test_unknown_dialect(store: Store) -> None:
     with pytest.raises(PantryError, match="unknown dialect 'oracle'"):
         store.explain("revenue", dialect="oracle")
+
+
+def test_pantry_compile_prints_a_partition_and_refuses_bad_input(demo_defs: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pantry.api.cli", "compile", *args],
+            capture_output=True,
+            text=True,
+            env={"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+
+    view = run("--dialect", "spark", "--view", "plane_activity", "--partition", "2013-06-10")
+    assert view.returncode == 0, view.stderr
+    assert "MAX_BY(" in view.stdout and "src.`flights`" in view.stdout and "2013-06-11 00:00:00" in view.stdout
+    metric = run("--dialect", "snowflake", "--metric", "flights_7d", "--partition", "2013-06-10")
+    assert metric.returncode == 0 and "'2013-06-10'" in metric.stdout
+    for args, said in [
+        (("--view", "plane_activty", "--partition", "2013-06-10"), "did you mean 'plane_activity'?"),
+        (("--metric", "flights", "--partition", "June"), "partition 'June' is not a date"),
+        (("--metric", "flights", "--view", "plane_activity", "--partition", "2013-06-10"), "one of a metric or"),
+        (("--dialect", "oracle", "--metric", "flights", "--partition", "2013-06-10"), "unknown dialect 'oracle'"),
+    ]:
+        done = run(*args)
+        assert done.returncode == 1 and said in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
