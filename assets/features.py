@@ -23,7 +23,6 @@ from assets.metadata import (
 )
 from pantry.features.facts import FeatureFacts
 from pantry.features.plan import stamp_of
-from pantry.features.stats import feature_stats
 from pantry.features.tiles import materialize
 from pantry.monitor.checks import consistency_pairs
 from pantry.monitor.verdicts import record
@@ -91,7 +90,7 @@ def _check_specs(key: dg.AssetKey, metrics: list[str]) -> list[dg.AssetCheckSpec
 
 def judge_partitions(store, view: str, days: list[date], source_models: list, log):  # noqa: ANN001, ANN201
     """Schema of the view's sources, then drift, rows_and_nulls and consistency of every partition; recorded.
-    Returns the verdicts and each partition's values at its stamp."""
+    Returns the verdicts and each partition's figures at its stamp (``feature_stats``)."""
     from pantry.monitor.checks import schema_check, view_range_checks
     from pantry.offline.sources import source_schema
 
@@ -100,13 +99,13 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
         verdicts = [schema_check(store, m, source_schema(con, m)) for m in source_models]
     finally:
         con.close()
-    day_verdicts, drifts, currents = view_range_checks(store, view, days)
+    day_verdicts, drifts, figures = view_range_checks(store, view, days)
     verdicts += day_verdicts
     for day, drift in sorted(drifts.items()):
         if drift.drifted:
             log.warning(f"{view} {day}: drifted: {', '.join(f.feature for f in drift.drifted)} (report {drift.report})")
     record(store.home, verdicts)
-    return verdicts, currents
+    return verdicts, figures
 
 
 def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str, str]]) -> dg.AssetsDefinition:
@@ -144,11 +143,10 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         selected = [k for k in context.selected_asset_keys if k in by_key]
         names = [by_key[k].planned.feature.name for k in selected]
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        verdicts, currents = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
         # each partition's own figures, from the values the checks read at its stamp
-        figures: dict[date, dict[str, dict]] = {}
+        verdicts, every = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
+        figures: dict[date, dict[str, dict]] = {day: {n: every[day][n] for n in names} for day in days}
         for day in days:
-            figures[day] = {n: feature_stats(currents[day], n) for n in names}
             for key in selected:
                 figure = figures[day][by_key[key].planned.feature.name]
                 context.log_event(observation(key, day.isoformat(), {**figure, "stamp": stamp_of(day).isoformat()}))

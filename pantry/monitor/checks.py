@@ -94,15 +94,21 @@ def view_partition_checks(store: Store, view: str, partition: date) -> tuple[lis
 MAX_REPORTS = 31  # HTML reports per run: the last partition's, then the drifted ones
 
 
+CHUNK_DAYS = 31  # partitions judged per training read: a long backfill's memory stays bounded
+
+
 def view_range_checks(
     store: Store, view: str, days: list[date]
-) -> tuple[list[Verdict], dict[date, ViewDrift], dict[date, pd.DataFrame]]:
-    """Every partition of ``days`` judged: one training read over all the stamps involved,
-    Evidently's stat test per partition and feature, an HTML report for the last partition
-    and for drifted ones (``MAX_REPORTS`` at most). Also returns each partition's values at
-    its stamp, so a caller that needs them (per-partition figures) does not read again."""
-    from pantry.features.plan import stamp_of
-    from pantry.features.reads import TIMESTAMP
+) -> tuple[list[Verdict], dict[date, ViewDrift], dict[date, dict[str, dict]]]:
+    """Every partition of ``days`` judged: Evidently's stat test per partition and feature, an
+    HTML report for the last partition and for drifted ones (``MAX_REPORTS`` at most). Also
+    returns each partition's own figures (``feature_stats`` at its stamp), so a caller that
+    needs them (per-partition metadata) does not read again.
+
+    Why in chunks of ``CHUNK_DAYS``: one training read over every stamp of a long backfill
+    holds every present entity at every stamp (TPC-H SF1's 2,406 partitions: about 100M
+    rows), which does not fit. A chunk reads its own stamps and the reference before them."""
+    from pantry.features.stats import feature_stats
 
     spec = store.definitions.views.get(view)
     if spec is None:
@@ -119,6 +125,34 @@ def view_range_checks(
             field="partition",
             hint="materialize it first (Dagster, or 'dagster asset materialize --partition ...')",
         )
+    verdicts: list[Verdict] = []
+    drifts: dict[date, ViewDrift] = {}
+    figures: dict[date, dict[str, dict]] = {}
+    reports = [0]  # shared by the chunks, newest first: the last partition always gets its report
+    chunks = [days[i : i + CHUNK_DAYS] for i in range(0, len(days), CHUNK_DAYS)]
+    for chunk in reversed(chunks):
+        chunk_verdicts, currents = _chunk_checks(store, view, chunk, done, settings, names, days[-1], reports, drifts)
+        verdicts = chunk_verdicts + verdicts
+        for day, frame in currents.items():
+            figures[day] = {n: feature_stats(frame, n) for n in names}
+    return verdicts, drifts, figures
+
+
+def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
+    store: Store,
+    view: str,
+    days: list[date],
+    done: list[date],
+    settings: DriftSettings,
+    names: list[str],
+    last: date,
+    reports: list[int],
+    drifts: dict[date, ViewDrift],
+) -> tuple[list[Verdict], dict[date, pd.DataFrame]]:
+    """One chunk of ``view_range_checks``: one training read over its stamps and its reference."""
+    from pantry.features.plan import stamp_of
+    from pantry.features.reads import TIMESTAMP
+
     earliest = [d for d in done if d < days[0]][-settings.reference_partitions :] or [days[0]]
     values = store.get_historical_features(
         None, [f"{view}:{n}" for n in names], start_time=stamp_of(earliest[0]), end_time=stamp_of(days[-1])
@@ -129,10 +163,8 @@ def view_range_checks(
     by_stamp = {day: frame for day, frame in values.groupby(stamps)} if len(values) else {}
     empty = values.iloc[0:0]
     verdicts: list[Verdict] = []
-    drifts: dict[date, ViewDrift] = {}
     currents = {day: by_stamp.get(day + timedelta(days=1), empty) for day in days}
-    reports = 0
-    for day in reversed(days):  # newest first: the last partition always gets its report
+    for day in reversed(days):  # newest first
         current = currents[day]
         earlier = tuple(d for d in done if d < day)[-settings.reference_partitions :]
         reference = pd.concat([by_stamp.get(d + timedelta(days=1), empty) for d in earlier]) if earlier else None
@@ -141,15 +173,15 @@ def view_range_checks(
             result = view_drift(store, view, day, (current, reference, earlier))  # the skip, with its reason
         else:
             result.features = quick_judge(current, reference, names, settings)
-            if reports < MAX_REPORTS and (day == days[-1] or any(f.drifted for f in result.features)):
+            if reports[0] < MAX_REPORTS and (day == last or any(f.drifted for f in result.features)):
                 result.report = report_path(store.home, view, day)
                 result.features = judge(current, reference, names, settings, result.report)
-                reports += 1
+                reports[0] += 1
                 if all(f.skipped for f in result.features):
                     result.report = None  # nothing was judged: Evidently wrote no report
         drifts[day] = result
         verdicts += _day_verdicts(view, day, result, current, reference, earlier)
-    return consistency_checks(store, view, currents) + verdicts, drifts, currents
+    return consistency_checks(store, view, currents) + verdicts, currents
 
 
 def _day_verdicts(
