@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -370,7 +371,8 @@ def main() -> None:
     except PantryError as err:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/red] {err}", highlight=False, markup=True, soft_wrap=True)
+        # escaped: "[line 8]" is part of the message, not rich markup
+        errors.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)
     except typer.Abort:
         sys.exit(1)
@@ -380,7 +382,17 @@ def main() -> None:
         if isinstance(err, click.ClickException):
             err.show()
             sys.exit(err.exit_code)
-        raise
+        if _state["debug"]:
+            raise
+        # no input may end in a traceback: one line that says what broke, and how to see more
+        text = f"unexpected {type(err).__name__}: {err}".strip().splitlines()[0]
+        errors.print(
+            f"[red]error:[/red] {escape(text)} (a bug in Pantry, not in your input: run again with --debug for the traceback)",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,17 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             return refuse(request, 500, str(err))
         return refuse(request, 422, str(err))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        """A fault in Pantry, not in the request: a JSON reason, never a traceback in the body
+        (the server's log keeps the traceback)."""
+        audit.exception("unexpected error on %s", request.url.path)
+        first = (str(err).strip().splitlines() or [""])[0]
+        return JSONResponse(
+            {"detail": f"unexpected {type(err).__name__}: {first} (a fault in the server; its log has the details)"},
+            status_code=500,
+        )
+
     @app.exception_handler(RequestValidationError)
     async def bad_parameters(request: Request, err: RequestValidationError) -> JSONResponse:
         details = [

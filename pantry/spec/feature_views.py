@@ -200,98 +200,133 @@ def dimension_model(catalog: Catalog, dimension: str, entity: str):  # noqa: ANN
     )
 
 
+def _mapping(
+    origin: Origin, view: str, node: dict, field: str, errors: list[PantryError], example: str, line: int | None = None
+) -> dict:
+    """``node[field]`` when it is a mapping (absent: ``{}``); any other shape is an error naming it."""
+    value = node.get(field)
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    shape = {list: "list", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+    errors.append(_error(origin, view, f"'{field}' must be a mapping, got a {shape}", field, f"write {example}", line))
+    return {}
+
+
 def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[PantryError]]:
     views: dict[str, FeatureView] = {}
     errors: list[PantryError] = []
-    entities = {e.name for m in catalog.semantic_models.values() for e in m.entities}
     for node in catalog.feature_views:
-        name = str(node["name"])
         origin = Origin(Path(node["__path__"]), node["__file__"], node.get("__line__"))
-        for key in node:
-            if not key.startswith("__") and key not in VIEW_KEYS:
-                errors.append(_error(origin, name, f"unknown field '{key}'", key, did_you_mean(str(key), VIEW_KEYS)))
-        if name in views:
-            errors.append(origin.duplicate(f"feature view '{name}'", name, views[name].origin))
-        entity = str(node.get("entity") or "")
-        if entity not in entities:
+        try:
+            view = _read_view(catalog, node, origin, views, errors)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as err:
+            # a shape no check foresaw: the view, its file and line, never a traceback
+            view = None
+            errors.append(
+                _error(
+                    origin,
+                    str(node["name"]),
+                    f"a field has the wrong shape ({type(err).__name__}: {err})",
+                    None,
+                    "compare its fields with docs/features.md: lists ('- item') and mappings ('key: value') differ",
+                )
+            )
+        if view is not None:
+            views[view.name] = view
+    return views, errors
+
+
+def _read_view(
+    catalog: Catalog, node: dict, origin: Origin, views: dict[str, FeatureView], errors: list[PantryError]
+) -> FeatureView | None:
+    entities = {e.name for m in catalog.semantic_models.values() for e in m.entities}
+    name = str(node["name"])
+    for key in node:
+        if not key.startswith("__") and key not in VIEW_KEYS:
+            errors.append(_error(origin, name, f"unknown field '{key}'", key, did_you_mean(str(key), VIEW_KEYS)))
+    if name in views:
+        errors.append(origin.duplicate(f"feature view '{name}'", name, views[name].origin))
+    entity = str(node.get("entity") or "")
+    if entity not in entities:
+        errors.append(
+            _error(
+                origin,
+                name,
+                f"entity '{entity}' is not an entity of any semantic model",
+                "entity",
+                did_you_mean(entity, entities) or f"known entities: {', '.join(sorted(entities))}",
+            )
+        )
+        return None
+    features: list[Feature] = []
+    seen: set[str] = set()
+    items = node.get("features") or []
+    if not isinstance(items, list):
+        errors.append(
+            _error(
+                origin,
+                name,
+                "'features' must be a list",
+                "features",
+                "write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items",
+            )
+        )
+        items = []
+    for item in items:
+        feature = _feature(catalog, origin, name, entity, item, errors)
+        if feature is None:
+            continue
+        if feature.name in seen:
             errors.append(
                 _error(
                     origin,
                     name,
-                    f"entity '{entity}' is not an entity of any semantic model",
-                    "entity",
-                    did_you_mean(entity, entities) or f"known entities: {', '.join(sorted(entities))}",
+                    f"duplicate feature name '{feature.name}'",
+                    f"features.{feature.name}",
+                    "rename one of them",
+                    feature.line,
                 )
             )
             continue
-        features: list[Feature] = []
-        seen: set[str] = set()
-        items = node.get("features") or []
-        if not isinstance(items, list):
-            errors.append(
-                _error(
-                    origin,
-                    name,
-                    "'features' must be a list",
-                    "features",
-                    "write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items",
-                )
-            )
-            items = []
-        for item in items:
-            feature = _feature(catalog, origin, name, entity, item, errors)
-            if feature is None:
-                continue
-            if feature.name in seen:
-                errors.append(
-                    _error(
-                        origin,
-                        name,
-                        f"duplicate feature name '{feature.name}'",
-                        f"features.{feature.name}",
-                        "rename one of them",
-                        feature.line,
-                    )
-                )
-                continue
-            seen.add(feature.name)
-            features.append(feature)
-        if not node.get("features"):
-            errors.append(
-                _error(origin, name, "has no features", "features", "add 'features:' with at least one feature")
-            )
-        ttl = freshness = None
+        seen.add(feature.name)
+        features.append(feature)
+    if not node.get("features"):
+        errors.append(_error(origin, name, "has no features", "features", "add 'features:' with at least one feature"))
+    ttl = freshness = None
+    try:
+        ttl = parse_window(node["ttl"]) if node.get("ttl") else None
+    except ValueError as err:
+        errors.append(_error(origin, name, f"ttl: {err}", "ttl"))
+    fresh = _mapping(origin, name, node, "freshness", errors, "'freshness: {fail_after: 26 hours}'")
+    if fresh:
         try:
-            ttl = parse_window(node["ttl"]) if node.get("ttl") else None
-        except ValueError as err:
-            errors.append(_error(origin, name, f"ttl: {err}", "ttl"))
-        fresh = node.get("freshness")
-        if fresh:
-            try:
-                freshness = Freshness(
-                    parse_window(fresh.get("fail_after")),
-                    parse_window(fresh["warn_after"]) if fresh.get("warn_after") else None,
-                )
-            except (ValueError, AttributeError) as err:
-                errors.append(_error(origin, name, f"freshness: {err}", "freshness"))
-        start = _partition_day(origin, name, node, "start", errors)
-        end = _partition_day(origin, name, node, "end", errors)
-        views[name] = FeatureView(
-            name=name,
-            entity=entity,
-            features=tuple(features),
-            origin=origin,
-            description=node.get("description"),
-            owner=str(node["owner"]) if node.get("owner") else None,
-            tags={str(k): str(v) for k, v in (node.get("tags") or {}).items()},
-            ttl=ttl,
-            online=bool(node.get("online", False)),
-            freshness=freshness,
-            drift=dict(node.get("drift") or {}),
-            partitions_start=start,
-            partitions_end=end,
-        )
-    return views, errors
+            freshness = Freshness(
+                parse_window(fresh.get("fail_after")),
+                parse_window(fresh["warn_after"]) if fresh.get("warn_after") else None,
+            )
+        except (ValueError, AttributeError) as err:
+            errors.append(_error(origin, name, f"freshness: {err}", "freshness"))
+    start = _partition_day(origin, name, node, "start", errors)
+    end = _partition_day(origin, name, node, "end", errors)
+    tags = _mapping(origin, name, node, "tags", errors, "'tags: {pii: \"false\"}'")
+    drift = _mapping(origin, name, node, "drift", errors, "'drift: {method: auto, threshold: 0.1}'")
+    return FeatureView(
+        name=name,
+        entity=entity,
+        features=tuple(features),
+        origin=origin,
+        description=node.get("description"),
+        owner=str(node["owner"]) if node.get("owner") else None,
+        tags={str(k): str(v) for k, v in tags.items()},
+        ttl=ttl,
+        online=bool(node.get("online", False)),
+        freshness=freshness,
+        drift=dict(drift),
+        partitions_start=start,
+        partitions_end=end,
+    )
 
 
 def _partition_day(origin: Origin, view: str, node: dict, bound: str, errors: list[PantryError]) -> date | None:

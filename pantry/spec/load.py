@@ -9,9 +9,10 @@ there were two spellings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.spec.model import (
@@ -102,8 +103,13 @@ TYPE_PARAMS_KEYS = {
 }
 INPUT_KEYS = {"name", "filter", "alias", "offset_window", "offset_to_grain", "fill_nulls_with", "join_to_timespine"}
 AGGS = {"sum", "count", "count_distinct", "average", "avg", "min", "max", "sum_boolean", "median", "percentile"}
+T = TypeVar("T")
 ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
 METRIC_TYPES = {"simple", "ratio", "derived", "cumulative"}
+
+
+def _shape(value: Any) -> str:
+    return {list: "list", dict: "mapping", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
 
 
 class _Reader:
@@ -148,6 +154,23 @@ class _Reader:
             self.error(f"{what} has no 'name'", node, field="name", hint="add 'name: <snake_case_name>'")
             return False
         return True
+
+    def mapping(self, node: dict, field: str, definition: str, example: str) -> dict:
+        """``node[field]`` when it is a mapping (or absent: ``{}``); a list or a scalar where a
+        mapping belongs is an error naming the field, with an example of the right shape."""
+        value = node.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(
+                f"'{field}' must be a mapping, got a {_shape(value)}",
+                node,
+                definition,
+                field,
+                f"write it as {example}",
+            )
+            return {}
+        return value
 
     def as_list(self, value: Any, what: str, node: Any, definition: str) -> list:
         if value is None:
@@ -210,7 +233,7 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
             f"type '{node.get('type')}' is not a dimension type", node, definition, "type", "use categorical or time"
         )
     grain = "day"
-    params = node.get("type_params") or {}
+    params = r.mapping(node, "type_params", definition, "'type_params: {time_granularity: day}'")
     if kind == "time" and params.get("time_granularity"):
         try:
             grain = parse_grain(params["time_granularity"])
@@ -244,7 +267,7 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
             did_you_mean(agg, AGGS) or f"use one of {', '.join(sorted(AGGS))}",
         )
     agg = "average" if agg == "avg" else agg
-    params = node.get("agg_params") or {}
+    params = r.mapping(node, "agg_params", definition, "'agg_params: {percentile: 0.9}'")
     percentile = params.get("percentile")
     if agg == "percentile" and percentile is None:
         r.error(
@@ -285,7 +308,7 @@ def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
             "source",
             "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)",
         )
-    defaults = node.get("defaults") or {}
+    defaults = r.mapping(node, "defaults", definition, "'defaults: {agg_time_dimension: <time dimension>}'")
     return SemanticModel(
         name=name,
         source=str(source or ""),
@@ -383,7 +406,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
     else:
         r.error("'type_params' must be a mapping", node, definition, "type_params")
         params = {}
-    cumulative = params.get("cumulative_type_params") or {}
+    cumulative = r.mapping(params, "cumulative_type_params", definition, "'cumulative_type_params: {window: 7 days}'")
     window = cumulative.get("window", params.get("window"))
     grain_to_date = cumulative.get("grain_to_date", params.get("grain_to_date"))
     parsed_window = None
@@ -405,6 +428,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
             definition,
             "cumulative_type_params.period_agg",
         )
+    partitions = r.mapping(node, "partitions", definition, "'partitions: {start: 2024-01-01}'")
     inputs = tuple(
         i
         for v in r.as_list(params.get("metrics"), "type_params.metrics", node, definition)
@@ -426,11 +450,9 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         window=parsed_window,
         grain_to_date=grain_to_date,
         period_agg=period_agg,
-        dimensions=tuple(str(d) for d in (node.get("dimensions") or ())),
-        partitions_start=_parse_date(
-            r, (node.get("partitions") or {}).get("start"), node, definition, "partitions.start"
-        ),
-        partitions_end=_parse_date(r, (node.get("partitions") or {}).get("end"), node, definition, "partitions.end"),
+        dimensions=tuple(str(d) for d in r.as_list(node.get("dimensions"), "dimensions", node, definition)),
+        partitions_start=_parse_date(r, partitions.get("start"), node, definition, "partitions.start"),
+        partitions_end=_parse_date(r, partitions.get("end"), node, definition, "partitions.end"),
         freshness=_read_freshness(r, node.get("freshness"), node, definition),
     )
     required = {
@@ -503,11 +525,11 @@ def read_catalog(root: Path) -> Catalog:
                     project = Project(str(value.get("name", "pantry")), start or Project().partitions_start, end)
                 elif key in ("semantic_models", "semantic_model"):
                     for node in _nodes(r, doc, key, value):
-                        if (model := _read_model(r, node)) is not None:
+                        if (model := _safely(r, _read_model, node, "semantic model")) is not None:
                             models.append(model)
                 elif key in ("metrics", "metric"):
                     for node in _nodes(r, doc, key, value):
-                        if (metric := _read_metric(r, node)) is not None:
+                        if (metric := _safely(r, _read_metric, node, "metric")) is not None:
                             metrics.append(metric)
                 elif key == "feature_views":
                     for node in _nodes(r, doc, key, value):
@@ -525,6 +547,23 @@ def read_catalog(root: Path) -> Catalog:
     if errors:
         raise PantryErrors(errors)
     return Catalog(root, project, *_index(models, metrics), feature_views=tuple(views), skipped=tuple(skipped))
+
+
+def _safely(r: _Reader, read: Callable[[_Reader, Any], T | None], node: Any, kind: str) -> T | None:
+    """``read(r, node)``, where a shape no check foresaw (a list where a mapping belongs, deep
+    inside) becomes an error naming the file, the definition and the line, never a traceback."""
+    try:
+        return read(r, node)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as err:
+        name = node.get("name") if isinstance(node, dict) else None
+        r.error(
+            f"a field has the wrong shape ({type(err).__name__}: {err})",
+            node,
+            f"{kind} '{name}'" if name else kind,
+            None,
+            "compare its fields with docs/definitions.md: lists ('- item') and mappings ('key: value') are not interchangeable",
+        )
+        return None
 
 
 def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str, SemanticModel], dict[str, Metric]]:

@@ -51,12 +51,43 @@ def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
         return None, first
 
 
-def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str] | None) -> list[PantryError]:
+AGG_SQL = {
+    "sum": "SUM({})",
+    "average": "AVG({})",
+    "min": "MIN({})",
+    "max": "MAX({})",
+    "count": "COUNT({})",
+    "count_distinct": "COUNT(DISTINCT {})",
+    "sum_boolean": "SUM(CAST({} AS INTEGER))",
+    "median": "MEDIAN({})",
+    "percentile": "QUANTILE_CONT({}, 0.5)",
+}
+
+
+def _binds(con: duckdb.DuckDBPyConnection, model: SemanticModel, text: str, agg: str | None) -> str | None:
+    """DuckDB's reason why ``text`` (inside its aggregation, for a measure) does not bind
+    against the model's real source, or None. A bind reads no rows: DESCRIBE only plans."""
+    value = f"({text})"
+    select = AGG_SQL.get(agg or "", "{}").format(value)
+    try:
+        con.execute(f'DESCRIBE SELECT {select} FROM {SOURCE_SCHEMA}."{model.name}"').fetchall()
+    except duckdb.Error as err:
+        first = str(err).strip().splitlines()[0]
+        return first.split(": ", 1)[1] if ": " in first else first
+    return None
+
+
+def _model_checks(
+    catalog: Catalog,
+    model: SemanticModel,
+    schema: dict[str, str] | None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> list[PantryError]:
     errors: list[PantryError] = []
-    items = [("entity", e.name, e.expr, "expr", e.line) for e in model.entities]
-    items += [("dimension", d.name, d.expr, "expr", d.line) for d in model.dimensions]
-    items += [("measure", m.name, m.expr, "expr", m.line) for m in model.measures]
-    for kind, name, text, field, line in items:
+    items = [("entity", e.name, e.expr, "expr", e.line, None) for e in model.entities]
+    items += [("dimension", d.name, d.expr, "expr", d.line, None) for d in model.dimensions]
+    items += [("measure", m.name, m.expr, "expr", m.line, m.agg) for m in model.measures]
+    for kind, name, text, field, line, agg in items:
         tree, problem = _parse_sql(text)
         if tree is None:
             errors.append(
@@ -72,18 +103,32 @@ def _model_checks(catalog: Catalog, model: SemanticModel, schema: dict[str, str]
             continue
         if schema is None:
             continue
-        for column in tree.find_all(exp.Column):
-            if column.name.lower() not in schema:
-                errors.append(
-                    _err(
-                        model,
-                        "semantic model",
-                        f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'",
-                        f"{kind}s.{name}.{field}",
-                        did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}",
-                        line,
-                    )
+        missing = [c for c in tree.find_all(exp.Column) if c.name.lower() not in schema]
+        for column in missing:
+            errors.append(
+                _err(
+                    model,
+                    "semantic model",
+                    f"{kind} '{name}': column '{column.name}' is not in source '{model.source}'",
+                    f"{kind}s.{name}.{field}",
+                    did_you_mean(column.name.lower(), schema) or f"the source has: {', '.join(schema)}",
+                    line,
                 )
+            )
+        # parsing is not enough ('price * * quantity' parses): bind it where it will run
+        if not missing and con is not None and (reason := _binds(con, model, text, agg)) is not None:
+            inside = f" inside agg: {agg}" if agg else ""
+            errors.append(
+                _err(
+                    model,
+                    "semantic model",
+                    f"{kind} '{name}': {field} '{text}' does not run on source '{model.source}'{inside}: {reason}",
+                    f"{kind}s.{name}.{field}",
+                    "fix the expression; it is DuckDB SQL over the source's columns"
+                    + (f" ({', '.join(f'{c} {t}' for c, t in schema.items())})" if len(schema) <= 12 else ""),
+                    line,
+                )
+            )
     time_names = {d.name for d in model.dimensions if d.type == "time"}
     for label, value in [("defaults.agg_time_dimension", model.agg_time_dimension)] + [
         (f"measures.{m.name}.agg_time_dimension", m.agg_time_dimension) for m in model.measures
@@ -343,7 +388,7 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineTa
                     )
                 )
         schemas[model.name] = schema
-        errors.extend(_model_checks(catalog, model, schema))
+        errors.extend(_model_checks(catalog, model, schema, con))
     for metric in catalog.metrics.values():
         errors.extend(_metric_checks(catalog, metric))
     errors.extend(_cycles(catalog))

@@ -1,0 +1,181 @@
+"""No input, however wrong, ends in a traceback: faults planted in the demo definitions as a
+user would make them, and bad queries, through the CLI. Every message names the file and
+the field (or, for a query, the parameter), and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pantry.api.cli import main
+
+# (file, text in the demo, replacement, words the message must hold)
+BROKEN_DEFINITIONS = [
+    ("bar.yaml", "expr: price * quantity,", "expr: price * * quantity,", ["drink_revenue", "expr", "line 19"]),
+    ("bar.yaml", "expr: quantity}", "expr: item}", ["drinks_sold", "sum(VARCHAR)", "line 20"]),
+    ("bar.yaml", "expr: quantity}", "expr: no_such_column}", ["drinks_sold", "no_such_column", "quantity"]),
+    ("bar.yaml", "defaults: {agg_time_dimension: sold_on}", "defaults: [sold_on]", ["'defaults' must be a mapping"]),
+    (
+        "bar.yaml",
+        "type_params: {measure: drink_revenue}\n    meta",
+        "type_params: [drink_revenue]\n    meta",
+        ["type_params"],
+    ),
+    ("bar.yaml", "agg: sum, expr: quantity", "agg: sum, expr: quantity, agg_params: 0.9", ["agg_params"]),
+    (
+        "bar.yaml",
+        "type_params: {time_granularity: day}}",
+        "type_params: day}",
+        ["sold_on", "'type_params' must be a mapping"],
+    ),
+    (
+        "bar.yaml",
+        "    entities:\n      - {name: transaction, type: primary, expr: transaction_id}",
+        "    entities: {name: transaction}",
+        ["'entities' must be a list"],
+    ),
+    ("bar.yaml", "      - {name: drinks_sold, agg: sum, expr: quantity}", "      - drinks_sold", ["a measure of"]),
+    ("bar.yaml", "project:", "project:\n\tbad: tab", ["malformed YAML at line 4"]),
+    ("bar.yaml", "agg: sum, expr: quantity}", "agg: summ, expr: quantity}", ["'summ' is not an aggregation"]),
+    (
+        "bar.yaml",
+        "type_params: {measure: drink_revenue}\n    meta",
+        "type_params: {measure: drink_revnue}\n    meta",
+        ["drink_revnue"],
+    ),
+    ("flights.yaml", "ttl: 30 days", "ttl: [1]", ["plane_activity", "ttl"]),
+    (
+        "flights.yaml",
+        "drift: {method: auto, threshold: 0.1, reference_partitions: 7}",
+        "drift: 5",
+        ["'drift' must be a mapping"],
+    ),
+    ("flights.yaml", 'tags: {pii: "false"}\n    ttl', "tags: [pii]\n    ttl", ["'tags' must be a mapping"]),
+    (
+        "flights.yaml",
+        "measure: flights.flight_count, window: 7 days}",
+        "measure: flights.flight_count, window: banana}",
+        ["banana"],
+    ),
+    (
+        "flights.yaml",
+        "{name: last_dest, dimension: flight__dest}",
+        "{name: last_dest, dimension: [flight__dest]}",
+        ["last_dest"],
+    ),
+    (
+        "flights.yaml",
+        "partitions: {start: 2013-01-01, end: 2013-12-31}  # the data set ends with 2013\n    features",
+        "partitions: [2013-01-01]\n    features",
+        ["partitions"],
+    ),
+]
+
+BAD_QUERIES = [
+    (["query", "--metrics", "bar_revnue"], ["bar_revenue"]),
+    (["query", "--metrics", "bar_revenue", "--group-by", "metric_time__fortnight"], ["fortnight"]),
+    (["query", "--metrics", "bar_revenue", "--where", "exists(select 1)"], ["EXISTS"]),
+    (["query", "--metrics", "bar_revenue", "--start-time", "yesterday"], ["start_time"]),
+    (["query", "--metrics", "bar_revenue", "--limit", "0"], ["limit"]),
+    (["query", "--metrics", "bar_revenue", "--order", "nothing"], ["nothing"]),
+    (["query", "--metrics", "bar_revenue", "--where", "{{ Dimension('x').__class__ }}"], ["where"]),
+    (["features", "online", "--entity", "tailnum=N1", "--features", "nope:x"], ["nope:x"]),
+    (["drift", "no_view", "--partition", "2013-01-05"], ["no_view"]),
+    (["compile", "--metric", "bar_revenue", "--partition", "soon"], ["partition"]),
+]
+
+
+def _run(args: list[str], defs: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:  # noqa: ANN001
+    monkeypatch.setenv("PANTRY_DEFS", str(defs))
+    monkeypatch.setenv("PANTRY_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "400")  # one message, one line: no wrapping inside the words we look for
+    monkeypatch.setattr(sys, "argv", ["pantry", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("case", range(len(BROKEN_DEFINITIONS)))
+def test_a_broken_definition_is_named_never_a_traceback(
+    case: int, demo_defs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    file, old, new, words = BROKEN_DEFINITIONS[case]
+    defs = tmp_path / "metrics_defs"
+    shutil.copytree(demo_defs, defs, symlinks=True)
+    text = (defs / file).read_text()
+    assert old in text, f"the demo changed: '{old}' is not in {file}"
+    (defs / file).write_text(text.replace(old, new, 1))
+    for command in (["validate"], ["query", "--metrics", "bar_revenue"]):
+        code, said = _run(command, defs, tmp_path / "home", monkeypatch, capsys)
+        assert code == 1, (command, said)
+        assert "Traceback" not in said and "unexpected" not in said, said
+        assert file in said, said
+        for word in words:
+            assert word in said, (word, said)
+
+
+@pytest.mark.parametrize("case", range(len(BAD_QUERIES)))
+def test_a_bad_query_is_named_never_a_traceback(
+    case: int, demo_defs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # noqa: ANN001
+    args, words = BAD_QUERIES[case]
+    code, said = _run(args, demo_defs, tmp_path / "home", monkeypatch, capsys)
+    assert code in (1, 2), said  # 2: a usage error, which click explains itself
+    assert "Traceback" not in said and "unexpected" not in said, said
+    for word in words:
+        assert word in said, (word, said)
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(demo_defs: Path, tmp_path: Path) -> None:
+    """A fault in Pantry itself (here: a definitions folder that is a file, which the loader
+    does not expect to read as a folder of YAML) prints one line; --debug prints the traceback."""
+    not_a_folder = tmp_path / "defs.yaml"
+    not_a_folder.write_text("metrics: []\n")
+    (tmp_path / "home").mkdir()
+    env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(not_a_folder), "PATH": "/usr/bin:/bin"}
+    quiet = subprocess.run(
+        [sys.executable, "-m", "pantry.api.cli", "online", "stop"], capture_output=True, text=True, env=env, timeout=120
+    )
+    loud = subprocess.run(
+        [sys.executable, "-m", "pantry.api.cli", "--debug", "online", "stop"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if quiet.returncode == 0:
+        pytest.skip("this fault is handled now; pick another unexpected one")
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr, quiet.stderr
+    assert len(quiet.stderr.strip().splitlines()) <= 2 and "--debug" in quiet.stderr
+    assert "Traceback" in loud.stderr
+
+
+def test_an_unexpected_http_error_is_a_json_reason(demo_defs: Path, tmp_path: Path) -> None:
+    """A fault inside Pantry (planted: a catalog that raises) answers 500 with a JSON reason,
+    no traceback in the body, and the server still answers the next request."""
+    from fastapi.testclient import TestClient
+
+    from pantry import Store
+    from pantry.api.http import create_app
+
+    class Faulty(Store):
+        def catalog(self, search: str | None = None) -> list:
+            raise RuntimeError("planted fault\nsecond line with internals")
+
+    client = TestClient(create_app(Faulty(defs=demo_defs, home=tmp_path)), raise_server_exceptions=False)
+    answer = client.get("/catalog")
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "detail": "unexpected RuntimeError: planted fault (a fault in the server; its log has the details)"
+    }
+    assert "Traceback" not in answer.text
+    assert client.get("/metrics/query", params={"metrics": "bar_revenue"}).status_code == 200
