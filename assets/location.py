@@ -8,6 +8,7 @@ import os
 
 import dagster as dg
 
+from assets.broken import build_broken_assets
 from assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
 from assets.metrics import build_metric_assets, build_metric_schedules
 from assets.sources import build_source_assets, build_source_checks
@@ -41,7 +42,7 @@ def build_definitions(
     partitioned = [*build_metric_assets(facts), *build_feature_assets(features, catalog)]
     freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(
-        assets=[*build_source_assets(catalog), *partitioned],
+        assets=[*build_source_assets(catalog), *partitioned, *build_broken_assets(catalog.broken)],
         asset_checks=[*freshness_checks, *build_source_checks(catalog)],
         jobs=[
             *jobs,

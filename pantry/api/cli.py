@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -62,7 +63,7 @@ def _fmt(value: object) -> str:
 def validate() -> None:
     """Check every definition: YAML, references, SQL and source columns."""
     store = _store()
-    catalog = store.definitions
+    catalog = store.validate()
     console.print(
         f"[green]ok[/green]: {len(catalog.semantic_models)} semantic models, {len(catalog.public_metrics())} metrics in {store.defs}"
     )
@@ -363,7 +364,13 @@ def demo(
     run_demo(_store(), console, materialize=not skip_materialize)
 
 
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """Warnings as one plain line, not Python's 'file:line: Category:' form."""
+    errors.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, markup=True, soft_wrap=True)
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
         if isinstance(code, int) and code:

@@ -8,6 +8,7 @@ The validated catalog is loaded once and cached on the Store; nothing else is gl
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -81,6 +82,10 @@ def _as_limit(value: int | str | None) -> int | None:
     return limit
 
 
+class BrokenDefinitions(UserWarning):
+    """Some definitions are broken and left out; the rest of the store works."""
+
+
 class Store:
     """Pantry's user-facing API: query metrics, read features, browse the catalog."""
 
@@ -103,8 +108,37 @@ class Store:
 
     @cached_property
     def definitions(self) -> Catalog:
-        """The validated catalog; loading it runs every check of ``pantry validate``."""
+        """The sound part of the catalog, validated (``spec/sound.py``): a broken definition is
+        left out with a warning, and what does not touch it still answers."""
+        from pantry.spec.sound import broken_summary, load_sound
+
+        catalog = load_sound(self.defs, offline=self.offline)
+        if catalog.broken:
+            warnings.warn(broken_summary(catalog), BrokenDefinitions, stacklevel=2)
+        return catalog
+
+    def validate(self) -> Catalog:
+        """Every check, strictly: any problem anywhere raises PantryErrors (``pantry validate``, CI)."""
         return validate(read_catalog(self.defs), offline=self.offline)
+
+    def _refuse_broken(self, kind: str, names: Sequence[str]) -> None:
+        """A query naming a left-out definition is told why it was left out."""
+        from pantry.spec.sound import label as _label_of
+        from pantry.spec.sound import why_broken
+
+        known = self.definitions.metrics if kind == "metric" else self.definitions.views
+        for name in names:
+            if name not in known and (found := why_broken(self.definitions, kind, name)) is not None:
+                err, root = found
+                cause = f"; that is because {_label_of(root)} is broken: {root.message}" if root else ""
+                raise PantryError(
+                    f"{kind} '{name}' is left out because its definition is broken: {err.message}{cause}",
+                    file=err.file,
+                    line=err.line,
+                    definition=f"{kind} '{name}'",
+                    field=err.field,
+                    hint=(root.hint if root else err.hint) or "fix it; 'pantry validate' lists every problem",
+                )
 
     @cached_property
     def facts(self) -> dict[str, MetricFacts]:
@@ -142,6 +176,7 @@ class Store:
 
         views = self.definitions.views
         wanted: dict[str, list[str]] = {}
+        self._refuse_broken("feature view", [str(ref).partition(":")[0] for ref in features])
         for ref in features:
             view_name, sep, feature = str(ref).partition(":")
             if not sep or view_name not in views:
@@ -457,6 +492,7 @@ class Store:
         ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's.
         """
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
+        self._refuse_broken("metric", request.metrics)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
         con = connect(self.definitions, self.offline, for_sql=sql, locked=True, threads=threads)
         try:

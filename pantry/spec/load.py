@@ -10,6 +10,7 @@ there were two spellings.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -482,8 +483,9 @@ def _defs_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def read_catalog(root: Path) -> Catalog:
-    """Read every YAML file under ``root``; raise PantryErrors listing all shape errors."""
+def read_catalog(root: Path, collect: bool = False) -> Catalog:
+    """Read every YAML file under ``root``; raise PantryErrors listing all shape errors, or with
+    ``collect``, keep them in ``Catalog.broken`` beside the definitions that did load."""
     root = Path(root)
     if not root.is_dir():
         raise PantryError(f"definitions folder '{root}' does not exist", hint="set PANTRY_DEFS or create metrics_defs/")
@@ -544,9 +546,10 @@ def read_catalog(root: Path) -> Catalog:
                         or "use semantic_models:, metrics: or feature_views:",
                     )
         errors.extend(r.errors)
-    if errors:
+    if errors and not collect:
         raise PantryErrors(errors)
-    return Catalog(root, project, *_index(models, metrics), feature_views=tuple(views), skipped=tuple(skipped))
+    catalog = Catalog(root, project, *_index(models, metrics), feature_views=tuple(views), skipped=tuple(skipped))
+    return replace(catalog, broken=tuple(errors)) if collect else catalog
 
 
 def _safely(r: _Reader, read: Callable[[_Reader, Any], T | None], node: Any, kind: str) -> T | None:

@@ -229,6 +229,8 @@ class Catalog:
     feature_views: tuple[dict[str, Any], ...] = ()
     skipped: tuple[str, ...] = ()
     views: dict[str, FeatureView] = field(default_factory=dict)
+    # definitions left out because they (or what they read) are broken: their errors
+    broken: tuple[Any, ...] = ()
 
     def measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
         for model in self.semantic_models.values():
