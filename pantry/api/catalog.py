@@ -18,6 +18,7 @@ from pantry.features.facts import FeatureFacts
 from pantry.features.stats import latest_stats
 from pantry.offline.location import OfflineTables
 from pantry.offline.metric_tables import last_materializations
+from pantry.spec.model import SavedQuery
 
 
 def _materialized(offline: OfflineTables) -> tuple[dict[str, dict[str, Any]], str | None]:
@@ -81,6 +82,7 @@ def catalog_entries(
     offline: OfflineTables,
     search: str | None = None,
     features: dict[tuple[str, str], FeatureFacts] | None = None,
+    saved_queries: dict[str, SavedQuery] | None = None,
 ) -> list[dict[str, Any]]:
     materialized, note = _materialized(offline)
     entries = []
@@ -108,10 +110,31 @@ def catalog_entries(
             entry["note"] = note
         entries.append(entry)
     entries += feature_entries(features or {}, materialized)
+    entries += saved_query_entries(saved_queries or {})
     if search:
         needle = search.lower()
         entries = [e for e in entries if needle in _haystack(e)]
     return entries
+
+
+def saved_query_entries(saved: dict[str, SavedQuery]) -> list[dict[str, Any]]:
+    """Saved queries beside metrics and features: what they ask, and how to run them."""
+    return [
+        {
+            "name": name,
+            "kind": "saved_query",
+            "type": "saved query",
+            "description": q.description or q.label or f"saved query of {', '.join(q.metrics)}",
+            "owner": None,
+            "tags": {},
+            "metrics": list(q.metrics),
+            "group_by": list(q.group_by),
+            "where": list(q.where),
+            "run": f"pantry query --saved-query {name}",
+            "file": f"{q.origin.shown_as}:{q.origin.line}",
+        }
+        for name, q in sorted(saved.items())
+    ]
 
 
 def _haystack(entry: dict[str, Any]) -> str:

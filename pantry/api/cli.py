@@ -73,7 +73,8 @@ def validate() -> None:
 
 @app.command()
 def query(
-    metrics: str = typer.Option(..., "--metrics", help="Comma-separated metric names."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names."),
+    saved_query: Optional[str] = typer.Option(None, "--saved-query", help="Run a saved query (saved_queries:)."),
     group_by: str = typer.Option(
         "", "--group-by", help="metric_time__day|week|month|quarter|year, entity__dimension, ..."
     ),
@@ -98,9 +99,18 @@ def query(
         limit=limit,
     )
     if explain:
+        if saved_query:
+            args = dict(
+                zip(
+                    ("metrics", "group_by", "where", "order", "limit"),
+                    store._saved(saved_query, metrics, group_by, where, order, limit),
+                ),
+                start_time=start_time,
+                end_time=end_time,
+            )  # noqa: E501
         print(store.explain(**args, dialect=dialect))
         return
-    frame = store.query(**args)
+    frame = store.query(**args, saved_query=saved_query)
     if csv is not None:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
@@ -152,7 +162,9 @@ def catalog(
             table.add_column(column, overflow="fold", width=widths[column])
     for e in entries:
         cells = [e["name"], e["type"], e["owner"] or "", e["description"] or ""]
-        if wide:
+        if wide and e["kind"] == "saved_query":
+            cells += ["\n".join(e["metrics"]), e["run"], "", ""]
+        elif wide:
             cells += [
                 "\n".join(e["source_columns"]),
                 f"daily {e['partitions']['start']}..{e['partitions']['end'] or ''}",

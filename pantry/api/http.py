@@ -253,7 +253,8 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     )
     async def metrics_query(
         request: Request,
-        metrics: str = Query(..., examples=["revenue"]),
+        metrics: str = Query("", examples=["revenue"]),
+        saved_query: str | None = Query(None, description="a saved query's name (saved_queries:)"),
         group_by: str = "",
         where: list[str] | None = Query(None),
         start_time: str | None = None,
@@ -262,11 +263,14 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         limit: int | None = Query(None, ge=1),
     ) -> Any:
         if pii_names and "pii" not in request.state.scopes:
-            refused = pii_names.read_by([g.strip() for g in group_by.split(",") if g.strip()], where or [])
+            saved = store.definitions.saved_queries.get(saved_query or "")
+            names = [g.strip() for g in group_by.split(",") if g.strip()] + list(saved.group_by if saved else ())
+            refused = pii_names.read_by(names, [*(where or []), *(saved.where if saved else ())])
             if refused:
                 return refuse(request, 403, f"'{refused[0]}' is marked pii; this API key lacks the 'pii' scope")
         params = dict(
             metrics=metrics,
+            saved_query=saved_query,
             group_by=group_by,
             where=where,
             start_time=start_time,

@@ -126,7 +126,11 @@ class Store:
         from pantry.spec.sound import label as _label_of
         from pantry.spec.sound import why_broken
 
-        known = self.definitions.metrics if kind == "metric" else self.definitions.views
+        known = {
+            "metric": self.definitions.metrics,
+            "feature view": self.definitions.views,
+            "saved query": self.definitions.saved_queries,
+        }[kind]
         for name in names:
             if name not in known and (found := why_broken(self.definitions, kind, name)) is not None:
                 err, root = found
@@ -158,7 +162,7 @@ class Store:
         """Every metric and feature: type, description, owner, tags, lineage, partitions, last run, stats."""
         from pantry.api.catalog import catalog_entries
 
-        return catalog_entries(self.facts, self.offline, search, self.feature_facts)
+        return catalog_entries(self.facts, self.offline, search, self.feature_facts, self.definitions.saved_queries)
 
     # -- features -----------------------------------------------------------------
     def _plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
@@ -475,7 +479,7 @@ class Store:
 
     def query(
         self,
-        metrics: str | Sequence[str],
+        metrics: str | Sequence[str] | None = None,
         group_by: str | Sequence[str] = (),
         where: str | Sequence[str] | None = None,
         start_time: str | date | None = None,
@@ -483,14 +487,21 @@ class Store:
         order: str | Sequence[str] | None = None,
         limit: int | None = None,
         *,
+        saved_query: str | None = None,
         timeout: float | None = None,
         threads: int | None = None,
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
 
+        ``saved_query`` runs a ``saved_queries:`` definition; ``where`` is added to its filters,
+        and the time range, ``order`` and ``limit`` given here replace its own.
         The query runs on a connection sealed to the store's own sources (``lock_down``);
         ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's.
         """
+        if saved_query:
+            metrics, group_by, where, order, limit = self._saved(saved_query, metrics, group_by, where, order, limit)
+        elif not metrics:
+            raise PantryError("no metrics given", field="metrics", hint="pass --metrics a,b or --saved-query NAME")
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         self._refuse_broken("metric", request.metrics)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
@@ -499,6 +510,25 @@ class Store:
             return run_bounded(con, sql, timeout)
         finally:
             con.close()
+
+    def _saved(self, name: str, metrics, group_by, where, order, limit):  # noqa: ANN001, ANN202
+        """A saved query's parameters, with the caller's extra filters and overrides."""
+        saved = self.definitions.saved_queries.get(name)
+        if saved is None:
+            self._refuse_broken("saved query", [name])
+            raise PantryError(
+                f"'{name}' is not a saved query",
+                field="saved_query",
+                hint=did_you_mean(name, self.definitions.saved_queries) or "pantry catalog lists them",
+            )
+        if metrics or group_by:
+            raise PantryError(
+                f"saved query '{name}' names its own metrics and group-bys",
+                field="saved_query",
+                hint="drop --metrics and --group-by, or run the query without --saved-query",
+            )
+        extra = (where,) if isinstance(where, str) else tuple(where or ())
+        return saved.metrics, saved.group_by, saved.where + extra, order or saved.order, limit or saved.limit
 
     def explain(
         self,

@@ -73,6 +73,12 @@ def _reference(kind: str, args: list[object], kwargs: dict[str, object]) -> str:
     return text
 
 
+def reference_name(code: str) -> str:
+    """``TimeDimension('metric_time', 'day')`` -> ``metric_time__day``: a saved query's
+    ``group_by`` items, read with the same rules as a filter's ``{{ ... }}`` blocks."""
+    return _render_block(code)
+
+
 def _render_block(code: str) -> str:
     try:
         tree = ast.parse(code.strip(), mode="eval").body

@@ -26,15 +26,17 @@ from pantry.spec.model import (
     MetricInput,
     Origin,
     Project,
+    SavedQuery,
     SemanticModel,
 )
 from pantry.spec.windows import parse_grain, parse_window
 from pantry.spec.yaml_lines import line_of, load_yaml_documents
 
-TOP_LEVEL = {"project", "semantic_models", "metrics", "feature_views", "semantic_model", "metric"}
+TOP_LEVEL = {"project", "semantic_models", "metrics", "feature_views", "semantic_model", "metric", "saved_queries"}
+SAVED_QUERY_KEYS = {"name", "description", "label", "query_params", "exports", "config", "meta", "tags"}
+QUERY_PARAM_KEYS = {"metrics", "group_by", "where", "order_by", "limit"}
 SKIPPED_TOP_LEVEL = {
     "models",
-    "saved_queries",
     "groups",
     "exposures",
     "sources",
@@ -469,6 +471,62 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
     return metric
 
 
+def _strings(r: _Reader, value: Any, node: Any, definition: str, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return tuple(str(v) for v in value)
+    r.error(f"'{field}' must be a list of strings", node, definition, field, f"write '{field}: [a, b]'")
+    return ()
+
+
+def _read_saved_query(r: _Reader, node: Any) -> SavedQuery | None:
+    from pantry.compile.filters import reference_name
+
+    if not r.require_mapping(node, "a saved query"):
+        return None
+    name = str(node["name"])
+    definition = f"saved query '{name}'"
+    r.check_keys(node, SAVED_QUERY_KEYS, definition)
+    params = r.mapping(node, "query_params", definition, "'query_params: {metrics: [revenue], group_by: [...]}'")
+    r.check_keys(params, QUERY_PARAM_KEYS, f"{definition} query_params")
+    metrics = _strings(r, params.get("metrics"), node, definition, "query_params.metrics")
+    if not metrics:
+        r.error("has no metrics", node, definition, "query_params.metrics", "add 'query_params: {metrics: [...]}'")
+    group_by: list[str] = []
+    for item in _strings(r, params.get("group_by"), node, definition, "query_params.group_by"):
+        try:  # TimeDimension('metric_time', 'day'), Dimension('customer__segment'), or a plain name
+            group_by.append(reference_name(item) if "(" in item else item)
+        except ValueError as err:
+            r.error(f"group_by '{item}': {err}", node, definition, "query_params.group_by")
+    order = []
+    for item in _strings(r, params.get("order_by"), node, definition, "query_params.order_by"):
+        descending = item.strip().startswith("-") or ".descending(True)" in item.replace(" ", "")
+        text = item.strip().lstrip("-").replace(".descending(True)", "").replace(".descending()", "")
+        try:
+            text = reference_name(text) if "(" in text else text
+        except ValueError as err:
+            r.error(f"order_by '{item}': {err}", node, definition, "query_params.order_by")
+        order.append(f"-{text}" if descending else text)
+    limit = params.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        r.error(f"limit '{limit}' is not a whole number of at least 1", node, definition, "query_params.limit")
+        limit = None
+    return SavedQuery(
+        name=name,
+        origin=r.origin(node),
+        metrics=metrics,
+        group_by=tuple(group_by),
+        where=_strings(r, params.get("where"), node, definition, "query_params.where"),
+        order=tuple(order),
+        limit=limit,
+        description=node.get("description"),
+        label=node.get("label"),
+    )
+
+
 def _nodes(r: _Reader, doc: Any, key: str, value: Any) -> list[Any]:
     """The definitions under a top-level key: a list for the plural keys, one for the singular."""
     if not key.endswith("s"):
@@ -493,6 +551,7 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
     models: list[SemanticModel] = []
     metrics: list[Metric] = []
     views: list[dict[str, Any]] = []
+    saved_queries: list[SavedQuery] = []
     skipped: list[str] = []
     project = Project()
     for path in _defs_files(root):
@@ -533,6 +592,10 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
                     for node in _nodes(r, doc, key, value):
                         if (metric := _safely(r, _read_metric, node, "metric")) is not None:
                             metrics.append(metric)
+                elif key == "saved_queries":
+                    for node in _nodes(r, doc, key, value):
+                        if (saved := _safely(r, _read_saved_query, node, "saved query")) is not None:
+                            saved_queries.append(saved)
                 elif key == "feature_views":
                     for node in _nodes(r, doc, key, value):
                         if r.require_mapping(node, "a feature view"):
@@ -548,7 +611,14 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
         errors.extend(r.errors)
     if errors and not collect:
         raise PantryErrors(errors)
-    catalog = Catalog(root, project, *_index(models, metrics), feature_views=tuple(views), skipped=tuple(skipped))
+    catalog = Catalog(
+        root,
+        project,
+        *_index(models, metrics),
+        feature_views=tuple(views),
+        skipped=tuple(skipped),
+        saved_queries={q.name: q for q in saved_queries},
+    )
     return replace(catalog, broken=tuple(errors)) if collect else catalog
 
 

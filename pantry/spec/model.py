@@ -135,6 +135,21 @@ DEFAULT_FRESHNESS = Freshness(fail_after=Window(26, "hour"), warn_after=Window(2
 
 
 @dataclass(frozen=True)
+class SavedQuery:
+    """MetricFlow's ``saved_queries:``: a named query, run by ``pantry query --saved-query``."""
+
+    name: str
+    origin: Origin
+    metrics: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    order: tuple[str, ...] = ()
+    limit: int | None = None
+    description: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     type: str  # simple | ratio | derived | cumulative
@@ -231,6 +246,7 @@ class Catalog:
     views: dict[str, FeatureView] = field(default_factory=dict)
     # definitions left out because they (or what they read) are broken: their errors
     broken: tuple[Any, ...] = ()
+    saved_queries: dict[str, SavedQuery] = field(default_factory=dict)
 
     def measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
         for model in self.semantic_models.values():

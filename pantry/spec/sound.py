@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pantry.offline.location import OfflineTables
 
 ROUNDS = 8  # each round leaves out what the previous one's removals broke
-_DEFINITION = re.compile(r"^(semantic model|metric|feature view) '([^']+)'")
+_DEFINITION = re.compile(r"^(semantic model|metric|feature view|saved query) '([^']+)'")
 _PART = re.compile(r"^(measures|dimensions|entities)\.([^.]+)")
 _ITEM = re.compile(r"^semantic model '[^']+' (measure|dimension|entity) '([^']+)'")
 _GROUPS = {"measure": "measures", "dimension": "dimensions", "entity": "entities"}
@@ -46,6 +46,7 @@ def _without(catalog: Catalog, errors: list[PantryError]) -> Catalog:
     models = dict(catalog.semantic_models)
     metrics = dict(catalog.metrics)
     views = list(catalog.feature_views)
+    saved = dict(catalog.saved_queries)
     for err in errors:
         which = named(err)
         if which is None:
@@ -53,6 +54,8 @@ def _without(catalog: Catalog, errors: list[PantryError]) -> Catalog:
         kind, name = which
         if kind == "metric":
             metrics.pop(name, None)
+        elif kind == "saved query":
+            saved.pop(name, None)
         elif kind == "feature view":
             views = [v for v in views if v.get("name") != name]
         elif name in models:
@@ -70,7 +73,7 @@ def _without(catalog: Catalog, errors: list[PantryError]) -> Catalog:
             models[name] = replace(model, **{group: kept})
             if group == "measures":
                 metrics = {k: m for k, m in metrics.items() if not (m.implicit and k == item)}
-    return replace(catalog, semantic_models=models, metrics=metrics, feature_views=tuple(views))
+    return replace(catalog, semantic_models=models, metrics=metrics, feature_views=tuple(views), saved_queries=saved)
 
 
 def load_sound(root: Path, offline: OfflineTables | None = None) -> Catalog:

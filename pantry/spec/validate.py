@@ -364,6 +364,32 @@ def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: di
     return errors
 
 
+def _saved_query_checks(catalog: Catalog) -> list[PantryError]:
+    """A saved query must compile: its metrics, group-bys, filters and order all resolve."""
+    from pantry.compile.query import QueryRequest
+    from pantry.compile.render import compile_sql
+
+    errors: list[PantryError] = []
+    for saved in catalog.saved_queries.values():
+        request = QueryRequest(
+            metrics=saved.metrics, group_by=saved.group_by, where=saved.where, order=saved.order, limit=saved.limit
+        )
+        try:
+            compile_sql(catalog, request, "duckdb")
+        except PantryError as err:
+            errors.append(
+                PantryError(
+                    f"does not compile: {err.message}",
+                    file=saved.origin.shown_as,
+                    line=saved.origin.line,
+                    definition=f"saved query '{saved.name}'",
+                    field=f"query_params.{err.field}" if err.field else "query_params",
+                    hint=err.hint,
+                )
+            )
+    return errors
+
+
 def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineTables | None = None) -> Catalog:
     """Raise PantryErrors listing every problem; return the catalog when it is sound."""
     errors: list[PantryError] = []
@@ -399,6 +425,8 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineTa
         if not errors:
             errors.extend(_key_type_checks(con, catalog, views))
         con.close()
+    if not errors:
+        errors.extend(_saved_query_checks(catalog))
     if errors:
         raise PantryErrors(errors)
     return replace(catalog, views=views)
