@@ -500,8 +500,12 @@ class Store:
         """
         if saved_query:
             metrics, group_by, where, order, limit = self._saved(saved_query, metrics, group_by, where, order, limit)
-        elif not metrics:
-            raise PantryError("no metrics given", field="metrics", hint="pass --metrics a,b or --saved-query NAME")
+        elif not metrics and not group_by:
+            raise PantryError(
+                "no metrics given",
+                field="metrics",
+                hint="pass --metrics a,b, --saved-query NAME, or --group-by alone for distinct values",
+            )
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         self._refuse_broken("metric", request.metrics)
         sql = compile_sql(self.definitions, request, "duckdb", pretty=False)

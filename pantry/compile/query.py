@@ -37,6 +37,7 @@ SPINE_TABLE = "pantry_time_spine"
 SOURCE_SCHEMA = "src"
 VALUE = "__value"
 DAY = "metric_time__day"
+METRIC_TIME = "metric_time"
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,15 @@ class Compiler:
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
-        if not request.metrics:
-            raise PantryError("no metrics given", hint="pass at least one metric, e.g. --metrics revenue")
         names = [output_name(n) for n in request.group_by]
         names = list(dict.fromkeys(names))
+        if not request.metrics:
+            if not names:
+                raise PantryError(
+                    "no metrics and no group-by given",
+                    hint="pass --metrics revenue, or --group-by customer__segment for its distinct values",
+                )
+            return self._ordered(self._dimension_values(request, names), request, names, [])
         metrics = [self.metric(name) for name in request.metrics]
         where = [self._where(w) for w in request.where]
         window = self._range(request, names)
@@ -191,19 +197,110 @@ class Compiler:
                 ],
                 copy=False,
             ).from_(query.subquery("filled", copy=False), copy=False)
+        return self._ordered(query, request, names, list(fills))
+
+    def _ordered(self, query: exp.Select, request: QueryRequest, names: list[str], values: list[str]) -> exp.Select:
         order = request.order or tuple(names)
         for item in order:
             desc = item.startswith("-")
             key = output_name(item.lstrip("-"))
-            if key not in names and key not in fills:
+            if key not in names and key not in values:
                 raise PantryError(
                     f"cannot order by '{key}': it is not a requested metric or group-by",
-                    hint=did_you_mean(key, names + list(fills)),
+                    hint=did_you_mean(key, names + values),
                 )
             query = query.order_by(exp.Ordered(this=col(key), desc=desc, nulls_first=not desc), copy=False)
         if request.limit is not None:
             query = query.limit(request.limit, copy=False)
         return query
+
+    def _dimension_values(self, request: QueryRequest, names: list[str]) -> exp.Select:
+        """A query with group-bys and no metric: their distinct values, as ``mf query`` gives.
+
+        Read from the model that owns the first name's entity (joining others by entity, as a
+        metric query would); ``metric_time`` alone reads the time spine within the range."""
+        where = [self._where(w) for w in request.where]
+        needed = list(dict.fromkeys(names + [n for c in where for n in filter_names(c)]))
+        if any(output_name(n).startswith(METRIC_TIME) for n in needed):
+            return self._spine_values(request, names, needed, where)
+        if request.start_time or request.end_time:
+            raise PantryError(
+                "a time range needs metric_time in a query without metrics",
+                field="start_time",
+                hint="group by metric_time__day, or filter a time dimension in --where",
+            )
+        entity = needed[0].split("__")[0]
+        candidates = sorted(
+            self.catalog.semantic_models.values(),
+            key=lambda m: (0 if (e := m.entity(entity)) is not None and e.type != "foreign" else 1, m.name),
+        )
+        failure: PantryError | None = None
+        for model in candidates:
+            try:
+                rows = self._plain_rows(model, needed)
+            except PantryError as err:
+                failure = failure or err
+                continue
+            query = exp.select(*[col(n) for n in names], copy=False).from_(
+                rows.subquery("rows", copy=False), copy=False
+            )
+            for condition in where:
+                query = query.where(condition, copy=False)
+            return query.distinct(copy=False)
+        assert failure is not None
+        raise failure
+
+    def _plain_rows(self, model: SemanticModel, needed: list[str]) -> exp.Select:
+        """One row per source row of ``model``, with every name resolved (joins by entity)."""
+        resolver = NameResolver(self.catalog, model)
+        resolved = [resolver.resolve(name) for name in needed]
+        select = exp.select(copy=False).from_(source_table(model, "m0"), copy=False)
+        joined: set[str] = set()
+        for item in resolved:
+            for hop in item.hops:
+                if hop.alias not in joined:
+                    joined.add(hop.alias)
+                    on = exp.EQ(
+                        this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias)
+                    )
+                    select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
+        for item in resolved:
+            assert item.expr is not None
+            value = qualified(item.expr, item.alias)
+            if item.kind == "time_dimension":
+                value = truncate(exp.cast(value, "DATE", copy=False), item.grain or "day")
+            select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
+        return select
+
+    def _spine_values(
+        self, request: QueryRequest, names: list[str], needed: list[str], where: list[exp.Expression]
+    ) -> exp.Select:
+        others = [n for n in needed if not output_name(n).startswith(METRIC_TIME)]
+        if others:
+            raise PantryError(
+                f"metric_time with '{others[0]}' and no metric is not supported yet",
+                field="group_by",
+                hint="query metric_time alone for the time spine, or add a metric",
+            )
+        if request.start_time is None or request.end_time is None:
+            raise PantryError(
+                "metric_time without a metric reads the time spine: give --start-time and --end-time",
+                field="start_time",
+                hint="e.g. --start-time 2024-01-01 --end-time 2024-01-31",
+            )
+        day = col("ds", "s")
+        rows = exp.select(copy=False).from_(exp.to_table(SPINE_TABLE).as_("s"), copy=False)
+        for name in needed:
+            grain = output_name(name).removeprefix(METRIC_TIME).lstrip("_") or "day"
+            rows = rows.select(exp.alias_(truncate(day, grain), ident(output_name(name)), copy=False), copy=False)
+        rows = rows.where(
+            exp.Between(this=day, low=_date_literal(request.start_time), high=_date_literal(request.end_time)),
+            copy=False,
+        )
+        query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
+        for condition in where:
+            query = query.where(condition, copy=False)
+        return query.distinct(copy=False)
 
     def metric(self, name: str) -> Metric:
         found = self.catalog.metric_or_measure(name)

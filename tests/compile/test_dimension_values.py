@@ -1,0 +1,72 @@
+"""Queries with group-bys and no metric return the distinct values, as ``mf query`` does.
+
+The oracle is pandas over the demo's own Parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pantry import PantryError, Store
+
+
+@pytest.fixture(scope="module")
+def store(demo_defs: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return Store(defs=demo_defs, home=tmp_path_factory.mktemp("home"))
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple]:
+    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+
+
+def test_one_dimension_reads_its_own_model(store: Store, demo_defs: Path) -> None:
+    airlines = pd.read_parquet(demo_defs / "data" / "airlines.parquet")
+    got = store.query(group_by="carrier__name")
+    assert list(got.columns) == ["carrier__name"]
+    assert got["carrier__name"].tolist() == sorted(airlines["name"].unique())  # every airline, flown or not
+
+
+def test_two_dimensions_a_join_and_a_where(store: Store, demo_defs: Path) -> None:
+    planes = pd.read_parquet(demo_defs / "data" / "planes.parquet")
+    want = (
+        planes[planes["engine"] == "Turbo-jet"][["manufacturer", "engine"]]
+        .drop_duplicates()
+        .sort_values(["manufacturer", "engine"])
+    )
+    got = store.query(
+        group_by="plane__manufacturer,plane__engine", where="{{ Dimension('plane__engine') }} = 'Turbo-jet'"
+    )
+    assert _rows(got) == _rows(want) and len(want) > 3
+
+
+def test_a_time_dimension_at_a_grain(store: Store, demo_defs: Path) -> None:
+    flights = pd.read_parquet(demo_defs / "data" / "flights.parquet")
+    month = pd.to_datetime(flights["flight_date"]).dt.to_period("M").dt.start_time.dt.date
+    want = sorted(set(zip(flights["origin"], month)))
+    got = store.query(group_by="flight__origin,flight__flight_date__month")
+    assert [(o, pd.Timestamp(m).date()) for o, m in got.itertuples(index=False)] == want
+    assert len(want) == 36  # three airports x twelve months
+
+
+def test_metric_time_alone_reads_the_time_spine(store: Store) -> None:
+    got = store.query(group_by="metric_time__month", start_time="2024-01-15", end_time="2024-03-31")
+    assert [pd.Timestamp(v).date().isoformat() for v in got["metric_time__month"]] == [
+        "2024-01-01",
+        "2024-02-01",
+        "2024-03-01",
+    ]
+
+
+def test_what_is_not_supported_says_so(store: Store) -> None:
+    with pytest.raises(PantryError, match="give --start-time and --end-time"):
+        store.query(group_by="metric_time__day")
+    with pytest.raises(PantryError, match="not supported yet"):
+        store.query(group_by="metric_time__day,carrier__name", start_time="2013-01-01", end_time="2013-01-02")
+    with pytest.raises(PantryError, match="a time range needs metric_time"):
+        store.query(group_by="carrier__name", start_time="2013-01-01")
+    with pytest.raises(PantryError, match="carier"):
+        store.query(group_by="carier__name")
+    with pytest.raises(PantryError, match="no metrics given"):
+        store.query()
