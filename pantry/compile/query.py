@@ -20,7 +20,7 @@ The tree is dialect-neutral; ``dialects.to_sql`` renders it and fixes the traps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -171,8 +171,13 @@ class Compiler:
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
-        names = [output_name(n) for n in request.group_by]
+        names = [self._with_grain(output_name(n)) for n in request.group_by]
         names = list(dict.fromkeys(names))
+        if request.order:
+            order = tuple(
+                ("-" if o.startswith("-") else "") + self._with_grain(output_name(o.lstrip("-"))) for o in request.order
+            )
+            request = replace(request, order=order)
         if not request.metrics:
             if not names:
                 raise PantryError(
@@ -198,6 +203,19 @@ class Compiler:
                 copy=False,
             ).from_(query.subquery("filled", copy=False), copy=False)
         return self._ordered(query, request, names, list(fills))
+
+    def _with_grain(self, name: str) -> str:
+        """``verification__ds`` -> ``verification__ds__day``: a time dimension named without a
+        grain is answered at its own grain and named so, as MetricFlow does."""
+        parts = name.split("__")
+        if len(parts) < 2 or parts[0] == METRIC_TIME or parts[-1] in GRAINS:
+            return name
+        entity, dimension = parts[-2], parts[-1]
+        for model in self.catalog.semantic_models.values():
+            found = model.dimension(dimension)
+            if found is not None and found.type == "time" and model.entity(entity) is not None:
+                return f"{name}__{found.time_granularity}"
+        return name
 
     def _ordered(self, query: exp.Select, request: QueryRequest, names: list[str], values: list[str]) -> exp.Select:
         order = request.order or tuple(names)

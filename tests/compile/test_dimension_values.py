@@ -70,3 +70,13 @@ def test_what_is_not_supported_says_so(store: Store) -> None:
         store.query(group_by="carier__name")
     with pytest.raises(PantryError, match="no metrics given"):
         store.query()
+
+
+def test_a_time_dimension_without_a_grain_is_named_with_its_grain(store: Store, demo_defs: Path) -> None:
+    """MetricFlow answers ``verification__ds`` at the dimension's grain, named ``verification__ds__day``."""
+    flights = pd.read_parquet(demo_defs / "data" / "flights.parquet")
+    got = store.query("flights", group_by="flight__flight_date", order="-flight__flight_date", limit=2)
+    assert list(got.columns) == ["flight__flight_date__day", "flights"]
+    last_two = flights.groupby(pd.to_datetime(flights["flight_date"]).dt.date).size().sort_index().tail(2)[::-1]
+    assert [pd.Timestamp(d).date() for d in got["flight__flight_date__day"]] == list(last_two.index)
+    assert got["flights"].tolist() == last_two.tolist()
