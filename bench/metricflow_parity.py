@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MF_BIN = ROOT / "bench" / ".mf-venv" / "bin"
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import SHOP_YAML, shop_frames  # noqa: E402
+from tests.conftest import ACCOUNTS_YAML, SHOP_YAML, accounts_frame, shop_frames  # noqa: E402
 
 QUERIES: list[dict[str, str]] = [
     {"metrics": "revenue", "group_by": "metric_time__day"},
@@ -69,6 +69,18 @@ QUERIES: list[dict[str, str]] = [
         "where": "{{ TimeDimension('metric_time', 'week') }} >= '2024-01-15'",
     },
     {"metrics": "revenue_mtd", "group_by": "metric_time__day", "start_time": "2024-02-10", "end_time": "2024-02-20"},
+    # semi-additive measures (non_additive_dimension): overall, per bucket, per grouping
+    {"metrics": "balance_last,balance_first,balance_by_user", "group_by": ""},
+    {"metrics": "balance_last,balance_first,balance_by_user", "group_by": "metric_time__month"},
+    {"metrics": "balance_last,balance_first", "group_by": "metric_time__week"},
+    {"metrics": "balance_by_user", "group_by": "metric_time__month,user"},
+    {"metrics": "balance_last", "group_by": "metric_time__day"},
+    # queries without metrics: distinct values
+    {"metrics": "", "group_by": "customer__segment"},
+    {"metrics": "", "group_by": "order__status,customer__segment"},
+    {"metrics": "", "group_by": "order__status", "where": "{{ Dimension('order__status') }} != 'cancelled'"},
+    # a time dimension named without a grain
+    {"metrics": "revenue", "group_by": "order__ordered_at"},
 ]
 
 
@@ -95,6 +107,7 @@ def dbt_project(root: Path) -> Path:
     frames["orders"].to_parquet(data / "orders.parquet", index=False)
     frames["customers"].to_parquet(data / "customers.parquet", index=False)
     frames["regions"].to_csv(data / "regions.csv", index=False)
+    accounts_frame().to_parquet(data / "accounts.parquet", index=False)
     (project / "dbt_project.yml").write_text(
         "name: shop\nversion: '1.0'\nprofile: shop\nconfig-version: 2\nmodel-paths: [models]\n"
     )
@@ -104,6 +117,7 @@ def dbt_project(root: Path) -> Path:
     (project / "models" / "orders.sql").write_text(f"select * from read_parquet('{data / 'orders.parquet'}')")
     (project / "models" / "customers.sql").write_text(f"select * from read_parquet('{data / 'customers.parquet'}')")
     (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
+    (project / "models" / "accounts.sql").write_text(f"select * from read_parquet('{data / 'accounts.parquet'}')")
     (project / "models" / "metricflow_time_spine.sql").write_text(
         "select cast(range as date) as date_day from range(date '2023-01-01', date '2025-12-31', interval 1 day)"
     )
@@ -118,6 +132,7 @@ def dbt_project(root: Path) -> Path:
     """)
     (project / "models" / "time_spine.yml").write_text(spine)
     (project / "models" / "shop.yml").write_text(to_dbt_yaml(SHOP_YAML))
+    (project / "models" / "accounts.yml").write_text(to_dbt_yaml(ACCOUNTS_YAML))
     env = {"DBT_PROFILES_DIR": str(project), "PATH": f"{MF_BIN}:/usr/bin:/bin"}
     subprocess.run([str(MF_BIN / "dbt"), "build", "--quiet"], cwd=project, env=env, check=True)
     subprocess.run([str(MF_BIN / "dbt"), "parse", "--quiet"], cwd=project, env=env, check=True)
@@ -125,7 +140,9 @@ def dbt_project(root: Path) -> Path:
 
 
 def mf_query(project: Path, query: dict[str, str], out: Path) -> pd.DataFrame:
-    args = [str(MF_BIN / "mf"), "query", "--metrics", query["metrics"], "--csv", str(out)]
+    args = [str(MF_BIN / "mf"), "query", "--csv", str(out)]
+    if query["metrics"]:  # no metrics: a query of distinct group-by values
+        args += ["--metrics", query["metrics"]]
     if query.get("group_by"):
         args += ["--group-by", query["group_by"]]
     for flag in ("where", "start_time", "end_time"):
@@ -176,9 +193,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         project = dbt_project(root)
-        defs = write_defs(root / "pantry", {"shop.yaml": SHOP_YAML})
+        defs = write_defs(root / "pantry", {"shop.yaml": SHOP_YAML, "accounts.yaml": ACCOUNTS_YAML})
         (defs / "data").mkdir()
-        for name in ("orders.parquet", "customers.parquet", "regions.csv"):
+        for name in ("orders.parquet", "customers.parquet", "regions.csv", "accounts.parquet"):
             (defs / "data" / name).write_bytes((root / "data" / name).read_bytes())
         store = Store(defs=defs, home=root / "home")
         failures = 0

@@ -76,6 +76,49 @@ def shop_frames(seed: int = 7, n_orders: int = 400) -> dict[str, pd.DataFrame]:
     return {"orders": orders, "customers": customers, "regions": regions}
 
 
+# A semi-additive model beside the shop: account balances, recorded on some days.
+ACCOUNTS_YAML = """
+semantic_models:
+  - name: accounts
+    source: data/accounts.parquet
+    defaults: {agg_time_dimension: ds}
+    entities:
+      - {name: account, type: primary, expr: account_id}
+      - {name: user, type: foreign, expr: user_id}
+    dimensions:
+      - {name: ds, type: time, type_params: {time_granularity: day}}
+    measures:
+      - {name: balance_last, agg: sum, expr: balance, non_additive_dimension: {name: ds, window_choice: max}}
+      - {name: balance_first, agg: sum, expr: balance, non_additive_dimension: {name: ds, window_choice: min}}
+      - name: balance_by_user
+        agg: sum
+        expr: balance
+        non_additive_dimension: {name: ds, window_choice: max, window_groupings: [user]}
+metrics:
+  - {name: balance_last, type: simple, type_params: {measure: balance_last}}
+  - {name: balance_first, type: simple, type_params: {measure: balance_first}}
+  - {name: balance_by_user, type: simple, type_params: {measure: balance_by_user}}
+"""
+
+
+def accounts_frame(seed: int = 5) -> pd.DataFrame:
+    """Balances of 12 accounts of 5 users, each recorded on a few random days of Jan-Mar 2024."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for account in range(1, 13):
+        days = sorted(rng.choice(np.arange(0, 90), size=int(rng.integers(2, 7)), replace=False))
+        for day in days:
+            rows.append(
+                (
+                    account,
+                    100 + account % 5,
+                    pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(day)),
+                    float(rng.integers(0, 1000)),
+                )
+            )
+    return pd.DataFrame(rows, columns=["account_id", "user_id", "ds", "balance"])
+
+
 SHOP_YAML = """
 project:
   name: shop

@@ -125,6 +125,19 @@ def _feature(
                 )
             )
             return None
+        if model.measure(measure_name).non_additive is not None:  # type: ignore[union-attr]
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{name}': measure '{measure}' is semi-additive (non_additive_dimension), which a "
+                    "windowed feature cannot sum yet",
+                    f"features.{name}.measure",
+                    "use a dimension feature for the latest value, or a measure without non_additive_dimension",
+                    line,
+                )
+            )
+            return None
         if model.entity(entity) is None:
             errors.append(
                 _error(

@@ -24,6 +24,7 @@ from pantry.spec.model import (
     Measure,
     Metric,
     MetricInput,
+    NonAdditive,
     Origin,
     Project,
     SavedQuery,
@@ -281,8 +282,26 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
             "add 'agg_params: {percentile: 0.9}'",
         )
     expr = node.get("expr")
+    non_additive = None
+    if node.get("non_additive_dimension") is not None:
+        nad = r.mapping(
+            node, "non_additive_dimension", definition, "'non_additive_dimension: {name: ds, window_choice: max}'"
+        )
+        choice = str(nad.get("window_choice", "min")).lower()
+        if choice not in ("min", "max"):
+            r.error(
+                f"window_choice '{choice}' is not min or max", node, definition, "non_additive_dimension.window_choice"
+            )
+        if nad and not nad.get("name"):
+            r.error("needs the name of a time dimension", node, definition, "non_additive_dimension.name")
+        if nad.get("name"):
+            groupings = _strings(
+                r, nad.get("window_groupings"), node, definition, "non_additive_dimension.window_groupings"
+            )
+            non_additive = NonAdditive(str(nad["name"]), choice, groupings)
     return Measure(
         name=str(node["name"]),
+        non_additive=non_additive,
         agg=agg,
         expr=str(expr if expr is not None else node["name"]),
         agg_time_dimension=node.get("agg_time_dimension"),

@@ -59,6 +59,16 @@ class Dimension:
 
 
 @dataclass(frozen=True)
+class NonAdditive:
+    """A semi-additive measure's ``non_additive_dimension``: add up only the rows at the first
+    (``min``) or last (``max``) value of ``name`` in each time bucket and window grouping."""
+
+    name: str
+    window_choice: str = "max"
+    window_groupings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Measure:
     name: str
     agg: str
@@ -71,6 +81,7 @@ class Measure:
     label: str | None = None
     description: str | None = None
     line: int | None = None
+    non_additive: NonAdditive | None = None
 
 
 @dataclass(frozen=True)

@@ -118,11 +118,13 @@ def label(err: PantryError) -> str | None:
 def broken_summary(catalog: Catalog) -> str:
     """One line naming what is left out, for a warning."""
     names = sorted({text for e in catalog.broken if (text := label(e))})
-    files = sorted({e.file for e in catalog.broken if named(e) is None and e.file})
-    parts = names + [f"file {f}" for f in files]
+    whole = sorted({e.file for e in catalog.broken if named(e) is None and e.file})
+    parts = names + [f"file {f}" for f in whole]
+    files = sorted({e.file for e in catalog.broken if e.file})
     return (
-        f"{len(catalog.broken)} problem(s) in the definitions; left out: {', '.join(parts) or 'nothing'}. "
-        "Queries that do not touch them still answer; 'pantry validate' lists every problem."
+        f"{len(catalog.broken)} problem(s) in {', '.join(files) or 'the definitions'}; left out: "
+        f"{', '.join(parts) or 'nothing'}. Queries that do not touch them still answer; "
+        "'pantry validate' lists every problem."
     )
 
 

@@ -143,6 +143,33 @@ def _model_checks(
                     did_you_mean(value, time_names) or "declare it under dimensions: with type: time",
                 )
             )
+    for measure in model.measures:
+        nad = measure.non_additive
+        if nad is None:
+            continue
+        if nad.name not in time_names:
+            errors.append(
+                _err(
+                    model,
+                    "semantic model",
+                    f"measure '{measure.name}': non_additive_dimension '{nad.name}' is not a time dimension of this model",
+                    f"measures.{measure.name}.non_additive_dimension.name",
+                    did_you_mean(nad.name, time_names) or "name a time dimension of this model",
+                    measure.line,
+                )
+            )
+        for name in nad.window_groupings:
+            if model.entity(name) is None:
+                errors.append(
+                    _err(
+                        model,
+                        "semantic model",
+                        f"measure '{measure.name}': window_groupings '{name}' is not an entity of this model",
+                        f"measures.{measure.name}.non_additive_dimension.window_groupings",
+                        did_you_mean(name, [e.name for e in model.entities]) or "name an entity of this model",
+                        measure.line,
+                    )
+                )
     primaries = [e for e in model.entities if e.type == "primary"]
     if len(primaries) > 1:
         errors.append(

@@ -1,12 +1,14 @@
 """Pantry against MetricFlow's own answers, recorded by ``bench/metricflow_parity.py --record``.
 
-MetricFlow 0.211 (dbt-metricflow 0.13, dbt-duckdb) ran each query in ``queries.yaml`` on a
-dbt project holding the same shop definitions and data as ``tests/conftest.py``; its CSV
-output is the oracle here. Re-record after changing the shop data or the queries.
+MetricFlow (dbt-metricflow, dbt-duckdb, in bench/.mf-venv) ran each query in ``queries.yaml``
+on a dbt project holding the same shop and accounts definitions and data as
+``tests/conftest.py``; its CSV output is the oracle here. Re-record after changing the data
+or the queries.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 import yaml
 
 from pantry import Store
+from tests.conftest import ACCOUNTS_YAML, accounts_frame
 
 ANSWERS = Path(__file__).parent / "metricflow_answers"
 QUERIES = yaml.safe_load((ANSWERS / "queries.yaml").read_text())
@@ -24,7 +27,12 @@ from metricflow_parity import canonical  # noqa: E402
 
 @pytest.fixture(scope="module")
 def store(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(defs=shop[0], home=tmp_path_factory.mktemp("home"))
+    """The shop, and beside it the semi-additive accounts model, as the parity project has them."""
+    defs = tmp_path_factory.mktemp("mf") / "metrics_defs"
+    shutil.copytree(shop[0], defs)
+    (defs / "accounts.yaml").write_text(ACCOUNTS_YAML)
+    accounts_frame().to_parquet(defs / "data" / "accounts.parquet", index=False)
+    return Store(defs=defs, home=tmp_path_factory.mktemp("home"))
 
 
 @pytest.mark.parametrize(
