@@ -344,6 +344,7 @@ class Store:
 
         day = _as_date(partition, "partition")
         assert day is not None
+        self._refuse_broken("feature view", [view])
         if view not in self.definitions.views:
             raise PantryError(
                 f"'{view}' is not a feature view", field="view", hint=did_you_mean(view, self.definitions.views)

@@ -300,7 +300,12 @@ def used_columns(catalog: Catalog, model: SemanticModel) -> set[str]:
 def schema_check(store: Store, model: SemanticModel, columns: dict[str, str]) -> Verdict:
     """The source's columns against what the definitions use and what the last check saw."""
     asset = f"sources/{model.name}"
-    used = used_columns(store.definitions, model)
+    # as written, not as loaded: a retyped column can leave its measure out of the sound
+    # catalog (its expr no longer binds), and the check must still see the column as used
+    from pantry.spec.load import read_catalog
+
+    written = read_catalog(store.defs, collect=True).semantic_models.get(model.name, model)
+    used = used_columns(store.definitions, written)
     before = known_schema(store.home, model.name)
     missing = sorted(c for c in used if c not in columns)
     retyped = sorted(c for c in used if c in columns and c in before and before[c] != columns[c])

@@ -76,6 +76,12 @@ def _without(catalog: Catalog, errors: list[PantryError]) -> Catalog:
     return replace(catalog, semantic_models=models, metrics=metrics, feature_views=tuple(views), saved_queries=saved)
 
 
+def _transient(err: PantryError) -> bool:
+    """A source that an endpoint did not serve (S3 down, credentials refused): the definition
+    may be fine, so it is not left out for the life of the store; the error stands."""
+    return err.field == "source" and "s3://" in err.message and "cannot be read" in err.message
+
+
 def load_sound(root: Path, offline: OfflineTables | None = None) -> Catalog:
     """The sound definitions under ``root``, validated; ``broken`` holds every error left out.
 
@@ -93,6 +99,8 @@ def load_sound(root: Path, offline: OfflineTables | None = None) -> Catalog:
             found = [err]
         else:
             return replace(checked, broken=tuple(broken))
+        if any(_transient(e) for e in found):
+            raise PantryErrors(found)  # an outage, not a definition: nothing is left out for it
         reduced = _without(catalog, found)
         broken += found
         if reduced == catalog:
@@ -133,7 +141,9 @@ def why_broken(catalog: Catalog, kind: str, name: str) -> tuple[PantryError, Pan
     cause when that error is about something else left out before it (a measure, a metric)."""
     for err in catalog.broken:
         if named(err) == (kind, name):
-            quoted = set(re.findall(r"'([^']+)'", err.message)) - {name}
+            quoted = set(re.findall(r"'([^']+)'", err.message))
+            quoted |= {part for q in list(quoted) for part in re.split(r"\.|__", q)}  # 'events.amount' names 'amount'
+            quoted -= {name}
             for other in catalog.broken:
                 text = label(other) or ""
                 if other is not err and any(f"'{q}'" in text for q in quoted):

@@ -67,10 +67,15 @@ AGG_SQL = {
 def _binds(con: duckdb.DuckDBPyConnection, model: SemanticModel, text: str, agg: str | None) -> str | None:
     """DuckDB's reason why ``text`` (inside its aggregation, for a measure) does not bind
     against the model's real source, or None. A bind reads no rows: DESCRIBE only plans."""
-    value = f"({text})"
+    from pantry.compile.query import qualified
+
+    try:  # rendered as the compiler renders it: sqlglot qualifies and quotes names ('at' is a keyword)
+        value = f"({qualified(text, 'm0').sql('duckdb')})"
+    except Exception as err:  # noqa: BLE001 - sqlglot's own errors: the text does not parse
+        return str(err).splitlines()[0]
     select = AGG_SQL.get(agg or "", "{}").format(value)
     try:
-        con.execute(f'DESCRIBE SELECT {select} FROM {SOURCE_SCHEMA}."{model.name}"').fetchall()
+        con.execute(f'DESCRIBE SELECT {select} FROM {SOURCE_SCHEMA}."{model.name}" AS m0').fetchall()
     except duckdb.Error as err:
         first = str(err).strip().splitlines()[0]
         return first.split(": ", 1)[1] if ": " in first else first

@@ -318,11 +318,11 @@ def test_partitions_end_where_a_finished_data_set_ends(shop_copy: Path, tmp_path
         text.replace("partitions: {start: 2024-01-01}", "partitions: {start: 2024-01-01, end: 2023-12-31}")
     )
     with pytest.raises(PantryError) as err:
-        Store(defs=shop_copy, home=tmp_path / "home").definitions  # noqa: B018
+        Store(defs=shop_copy, home=tmp_path / "home").validate()
     assert "metric 'revenue': partitions.end 2023-12-31 comes before partitions.start 2024-01-01" in str(err.value)
     (shop_copy / "shop.yaml").write_text(text.replace("partitions: {start: 2024-01-01}", "partitions: {end: soon}"))
     with pytest.raises(PantryError) as err:
-        Store(defs=shop_copy, home=tmp_path / "home").definitions  # noqa: B018
+        Store(defs=shop_copy, home=tmp_path / "home").validate()
     assert "project: 'soon' is not a date (write it as YYYY-MM-DD)" in str(err.value)
 
 

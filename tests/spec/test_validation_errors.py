@@ -216,7 +216,6 @@ def test_dbt_files_load_with_skipped_keys_listed(make_defs: Callable[[dict[str, 
     assert catalog.skipped == (
         "metrics_defs/dbt_extra.yml: 'version' (not used by Pantry)",
         "metrics_defs/dbt_extra.yml: 'models' (not used by Pantry)",
-        "metrics_defs/dbt_extra.yml: 'saved_queries' (not used by Pantry)",
     )
 
 
