@@ -28,6 +28,7 @@ endpoint must fail within seconds with a sentence naming the URI, not hang a run
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -73,6 +74,7 @@ class ViewState:
     rows that day) and each materialized partition with the time it was published."""
 
     columns: list[str] | None = None
+    schema: str | None = None  # base64 of the tiles' Arrow schema
     tiles: dict[date, str | None] = field(default_factory=dict)
     partitions: dict[date, datetime] = field(default_factory=dict)
 
@@ -308,6 +310,8 @@ class S3Offline:
         manifest = {
             "view": view,
             "columns": tiles.column_names,
+            # the tiles' Arrow schema: a view whose every day is empty still reads as a typed table
+            "schema": base64.b64encode(tiles.schema.serialize().to_pybytes()).decode(),
             "partitions": [start.isoformat(), end.isoformat()],
             "tiles": {d.isoformat(): etags.get(d.isoformat()) for d in by_day},
             "written_at": written.isoformat(),
@@ -332,6 +336,7 @@ class S3Offline:
         for path in self.cached(listed, suffix=".json"):
             manifest = json.loads(Path(path).read_text())
             state.columns = manifest["columns"]
+            state.schema = manifest.get("schema")
             first, last = (date.fromisoformat(d) for d in manifest["partitions"])
             written = datetime.fromisoformat(manifest["written_at"])
             for day in date_range(first, last):
@@ -414,6 +419,11 @@ class S3Offline:
                 con.execute(
                     f'CREATE VIEW offline.features."{view}" AS SELECT * FROM read_parquet({self._merged(view, tiles)!r})'
                 )
+            elif state.schema:  # published partitions, and no rows in any of their windows
+                empty = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(state.schema))).empty_table()
+                con.register(f"__empty_{view}", empty)
+                con.execute(f'CREATE TABLE offline.features."{view}" AS SELECT * FROM "__empty_{view}"')
+                con.unregister(f"__empty_{view}")
         if marks:  # columnar: 2,406 partitions are one insert, not 2,406
             rows = pa.table(
                 {

@@ -195,3 +195,18 @@ def test_the_cli_names_the_uri_without_a_traceback(s3: S3Endpoint, tmp_path, mon
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "bucket 'no-such-bucket' does not exist" in done.stderr and "s3://no-such-bucket/prod" in done.stderr
+
+
+def test_a_view_with_no_rows_in_any_window_reads_as_nulls(s3_store: tuple[Store, S3Endpoint, str]) -> None:
+    """Found by the property test: partitions published, no tile object at all (every day of
+    their windows is empty). The read must give nulls, as from the local file, not fail."""
+    store, s3, bucket = s3_store
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    source = connect(store.definitions)
+    materialize(source, store.offline, plan, date(2023, 6, 1), date(2023, 6, 2))  # long before any row
+    assert not [k for k in _keys(s3, bucket) if k.endswith("part-0.parquet")]
+    got = store.get_historical_features(
+        pd.DataFrame({"customer_id": [1], "event_timestamp": pd.to_datetime(["2023-06-03"])}), ["shopper:revenue_7d"]
+    )
+    assert got["revenue_7d"].isna().all()
+    source.close()
