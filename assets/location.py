@@ -42,7 +42,7 @@ def build_definitions(
     partitioned = [*build_metric_assets(facts), *build_feature_assets(features, catalog)]
     freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(
-        assets=[*build_source_assets(catalog), *partitioned, *build_broken_assets(catalog.broken)],
+        assets=[*build_source_assets(catalog), *partitioned, *build_broken_assets(catalog)],
         asset_checks=[*freshness_checks, *build_source_checks(catalog)],
         jobs=[
             *jobs,

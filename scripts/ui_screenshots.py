@@ -49,6 +49,10 @@ def main() -> None:
         for name, path in pages.items():
             page.goto(BASE + path, wait_until="networkidle")
             page.wait_for_timeout(2500)
+            skip = page.get_by_role("button", name="Skip")  # Dagster's community modal may come late
+            if skip.count() and skip.first.is_visible():
+                skip.first.click()
+                page.wait_for_timeout(500)
             page.screenshot(path=str(out / f"{name}.png"))
             print(out / f"{name}.png")
         browser.close()
