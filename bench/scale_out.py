@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,13 +32,13 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 from metrics_query import DATA, DEFS, ensure_data  # noqa: E402
+from metrics_query import timed_pair as pair  # noqa: E402  (both sides alternate, run by run)
 from online import FEATURES, YESTERDAY, build_project, start_redis  # noqa: E402
 from online import timed_pair as interleaved  # noqa: E402
 from pit import entity_rows  # noqa: E402
 
 from tests.conftest import AWS_TEST_ENV, RedisClusterServers, S3Endpoint  # noqa: E402  (the test suite's real servers)
 
-RUNS = 5
 START, END = date(1992, 1, 1), date(1998, 8, 2)
 
 
@@ -47,18 +46,6 @@ def start_moto() -> tuple[S3Endpoint, str]:
     endpoint = S3Endpoint()
     os.environ.update({**AWS_TEST_ENV, "AWS_ENDPOINT_URL": endpoint.url})
     return endpoint, endpoint.url
-
-
-def pair(ours, theirs, runs: int = RUNS):  # noqa: ANN001, ANN201
-    a, b, ra, rb = [], [], None, None
-    for _ in range(runs):
-        t = time.perf_counter()
-        ra = ours()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        rb = theirs()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), ra, statistics.median(b), rb
 
 
 def s3_part() -> list[tuple[str, float, float, str]]:
