@@ -81,6 +81,17 @@ QUERIES: list[dict[str, str]] = [
     {"metrics": "", "group_by": "order__status", "where": "{{ Dimension('order__status') }} != 'cancelled'"},
     # a time dimension named without a grain
     {"metrics": "revenue", "group_by": "order__ordered_at"},
+    # cumulative and offset metrics: a where on metric_time narrows days after the window;
+    # grouped by the agg-time dimension instead of metric_time; at two grains at once
+    {
+        "metrics": "revenue_7d",
+        "group_by": "metric_time__day",
+        "where": "{{ TimeDimension('metric_time', 'day') }} >= '2024-02-01'",
+    },
+    {"metrics": "revenue_7d", "group_by": "order__ordered_at__day"},
+    {"metrics": "revenue_wow", "group_by": "order__ordered_at__month"},
+    {"metrics": "revenue_7d", "group_by": "metric_time__week,order__ordered_at__month"},
+    {"metrics": "revenue_wow", "group_by": "metric_time__day", "start_time": "2024-01-20", "end_time": "2024-02-05"},
 ]
 
 

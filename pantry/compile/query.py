@@ -343,7 +343,7 @@ class Compiler:
             inner.filters += [self._where(f, metric) for f in metric.measure.filter]
             if metric.measure.offset_window is not None:
                 inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
-            if metric.type == "cumulative" and any(metric_time_grain(n) for n in names):
+            if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
                 return self._cumulative(metric, names, inner, window, column)
             return self._simple(metric, names, inner, window, column)
         if metric.type == "ratio":
@@ -511,9 +511,13 @@ class Compiler:
     def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
         """Spine days joined to rows in the window; then days reduced to the grain by period_agg."""
         model, measure = self._measure(metric)
-        others = [n for n in names if not metric_time_grain(n)]
-        grains = [n for n in names if metric_time_grain(n)]
-        rows = self._rows(model, measure, others + [DAY], ctx.filters, ctx.offset, metric)
+        others = [n for n in names if not self._time_grain(metric, n)]
+        grains = [n for n in names if self._time_grain(metric, n)]
+        # a filter on metric_time alone narrows the output days, after the window, as in
+        # MetricFlow: it must not drop the rows that the window reaches back to
+        on_time = [f for f in ctx.filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+        row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
+        rows = self._rows(model, measure, others + [DAY], row_filters, ctx.offset, metric)
         day_r, day_s = col(DAY, "r"), col("ds", "s")
         if metric.window is not None:
             on = exp.and_(
@@ -559,7 +563,7 @@ class Compiler:
             bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
         if window.hi is not None:
             bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
-        filters = [self._bind(f, "r") for f in ctx.filters]
+        filters = [self._bind(f, "r") for f in row_filters] + [self._on_spine(f, day_s) for f in on_time]
         daily = (
             exp.select(
                 exp.alias_(day_s, ident("__ds"), copy=False),
@@ -581,8 +585,11 @@ class Compiler:
             .group_by(day_s, *[col(n, "r") for n in others], copy=False)
             .with_("cumulative_rows", as_=rows, copy=False)
         )
-        keys = [exp.alias_(truncate(col("__ds"), metric_time_grain(n) or "day"), ident(n), copy=False) for n in grains]
-        if all(metric_time_grain(n) == "day" for n in grains):
+        keys = [
+            exp.alias_(truncate(col("__ds"), self._time_grain(metric, n) or "day"), ident(n), copy=False)
+            for n in grains
+        ]
+        if all(self._time_grain(metric, n) == "day" for n in grains):
             return exp.select(
                 *keys,
                 *[col(n) for n in others],
@@ -595,7 +602,7 @@ class Compiler:
             reduced = exp.ArgMax(this=col("__day_value"), expression=col("__ds"))
         else:
             reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
-        group = [truncate(col("__ds"), metric_time_grain(n) or "day") for n in grains] + [col(n) for n in others]
+        group = [truncate(col("__ds"), self._time_grain(metric, n) or "day") for n in grains] + [col(n) for n in others]
         ordered = {n: k for n, k in zip(grains, keys)}
         return (
             exp.select(
@@ -606,6 +613,34 @@ class Compiler:
             .from_(daily.subquery("cumulative_days", copy=False), copy=False)
             .group_by(*group, copy=False)
         )
+
+    def _time_grain(self, metric: Metric, name: str) -> str | None:
+        """The grain of ``name`` when it is metric time for ``metric``: ``metric_time__<grain>``,
+        or the measure's own agg-time dimension (``order__ordered_at__month``), which
+        MetricFlow windows and offsets exactly as it does metric_time."""
+        grain = metric_time_grain(name)
+        if grain or metric.measure is None:
+            return grain
+        found = self.catalog.measure(metric.measure.name)
+        parts = name.split("__")
+        if found is None or len(parts) != 3 or parts[2] not in GRAINS:
+            return None
+        model, measure = found
+        time_dim = model.time_dimension_for(measure)
+        if time_dim is not None and parts[1] == time_dim.name and model.entity(parts[0]) is not None:
+            return parts[2]
+        return None
+
+    @staticmethod
+    def _on_spine(condition: exp.Expression, day: exp.Expression) -> exp.Expression:
+        """A metric_time condition read on the spine's day: ``metric_time__week`` is its week."""
+
+        def swap(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and (grain := metric_time_grain(node.name)):
+                return truncate(day.copy(), grain)
+            return node
+
+        return condition.copy().transform(swap)
 
     # -- building blocks ------------------------------------------------------------
     def _rows(
@@ -667,7 +702,11 @@ class Compiler:
         assert item.expr is not None
         value = qualified(item.expr, item.alias)
         if item.kind == "time_dimension":
-            return truncate(exp.cast(value, "DATE", copy=False), item.grain or "day")
+            day = exp.cast(value, "DATE", copy=False)
+            own = model.time_dimension_for(measure)
+            if offset is not None and item.alias == "m0" and own is not None and item.dimension == own:
+                day = date_add(day, offset)  # the measure's agg-time dimension is its metric time
+            return truncate(day, item.grain or "day")
         return value
 
     def _measure(self, metric: Metric) -> tuple[SemanticModel, Measure]:
