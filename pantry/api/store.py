@@ -117,6 +117,12 @@ class Store:
             warnings.warn(broken_summary(catalog), BrokenDefinitions, stacklevel=2)
         return catalog
 
+    @cached_property
+    def as_written(self) -> Catalog:
+        """The definitions as the files say, broken parts included (read once, not validated):
+        what the source schema check compares a source against."""
+        return read_catalog(self.defs, collect=True)
+
     def validate(self) -> Catalog:
         """Every check, strictly: any problem anywhere raises PantryErrors (``pantry validate``, CI)."""
         return validate(read_catalog(self.defs), offline=self.offline)

@@ -302,9 +302,7 @@ def schema_check(store: Store, model: SemanticModel, columns: dict[str, str]) ->
     asset = f"sources/{model.name}"
     # as written, not as loaded: a retyped column can leave its measure out of the sound
     # catalog (its expr no longer binds), and the check must still see the column as used
-    from pantry.spec.load import read_catalog
-
-    written = read_catalog(store.defs, collect=True).semantic_models.get(model.name, model)
+    written = store.as_written.semantic_models.get(model.name, model)
     used = used_columns(store.definitions, written)
     before = known_schema(store.home, model.name)
     missing = sorted(c for c in used if c not in columns)

@@ -33,6 +33,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +79,31 @@ class ViewState:
     schema: str | None = None  # base64 of the tiles' Arrow schema
     tiles: dict[date, str | None] = field(default_factory=dict)
     partitions: dict[date, datetime] = field(default_factory=dict)
+
+
+def sql_name(name: str) -> str:
+    """A quoted identifier: view and metric names also come from S3 listings, which anyone
+    who can write to the bucket controls."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_text(text: str) -> str:
+    """A quoted string literal (file paths in read_parquet and COPY)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+STALE_AFTER_S = 600  # a replaced cache file is kept this long: a reader that listed before may still open it
+_ETAG = re.compile(r"[^A-Za-z0-9-]")
+
+
+def _remove_stale(folder: Path, pattern: str, keep: Path) -> None:
+    now = time.time()
+    for stale in folder.glob(pattern):
+        try:
+            if stale != keep and now - stale.stat().st_mtime > STALE_AFTER_S:
+                stale.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -242,22 +269,33 @@ class S3Offline:
         paths: list[str] = []
         missing: list[tuple[Listed, Path]] = []
         for obj in objects:
-            path = self.cache / self.bucket / obj.key / f"{obj.etag}{suffix}"
+            path = self.cache_path(obj.key) / f"{_ETAG.sub('_', obj.etag)}{suffix}"
             paths.append(str(path))
             if not path.exists():
                 missing.append((obj, path))
 
         def fetch(obj: Listed, path: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            for stale in path.parent.glob(f"*{suffix}"):
-                stale.unlink(missing_ok=True)
             body = self.client.get_object(Bucket=self.bucket, Key=obj.key)["Body"].read()
-            partial = path.with_suffix(f".{os.getpid()}.part")
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.part")
             partial.write_bytes(body)
             partial.replace(path)  # a reader never sees half a cached file
+            _remove_stale(path.parent, f"*{suffix}", path)
 
         self._parallel("download objects", [lambda o=o, p=p: fetch(o, p) for o, p in missing])
         return paths
+
+    def cache_path(self, key: str) -> Path:
+        """Where an object's copies live: its key under the cache, refused if it could leave it
+        (a key such as 'a/../../x' in a shared bucket must not write outside the cache)."""
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise PantryError(
+                f"object key '{key}' in {self.uri} is not a plain path (empty, '.' or '..' segments)",
+                field="PANTRY_OFFLINE_URI",
+                hint="remove that object from the bucket; Pantry writes only plain keys",
+            )
+        return self.cache.joinpath(self.bucket, *parts)
 
     def _schema(self, objects: list[Listed]) -> list[str] | None:
         parts = [o for o in objects if o.key.endswith("/part-0.parquet")]
@@ -333,16 +371,23 @@ class S3Offline:
             (o for o in self.list(f"features/{view}/_manifests/") if o.key.endswith(".json")), key=lambda o: o.key
         )
         state = ViewState()
-        for path in self.cached(listed, suffix=".json"):
-            manifest = json.loads(Path(path).read_text())
-            state.columns = manifest["columns"]
-            state.schema = manifest.get("schema")
-            first, last = (date.fromisoformat(d) for d in manifest["partitions"])
-            written = datetime.fromisoformat(manifest["written_at"])
+        for obj, path in zip(listed, self.cached(listed, suffix=".json")):
+            try:
+                manifest = json.loads(Path(path).read_text())
+                columns, schema = list(manifest["columns"]), manifest.get("schema")
+                first, last = (date.fromisoformat(d) for d in manifest["partitions"])
+                written = datetime.fromisoformat(manifest["written_at"])
+                tiles = {date.fromisoformat(day): etag for day, etag in manifest["tiles"].items()}
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                raise PantryError(
+                    f"'{obj.key}' in {self.uri} is not a manifest Pantry wrote ({type(err).__name__}: {err})",
+                    field="PANTRY_OFFLINE_URI",
+                    hint="remove that object; a view's _manifests/ folder holds only Pantry's manifests",
+                ) from None
+            state.columns, state.schema = columns, schema
             for day in date_range(first, last):
                 state.partitions[day] = written
-            for day, etag in manifest["tiles"].items():
-                state.tiles[date.fromisoformat(day)] = etag
+            state.tiles.update(tiles)
         return state
 
     def write_stats(self, view: str, day: date, stats: dict[str, dict[str, float | int | None]]) -> None:
@@ -417,13 +462,13 @@ class S3Offline:
             ]
             if tiles:
                 con.execute(
-                    f'CREATE VIEW offline.features."{view}" AS SELECT * FROM read_parquet({self._merged(view, tiles)!r})'
+                    f"CREATE VIEW offline.features.{sql_name(view)} AS SELECT * FROM read_parquet({sql_text(self._merged(view, tiles))})"
                 )
             elif state.schema:  # published partitions, and no rows in any of their windows
                 empty = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(state.schema))).empty_table()
-                con.register(f"__empty_{view}", empty)
-                con.execute(f'CREATE TABLE offline.features."{view}" AS SELECT * FROM "__empty_{view}"')
-                con.unregister(f"__empty_{view}")
+                con.register("__pantry_empty", empty)
+                con.execute(f"CREATE TABLE offline.features.{sql_name(view)} AS SELECT * FROM __pantry_empty")
+                con.unregister("__pantry_empty")
         if marks:  # columnar: 2,406 partitions are one insert, not 2,406
             rows = pa.table(
                 {
@@ -442,7 +487,7 @@ class S3Offline:
         for metric in metric_names:
             parts = [o for o in self.list(f"metrics/{metric}/") if o.key.endswith("/part-0.parquet")]
             if parts:
-                self._view(con, f'offline.metrics."{metric}"', self.cached(parts))
+                self._view(con, f"offline.metrics.{sql_name(metric)}", self.cached(parts))
             for obj in parts:
                 day = _day(obj.key.rsplit("/", 2)[-2])
                 if day is not None:
@@ -466,7 +511,7 @@ class S3Offline:
         """One local Parquet file of all the view's published tiles, rebuilt only when the set of
         objects changes: DuckDB scans one file, not one per day (the reads' speed comes from this)."""
         digest = hashlib.sha256("".join(f"{t.key}={t.etag};" for t in tiles).encode()).hexdigest()[:20]
-        folder = self.cache / self.bucket / self.key("features", view) / "_merged"
+        folder = self.cache_path(self.key("features", view, "_merged"))
         merged = folder / f"{digest}.parquet"
         if merged.exists():
             return str(merged)
@@ -475,22 +520,20 @@ class S3Offline:
         partial = folder / f"{digest}.{os.getpid()}.{uuid.uuid4().hex[:6]}.part"
         con = duckdb.connect()
         try:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            listed = ", ".join(sql_text(f) for f in files)
             con.execute(
                 f"COPY (SELECT * FROM read_parquet([{listed}], hive_partitioning = false) ORDER BY __key, __day) "
-                f"TO '{partial}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"
+                f"TO {sql_text(str(partial))} (FORMAT parquet, ROW_GROUP_SIZE 122880)"
             )
         finally:
             con.close()
         partial.replace(merged)  # another process may have built the same file: either copy is whole
-        for stale in folder.glob("*.parquet"):
-            if stale != merged:
-                stale.unlink(missing_ok=True)
+        _remove_stale(folder, "*.parquet", merged)
         return str(merged)
 
     @staticmethod
     def _view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str]) -> None:
-        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        listed = ", ".join(sql_text(p) for p in paths)
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
 
     def source_files(self) -> list[str]:
@@ -518,6 +561,7 @@ class S3Offline:
         paths = sorted(self.cached(objects))
         table = pq.ParquetDataset(paths).read() if len(paths) > 1 else pq.read_table(paths[0])
         table = table.append_column("rowid", pa.array(range(table.num_rows), pa.int64()))
-        con.register(f"__table_{name}", table)
-        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (rowid), {extra} FROM "__table_{name}"')
+        registered = f"__table_{name}"
+        con.register(registered, table)
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (rowid), {extra} FROM {sql_name(registered)}")
         return True

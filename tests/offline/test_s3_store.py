@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -20,6 +22,7 @@ import pytest
 from pantry import PantryError, Store
 from pantry.features.plan import plan_view
 from pantry.features.tiles import materialize
+from pantry.offline.s3_store import STALE_AFTER_S
 from pantry.offline.sources import connect
 from tests.conftest import S3Endpoint, free_port
 from tests.features.test_historical_oracle import build, generated_rows
@@ -121,7 +124,16 @@ def test_the_cache_downloads_only_what_changed(s3_store: tuple[Store, S3Endpoint
     now = tiles()
     assert len(now) == len(cached) + 1  # day 09 is new; a day rewritten with the same bytes keeps its copy
     assert all(p.stat().st_mtime_ns == stamps[p] for p in now if p in stamps)
-    assert len(list((store.home / "cache").rglob("_merged/*.parquet"))) == 1  # the stale merge is gone
+    merges = sorted((store.home / "cache").rglob("_merged/*.parquet"), key=lambda p: p.stat().st_mtime)
+    # the replaced merge is kept a while (a reader that listed before may still open it) ...
+    assert len(merges) == 2
+    old = time.time() - STALE_AFTER_S - 1
+    os.utime(merges[0], (old, old))
+    materialize(source, store.offline, plan, date(2024, 1, 10), date(2024, 1, 10))
+    store.get_historical_features(None, ["shopper:revenue_7d"], start_time="2024-01-11", end_time="2024-01-11")
+    # ... and removed once it is older than that, when the next merge is built
+    assert not merges[0].exists()
+    assert len(list((store.home / "cache").rglob("_merged/*.parquet"))) == 2
     source.close()
 
 
@@ -210,3 +222,45 @@ def test_a_view_with_no_rows_in_any_window_reads_as_nulls(s3_store: tuple[Store,
     )
     assert got["revenue_7d"].isna().all()
     source.close()
+
+
+def test_hostile_object_keys_neither_escape_the_cache_nor_reach_sql(
+    s3_store: tuple[Store, S3Endpoint, str], tmp_path: Path
+) -> None:
+    """Anyone who can write to the bucket controls the keys Pantry lists: a '..' key is refused
+    before anything is written outside the cache, and a view name with a quote stays a name."""
+    store, s3, bucket = s3_store
+    prefix = store.offline_uri.removeprefix(f"s3://{bucket}/")
+    client = s3.client()
+    # a view folder named like SQL, with a real manifest and tile copied into it: the catalog
+    # lists every view folder, and the name must stay a quoted name
+    plan = plan_view(store.definitions, store.definitions.views["shopper"])
+    materialize(connect(store.definitions), store.offline, plan, date(2024, 1, 8), date(2024, 1, 8))
+    hostile = 'x"; CREATE TABLE main.injected AS SELECT 1; --'
+    for key in _keys(s3, bucket):
+        if "/features/shopper/" in key:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            client.put_object(Bucket=bucket, Key=key.replace("/features/shopper/", f"/features/{hostile}/"), Body=body)
+    con = duckdb.connect()
+    assert store.offline.attach(con)
+    rows = con.execute(
+        'SELECT count(*) FROM offline.features."x""; CREATE TABLE main.injected AS SELECT 1; --"'
+    ).fetchall()
+    assert rows[0][0] > 0
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'injected'").fetchall()[0][0]
+    # an object in a view's _manifests/ that Pantry did not write: named, not a traceback
+    client.put_object(Bucket=bucket, Key=f"{prefix}/features/shopper/_manifests/zz-not-ours.json", Body=b"{}")
+    with pytest.raises(PantryError, match="zz-not-ours.json' .* is not a manifest Pantry wrote"):
+        store.materialized_partitions("shopper")
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/features/shopper/_manifests/zz-not-ours.json")
+    # a '..' key under a view's manifests
+    escape = tmp_path / "escaped.json"
+    depth = len(str(store.home / "cache" / "s3" / bucket).split("/")) + 8
+    client.put_object(
+        Bucket=bucket,
+        Key=f"{prefix}/features/shopper/_manifests/" + "../" * depth + str(escape).lstrip("/"),
+        Body=b"{}",
+    )
+    with pytest.raises(PantryError, match="is not a plain path"):
+        store.materialized_partitions("shopper")
+    assert not escape.exists()
