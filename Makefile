@@ -46,8 +46,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The demo's sources are generated, not committed: build them first, or the code location
+# cannot load on a fresh clone (files that exist are kept).
 ui: setup
 	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -c "from pantry.demo.data import build_demo_data; build_demo_data('metrics_defs')"
 	$(BIN)/dagster dev -w workspace.yaml -p 3000
 
 lint: setup

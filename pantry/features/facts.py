@@ -98,7 +98,10 @@ def feature_facts(catalog: Catalog) -> dict[tuple[str, str], FeatureFacts]:
                     lineage={
                         plan.key: [(model.name, c) for c in _columns(entity.expr)],
                         TIMESTAMP: [(model.name, c) for c in _columns(time_dim.expr)],
-                        planned.feature.name: [(model.name, c) for c in _columns(planned.value_expr)],
+                        # a count of rows ("1") reads no column: it is bucketed by the time
+                        planned.feature.name: [
+                            (model.name, c) for c in _columns(planned.value_expr) or _columns(time_dim.expr)
+                        ],
                     },
                     partitions_start=view.partitions_start or catalog.project.partitions_start,
                     partitions_end=view.partitions_end or catalog.project.partitions_end,

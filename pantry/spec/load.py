@@ -9,6 +9,7 @@ there were two spellings.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -557,7 +558,23 @@ def _nodes(r: _Reader, doc: Any, key: str, value: Any) -> list[Any]:
 
 
 def _defs_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    """YAML files under ``root``, leaving out hidden folders and files (``.git/``,
+    ``.telemetry/``, ``.pantry/``): a ``DAGSTER_HOME`` or a tool's state kept inside the
+    definitions folder is not a definition."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _foreign(doc: dict[Any, Any]) -> bool:
+    """A YAML file that is not Pantry's or dbt's (a tool's config, say): none of its top-level
+    keys is ours, and none is close enough to one to be a typo worth reporting."""
+    known = sorted(TOP_LEVEL | SKIPPED_TOP_LEVEL)
+    return not any(str(key) in known or difflib.get_close_matches(str(key), known, n=1, cutoff=0.75) for key in doc)
 
 
 def read_catalog(root: Path, collect: bool = False) -> Catalog:
@@ -584,6 +601,9 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
         for doc in documents:
             if not isinstance(doc, dict):
                 r.error("a definitions file must be a mapping with keys such as 'semantic_models:' and 'metrics:'")
+                continue
+            if _foreign(doc):
+                skipped.append(f"{shown_as}: no Pantry definitions in it")
                 continue
             for key, value in doc.items():
                 if key in SKIPPED_TOP_LEVEL:
