@@ -119,6 +119,128 @@ def accounts_frame(seed: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["account_id", "user_id", "ds", "balance"])
 
 
+# A funnel beside the shop, for conversion metrics: visits of users to products, and buys.
+FUNNEL_YAML = """
+semantic_models:
+  - name: visits
+    source: data/visits.parquet
+    defaults: {agg_time_dimension: ds}
+    entities:
+      - {name: visit, type: primary, expr: visit_id}
+      - {name: visitor, type: foreign, expr: user_id}
+      - {name: product, type: foreign, expr: product_id}
+    dimensions:
+      - {name: ds, type: time, type_params: {time_granularity: day}}
+      - {name: referrer, type: categorical}
+    measures:
+      - {name: visits, agg: count, expr: visit_id}
+  - name: buys
+    source: data/buys.parquet
+    defaults: {agg_time_dimension: ds}
+    entities:
+      - {name: buy, type: primary, expr: buy_id}
+      - {name: visitor, type: foreign, expr: user_id}
+      - {name: product, type: foreign, expr: product_id}
+    dimensions:
+      - {name: ds, type: time, type_params: {time_granularity: day}}
+    measures:
+      - {name: buys, agg: count, expr: buy_id}
+      - {name: buying_users, agg: count_distinct, expr: user_id}
+metrics:
+  - name: visit_buy_rate_7d
+    type: conversion
+    type_params:
+      conversion_type_params:
+        entity: visitor
+        calculation: conversion_rate
+        base_measure: visits
+        conversion_measure: buys
+        window: 7 days
+  - name: visit_buy_conversions
+    type: conversion
+    type_params:
+      conversion_type_params:
+        entity: visitor
+        calculation: conversions
+        base_measure: {name: visits}
+        conversion_measure: {name: buys, fill_nulls_with: 0}
+  - name: same_product_rate_7d
+    type: conversion
+    type_params:
+      conversion_type_params:
+        entity: visitor
+        base_measure: visits
+        conversion_measure: buys
+        window: 7 days
+        constant_properties:
+          - {base_property: product, conversion_property: product}
+  - name: buys_3d
+    type: conversion
+    type_params:
+      conversion_type_params:
+        entity: visitor
+        calculation: conversions
+        base_measure: visits
+        conversion_measure: buys
+        window: 3 days
+"""
+
+
+# More metrics over the shop: inputs read at the start of a period (offset_to_grain), and
+# metric filters.
+SHOP_EXTRAS_YAML = """
+metrics:
+  - name: repeat_customer_revenue
+    type: simple
+    type_params: {measure: revenue}
+    filter: "{{ Metric('orders', group_by=['customer']) }} >= 14"
+  - name: revenue_month_start
+    type: derived
+    type_params:
+      expr: revenue_start
+      metrics:
+        - {name: revenue, offset_to_grain: month, alias: revenue_start}
+  - name: revenue_since_month_start
+    type: derived
+    type_params:
+      expr: revenue - revenue_start
+      metrics:
+        - {name: revenue}
+        - {name: revenue, offset_to_grain: month, alias: revenue_start}
+  - name: buyers_vs_quarter_start
+    type: derived
+    type_params:
+      expr: buyers - first_buyers
+      metrics:
+        - {name: buyers}
+        - {name: buyers, offset_to_grain: quarter, alias: first_buyers}
+"""
+
+
+def funnel_frames(seed: int = 11) -> dict[str, pd.DataFrame]:
+    """40 users visiting 5 products in Jan-Feb 2024 (at most one visit per user and day, so
+    "the latest visit before a buy" is never a tie), and buys, some days after a visit."""
+    rng = np.random.default_rng(seed)
+    visits, buys = [], []
+    for user in range(1, 41):
+        days = sorted(rng.choice(np.arange(0, 60), size=int(rng.integers(1, 6)), replace=False))
+        for day in days:
+            product = int(rng.integers(1, 6))
+            when = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(day), minutes=int(rng.integers(0, 1440)))
+            referrer = str(rng.choice(["search", "ad", "direct"]))
+            visits.append((len(visits) + 1, user, product, when, referrer))
+            if rng.random() < 0.5:  # a buy 0-12 days later, of this product or another
+                later = when + pd.Timedelta(days=int(rng.integers(0, 13)), minutes=int(rng.integers(0, 600)))
+                bought = product if rng.random() < 0.7 else int(rng.integers(1, 6))
+                buys.append((len(buys) + 1, user, bought, later, float(rng.integers(5, 200))))
+    for user in (41, 42):  # buyers who never visited
+        buys.append((len(buys) + 1, user, 1, pd.Timestamp("2024-01-15 10:00"), 50.0))
+    return {
+        "visits": pd.DataFrame(visits, columns=["visit_id", "user_id", "product_id", "ds", "referrer"]),
+        "buys": pd.DataFrame(buys, columns=["buy_id", "user_id", "product_id", "ds", "amount"]),
+    }
+
+
 SHOP_YAML = """
 project:
   name: shop

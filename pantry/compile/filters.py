@@ -63,6 +63,14 @@ def _reference(kind: str, args: list[object], kwargs: dict[str, object]) -> str:
     name = params.get("name")
     if not isinstance(name, str):
         raise ValueError(f"{kind}() needs a name as its first argument")
+    if kind == "Metric":
+        # MetricFlow names the filter's column <entity>__<metric>; so do we, and the
+        # compiler joins the metric, grouped by that entity, to the rows it filters
+        group_by = params.get("group_by")
+        entities = [group_by] if isinstance(group_by, str) else group_by
+        if not isinstance(entities, list) or len(entities) != 1:
+            raise ValueError(f"Metric('{name}') needs group_by with one entity, e.g. group_by=['customer']")
+        return f"{_name(entities[0])}__{_name(name)}"
     path = params.get("entity_path") or []
     if not isinstance(path, list):
         raise ValueError(f"{kind}(): entity_path is a list of entity names")

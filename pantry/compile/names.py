@@ -33,13 +33,15 @@ class Resolved:
     """What a group-by name means for one measure's model."""
 
     name: str  # output column name
-    kind: str  # metric_time | dimension | time_dimension | entity
+    kind: str  # metric_time | dimension | time_dimension | entity | metric
     grain: str | None = None
     model: SemanticModel | None = None
     alias: str = "m0"
     expr: str | None = None
     hops: tuple[Hop, ...] = ()
     dimension: Dimension | None = None
+    metric: str | None = None  # kind "metric": the metric, grouped by the entity named ``entity``
+    entity: str | None = None
 
 
 def output_name(name: str) -> str:
@@ -79,6 +81,15 @@ class NameResolver:
             grain = parts[-1]
             parts = parts[:-1]
         path, dim_name = parts[:-1], parts[-1]
+        if (
+            len(parts) == 2
+            and grain is None
+            and dim_name in self.catalog.metrics
+            and (entity := self.home.entity(path[0])) is not None
+            and not self._names_a_dimension(path[0], dim_name)
+        ):
+            # ``{{ Metric('orders', group_by=['customer']) }}``: that metric per customer
+            return Resolved(name, "metric", model=self.home, expr=entity.expr, metric=dim_name, entity=path[0])
         model, alias, hops = self._walk(name, path, dim_name)
         dimension = model.dimension(dim_name)
         if dimension is None:
@@ -95,6 +106,10 @@ class NameResolver:
         return Resolved(
             name, kind, grain=grain, model=model, alias=alias, expr=dimension.expr, hops=hops, dimension=dimension
         )
+
+    def _names_a_dimension(self, entity: str, name: str) -> bool:
+        """A dimension or entity reached through ``entity`` wins over a metric of that name."""
+        return any(m.dimension(name) or m.entity(name) for m in [self.home, *self.catalog.models_keyed_by(entity)])
 
     def _walk(self, name: str, path: list[str], dim_name: str) -> tuple[SemanticModel, str, tuple[Hop, ...]]:
         current, alias, hops = self.home, "m0", []

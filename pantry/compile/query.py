@@ -168,6 +168,7 @@ class Compiler:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self._filtering: list[str] = []  # metrics being compiled for a metric filter, outermost first
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
@@ -282,9 +283,10 @@ class Compiler:
                         this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias)
                     )
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
+        select, values = self._join_metrics(select, resolved)
         for item in resolved:
             assert item.expr is not None
-            value = qualified(item.expr, item.alias)
+            value = values.get(item.name) or qualified(item.expr, item.alias)
             if item.kind == "time_dimension":
                 value = truncate(exp.cast(value, "DATE", copy=False), item.grain or "day")
             select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
@@ -346,6 +348,8 @@ class Compiler:
             if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
                 return self._cumulative(metric, names, inner, window, column)
             return self._simple(metric, names, inner, window, column)
+        if metric.type == "conversion":
+            return self._conversion(metric, names, inner, window, column)
         if metric.type == "ratio":
             assert metric.numerator and metric.denominator
             num = self._input(metric.numerator, names, inner, window, "__num", metric)
@@ -382,7 +386,10 @@ class Compiler:
         inner = _Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
         if ref.offset_window is not None:
             inner.offset = self._add_offsets(inner.offset, ref.offset_window, parent)
-        select = self._metric(metric, names, inner, window, column)
+        if ref.offset_to_grain is not None:
+            select = self._to_grain(metric, ref.offset_to_grain, names, inner, window, column, parent)
+        else:
+            select = self._metric(metric, names, inner, window, column)
         fill = ref.fill_nulls_with if ref.fill_nulls_with is not None else self._fill(metric)
         if fill is not None:
             select = exp.select(
@@ -391,6 +398,186 @@ class Compiler:
                 copy=False,
             ).from_(select.subquery("filled_input", copy=False), copy=False)
         return select
+
+    def _conversion(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+        """MetricFlow's conversion metric: each conversion event is credited to the latest base
+        event of the same entity (and constant properties) at or before it, within the window;
+        conversions are counted at that base event's names and time, beside the base measure.
+
+        Filters and the time range narrow the base events only, as in MetricFlow: a conversion
+        after ``--end-time`` still counts for a base event inside it."""
+        conversion = metric.conversion
+        assert conversion is not None
+        base_metric = self.metric(conversion.base.name)
+        base_ctx = _Context(ctx.filters + [self._where(f, metric) for f in conversion.base.filter], ctx.offset)
+        opportunities = self._metric(base_metric, names, base_ctx, window, "__base")
+        base_model, base_measure = self._measure(base_metric)
+        conversion_model, conversion_measure = self._measure(self.metric(conversion.conversion.name))
+
+        def events(model: SemanticModel, measure: Measure, rows: exp.Select, side: int) -> exp.Select:
+            time_dim = model.time_dimension_for(measure)
+            entity = model.entity(conversion.entity)
+            assert time_dim is not None and entity is not None  # validated
+            rows = rows.select(
+                exp.alias_(exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False), ident("__at"), copy=False),
+                exp.alias_(qualified(entity.expr, "m0"), ident("__entity"), copy=False),
+                copy=False,
+            )
+            for i, pair in enumerate(conversion.constant_properties):
+                found = model.entity(pair[side]) or model.dimension(pair[side])
+                assert found is not None  # validated
+                rows = rows.select(exp.alias_(qualified(found.expr, "m0"), ident(f"__cp{i}"), copy=False), copy=False)
+            return rows
+
+        conditions = list(base_ctx.filters)
+        if window.lo is not None:
+            conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
+        if window.hi is not None:
+            conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+        base_rows = events(
+            base_model,
+            base_measure,
+            self._rows(base_model, base_measure, names + [DAY], conditions, ctx.offset, metric),
+            0,
+        )
+        base = exp.select("*", copy=False).from_(base_rows.subquery("base_rows", copy=False), copy=False)
+        for condition in conditions:
+            base = base.where(condition.copy(), copy=False)
+        converted = events(
+            conversion_model,
+            conversion_measure,
+            exp.select(
+                exp.alias_(qualified(conversion_measure.expr, "m0"), ident(VALUE), copy=False),
+                exp.alias_(exp.Window(this=exp.RowNumber()), ident("__event"), copy=False),
+                copy=False,
+            ).from_(source_table(conversion_model, "m0"), copy=False),
+            1,
+        )
+        b, c = "b", "c"
+        on = [
+            exp.EQ(this=col("__entity", b), expression=col("__entity", c)),
+            exp.LTE(this=col("__at", b), expression=col("__at", c)),
+        ]
+        if conversion.window is not None:
+            on.append(exp.GT(this=col("__at", b), expression=date_add(col("__at", c), conversion.window, -1)))
+        on += [
+            exp.EQ(this=col(f"__cp{i}", b), expression=col(f"__cp{i}", c))
+            for i in range(len(conversion.constant_properties))
+        ]
+        partition = [col("__entity", c), col("__at", c), col("__event", c)] + [
+            col(f"__cp{i}", c) for i in range(len(conversion.constant_properties))
+        ]
+        latest = [
+            exp.alias_(
+                exp.Window(
+                    this=exp.FirstValue(this=col(n, b)),
+                    partition_by=partition,
+                    order=exp.Order(expressions=[exp.Ordered(this=col("__at", b), desc=True)]),
+                ),
+                ident(n),
+                copy=False,
+            )
+            for n in names
+        ]
+        credited = (
+            exp.select(*latest, col("__event", c), col(VALUE, c), copy=False)
+            .distinct(copy=False)
+            .from_(base.subquery(b, copy=False), copy=False)
+            .join(converted.subquery(c, copy=False), on=exp.and_(*on, copy=False), join_type="inner", copy=False)
+        )
+        conversions = exp.select(
+            *[col(n) for n in names],
+            exp.alias_(aggregate(conversion_measure, col(VALUE)), ident("__conversions"), copy=False),
+            copy=False,
+        ).from_(credited.subquery("credited", copy=False), copy=False)
+        if names:
+            conversions = conversions.group_by(*[col(n) for n in names], copy=False)
+        joined = self._join([(opportunities, ["__base"]), (conversions, ["__conversions"])], names)
+
+        def filled(name: str, fill: object) -> exp.Expression:
+            return col(name) if fill is None else exp.Coalesce(this=col(name), expressions=[exp.convert(fill)])
+
+        converted_count = filled("__conversions", conversion.conversion.fill_nulls_with)
+        if conversion.calculation == "conversions":
+            value: exp.Expression = converted_count
+        else:
+            value = exp.Div(
+                this=exp.cast(converted_count, "DOUBLE", copy=False),
+                expression=exp.Nullif(
+                    this=exp.cast(filled("__base", conversion.base.fill_nulls_with), "DOUBLE", copy=False),
+                    expression=exp.Literal.number(0),
+                ),
+            )
+        return exp.select(*[col(n) for n in names], exp.alias_(value, ident(column), copy=False), copy=False).from_(
+            joined.subquery("conversion_inputs", copy=False), copy=False
+        )
+
+    def _to_grain(
+        self, metric: Metric, grain: str, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric
+    ) -> exp.Select:
+        """``offset_to_grain``: each time period answers with the input's value at the start of
+        its ``grain`` period (a day of March gets March 1st's value), as MetricFlow's inner join
+        of its time spine on ``date_trunc(grain, ds)`` does. Periods come from the spine, so the
+        time range and metric_time filters narrow the periods, not the rows the value reads."""
+        times = [(n, g) for n in names if (g := self._time_grain(metric, n))]
+        where = dict(
+            file=parent.origin.shown_as,
+            line=parent.origin.line,
+            definition=f"metric '{parent.name}'",
+            field="type_params.metrics.offset_to_grain",
+        )
+        if not times:
+            raise PantryError(
+                f"input '{metric.name}' has offset_to_grain: {grain}, so a query needs metric time",
+                hint="group by metric_time, e.g. --group-by metric_time__day",
+                **where,
+            )
+        if ctx.offset is not None:
+            raise PantryError("cannot stack offset_to_grain on an offset_window", hint="use one of them", **where)
+        finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
+        if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
+            raise PantryError(
+                f"offset_to_grain: {grain} at {finest} grain is not supported yet",
+                hint=f"query it at a grain finer than {grain}, other than week (metric_time__day)",
+                **where,
+            )
+        on_time = [f for f in ctx.filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+        rest = [f for f in ctx.filters if not any(f is t for t in on_time)]
+        others = [n for n in names if not self._time_grain(metric, n)]
+        values = self._metric(metric, [finest_name] + others, _Context(rest, None), _Range(None, None), column)
+        day = col("ds", "s")
+        bounds = [self._on_spine(f, day) for f in on_time]
+        if window.lo is not None:
+            bounds.append(exp.GTE(this=day, expression=_date_literal(window.lo)))
+        if window.hi is not None:
+            bounds.append(exp.LTE(this=day, expression=_date_literal(window.hi)))
+        periods = (
+            exp.select(exp.alias_(truncate(day, finest), ident("__period"), copy=False), copy=False)
+            .distinct(copy=False)
+            .from_(exp.to_table(SPINE_TABLE).as_("s"), copy=False)
+        )
+        if bounds:
+            periods = periods.where(exp.and_(*bounds, copy=False), copy=False)
+        period = col("__period", "p")
+        return (
+            exp.select(
+                *[
+                    exp.alias_(truncate(period, g), ident(n), copy=False)
+                    if (g := self._time_grain(metric, n))
+                    else col(n, "v")
+                    for n in names
+                ],
+                col(column, "v"),
+                copy=False,
+            )
+            .from_(periods.subquery("p", copy=False), copy=False)
+            .join(
+                values.subquery("v", copy=False),
+                on=exp.EQ(this=truncate(period, grain), expression=col(finest_name, "v")),
+                join_type="inner",
+                copy=False,
+            )
+        )
 
     def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
         model, measure = self._measure(metric)
@@ -675,11 +862,42 @@ class Compiler:
                     )
                     joined[hop.alias] = on
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
+        select, values = self._join_metrics(select, resolved)
         for item in resolved:
-            select = select.select(
-                exp.alias_(self._column(item, model, measure, offset, metric), ident(item.name), copy=False), copy=False
-            )
+            value = values.get(item.name) or self._column(item, model, measure, offset, metric)
+            select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
         return select
+
+    def _join_metrics(
+        self, select: exp.Select, resolved: list[Resolved]
+    ) -> tuple[exp.Select, dict[str, exp.Expression]]:
+        """Metric filters (``{{ Metric('orders', group_by=['customer']) }} > 2``): the metric over
+        all time, grouped by the entity, left-joined on that entity, as MetricFlow does."""
+        values: dict[str, exp.Expression] = {}
+        for i, item in enumerate(r for r in resolved if r.kind == "metric"):
+            assert item.metric is not None and item.entity is not None and item.expr is not None
+            if item.metric in self._filtering:
+                raise PantryError(
+                    f"metric filter on '{item.metric}' refers back to itself: "
+                    + " -> ".join([*self._filtering, item.metric]),
+                    field="filter",
+                    hint="a metric cannot be filtered by a metric that depends on it",
+                )
+            self._filtering.append(item.metric)
+            try:
+                metric = self.metric(item.metric)
+                values_sql = self._metric(metric, [item.entity], _Context(), _Range(None, None), item.metric)
+            finally:
+                self._filtering.pop()
+            alias = f"metric_filter_{i}"
+            select = select.join(
+                values_sql.subquery(alias, copy=False),
+                on=exp.EQ(this=qualified(item.expr, item.alias), expression=col(item.entity, alias)),
+                join_type="left",
+                copy=False,
+            )
+            values[item.name] = col(item.metric, alias)
+        return select, values
 
     def _column(
         self, item: Resolved, model: SemanticModel, measure: Measure, offset: Window | None, metric: Metric

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.spec.model import (
     Catalog,
+    Conversion,
     Dimension,
     Entity,
     Freshness,
@@ -110,7 +111,8 @@ INPUT_KEYS = {"name", "filter", "alias", "offset_window", "offset_to_grain", "fi
 AGGS = {"sum", "count", "count_distinct", "average", "avg", "min", "max", "sum_boolean", "median", "percentile"}
 T = TypeVar("T")
 ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
-METRIC_TYPES = {"simple", "ratio", "derived", "cumulative"}
+METRIC_TYPES = {"simple", "ratio", "derived", "cumulative", "conversion"}
+CONVERSION_KEYS = {"base_measure", "conversion_measure", "entity", "calculation", "window", "constant_properties"}
 
 
 def _shape(value: Any) -> str:
@@ -417,11 +419,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
     r.check_keys(node, METRIC_KEYS, definition)
     kind = str(node.get("type", "")).lower()
     if kind not in METRIC_TYPES:
-        hint = (
-            "conversion metrics are not supported yet"
-            if kind == "conversion"
-            else did_you_mean(kind, METRIC_TYPES) or "use simple, ratio, derived or cumulative"
-        )
+        hint = did_you_mean(kind, METRIC_TYPES) or "use simple, ratio, derived, cumulative or conversion"
         r.error(f"type '{node.get('type')}' is not a metric type", node, definition, "type", hint)
     params = node.get("type_params") or {}
     if isinstance(params, dict):
@@ -477,6 +475,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         partitions_start=_parse_date(r, partitions.get("start"), node, definition, "partitions.start"),
         partitions_end=_parse_date(r, partitions.get("end"), node, definition, "partitions.end"),
         freshness=_read_freshness(r, node.get("freshness"), node, definition),
+        conversion=_read_conversion(r, params, node, definition) if kind == "conversion" else None,
     )
     required = {
         "simple": ("measure",),
@@ -489,6 +488,54 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
             shown = "type_params.metrics" if attr == "inputs" else f"type_params.{attr}"
             r.error(f"a {kind} metric needs '{shown}'", node, definition, shown)
     return metric
+
+
+def _read_conversion(r: _Reader, params: dict[str, Any], node: Any, definition: str) -> Conversion | None:
+    """``type_params.conversion_type_params``: every missing or wrong field is named at once."""
+    field = "type_params.conversion_type_params"
+    example = "'conversion_type_params: {base_measure: visits, conversion_measure: buys, entity: user}'"
+    if "conversion_type_params" not in params:
+        r.error(f"a conversion metric needs '{field}'", node, definition, field, f"write {example}")
+        return None
+    value = r.mapping(params, "conversion_type_params", definition, example)
+    r.check_keys(value, CONVERSION_KEYS, f"{definition} {field}")
+    base = _read_input(r, value.get("base_measure"), node, definition, f"{field}.base_measure")
+    conversion = _read_input(r, value.get("conversion_measure"), node, definition, f"{field}.conversion_measure")
+    for key, found in (("base_measure", base), ("conversion_measure", conversion), ("entity", value.get("entity"))):
+        if not found:
+            r.error(
+                f"a conversion metric needs '{field}.{key}'", node, definition, f"{field}.{key}", f"write {example}"
+            )
+    calculation = str(value.get("calculation", "conversion_rate")).lower()
+    if calculation not in ("conversion_rate", "conversions"):
+        r.error(
+            f"calculation '{calculation}' is not conversion_rate or conversions",
+            node,
+            definition,
+            f"{field}.calculation",
+            did_you_mean(calculation, ["conversion_rate", "conversions"]),
+        )
+    window = None
+    if value.get("window") is not None:
+        try:
+            window = parse_window(value["window"])
+        except ValueError as err:
+            r.error(str(err), node, definition, f"{field}.window")
+    properties: list[tuple[str, str]] = []
+    for item in r.as_list(value.get("constant_properties"), f"{field}.constant_properties", node, definition):
+        if isinstance(item, dict) and item.get("base_property") and item.get("conversion_property"):
+            properties.append((str(item["base_property"]), str(item["conversion_property"])))
+        else:
+            r.error(
+                "each constant property needs 'base_property' and 'conversion_property'",
+                node,
+                definition,
+                f"{field}.constant_properties",
+                "write '- {base_property: product, conversion_property: product}'",
+            )
+    if base is None or conversion is None or not value.get("entity"):
+        return None
+    return Conversion(base, conversion, str(value["entity"]), calculation, window, tuple(properties))
 
 
 def _strings(r: _Reader, value: Any, node: Any, definition: str, field: str) -> tuple[str, ...]:

@@ -136,6 +136,20 @@ class MetricInput:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """A conversion metric's ``conversion_type_params``, as MetricFlow defines them: a base
+    event converts when the same entity has a conversion event at or after it, within
+    ``window`` (any time when None), with equal ``constant_properties`` (base, conversion)."""
+
+    base: MetricInput
+    conversion: MetricInput
+    entity: str
+    calculation: str = "conversion_rate"  # or "conversions"
+    window: Window | None = None
+    constant_properties: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Freshness:
     fail_after: Window
     warn_after: Window | None = None
@@ -163,7 +177,7 @@ class SavedQuery:
 @dataclass(frozen=True)
 class Metric:
     name: str
-    type: str  # simple | ratio | derived | cumulative
+    type: str  # simple | ratio | derived | cumulative | conversion
     origin: Origin
     description: str | None = None
     label: str | None = None
@@ -182,6 +196,7 @@ class Metric:
     partitions_end: date | None = None  # last partition (inclusive) of a finished data set
     freshness: Freshness | None = None
     implicit: bool = False  # made from a measure (create_metric, or named by a ratio)
+    conversion: Conversion | None = None
 
     @property
     def owner(self) -> str | None:

@@ -22,6 +22,7 @@ from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.feature_views import read_feature_views
 from pantry.spec.model import Catalog, Metric, SemanticModel
+from pantry.spec.windows import GRAINS
 
 
 def _err(
@@ -230,17 +231,30 @@ def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
                     did_you_mean(ref.name, names),
                 )
             )
-        if ref.offset_to_grain:
+        if ref.offset_to_grain and ref.offset_to_grain not in GRAINS:
             errors.append(
                 _err(
                     metric,
                     "metric",
-                    "offset_to_grain is not supported yet",
+                    f"offset_to_grain '{ref.offset_to_grain}' is not a time grain",
                     "type_params.metrics.offset_to_grain",
-                    "use offset_window",
+                    did_you_mean(str(ref.offset_to_grain), GRAINS) or f"use one of {', '.join(GRAINS)}",
+                )
+            )
+        if ref.offset_to_grain and ref.offset_window:
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    "an input has both offset_window and offset_to_grain",
+                    "type_params.metrics.offset_to_grain",
+                    "keep one of them",
                 )
             )
         refs.append(("type_params.metrics", ref))
+    if metric.conversion is not None:
+        errors.extend(_conversion_checks(catalog, metric, measures))
+        refs.append(("type_params.conversion_type_params.base_measure", metric.conversion.base))
     if metric.expr is not None:
         tree, problem = _parse_sql(str(metric.expr))
         if tree is None:
@@ -286,6 +300,86 @@ def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
     return errors
 
 
+def _conversion_checks(catalog: Catalog, metric: Metric, measures: list[str]) -> list[PantryError]:
+    """Both measures exist and have a time; the entity and each constant property belong to
+    the model on its side."""
+    conversion = metric.conversion
+    assert conversion is not None
+    field = "type_params.conversion_type_params"
+    errors: list[PantryError] = []
+    sides: dict[str, SemanticModel] = {}
+    for key, ref in (("base_measure", conversion.base), ("conversion_measure", conversion.conversion)):
+        found = catalog.measure(ref.name)
+        if found is None:
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"'{ref.name}' is not a measure",
+                    f"{field}.{key}",
+                    did_you_mean(ref.name, measures),
+                )
+            )
+            continue
+        model, measure = found
+        sides[key] = model
+        if not (measure.agg in ("count", "count_distinct") or (measure.agg == "sum" and measure.expr.strip() == "1")):
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"measure '{ref.name}' is agg '{measure.agg}': a conversion counts events",
+                    f"{field}.{key}",
+                    "use a count, count_distinct or sum of 1 measure, as MetricFlow requires",
+                )
+            )
+        if key == "conversion_measure" and ref.filter:
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    "a filter on the conversion measure is not supported (MetricFlow does not fully support it either)",
+                    f"{field}.{key}.filter",
+                    "filter the base measure, or give the metric a filter on base dimensions",
+                )
+            )
+        if model.time_dimension_for(measure) is None:
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"measure '{ref.name}' has no agg_time_dimension: a conversion needs the time of each event",
+                    f"{field}.{key}",
+                    f"add 'defaults: {{agg_time_dimension: ...}}' to semantic model '{model.name}'",
+                )
+            )
+        if model.entity(conversion.entity) is None:
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"entity '{conversion.entity}' is not an entity of semantic model '{model.name}' ({key})",
+                    f"{field}.entity",
+                    did_you_mean(conversion.entity, [e.name for e in model.entities])
+                    or "name an entity both semantic models have",
+                )
+            )
+    for base_name, conversion_name in conversion.constant_properties:
+        for key, name in (("base_measure", base_name), ("conversion_measure", conversion_name)):
+            model = sides.get(key)
+            if model is not None and model.entity(name) is None and model.dimension(name) is None:
+                errors.append(
+                    _err(
+                        metric,
+                        "metric",
+                        f"constant property '{name}' is not an entity or dimension of semantic model '{model.name}'",
+                        f"{field}.constant_properties",
+                        did_you_mean(name, [e.name for e in model.entities] + [d.name for d in model.dimensions]),
+                    )
+                )
+    return errors
+
+
 def _names_resolve(
     catalog: Catalog, metric: Metric, home: SemanticModel, names: list[str], field: str
 ) -> list[PantryError]:
@@ -300,8 +394,10 @@ def _names_resolve(
 
 
 def _home_model(catalog: Catalog, metric: Metric) -> SemanticModel | None:
-    """The model of a simple or cumulative metric's measure, where its filters resolve."""
-    if metric.measure is not None and (found := catalog.measure(metric.measure.name)):
+    """The model of a simple or cumulative metric's measure (a conversion's base measure),
+    where its filters resolve."""
+    ref = metric.conversion.base if metric.conversion is not None else metric.measure
+    if ref is not None and (found := catalog.measure(ref.name)):
         return found[0]
     return None
 
@@ -312,7 +408,16 @@ def _cycles(catalog: Catalog) -> list[PantryError]:
 
     def inputs(metric: Metric) -> list[str]:
         refs = list(metric.inputs) + [r for r in (metric.numerator, metric.denominator) if r]
-        return [r.name for r in refs if r.name in catalog.metrics]
+        names = [r.name for r in refs if r.name in catalog.metrics]
+        # metric filters: {{ Metric('orders', group_by=['customer']) }} reads 'orders'
+        texts = list(metric.filter) + [f for r in [*refs, metric.measure] if r for f in r.filter]
+        for text in texts:
+            try:
+                used = filter_names(parse_filter(text))
+            except ValueError:
+                continue  # reported by _metric_checks
+            names += [n.split("__")[-1] for n in used if n.count("__") == 1 and n.split("__")[-1] in catalog.metrics]
+        return names
 
     def visit(name: str, path: list[str]) -> None:
         state[name] = 1
@@ -326,7 +431,7 @@ def _cycles(catalog: Catalog) -> list[PantryError]:
                         "metric",
                         f"metrics form a cycle: {' -> '.join(cycle)}",
                         "type_params.metrics",
-                        "a derived metric cannot depend on itself; remove one of these inputs",
+                        "a metric cannot depend on itself, through its inputs or its metric filters; remove one",
                     )
                 )
             elif state.get(child) is None:

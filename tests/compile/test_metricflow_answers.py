@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pantry import Store
-from tests.conftest import ACCOUNTS_YAML, accounts_frame
+from tests.conftest import ACCOUNTS_YAML, FUNNEL_YAML, SHOP_EXTRAS_YAML, accounts_frame, funnel_frames
 
 ANSWERS = Path(__file__).parent / "metricflow_answers"
 QUERIES = yaml.safe_load((ANSWERS / "queries.yaml").read_text())
@@ -27,11 +27,16 @@ from metricflow_parity import canonical  # noqa: E402
 
 @pytest.fixture(scope="module")
 def store(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """The shop, and beside it the semi-additive accounts model, as the parity project has them."""
+    """The shop, and beside it the accounts (semi-additive) and the funnel (conversions), as the
+    parity project has them."""
     defs = tmp_path_factory.mktemp("mf") / "metrics_defs"
     shutil.copytree(shop[0], defs)
     (defs / "accounts.yaml").write_text(ACCOUNTS_YAML)
     accounts_frame().to_parquet(defs / "data" / "accounts.parquet", index=False)
+    (defs / "funnel.yaml").write_text(FUNNEL_YAML)
+    (defs / "extras.yaml").write_text(SHOP_EXTRAS_YAML)
+    for name, frame in funnel_frames().items():
+        frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
     return Store(defs=defs, home=tmp_path_factory.mktemp("home"))
 
 

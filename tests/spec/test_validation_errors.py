@@ -128,7 +128,7 @@ def test_cycle_among_derived_metrics(check: Callable[[str], str]) -> None:
     )
     assert check(text) == (
         "metrics_defs/orders.yaml: metric 'a': metrics form a cycle: a -> b -> a "
-        "(a derived metric cannot depend on itself; remove one of these inputs) [line 34]"
+        "(a metric cannot depend on itself, through its inputs or its metric filters; remove one) [line 34]"
     )
 
 
