@@ -137,6 +137,18 @@ QUERIES: list[dict[str, str]] = [
         "group_by": "metric_time__day",
         "where": "{{ TimeDimension('metric_time', 'day') }} >= '2024-02-20'",
     },
+    # an offset of a cumulative metric, with a time range
+    {"metrics": "revenue_7d_wow", "group_by": "metric_time__day", "start_time": "2024-01-20", "end_time": "2024-02-10"},
+    {
+        "metrics": "revenue_7d_wow",
+        "group_by": "metric_time__week",
+        "start_time": "2024-01-20",
+        "end_time": "2024-02-10",
+    },
+    {"metrics": "revenue_7d_wow", "group_by": "metric_time__day"},
+    # is_partition: visits join visitor_days on the visitor and on the day
+    {"metrics": "visits", "group_by": "visitor__plan"},
+    {"metrics": "visits,visit_buy_conversions", "group_by": "metric_time__week,visitor__plan"},
     # metric filters, in a metric's filter and in a where, with other filters beside them
     {"metrics": "repeat_customer_revenue", "group_by": "metric_time__month"},
     {"metrics": "repeat_customer_revenue,revenue", "group_by": "customer__segment"},
@@ -193,7 +205,7 @@ def dbt_project(root: Path) -> Path:
     (project / "models" / "orders.sql").write_text(f"select * from read_parquet('{data / 'orders.parquet'}')")
     (project / "models" / "customers.sql").write_text(f"select * from read_parquet('{data / 'customers.parquet'}')")
     (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
-    for name in ("accounts", "visits", "buys"):
+    for name in ("accounts", "visits", "buys", "visitor_days"):
         (project / "models" / f"{name}.sql").write_text(f"select * from read_parquet('{data / f'{name}.parquet'}')")
     (project / "models" / "metricflow_time_spine.sql").write_text(
         "select cast(range as date) as date_day from range(date '2023-01-01', date '2025-12-31', interval 1 day)"
@@ -289,6 +301,7 @@ def main() -> int:
             "accounts.parquet",
             "visits.parquet",
             "buys.parquet",
+            "visitor_days.parquet",
         ):
             (defs / "data" / name).write_bytes((root / "data" / name).read_bytes())
         store = Store(defs=defs, home=root / "home")

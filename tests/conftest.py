@@ -131,9 +131,19 @@ semantic_models:
       - {name: product, type: foreign, expr: product_id}
     dimensions:
       - {name: ds, type: time, type_params: {time_granularity: day}}
+      - {name: partition_day, type: time, expr: ds, type_params: {time_granularity: day}, is_partition: true}
       - {name: referrer, type: categorical}
     measures:
       - {name: visits, agg: count, expr: visit_id}
+  # one row per visitor and day: joined on the visitor and, as both sides have the partition
+  # dimension partition_day, on the day too
+  - name: visitor_days
+    source: data/visitor_days.parquet
+    entities:
+      - {name: visitor, type: primary, expr: user_id}
+    dimensions:
+      - {name: partition_day, type: time, expr: ds, type_params: {time_granularity: day}, is_partition: true}
+      - {name: plan, type: categorical}
   - name: buys
     source: data/buys.parquet
     defaults: {agg_time_dimension: ds}
@@ -190,6 +200,13 @@ metrics:
 # metric filters.
 SHOP_EXTRAS_YAML = """
 metrics:
+  - name: revenue_7d_wow
+    type: derived
+    type_params:
+      expr: revenue_7d - revenue_7d_before
+      metrics:
+        - {name: revenue_7d}
+        - {name: revenue_7d, offset_window: 7 days, alias: revenue_7d_before}
   - name: repeat_customer_revenue
     type: simple
     type_params: {measure: revenue}
@@ -235,7 +252,15 @@ def funnel_frames(seed: int = 11) -> dict[str, pd.DataFrame]:
                 buys.append((len(buys) + 1, user, bought, later, float(rng.integers(5, 200))))
     for user in (41, 42):  # buyers who never visited
         buys.append((len(buys) + 1, user, 1, pd.Timestamp("2024-01-15 10:00"), 50.0))
+    days = []
+    for user in range(1, 41):  # each visitor's plan, day by day: free, then pro from some day on
+        upgrade = int(rng.integers(0, 90))
+        for day in range(60):
+            days.append(
+                (user, pd.Timestamp("2024-01-01") + pd.Timedelta(days=day), "pro" if day >= upgrade else "free")
+            )
     return {
+        "visitor_days": pd.DataFrame(days, columns=["user_id", "ds", "plan"]),
         "visits": pd.DataFrame(visits, columns=["visit_id", "user_id", "product_id", "ds", "referrer"]),
         "buys": pd.DataFrame(buys, columns=["buy_id", "user_id", "product_id", "ds", "amount"]),
     }

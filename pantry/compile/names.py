@@ -26,6 +26,9 @@ class Hop:
     model: SemanticModel
     alias: str
     to_expr: str
+    # partition dimensions both sides have (``is_partition: true``, same name): also joined
+    # on, as MetricFlow does; (from expr, to expr, time granularity or None)
+    partitions: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,20 @@ def metric_time_grain(name: str) -> str | None:
     if parts[0] == "metric_time" and len(parts) == 2 and parts[1] in GRAINS:
         return parts[1]
     return None
+
+
+def _shared_partitions(left: SemanticModel, right: SemanticModel) -> tuple[tuple[str, str, str | None], ...]:
+    """Partition dimensions of the same name on both sides of a join. Time partitions are
+    compared at the finer of their two grains."""
+    pairs = []
+    for dimension in left.dimensions:
+        other = right.dimension(dimension.name)
+        if dimension.is_partition and other is not None and other.is_partition:
+            grain = None
+            if dimension.type == "time":
+                grain = min(dimension.time_granularity, other.time_granularity, key=GRAINS.index)
+            pairs.append((dimension.expr, other.expr, grain))
+    return tuple(pairs)
 
 
 class NameResolver:
@@ -149,7 +166,9 @@ class NameResolver:
             target_entity = target.entity(entity_name)
             to_expr = target_entity.expr if target_entity else entity_name
             new_alias = f"m{len(hops) + 1}_{target.name}"
-            hops.append(Hop(entity_name, alias, local.expr, target, new_alias, to_expr))
+            hops.append(
+                Hop(entity_name, alias, local.expr, target, new_alias, to_expr, _shared_partitions(current, target))
+            )
             current, alias = target, new_alias
         return current, alias, tuple(hops)
 

@@ -28,7 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
-from pantry.compile.names import NameResolver, Resolved, metric_time_grain, output_name
+from pantry.compile.names import Hop, NameResolver, Resolved, metric_time_grain, output_name
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
 from pantry.spec.windows import GRAINS, Window
@@ -279,9 +279,7 @@ class Compiler:
             for hop in item.hops:
                 if hop.alias not in joined:
                     joined.add(hop.alias)
-                    on = exp.EQ(
-                        this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias)
-                    )
+                    on = self._hop_condition(hop)
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         select, values = self._join_metrics(select, resolved)
         for item in resolved:
@@ -748,6 +746,10 @@ class Compiler:
         bounds = [exp.GTE(this=day_s, expression=first_day)] + ([last] if window.hi is None else [])
         if window.lo is not None:
             bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
+            if ctx.offset is not None:
+                # MetricFlow windows a cumulative input inside the time range, then offsets it:
+                # a day whose unshifted day falls before the range has no value
+                bounds.append(exp.GTE(this=day_s, expression=date_add(_date_literal(window.lo), ctx.offset)))
         if window.hi is not None:
             bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
         filters = [self._bind(f, "r") for f in row_filters] + [self._on_spine(f, day_s) for f in on_time]
@@ -857,9 +859,7 @@ class Compiler:
         for item in resolved:
             for hop in item.hops:
                 if hop.alias not in joined:
-                    on = exp.EQ(
-                        this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias)
-                    )
+                    on = self._hop_condition(hop)
                     joined[hop.alias] = on
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         select, values = self._join_metrics(select, resolved)
@@ -867,6 +867,20 @@ class Compiler:
             value = values.get(item.name) or self._column(item, model, measure, offset, metric)
             select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
         return select
+
+    @staticmethod
+    def _hop_condition(hop: Hop) -> exp.Expression:
+        """The entity's equality, and each shared partition dimension's (MetricFlow's partition join)."""
+        conditions = [
+            exp.EQ(this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias))
+        ]
+        for left, right, grain in hop.partitions:
+            a, b = qualified(left, hop.from_alias), qualified(right, hop.alias)
+            if grain is not None:
+                a = truncate(exp.cast(a, "DATE", copy=False), grain)
+                b = truncate(exp.cast(b, "DATE", copy=False), grain)
+            conditions.append(exp.EQ(this=a, expression=b))
+        return exp.and_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
 
     def _join_metrics(
         self, select: exp.Select, resolved: list[Resolved]

@@ -145,3 +145,16 @@ def test_a_sum_conversion_measure_is_refused_as_metricflow_does(tmp_path: Path) 
         frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
     with pytest.raises(PantryError, match=r"buys_3d.*buying_users' is agg 'sum': a conversion counts events"):
         Store(defs=defs, home=tmp_path / "home").validate()
+
+
+def test_partition_dimensions_are_joined_on_too(funnel) -> None:
+    """visits -> visitor_days: both have the partition dimension partition_day, so a visit
+    meets its visitor's row of that day only (without it, every day's row: 60 times over)."""
+    store, frames = funnel
+    visits, days = frames["visits"], frames["visitor_days"]
+    joined = visits.assign(day=visits["ds"].dt.normalize()).merge(
+        days.rename(columns={"ds": "day"}), on=["user_id", "day"], how="left"
+    )
+    expected = joined.groupby("plan").size().to_dict()
+    got = store.query("visits", group_by="visitor__plan").set_index("visitor__plan")["visits"].to_dict()
+    assert got == expected and sum(got.values()) == len(visits)
