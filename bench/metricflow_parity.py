@@ -87,6 +87,19 @@ QUERIES: list[dict[str, str]] = [
     {"metrics": "", "group_by": "customer__segment"},
     {"metrics": "", "group_by": "order__status,customer__segment"},
     {"metrics": "", "group_by": "order__status", "where": "{{ Dimension('order__status') }} != 'cancelled'"},
+    {
+        "metrics": "",
+        "group_by": "metric_time__day,customer__segment",
+        "start_time": "2024-01-01",
+        "end_time": "2024-01-03",
+    },
+    {
+        "metrics": "",
+        "group_by": "metric_time__month,order__status",
+        "where": "{{ Dimension('order__status') }} != 'pending'",
+        "start_time": "2024-01-15",
+        "end_time": "2024-03-02",
+    },
     # a time dimension named without a grain
     {"metrics": "revenue", "group_by": "order__ordered_at"},
     # cumulative and offset metrics: a where on metric_time narrows days after the window;
@@ -146,6 +159,24 @@ QUERIES: list[dict[str, str]] = [
         "end_time": "2024-02-10",
     },
     {"metrics": "revenue_7d_wow", "group_by": "metric_time__day"},
+    # sub-daily grains: group-by, a bare metric_time (a day, as MetricFlow has it), a time
+    # dimension without grain (its own grain), where, ratio, a time range. (An offset in hours
+    # needs an hourly time spine in MetricFlow: tests/compile/test_conversion.py checks it.)
+    {"metrics": "visits_by_minute", "group_by": "metric_time__hour"},
+    {"metrics": "visits_by_minute,visitors_by_minute", "group_by": "metric_time"},
+    {"metrics": "visits_by_minute", "group_by": "visit__visited_at"},
+    {
+        "metrics": "visits_per_visitor_by_minute",
+        "group_by": "metric_time__hour,visit__referrer",
+        "where": "{{ TimeDimension('metric_time', 'hour') }} >= '2024-02-10 12:00'",
+    },
+    {
+        "metrics": "visits_by_minute",
+        "group_by": "metric_time__day",
+        "start_time": "2024-01-05",
+        "end_time": "2024-01-20",
+    },
+    {"metrics": "visits_by_minute", "group_by": "visit__visited_at__minute,visit__visited_at__hour"},
     # is_partition: visits join visitor_days on the visitor and on the day
     {"metrics": "visits", "group_by": "visitor__plan"},
     {"metrics": "visits,visit_buy_conversions", "group_by": "metric_time__week,visitor__plan"},
@@ -260,7 +291,9 @@ def canonical(frame: pd.DataFrame) -> list[tuple]:
                 cells.append(f"{float(value):.6g}")
             else:
                 text = str(value)
-                cells.append(text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text)
+                if re.match(r"\d{4}-\d{2}-\d{2}", text):  # a day as a date; a time below a day kept
+                    text = text[:10] if text[10:].strip(" T0:.") == "" else text[:19].replace("T", " ")
+                cells.append(text)
         rows.append(tuple(cells))
     return sorted(rows)
 

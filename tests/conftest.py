@@ -132,9 +132,12 @@ semantic_models:
     dimensions:
       - {name: ds, type: time, type_params: {time_granularity: day}}
       - {name: partition_day, type: time, expr: ds, type_params: {time_granularity: day}, is_partition: true}
+      - {name: visited_at, type: time, expr: ds, type_params: {time_granularity: minute}}
       - {name: referrer, type: categorical}
     measures:
       - {name: visits, agg: count, expr: visit_id}
+      - {name: visits_by_minute, agg: count, expr: visit_id, agg_time_dimension: visited_at, create_metric: true}
+      - {name: visitors_by_minute, agg: count_distinct, expr: user_id, agg_time_dimension: visited_at}
   # one row per visitor and day: joined on the visitor and, as both sides have the partition
   # dimension partition_day, on the day too
   - name: visitor_days
@@ -157,6 +160,17 @@ semantic_models:
       - {name: buys, agg: count, expr: buy_id}
       - {name: buying_users, agg: count_distinct, expr: user_id}
 metrics:
+  - {name: visitors_by_minute, type: simple, type_params: {measure: visitors_by_minute}}
+  - name: visits_per_visitor_by_minute
+    type: ratio
+    type_params: {numerator: visits_by_minute, denominator: visitors_by_minute}
+  - name: visits_by_minute_vs_hour_before
+    type: derived
+    type_params:
+      expr: visits_by_minute - before
+      metrics:
+        - {name: visits_by_minute}
+        - {name: visits_by_minute, offset_window: 1 hour, alias: before}
   - name: visit_buy_rate_7d
     type: conversion
     type_params:

@@ -31,7 +31,7 @@ from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.names import Hop, NameResolver, Resolved, metric_time_grain, output_name
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
-from pantry.spec.windows import GRAINS, Window
+from pantry.spec.windows import GRAINS, SUB_DAILY, Window
 
 SPINE_TABLE = "pantry_time_spine"
 SOURCE_SCHEMA = "src"
@@ -98,18 +98,51 @@ def qualified(sql: str, alias: str) -> exp.Expression:
     return tree
 
 
-def date_add(value: exp.Expression, window: Window, sign: int = 1) -> exp.Expression:
+def date_add(value: exp.Expression, window: Window, sign: int = 1, kind: str = "DATE") -> exp.Expression:
     count = exp.Literal.number(window.count)
     unit = exp.var(window.unit.upper())
     node = exp.DateAdd if sign > 0 else exp.DateSub
-    return exp.cast(node(this=value, expression=count, unit=unit), "DATE", copy=False)
+    return exp.cast(node(this=value, expression=count, unit=unit), kind, copy=False)
 
 
 def truncate(day: exp.Expression, grain: str) -> exp.Expression:
-    """Start of the grain period, as a DATE. Weeks start on Monday in every dialect."""
+    """Start of the grain period, as a DATE (a TIMESTAMP below a day). Weeks start on Monday
+    in every dialect."""
     if grain == "day":
         return day
-    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), "DATE", copy=False)
+    kind = "TIMESTAMP" if grain in SUB_DAILY else "DATE"
+    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), kind, copy=False)
+
+
+def at_grain(value: exp.Expression, grain: str | None, offset: Window | None = None) -> exp.Expression:
+    """A time column, shifted by ``offset`` and truncated to ``grain`` (day when None)."""
+    grain = grain or "day"
+    fine = grain in SUB_DAILY or (offset is not None and offset.unit in SUB_DAILY)
+    kind = "TIMESTAMP" if fine else "DATE"
+    value = exp.cast(value, kind, copy=False)
+    if offset is not None:
+        value = date_add(value, offset, kind=kind)
+    if grain == "day" and fine:
+        return exp.cast(value, "DATE", copy=False)
+    return truncate(value, grain)
+
+
+def sub_daily_refused(what: str, names: list[str], metric: Metric | None = None) -> None:
+    """The time spine is daily: what reads it cannot answer below a day yet; say so."""
+    fine = [n for n in names if n.split("__")[-1] in SUB_DAILY]
+    windows = []
+    if metric is not None:
+        windows = [w for w in (metric.window,) if w is not None and w.unit in SUB_DAILY]
+        if metric.grain_to_date in SUB_DAILY:
+            windows.append(metric.grain_to_date)
+    if fine or windows:
+        raise PantryError(
+            f"{what} below a day ({', '.join(map(str, fine + windows))}) is not supported yet: the time spine is daily",
+            file=metric.origin.shown_as if metric is not None else None,
+            line=metric.origin.line if metric is not None else None,
+            definition=f"metric '{metric.name}'" if metric is not None else None,
+            hint="group by metric_time__day or coarser",
+        )
 
 
 def period_start(day: date, grain: str) -> date:
@@ -248,6 +281,10 @@ class Compiler:
                 field="start_time",
                 hint="group by metric_time__day, or filter a time dimension in --where",
             )
+        return self._distinct_values(needed, names, where)
+
+    def _distinct_values(self, needed: list[str], names: list[str], where: list[exp.Expression]) -> exp.Select:
+        """Distinct ``names`` read from the model that owns the first name's entity."""
         entity = needed[0].split("__")[0]
         candidates = sorted(
             self.catalog.semantic_models.values(),
@@ -286,7 +323,7 @@ class Compiler:
             assert item.expr is not None
             value = values.get(item.name) or qualified(item.expr, item.alias)
             if item.kind == "time_dimension":
-                value = truncate(exp.cast(value, "DATE", copy=False), item.grain or "day")
+                value = at_grain(value, item.grain)
             select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
         return select
 
@@ -294,12 +331,7 @@ class Compiler:
         self, request: QueryRequest, names: list[str], needed: list[str], where: list[exp.Expression]
     ) -> exp.Select:
         others = [n for n in needed if not output_name(n).startswith(METRIC_TIME)]
-        if others:
-            raise PantryError(
-                f"metric_time with '{others[0]}' and no metric is not supported yet",
-                field="group_by",
-                hint="query metric_time alone for the time spine, or add a metric",
-            )
+        sub_daily_refused("metric_time without a metric", needed)
         if request.start_time is None or request.end_time is None:
             raise PantryError(
                 "metric_time without a metric reads the time spine: give --start-time and --end-time",
@@ -309,12 +341,21 @@ class Compiler:
         day = col("ds", "s")
         rows = exp.select(copy=False).from_(exp.to_table(SPINE_TABLE).as_("s"), copy=False)
         for name in needed:
+            if name in others:
+                continue
             grain = output_name(name).removeprefix(METRIC_TIME).lstrip("_") or "day"
             rows = rows.select(exp.alias_(truncate(day, grain), ident(output_name(name)), copy=False), copy=False)
         rows = rows.where(
             exp.Between(this=day, low=_date_literal(request.start_time), high=_date_literal(request.end_time)),
             copy=False,
         )
+        if others:
+            # every spine period with every distinct value of the other names, as MetricFlow
+            # answers metric_time beside dimensions when there is no metric to tie them
+            values = self._distinct_values(others, others, [])
+            rows = rows.select(*[col(n, "v") for n in others], copy=False).join(
+                values.subquery("v", copy=False), join_type="cross", copy=False
+            )
         query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
         for condition in where:
             query = query.where(condition, copy=False)
@@ -343,6 +384,8 @@ class Compiler:
             inner.filters += [self._where(f, metric) for f in metric.measure.filter]
             if metric.measure.offset_window is not None:
                 inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
+            if metric.type == "cumulative":
+                sub_daily_refused("a cumulative metric", names, metric)
             if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
                 return self._cumulative(metric, names, inner, window, column)
             return self._simple(metric, names, inner, window, column)
@@ -412,12 +455,16 @@ class Compiler:
         base_model, base_measure = self._measure(base_metric)
         conversion_model, conversion_measure = self._measure(self.metric(conversion.conversion.name))
 
+        # events are compared at the base measure's own grain (a day, or an hour), as in MetricFlow
+        base_time = base_model.time_dimension_for(base_measure)
+        at = base_time.time_granularity if base_time is not None and base_time.time_granularity in SUB_DAILY else "day"
+
         def events(model: SemanticModel, measure: Measure, rows: exp.Select, side: int) -> exp.Select:
             time_dim = model.time_dimension_for(measure)
             entity = model.entity(conversion.entity)
             assert time_dim is not None and entity is not None  # validated
             rows = rows.select(
-                exp.alias_(exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False), ident("__at"), copy=False),
+                exp.alias_(at_grain(qualified(time_dim.expr, "m0"), at), ident("__at"), copy=False),
                 exp.alias_(qualified(entity.expr, "m0"), ident("__entity"), copy=False),
                 copy=False,
             )
@@ -427,11 +474,7 @@ class Compiler:
                 rows = rows.select(exp.alias_(qualified(found.expr, "m0"), ident(f"__cp{i}"), copy=False), copy=False)
             return rows
 
-        conditions = list(base_ctx.filters)
-        if window.lo is not None:
-            conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
-        if window.hi is not None:
-            conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+        conditions = list(base_ctx.filters) + self._range_conditions(base_model, base_measure, window)
         base_rows = events(
             base_model,
             base_measure,
@@ -457,7 +500,10 @@ class Compiler:
             exp.LTE(this=col("__at", b), expression=col("__at", c)),
         ]
         if conversion.window is not None:
-            on.append(exp.GT(this=col("__at", b), expression=date_add(col("__at", c), conversion.window, -1)))
+            kind = "TIMESTAMP" if at in SUB_DAILY else "DATE"
+            on.append(
+                exp.GT(this=col("__at", b), expression=date_add(col("__at", c), conversion.window, -1, kind=kind))
+            )
         on += [
             exp.EQ(this=col(f"__cp{i}", b), expression=col(f"__cp{i}", c))
             for i in range(len(conversion.constant_properties))
@@ -533,6 +579,7 @@ class Compiler:
         if ctx.offset is not None:
             raise PantryError("cannot stack offset_to_grain on an offset_window", hint="use one of them", **where)
         finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
+        sub_daily_refused("offset_to_grain", [finest_name], parent)
         if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
             raise PantryError(
                 f"offset_to_grain: {grain} at {finest} grain is not supported yet",
@@ -577,13 +624,27 @@ class Compiler:
             )
         )
 
-    def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
-        model, measure = self._measure(metric)
-        conditions = list(ctx.filters)
+    @staticmethod
+    def _range_conditions(model: SemanticModel, measure: Measure, window: _Range) -> list[exp.Expression]:
+        """The time range on metric time. A measure timed below a day is compared at its own
+        grain with the end as midnight, as MetricFlow does: ``--end-time 2024-01-20`` leaves
+        out that day's events after 00:00."""
+        conditions: list[exp.Expression] = []
         if window.lo is not None:
             conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
         if window.hi is not None:
-            conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+            time_dim = model.time_dimension_for(measure)
+            if time_dim is not None and time_dim.time_granularity in SUB_DAILY:
+                moment = col(f"{METRIC_TIME}__{time_dim.time_granularity}")
+                midnight = exp.cast(exp.Literal.string(window.hi.isoformat()), "TIMESTAMP", copy=False)
+                conditions.append(exp.LTE(this=moment, expression=midnight))
+            else:
+                conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+        return conditions
+
+    def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+        model, measure = self._measure(metric)
+        conditions = list(ctx.filters) + self._range_conditions(model, measure, window)
         rows = self._rows(model, measure, names, conditions, ctx.offset, metric)
         if measure.non_additive is not None:
             rows = self._semi_additive(rows, model, measure, names, conditions)
@@ -654,6 +715,7 @@ class Compiler:
         metric: Metric,
     ) -> exp.Select:
         """Every spine period in range gets a row; the measure's value is left-joined on."""
+        sub_daily_refused("join_to_timespine", grains, metric)
         bounds = self._rows(model, measure, [DAY], [], None, metric)
         lo = (
             _date_literal(window.lo)
@@ -927,18 +989,14 @@ class Compiler:
                     field="defaults.agg_time_dimension",
                     hint="add 'defaults: {agg_time_dimension: <time dimension>}' to the semantic model",
                 )
-            day = exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False)
-            if offset is not None:
-                day = date_add(day, offset)
-            return truncate(day, item.grain or "day")
+            return at_grain(qualified(time_dim.expr, "m0"), item.grain, offset)
         assert item.expr is not None
         value = qualified(item.expr, item.alias)
         if item.kind == "time_dimension":
-            day = exp.cast(value, "DATE", copy=False)
             own = model.time_dimension_for(measure)
-            if offset is not None and item.alias == "m0" and own is not None and item.dimension == own:
-                day = date_add(day, offset)  # the measure's agg-time dimension is its metric time
-            return truncate(day, item.grain or "day")
+            # the measure's agg-time dimension is its metric time, and is offset as such
+            shifted = offset is not None and item.alias == "m0" and own is not None and item.dimension == own
+            return at_grain(value, item.grain, offset if shifted else None)
         return value
 
     def _measure(self, metric: Metric) -> tuple[SemanticModel, Measure]:
@@ -1018,6 +1076,7 @@ class Compiler:
     def _range(self, request: QueryRequest, names: list[str]) -> _Range:
         grains = [g for n in names if (g := metric_time_grain(n))]
         finest = min(grains, key=GRAINS.index) if grains else "day"
+        finest = "day" if finest in SUB_DAILY else finest  # the range is given in days
         lo = period_start(request.start_time, finest) if request.start_time else None
         hi = period_end(request.end_time, finest) if request.end_time else None
         return _Range(lo, hi)

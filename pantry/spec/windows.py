@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+# finest first: "the finest grain" is the one with the lowest index
+SUB_DAILY: tuple[str, ...] = ("millisecond", "second", "minute", "hour")
+GRAINS: tuple[str, ...] = (*SUB_DAILY, "day", "week", "month", "quarter", "year")
 _UNITS = {
+    "millisecond": "millisecond",
     "second": "second",
     "minute": "minute",
     "hour": "hour",
@@ -36,7 +39,7 @@ class Window:
 
     def as_timedelta(self) -> timedelta:
         """Exact length; months and years have none, so they are refused here."""
-        seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+        seconds = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
         if self.unit not in seconds:
             raise ValueError(f"'{self}' has no fixed length; use days or weeks")
         return timedelta(seconds=self.count * seconds[self.unit])

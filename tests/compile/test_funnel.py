@@ -1,8 +1,7 @@
-"""Conversion metrics against a brute force in pandas: every buy is credited to the user's
-latest visit on or before its day (within the window, same product when asked), and only
-visits that pass the filters count. MetricFlow itself checks the plain cases in
-``make parity``; these are the cases it fails on with DuckDB (a metric filter, a
-count_distinct conversion measure) and the errors."""
+"""The funnel: conversion metrics, partition joins and sub-daily grains, against brute
+forces in pandas. MetricFlow itself checks the plain cases in ``make parity``; these are the
+cases it fails on with DuckDB (a conversion metric's filter, a count_distinct conversion
+measure, an offset in hours without an hourly spine), what is refused, and the errors."""
 
 from __future__ import annotations
 
@@ -158,3 +157,51 @@ def test_partition_dimensions_are_joined_on_too(funnel) -> None:
     expected = joined.groupby("plan").size().to_dict()
     got = store.query("visits", group_by="visitor__plan").set_index("visitor__plan")["visits"].to_dict()
     assert got == expected and sum(got.values()) == len(visits)
+
+
+def test_an_offset_in_hours_at_hour_grain(funnel) -> None:
+    """visits_by_minute_vs_hour_before: this hour's visits minus the hour before's, by hand.
+    MetricFlow needs an hourly time spine for it; rows are shifted, so Pantry does not."""
+    store, frames = funnel
+    hours = frames["visits"]["ds"].dt.floor("h").value_counts()
+    before = hours.copy()
+    before.index = before.index + pd.Timedelta(hours=1)
+    got = store.query("visits_by_minute_vs_hour_before", group_by="metric_time__hour")
+    got = got.set_index(pd.to_datetime(got["metric_time__hour"]))["visits_by_minute_vs_hour_before"]
+    assert set(got.index) == set(hours.index) | set(before.index)
+    both = hours.index.intersection(before.index)
+    assert len(both) >= 1  # some visit an hour after another: the subtraction is exercised
+    for hour in both:
+        assert got[hour] == hours[hour] - before[hour]
+    assert got.drop(both).isna().all()
+
+
+CUMULATIVE_BY_HOUR = """
+metrics:
+  - name: visits_3h
+    type: cumulative
+    type_params: {measure: visits_by_minute, cumulative_type_params: {window: 3 hours}}
+  - name: visits_running
+    type: cumulative
+    type_params: {measure: visits_by_minute}
+"""
+
+
+@pytest.mark.parametrize(
+    ("metrics", "group_by", "message"),
+    [
+        ("visits_3h", "metric_time__day", r"metric 'visits_3h'.*below a day \(3 hours\) is not supported yet"),
+        ("visits_running", "metric_time__hour", r"below a day \(metric_time__hour\) is not supported yet"),
+        ("", "metric_time__minute", r"metric_time without a metric below a day"),
+    ],
+)
+def test_what_needs_an_hourly_spine_is_refused_by_name(
+    tmp_path: Path, metrics: str, group_by: str, message: str
+) -> None:
+    defs = write_defs(tmp_path, {"funnel.yaml": FUNNEL_YAML, "more.yaml": CUMULATIVE_BY_HOUR})
+    (defs / "data").mkdir()
+    for name, frame in funnel_frames().items():
+        frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
+    store = Store(defs=defs, home=tmp_path / "home")
+    with pytest.raises(PantryError, match=message):
+        store.query(metrics, group_by=group_by, start_time="2024-01-01", end_time="2024-01-02")
