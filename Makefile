@@ -79,3 +79,4 @@ bench/.mf-venv/bin/mf:
 
 parity: setup bench/.mf-venv/bin/mf
 	$(BIN)/python bench/metricflow_parity.py
+	$(BIN)/python bench/metricflow_manifest.py

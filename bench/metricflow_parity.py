@@ -33,9 +33,11 @@ from tests.conftest import (  # noqa: E402
     FUNNEL_YAML,
     SHOP_EXTRAS_YAML,
     SHOP_YAML,
+    TIME_SPINE_YAML,
     accounts_frame,
     funnel_frames,
     shop_frames,
+    time_spine_frame,
 )
 
 QUERIES: list[dict[str, str]] = [
@@ -177,6 +179,36 @@ QUERIES: list[dict[str, str]] = [
         "end_time": "2024-01-20",
     },
     {"metrics": "visits_by_minute", "group_by": "visit__visited_at__minute,visit__visited_at__hour"},
+    # custom granularities of the user's time spine, on metric time and a time dimension, in a
+    # ratio, and without a metric; join_to_timespine over that spine at several grains
+    {"metrics": "revenue,orders", "group_by": "metric_time__fiscal_quarter"},
+    {"metrics": "revenue_per_buyer", "group_by": "metric_time__alien_day,customer__segment"},
+    {"metrics": "buyers", "group_by": "order__ordered_at__fiscal_quarter"},
+    {"metrics": "", "group_by": "metric_time__alien_day", "start_time": "2024-01-01", "end_time": "2024-01-10"},
+    {"metrics": "orders_filled", "group_by": "metric_time__day"},
+    {"metrics": "orders_filled", "group_by": "metric_time__week"},
+    {"metrics": "orders_filled,revenue", "group_by": "metric_time__month"},
+    {
+        "metrics": "orders_filled",
+        "group_by": "metric_time__day",
+        "where": "{{ Dimension('customer__segment') }} = 'vip'",
+    },
+    {"metrics": "orders_filled", "group_by": "order__ordered_at__day"},
+    {
+        "metrics": "orders_filled",
+        "group_by": "metric_time__week",
+        "where": "{{ TimeDimension('metric_time', 'day') }} >= '2024-02-01'",
+    },
+    # offsets through the spine (a month before March 31st is February 29th), an all-time total
+    # over the user's spine, join_to_timespine under a cumulative window
+    {"metrics": "revenue_1_month_ago", "group_by": "metric_time__day"},
+    {"metrics": "revenue_all_time", "group_by": "metric_time__week"},
+    {
+        "metrics": "buyers_2d_filled",
+        "group_by": "metric_time__day",
+        "start_time": "2023-12-25",
+        "end_time": "2024-04-05",
+    },
     # is_partition: visits join visitor_days on the visitor and on the day
     {"metrics": "visits", "group_by": "visitor__plan"},
     {"metrics": "visits,visit_buy_conversions", "group_by": "metric_time__week,visitor__plan"},
@@ -238,17 +270,24 @@ def dbt_project(root: Path) -> Path:
     (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
     for name in ("accounts", "visits", "buys", "visitor_days"):
         (project / "models" / f"{name}.sql").write_text(f"select * from read_parquet('{data / f'{name}.parquet'}')")
+    time_spine_frame().to_parquet(data / "time_spine.parquet", index=False)
     (project / "models" / "metricflow_time_spine.sql").write_text(
-        "select cast(range as date) as date_day from range(date '2023-01-01', date '2025-12-31', interval 1 day)"
+        f"select * from read_parquet('{data / 'time_spine.parquet'}')"
     )
+    # the same spine as Pantry's time_spines: in TIME_SPINE_YAML, in dbt's form
     spine = textwrap.dedent("""
         models:
           - name: metricflow_time_spine
             time_spine:
-              standard_granularity_column: date_day
+              standard_granularity_column: ds
+              custom_granularities:
+                - {name: fiscal_quarter, column_name: fq_start}
+                - {name: alien_day}
             columns:
-              - name: date_day
+              - name: ds
                 granularity: day
+              - name: fq_start
+              - name: alien_day
     """)
     (project / "models" / "time_spine.yml").write_text(spine)
     (project / "models" / "shop.yml").write_text(to_dbt_yaml(SHOP_YAML))
@@ -324,6 +363,7 @@ def main() -> int:
                 "accounts.yaml": ACCOUNTS_YAML,
                 "funnel.yaml": FUNNEL_YAML,
                 "extras.yaml": SHOP_EXTRAS_YAML,
+                "spine.yaml": TIME_SPINE_YAML,
             },
         )
         (defs / "data").mkdir()
@@ -335,6 +375,7 @@ def main() -> int:
             "visits.parquet",
             "buys.parquet",
             "visitor_days.parquet",
+            "time_spine.parquet",
         ):
             (defs / "data" / name).write_bytes((root / "data" / name).read_bytes())
         store = Store(defs=defs, home=root / "home")

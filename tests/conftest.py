@@ -214,6 +214,17 @@ metrics:
 # metric filters.
 SHOP_EXTRAS_YAML = """
 metrics:
+  - name: revenue_1_month_ago
+    type: derived
+    type_params:
+      expr: revenue_before
+      metrics:
+        - {name: revenue, offset_window: 1 month, alias: revenue_before}
+  - name: buyers_2d_filled
+    type: cumulative
+    type_params:
+      measure: {name: buyers, join_to_timespine: true, fill_nulls_with: 0}
+      cumulative_type_params: {window: 2 days}
   - name: revenue_7d_wow
     type: derived
     type_params:
@@ -246,6 +257,29 @@ metrics:
         - {name: buyers}
         - {name: buyers, offset_to_grain: quarter, alias: first_buyers}
 """
+
+
+# A user's time spine, 2023 to 2025, with two custom granularities: a fiscal quarter (the
+# fiscal year starts on February 1st) and MetricFlow's test grain alien_day (3-day periods).
+TIME_SPINE_YAML = """
+time_spines:
+  - name: shop_spine
+    source: data/time_spine.parquet
+    primary_column: {name: ds, time_granularity: day}
+    custom_granularities:
+      - {name: fiscal_quarter, column_name: fq_start}
+      - {name: alien_day}
+"""
+
+
+def time_spine_frame() -> pd.DataFrame:
+    days = pd.date_range("2023-01-01", "2025-12-31", freq="D")
+    shifted = days - pd.DateOffset(months=1)  # fiscal Q1 = February to April
+    fq_start = pd.to_datetime(
+        [pd.Timestamp(d.year, (d.month - 1) // 3 * 3 + 1, 1) + pd.DateOffset(months=1) for d in shifted]
+    )
+    alien = days - pd.to_timedelta((days - days[0]).days % 3, unit="D")
+    return pd.DataFrame({"ds": days.date, "fq_start": fq_start.date, "alien_day": alien.date})
 
 
 def funnel_frames(seed: int = 11) -> dict[str, pd.DataFrame]:

@@ -84,9 +84,10 @@ class NameResolver:
     def resolve(self, name: str) -> Resolved:
         name = output_name(name)
         parts = name.split("__")
+        grains = (*GRAINS, *self.catalog.custom_grains)
         if parts[0] == "metric_time":
-            if len(parts) != 2 or parts[1] not in GRAINS:
-                raise self._unknown(name, f"use metric_time__{'|'.join(GRAINS)}")
+            if len(parts) != 2 or parts[1] not in grains:
+                raise self._unknown(name, f"use metric_time__{'|'.join(grains)}")
             return Resolved(name, "metric_time", grain=parts[1], model=self.home)
         if len(parts) == 1:
             entity = self.home.entity(name)
@@ -94,7 +95,7 @@ class NameResolver:
                 raise self._unknown(name)
             return Resolved(name, "entity", model=self.home, expr=entity.expr)
         grain = None
-        if len(parts) >= 3 and parts[-1] in GRAINS:
+        if len(parts) >= 3 and parts[-1] in grains:
             grain = parts[-1]
             parts = parts[:-1]
         path, dim_name = parts[:-1], parts[-1]

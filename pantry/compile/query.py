@@ -51,6 +51,9 @@ class QueryRequest:
     end_time: date | None = None
     order: tuple[str, ...] = ()
     limit: int | None = None
+    # whole days, every event of ``end_time`` included: a daily partition's range. A user's
+    # range follows MetricFlow, whose end at a day is midnight for measures timed below a day
+    whole_days: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class _Range:
 
     lo: date | None
     hi: date | None
+    whole_days: bool = False
 
 
 @dataclass
@@ -319,9 +323,16 @@ class Compiler:
                     on = self._hop_condition(hop)
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         select, values = self._join_metrics(select, resolved)
+        select, custom = self._join_custom_grains(
+            select, resolved, lambda item: at_grain(qualified(item.expr or "", item.alias), "day")
+        )
+        values.update(custom)
         for item in resolved:
             assert item.expr is not None
-            value = values.get(item.name) or qualified(item.expr, item.alias)
+            if item.name in values:
+                select = select.select(exp.alias_(values[item.name], ident(item.name), copy=False), copy=False)
+                continue
+            value = qualified(item.expr, item.alias)
             if item.kind == "time_dimension":
                 value = at_grain(value, item.grain)
             select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
@@ -332,7 +343,7 @@ class Compiler:
     ) -> exp.Select:
         others = [n for n in needed if not output_name(n).startswith(METRIC_TIME)]
         sub_daily_refused("metric_time without a metric", needed)
-        if request.start_time is None or request.end_time is None:
+        if (request.start_time is None or request.end_time is None) and self.catalog.daily_spine is None:
             raise PantryError(
                 "metric_time without a metric reads the time spine: give --start-time and --end-time",
                 field="start_time",
@@ -344,11 +355,13 @@ class Compiler:
             if name in others:
                 continue
             grain = output_name(name).removeprefix(METRIC_TIME).lstrip("_") or "day"
-            rows = rows.select(exp.alias_(truncate(day, grain), ident(output_name(name)), copy=False), copy=False)
-        rows = rows.where(
-            exp.Between(this=day, low=_date_literal(request.start_time), high=_date_literal(request.end_time)),
-            copy=False,
-        )
+            value = col(grain, "s") if grain in self.catalog.custom_grains else truncate(day, grain)
+            rows = rows.select(exp.alias_(value, ident(output_name(name)), copy=False), copy=False)
+        # a user's spine is read whole, as MetricFlow reads its spine table
+        if request.start_time is not None:
+            rows = rows.where(exp.GTE(this=day, expression=_date_literal(request.start_time)), copy=False)
+        if request.end_time is not None:
+            rows = rows.where(exp.LTE(this=day, expression=_date_literal(request.end_time)), copy=False)
         if others:
             # every spine period with every distinct value of the other names, as MetricFlow
             # answers metric_time beside dimensions when there is no metric to tie them
@@ -386,8 +399,17 @@ class Compiler:
                 inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
             if metric.type == "cumulative":
                 sub_daily_refused("a cumulative metric", names, metric)
+                self._custom_refused("a cumulative metric", names, metric)
             if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
-                return self._cumulative(metric, names, inner, window, column)
+                days = self._cumulative(metric, names, inner, window, column)
+                if not metric.measure.join_to_timespine:
+                    return days
+                # join_to_timespine on a cumulative metric's measure: every spine period gets a row
+                model, measure = self._measure(metric)
+                grains = [n for n in names if self._time_grain(metric, n)]
+                return self._join_to_spine(
+                    days, names, grains, column, window, model, measure, metric, self._time_only(inner.filters)
+                )
             return self._simple(metric, names, inner, window, column)
         if metric.type == "conversion":
             return self._conversion(metric, names, inner, window, column)
@@ -465,6 +487,9 @@ class Compiler:
             assert time_dim is not None and entity is not None  # validated
             rows = rows.select(
                 exp.alias_(at_grain(qualified(time_dim.expr, "m0"), at), ident("__at"), copy=False),
+                exp.alias_(
+                    exp.cast(qualified(time_dim.expr, "m0"), "TIMESTAMP", copy=False), ident("__exact"), copy=False
+                ),
                 exp.alias_(qualified(entity.expr, "m0"), ident("__entity"), copy=False),
                 copy=False,
             )
@@ -516,7 +541,13 @@ class Compiler:
                 exp.Window(
                     this=exp.FirstValue(this=col(n, b)),
                     partition_by=partition,
-                    order=exp.Order(expressions=[exp.Ordered(this=col("__at", b), desc=True)]),
+                    # the latest base event; among events of one period, the latest by its time
+                    order=exp.Order(
+                        expressions=[
+                            exp.Ordered(this=col("__at", b), desc=True),
+                            exp.Ordered(this=col("__exact", b), desc=True),
+                        ]
+                    ),
                 ),
                 ident(n),
                 copy=False,
@@ -537,6 +568,19 @@ class Compiler:
         if names:
             conversions = conversions.group_by(*[col(n) for n in names], copy=False)
         joined = self._join([(opportunities, ["__base"]), (conversions, ["__conversions"])], names)
+        grains = [n for n in names if self._time_grain(base_metric, n)]
+        if (conversion.base.join_to_timespine or conversion.conversion.join_to_timespine) and grains:
+            joined = self._join_to_spine(
+                joined,
+                names,
+                grains,
+                ["__base", "__conversions"],
+                window,
+                base_model,
+                base_measure,
+                metric,
+                self._time_only(base_ctx.filters),
+            )
 
         def filled(name: str, fill: object) -> exp.Expression:
             return col(name) if fill is None else exp.Coalesce(this=col(name), expressions=[exp.convert(fill)])
@@ -580,6 +624,7 @@ class Compiler:
             raise PantryError("cannot stack offset_to_grain on an offset_window", hint="use one of them", **where)
         finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
         sub_daily_refused("offset_to_grain", [finest_name], parent)
+        self._custom_refused("offset_to_grain", names, parent)
         if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
             raise PantryError(
                 f"offset_to_grain: {grain} at {finest} grain is not supported yet",
@@ -634,7 +679,7 @@ class Compiler:
             conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
         if window.hi is not None:
             time_dim = model.time_dimension_for(measure)
-            if time_dim is not None and time_dim.time_granularity in SUB_DAILY:
+            if time_dim is not None and time_dim.time_granularity in SUB_DAILY and not window.whole_days:
                 moment = col(f"{METRIC_TIME}__{time_dim.time_granularity}")
                 midnight = exp.cast(exp.Literal.string(window.hi.isoformat()), "TIMESTAMP", copy=False)
                 conditions.append(exp.LTE(this=moment, expression=midnight))
@@ -657,9 +702,13 @@ class Compiler:
             select = select.where(condition.copy(), copy=False)
         if names:
             select = select.group_by(*[col(n) for n in names], copy=False)
-        spine_grains = [n for n in names if metric_time_grain(n)]
+        spine_grains = [n for n in names if self._time_grain(metric, n)]
+        if metric.measure and metric.measure.join_to_timespine:
+            self._custom_refused("join_to_timespine", names, metric)
         if metric.measure and metric.measure.join_to_timespine and spine_grains:
-            return self._join_to_spine(select, names, spine_grains, column, window, model, measure, metric)
+            return self._join_to_spine(
+                select, names, spine_grains, column, window, model, measure, metric, self._time_only(ctx.filters)
+            )
         return select
 
     def _semi_additive(
@@ -708,33 +757,45 @@ class Compiler:
         select: exp.Select,
         names: list[str],
         grains: list[str],
-        column: str,
+        column: str | list[str],
         window: _Range,
         model: SemanticModel,
         measure: Measure,
         metric: Metric,
+        on_time: list[exp.Expression],
     ) -> exp.Select:
-        """Every spine period in range gets a row; the measure's value is left-joined on."""
+        """Every spine period in range gets a row; the measure's value is left-joined on.
+
+        Without a time range, a user's spine (``time_spines:``) is used whole, as MetricFlow
+        uses its spine table; Pantry's own spine (1990 to 2050) is cut to the measure's days."""
         sub_daily_refused("join_to_timespine", grains, metric)
+        self._custom_refused("join_to_timespine", names, metric)
         bounds = self._rows(model, measure, [DAY], [], None, metric)
-        lo = (
-            _date_literal(window.lo)
-            if window.lo
-            else exp.select(exp.Min(this=col(DAY)), copy=False)
-            .from_(bounds.subquery("b", copy=False), copy=False)
-            .subquery(copy=False)
-        )
-        hi = (
-            _date_literal(window.hi)
-            if window.hi
-            else exp.select(exp.Max(this=col(DAY)), copy=False)
-            .from_(bounds.copy().subquery("b", copy=False), copy=False)
-            .subquery(copy=False)
-        )
+        whole = self.catalog.daily_spine is not None
+        day = col("ds", "s")
+        conditions = [self._on_spine(f, day) for f in on_time]
+        if window.lo or not whole:
+            lo = (
+                _date_literal(window.lo)
+                if window.lo
+                else exp.select(exp.Min(this=col(DAY)), copy=False)
+                .from_(bounds.subquery("b", copy=False), copy=False)
+                .subquery(copy=False)
+            )
+            conditions.append(exp.GTE(this=day, expression=lo))
+        if window.hi or not whole:
+            hi = (
+                _date_literal(window.hi)
+                if window.hi
+                else exp.select(exp.Max(this=col(DAY)), copy=False)
+                .from_(bounds.copy().subquery("b", copy=False), copy=False)
+                .subquery(copy=False)
+            )
+            conditions.append(exp.LTE(this=day, expression=hi))
         spine = (
             exp.select(
                 *[
-                    exp.alias_(truncate(col("ds", "s"), metric_time_grain(n) or "day"), ident(n), copy=False)
+                    exp.alias_(truncate(day, self._time_grain(metric, n) or "day"), ident(n), copy=False)
                     for n in grains
                 ],
                 copy=False,
@@ -744,12 +805,16 @@ class Compiler:
                 exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))),
                 copy=False,
             )
-            .where(exp.Between(this=col("ds", "s"), low=lo, high=hi), copy=False)
         )
+        if conditions:
+            spine = spine.where(exp.and_(*conditions, copy=False), copy=False)
         on = exp.and_(*[exp.EQ(this=col(n, "spine"), expression=col(n, "agg")) for n in grains], copy=False)
+        values = [column] if isinstance(column, str) else column
         return (
             exp.select(
-                *[col(n, "spine") if n in grains else col(n, "agg") for n in names], col(column, "agg"), copy=False
+                *[col(n, "spine") if n in grains else col(n, "agg") for n in names],
+                *[col(v, "agg") for v in values],
+                copy=False,
             )
             .from_(spine.subquery("spine", copy=False), copy=False)
             .join(select.subquery("agg", copy=False), on=on, join_type="left", copy=False)
@@ -805,7 +870,11 @@ class Compiler:
             last = exp.LTE(this=day_s, expression=last_day)
         # With --end-time the spine runs to it, as MetricFlow's does; without, it stops where the
         # window stops covering data (an all-time total would otherwise run to the spine's end).
-        bounds = [exp.GTE(this=day_s, expression=first_day)] + ([last] if window.hi is None else [])
+        # an all-time total over a user's spine runs to the spine's end, as MetricFlow's does
+        to_spine_end = self.catalog.daily_spine is not None and metric.window is None and metric.grain_to_date is None
+        bounds = [exp.GTE(this=day_s, expression=first_day)] + (
+            [last] if window.hi is None and not to_spine_end else []
+        )
         if window.lo is not None:
             bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
             if ctx.offset is not None:
@@ -883,6 +952,11 @@ class Compiler:
         return None
 
     @staticmethod
+    def _time_only(filters: list[exp.Expression]) -> list[exp.Expression]:
+        """The filters that name metric time and nothing else: they narrow spine periods."""
+        return [f for f in filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+
+    @staticmethod
     def _on_spine(condition: exp.Expression, day: exp.Expression) -> exp.Expression:
         """A metric_time condition read on the spine's day: ``metric_time__week`` is its week."""
 
@@ -925,10 +999,68 @@ class Compiler:
                     joined[hop.alias] = on
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         select, values = self._join_metrics(select, resolved)
+        shifted = None
+        time_dim = model.time_dimension_for(measure)
+        if (
+            offset is not None
+            and offset.unit not in SUB_DAILY
+            and time_dim is not None
+            and any(self._shifts(item, model, measure) and item.grain not in SUB_DAILY for item in resolved)
+        ):
+            # an offset is MetricFlow's join of the time spine on "day - offset": a day whose
+            # day a month before does not exist (March 30th, 31st: February 29th) takes the
+            # nearest, and days outside the spine have no value
+            select = select.join(
+                exp.Table(
+                    this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("offset_spine"))
+                ),
+                on=exp.EQ(
+                    this=date_add(col("ds", "offset_spine"), offset, -1),
+                    expression=exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False),
+                ),
+                join_type="inner",
+                copy=False,
+            )
+            shifted = col("ds", "offset_spine")
+        select, custom = self._join_custom_grains(
+            select,
+            resolved,
+            lambda item: self._column(replace(item, grain="day"), model, measure, offset, metric, shifted),
+        )
+        values.update(custom)
         for item in resolved:
-            value = values.get(item.name) or self._column(item, model, measure, offset, metric)
+            value = values.get(item.name) or self._column(item, model, measure, offset, metric, shifted)
             select = select.select(exp.alias_(value, ident(item.name), copy=False), copy=False)
         return select
+
+    def _custom_refused(self, what: str, names: list[str], metric: Metric) -> None:
+        custom = [n for n in names if n.split("__")[-1] in self.catalog.custom_grains]
+        if custom:
+            raise PantryError(
+                f"{what} at a custom granularity ({', '.join(custom)}) is not supported yet",
+                file=metric.origin.shown_as,
+                line=metric.origin.line,
+                definition=f"metric '{metric.name}'",
+                hint="group by a standard grain (metric_time__day, __week, __month, ...)",
+            )
+
+    def _join_custom_grains(
+        self, select: exp.Select, resolved: list[Resolved], day_of
+    ) -> tuple[exp.Select, dict[str, exp.Expression]]:
+        """Custom granularities (``metric_time__alien_day``): the day's value in that column of
+        the user's time spine, left-joined on the day, as MetricFlow reads them."""
+        customs = self.catalog.custom_grains
+        values: dict[str, exp.Expression] = {}
+        for i, item in enumerate(r for r in resolved if r.grain in customs):
+            alias = f"custom_grain_{i}"
+            select = select.join(
+                exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier(alias))),
+                on=exp.EQ(this=col("ds", alias), expression=day_of(item)),
+                join_type="left",
+                copy=False,
+            )
+            values[item.name] = col(str(item.grain), alias)
+        return select, values
 
     @staticmethod
     def _hop_condition(hop: Hop) -> exp.Expression:
@@ -975,9 +1107,25 @@ class Compiler:
             values[item.name] = col(item.metric, alias)
         return select, values
 
+    @staticmethod
+    def _shifts(item: Resolved, model: SemanticModel, measure: Measure) -> bool:
+        """Whether an offset moves this name: metric time, or the measure's own agg-time dimension."""
+        own = model.time_dimension_for(measure)
+        return item.kind == "metric_time" or (
+            item.kind == "time_dimension" and item.alias == "m0" and own is not None and item.dimension == own
+        )
+
     def _column(
-        self, item: Resolved, model: SemanticModel, measure: Measure, offset: Window | None, metric: Metric
+        self,
+        item: Resolved,
+        model: SemanticModel,
+        measure: Measure,
+        offset: Window | None,
+        metric: Metric,
+        shifted: exp.Expression | None = None,
     ) -> exp.Expression:
+        if shifted is not None and item.grain not in SUB_DAILY and self._shifts(item, model, measure):
+            return truncate(shifted.copy(), item.grain or "day")
         if item.kind == "metric_time":
             time_dim = model.time_dimension_for(measure)
             if time_dim is None:
@@ -1079,7 +1227,7 @@ class Compiler:
         finest = "day" if finest in SUB_DAILY else finest  # the range is given in days
         lo = period_start(request.start_time, finest) if request.start_time else None
         hi = period_end(request.end_time, finest) if request.end_time else None
-        return _Range(lo, hi)
+        return _Range(lo, hi, request.whole_days)
 
     @staticmethod
     def _add_offsets(outer: Window | None, inner: Window, metric: Metric) -> Window:

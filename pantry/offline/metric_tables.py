@@ -25,7 +25,9 @@ LOG_TABLE = "metrics.pantry_materializations"
 
 def day_request(metric: Metric, start: date | None = None, end: date | None = None) -> QueryRequest:
     """The query that defines a metric's stored table: day grain, declared dimensions."""
-    return QueryRequest(metrics=(metric.name,), group_by=(DAY, *metric.dimensions), start_time=start, end_time=end)
+    return QueryRequest(
+        metrics=(metric.name,), group_by=(DAY, *metric.dimensions), start_time=start, end_time=end, whole_days=True
+    )
 
 
 def metric_sql(catalog: Catalog, metric: Metric) -> str:

@@ -131,6 +131,40 @@ def register_model(
     )
 
 
+def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+    """The daily time spine ``pantry_time_spine(ds, <custom grains>)``: the user's
+    (``time_spines:``), read once into memory, or Pantry's own, 1990 to 2050."""
+    spine = catalog.daily_spine
+    if spine is None:
+        con.execute(
+            f"CREATE TABLE {SPINE_TABLE} AS SELECT CAST(range AS DATE) AS ds "
+            "FROM range(DATE '1990-01-01', DATE '2051-01-01', INTERVAL 1 DAY)"
+        )
+        return
+    path = Path(spine.source) if Path(spine.source).is_absolute() else catalog.root / spine.source
+    where = dict(file=spine.origin.shown_as, line=spine.origin.line, definition=f"time spine '{spine.name}'")
+    if not path.exists():
+        raise PantryError(
+            f"source file '{spine.source}' does not exist (looked for {path})",
+            field="source",
+            hint="fix the path",
+            **where,
+        )
+    reader = "read_parquet" if "parquet" in path.name or path.suffix == ".pq" else "read_csv_auto"
+    columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{column}" AS "{name}"' for name, column in spine.custom]
+    try:
+        con.execute(
+            f"CREATE TABLE {SPINE_TABLE} AS SELECT DISTINCT {', '.join(columns)} FROM {reader}({_sql_string(str(path))})"
+        )
+    except duckdb.Error as err:
+        raise PantryError(
+            f"cannot be read: {str(err).splitlines()[0]}",
+            field="custom_granularities" if "not found" in str(err).lower() else "source",
+            hint="the primary column and each custom granularity's column must be in the source",
+            **where,
+        ) from None
+
+
 def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[str, str]:
     """Column name (lower-cased) -> DuckDB type of a registered model."""
     rows = con.execute(f'DESCRIBE SELECT * FROM {SOURCE_SCHEMA}."{model.name}"').fetchall()
@@ -190,10 +224,7 @@ def connect(
     con = duckdb.connect(config={"threads": threads} if threads else {})
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
     if for_sql is None or SPINE_TABLE in for_sql:
-        con.execute(
-            f"CREATE TABLE {SPINE_TABLE} AS SELECT CAST(range AS DATE) AS ds "
-            "FROM range(DATE '1990-01-01', DATE '2051-01-01', INTERVAL 1 DAY)"
-        )
+        create_spine(con, catalog)
     if models is None:
         models = list(catalog.semantic_models.values())
         if for_sql is not None:

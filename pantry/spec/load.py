@@ -10,6 +10,7 @@ there were two spellings.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -31,11 +32,24 @@ from pantry.spec.model import (
     Project,
     SavedQuery,
     SemanticModel,
+    TimeSpine,
 )
+from pantry.spec.windows import GRAINS as GRAIN_NAMES
 from pantry.spec.windows import parse_grain, parse_window
 from pantry.spec.yaml_lines import line_of, load_yaml_documents
 
-TOP_LEVEL = {"project", "semantic_models", "metrics", "feature_views", "semantic_model", "metric", "saved_queries"}
+TOP_LEVEL = {
+    "project",
+    "semantic_models",
+    "metrics",
+    "feature_views",
+    "semantic_model",
+    "metric",
+    "saved_queries",
+    "saved_query",
+    "time_spines",
+}
+TIME_SPINE_KEYS = {"name", "source", "primary_column", "custom_granularities", "description"}
 SAVED_QUERY_KEYS = {"name", "description", "label", "query_params", "exports", "config", "meta", "tags"}
 QUERY_PARAM_KEYS = {"metrics", "group_by", "where", "order_by", "limit"}
 SKIPPED_TOP_LEVEL = {
@@ -538,6 +552,85 @@ def _read_conversion(r: _Reader, params: dict[str, Any], node: Any, definition: 
     return Conversion(base, conversion, str(value["entity"]), calculation, window, tuple(properties))
 
 
+def _read_time_spine(r: _Reader, node: Any) -> TimeSpine | None:
+    """``time_spines:`` as in MetricFlow's project configuration, ``source:`` for ``node_relation:``."""
+    if not r.require_mapping(node, "a time spine"):
+        return None
+    name = str(node["name"])
+    definition = f"time spine '{name}'"
+    r.check_keys(node, TIME_SPINE_KEYS, definition)
+    primary = r.mapping(node, "primary_column", definition, "'primary_column: {name: ds, time_granularity: day}'")
+    customs = _custom_grains(r, node.get("custom_granularities"), node, definition)
+    return _time_spine(r, node, definition, name, primary.get("name"), primary.get("time_granularity"), customs)
+
+
+def _read_dbt_time_spine(r: _Reader, node: Any) -> TimeSpine | None:
+    """dbt's form: a model with ``time_spine: {standard_granularity_column: ...}``, whose
+    column's ``granularity`` is given under ``columns:``, and ``source:`` for its rows."""
+    name = str(node["name"])
+    definition = f"time spine '{name}'"
+    spine = r.mapping(node, "time_spine", definition, "'time_spine: {standard_granularity_column: date_day}'")
+    column = spine.get("standard_granularity_column")
+    grain = next(
+        (
+            c.get("granularity")
+            for c in r.as_list(node.get("columns"), "columns", node, definition)
+            if isinstance(c, dict) and c.get("name") == column
+        ),
+        "day",
+    )
+    customs = _custom_grains(r, spine.get("custom_granularities"), node, definition)
+    return _time_spine(r, node, definition, name, column, grain, customs)
+
+
+def _custom_grains(r: _Reader, value: Any, node: Any, definition: str) -> tuple[tuple[str, str], ...]:
+    customs = []
+    for item in r.as_list(value, "custom_granularities", node, definition):
+        if isinstance(item, dict) and item.get("name"):
+            customs.append((str(item["name"]), str(item.get("column_name") or item["name"])))
+        else:
+            r.error(
+                "each custom granularity needs a 'name'",
+                node,
+                definition,
+                "custom_granularities",
+                "write '- {name: fiscal_quarter, column_name: fq}'",
+            )
+    return tuple(customs)
+
+
+def _time_spine(
+    r: _Reader, node: Any, definition: str, name: str, column: Any, grain: Any, customs: tuple[tuple[str, str], ...]
+) -> TimeSpine | None:
+    if not node.get("source"):
+        r.error(
+            "a time spine needs 'source:'",
+            node,
+            definition,
+            "source",
+            "give a CSV or Parquet path, as for a semantic model",
+        )
+        return None
+    if not column:
+        r.error("a time spine needs its primary column", node, definition, "primary_column.name")
+        return None
+    try:
+        grain = parse_grain(grain or "day")
+    except ValueError as err:
+        r.error(str(err), node, definition, "primary_column.time_granularity")
+        return None
+    for custom, _ in customs:
+        if custom.lower() in GRAIN_NAMES:
+            r.error(
+                f"custom granularity '{custom}' has the name of a standard grain",
+                node,
+                definition,
+                "custom_granularities",
+                "rename it",
+            )
+    return TimeSpine(name, str(node["source"]), str(column), grain, r.origin(node), customs)
+
+
 def _strings(r: _Reader, value: Any, node: Any, definition: str, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -560,8 +653,14 @@ def _read_saved_query(r: _Reader, node: Any) -> SavedQuery | None:
     params = r.mapping(node, "query_params", definition, "'query_params: {metrics: [revenue], group_by: [...]}'")
     r.check_keys(params, QUERY_PARAM_KEYS, f"{definition} query_params")
     metrics = _strings(r, params.get("metrics"), node, definition, "query_params.metrics")
-    if not metrics:
-        r.error("has no metrics", node, definition, "query_params.metrics", "add 'query_params: {metrics: [...]}'")
+    if not metrics and not params.get("group_by"):  # without metrics: the group-bys' distinct values
+        r.error(
+            "has no metrics and no group_by",
+            node,
+            definition,
+            "query_params.metrics",
+            "add 'query_params: {metrics: [...]}'",
+        )
     group_by: list[str] = []
     for item in _strings(r, params.get("group_by"), node, definition, "query_params.group_by"):
         try:  # TimeDimension('metric_time', 'day'), Dimension('customer__segment'), or a plain name
@@ -572,6 +671,7 @@ def _read_saved_query(r: _Reader, node: Any) -> SavedQuery | None:
     for item in _strings(r, params.get("order_by"), node, definition, "query_params.order_by"):
         descending = item.strip().startswith("-") or ".descending(True)" in item.replace(" ", "")
         text = item.strip().lstrip("-").replace(".descending(True)", "").replace(".descending()", "")
+        text = re.sub(r"^Metric\(\s*['\"](\w+)['\"]\s*\)$", r"\1", text)  # a metric, by name
         try:
             text = reference_name(text) if "(" in text else text
         except ValueError as err:
@@ -635,6 +735,7 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
     metrics: list[Metric] = []
     views: list[dict[str, Any]] = []
     saved_queries: list[SavedQuery] = []
+    spines: list[TimeSpine] = []
     skipped: list[str] = []
     project = Project()
     for path in _defs_files(root):
@@ -653,7 +754,22 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
                 skipped.append(f"{shown_as}: no Pantry definitions in it")
                 continue
             for key, value in doc.items():
-                if key in SKIPPED_TOP_LEVEL:
+                if (
+                    key == "models"
+                    and isinstance(value, list)
+                    and any(isinstance(m, dict) and "time_spine" in m for m in value)
+                ):
+                    # dbt's model-level form: a model with ``time_spine:`` and ``source:``
+                    for node in value:
+                        if isinstance(node, dict) and "time_spine" in node:
+                            if (spine := _safely(r, _read_dbt_time_spine, node, "time spine")) is not None:
+                                spines.append(spine)
+                    skipped.append(f"{shown_as}: 'models' other than time spines (not used by Pantry)")
+                elif key == "time_spines":
+                    for node in _nodes(r, doc, key, value):
+                        if (spine := _safely(r, _read_time_spine, node, "time spine")) is not None:
+                            spines.append(spine)
+                elif key in SKIPPED_TOP_LEVEL:
                     skipped.append(f"{shown_as}: '{key}' (not used by Pantry)")
                 elif key == "project":
                     if not isinstance(value, dict) or not isinstance(value.get("partitions") or {}, dict):
@@ -678,7 +794,7 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
                     for node in _nodes(r, doc, key, value):
                         if (metric := _safely(r, _read_metric, node, "metric")) is not None:
                             metrics.append(metric)
-                elif key == "saved_queries":
+                elif key in ("saved_queries", "saved_query"):
                     for node in _nodes(r, doc, key, value):
                         if (saved := _safely(r, _read_saved_query, node, "saved query")) is not None:
                             saved_queries.append(saved)
@@ -704,6 +820,7 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
         feature_views=tuple(views),
         skipped=tuple(skipped),
         saved_queries={q.name: q for q in saved_queries},
+        time_spines=tuple(spines),
     )
     return replace(catalog, broken=tuple(errors)) if collect else catalog
 

@@ -253,6 +253,19 @@ class FeatureView:
 
 
 @dataclass(frozen=True)
+class TimeSpine:
+    """A user's time spine (MetricFlow's ``time_spines:``): one row per period of ``grain``,
+    with a column per custom granularity (``alien_day``, ``fiscal_quarter``)."""
+
+    name: str
+    source: str
+    column: str
+    grain: str
+    origin: Origin
+    custom: tuple[tuple[str, str], ...] = ()  # (granularity name, column)
+
+
+@dataclass(frozen=True)
 class Project:
     name: str = "pantry"
     partitions_start: date = date(2024, 1, 1)
@@ -273,6 +286,18 @@ class Catalog:
     # definitions left out because they (or what they read) are broken: their errors
     broken: tuple[Any, ...] = ()
     saved_queries: dict[str, SavedQuery] = field(default_factory=dict)
+    time_spines: tuple[TimeSpine, ...] = ()
+
+    @property
+    def daily_spine(self) -> TimeSpine | None:
+        """The user's day-grain spine, which replaces Pantry's own; None: Pantry builds one."""
+        return next((s for s in self.time_spines if s.grain == "day"), None)
+
+    @property
+    def custom_grains(self) -> dict[str, str]:
+        """Custom granularity name -> its column on the daily spine."""
+        spine = self.daily_spine
+        return dict(spine.custom) if spine is not None else {}
 
     def measure(self, name: str) -> tuple[SemanticModel, Measure] | None:
         for model in self.semantic_models.values():

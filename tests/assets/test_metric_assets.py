@@ -334,3 +334,44 @@ def test_the_demo_partitions_end_with_its_data(demo_defs: Path, tmp_path: Path) 
     assert bar == ["2022-01-03", "2022-01-04", "2022-01-05"]
     views = [k for k in graph.get_all_asset_keys() if k.path[0] == "features"]
     assert views and all(len(graph.get(k).partitions_def.get_partition_keys()) == 365 for k in views)
+
+
+NEW_TYPES = [
+    "visit_buy_rate_7d",  # conversion
+    "same_product_rate_7d",  # conversion with a constant property
+    "revenue_month_start",  # offset_to_grain
+    "revenue_1_month_ago",  # a calendar offset through the spine
+    "repeat_customer_revenue",  # a metric filter
+    "visits_by_minute",  # a sub-daily measure, stored by day
+]
+
+
+def test_partition_equals_query_for_the_rest_of_the_language(
+    shop_copy: Path, tmp_path: Path, dagster_home: Path
+) -> None:
+    """Conversion metrics, offset_to_grain, metric filters and sub-daily measures are assets too."""
+    from tests.conftest import FUNNEL_YAML, SHOP_EXTRAS_YAML, funnel_frames
+
+    (shop_copy / "funnel.yaml").write_text(FUNNEL_YAML)
+    (shop_copy / "extras.yaml").write_text(SHOP_EXTRAS_YAML)
+    for name, frame in funnel_frames().items():
+        frame.to_parquet(shop_copy / "data" / f"{name}.parquet", index=False)
+    home = tmp_path / "home"
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _materialize(shop_copy, home, NEW_TYPES, "2024-01-05", "2024-02-20", instance)
+        assert result.success
+    store = Store(defs=shop_copy, home=home)
+    for name in NEW_TYPES:
+        stored = _stored(home, name)
+        # a day after the range: a sub-daily measure's last day is whole in a partition
+        expected = store.query(name, group_by="metric_time__day", start_time="2024-01-05", end_time="2024-02-21")
+        expected = expected[pd.to_datetime(expected["metric_time__day"]) <= "2024-02-20"]
+        expected["metric_time__day"] = pd.to_datetime(expected["metric_time__day"]).dt.date
+        assert len(stored) > 10, name
+        if name == "visits_by_minute":  # every visit of the last day, by hand
+            visits = funnel_frames()["visits"]
+            last = visits[visits["ds"].dt.normalize() == "2024-02-20"]
+            assert stored.set_index("metric_time__day").loc[date(2024, 2, 20), name] == len(last) > 0
+        pd.testing.assert_frame_equal(
+            stored.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False, obj=name
+        )

@@ -60,8 +60,9 @@ def test_week_start_is_stated_for_snowflake_and_monday_elsewhere(store: Store) -
 def test_date_add_with_interval_in_snowflake_and_bigquery(store: Store) -> None:
     snowflake = store.explain("revenue_wow", group_by="metric_time__day", dialect="snowflake")
     bigquery = store.explain("revenue_wow", group_by="metric_time__day", dialect="bigquery")
-    assert "DATEADD(DAY, 7, CAST(m0.ordered_at AS DATE))" in snowflake
-    assert "DATE_ADD(CAST(m0.ordered_at AS DATE), INTERVAL 7 DAY)" in bigquery
+    # an offset joins the time spine on "day - 7 days"
+    assert 'DATEADD(DAY, 7 * -1, offset_spine."ds")' in snowflake
+    assert "DATE_SUB(offset_spine.`ds`, INTERVAL 7 DAY)" in bigquery
 
 
 def test_median_in_bigquery_is_a_clear_error(store: Store) -> None:

@@ -17,7 +17,15 @@ import pytest
 import yaml
 
 from pantry import Store
-from tests.conftest import ACCOUNTS_YAML, FUNNEL_YAML, SHOP_EXTRAS_YAML, accounts_frame, funnel_frames
+from tests.conftest import (
+    ACCOUNTS_YAML,
+    FUNNEL_YAML,
+    SHOP_EXTRAS_YAML,
+    TIME_SPINE_YAML,
+    accounts_frame,
+    funnel_frames,
+    time_spine_frame,
+)
 
 ANSWERS = Path(__file__).parent / "metricflow_answers"
 QUERIES = yaml.safe_load((ANSWERS / "queries.yaml").read_text())
@@ -35,6 +43,8 @@ def store(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path_factory: pytest.T
     accounts_frame().to_parquet(defs / "data" / "accounts.parquet", index=False)
     (defs / "funnel.yaml").write_text(FUNNEL_YAML)
     (defs / "extras.yaml").write_text(SHOP_EXTRAS_YAML)
+    (defs / "spine.yaml").write_text(TIME_SPINE_YAML)
+    time_spine_frame().to_parquet(defs / "data" / "time_spine.parquet", index=False)
     for name, frame in funnel_frames().items():
         frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
     return Store(defs=defs, home=tmp_path_factory.mktemp("home"))

@@ -26,8 +26,10 @@ FROM (
     FROM (
       SELECT
         m0.amount AS "__value",
-        CAST(DATE_TRUNC('MONTH', CAST(CAST(m0.ordered_at AS DATE) + INTERVAL '7 DAY' AS DATE)) AS DATE) AS "metric_time__month"
+        CAST(DATE_TRUNC('MONTH', offset_spine."ds") AS DATE) AS "metric_time__month"
       FROM src.orders AS m0
+      INNER JOIN pantry_time_spine AS offset_spine
+        ON CAST(offset_spine."ds" - INTERVAL '7 DAY' AS DATE) = CAST(m0.ordered_at AS DATE)
     ) AS measure_rows
     GROUP BY
       "metric_time__month"

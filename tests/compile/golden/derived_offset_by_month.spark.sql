@@ -26,8 +26,10 @@ FROM (
     FROM (
       SELECT
         m0.amount AS `__value`,
-        CAST(TRUNC(CAST(DATE_ADD(CAST(m0.ordered_at AS DATE), 7) AS DATE), 'MONTH') AS DATE) AS `metric_time__month`
+        CAST(TRUNC(offset_spine.`ds`, 'MONTH') AS DATE) AS `metric_time__month`
       FROM src.orders AS m0
+      INNER JOIN pantry_time_spine AS offset_spine
+        ON CAST(DATE_ADD(offset_spine.`ds`, -7) AS DATE) = CAST(m0.ordered_at AS DATE)
     ) AS measure_rows
     GROUP BY
       `metric_time__month`

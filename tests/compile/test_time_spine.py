@@ -1,0 +1,105 @@
+"""A user's time spine and its custom granularities. MetricFlow's answers for the shop over
+this spine are in ``metricflow_answers`` (``make parity``); here, a hand-computed fiscal
+quarter, dbt's model-level form, what is refused, and a broken spine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pantry import PantryError, Store
+from tests.conftest import TIME_SPINE_YAML, time_spine_frame
+
+DBT_FORM = """
+models:
+  - name: metricflow_time_spine
+    source: data/time_spine.parquet
+    time_spine:
+      standard_granularity_column: ds
+      custom_granularities:
+        - {name: fiscal_quarter, column_name: fq_start}
+    columns:
+      - {name: ds, granularity: day}
+  - name: stg_orders
+    description: a dbt model that is not a time spine, skipped
+"""
+
+
+def _shop_with(shop: tuple[Path, dict[str, pd.DataFrame]], root: Path, spine_yaml: str) -> Store:
+    defs = root / "metrics_defs"
+    shutil.copytree(shop[0], defs)
+    (defs / "spine.yaml").write_text(spine_yaml)
+    time_spine_frame().to_parquet(defs / "data" / "time_spine.parquet", index=False)
+    return Store(defs=defs, home=root / "home")
+
+
+@pytest.mark.parametrize("form", [TIME_SPINE_YAML, DBT_FORM], ids=["time_spines", "dbt models"])
+def test_revenue_by_fiscal_quarter(shop, tmp_path: Path, form: str) -> None:
+    store = _shop_with(shop, tmp_path, form)
+    orders = shop[1]["orders"]
+    day = pd.to_datetime(orders["ordered_at"]).dt.normalize()
+    # fiscal quarters start in February, May, August and November
+    start = day.apply(lambda d: pd.Timestamp(d.year - (d.month == 1), ((d.month - 2) % 12) // 3 * 3 + 2, 1))
+    expected = orders.groupby(start)["amount"].sum()
+    got = store.query("revenue", group_by="metric_time__fiscal_quarter")
+    got = got.set_index(pd.to_datetime(got["metric_time__fiscal_quarter"]))["revenue"]
+    assert list(expected.index) == [pd.Timestamp("2023-11-01"), pd.Timestamp("2024-02-01")]
+    assert got.to_dict() == pytest.approx(expected.to_dict())
+
+
+def test_a_cumulative_metric_at_a_custom_grain_is_refused_by_name(shop, tmp_path: Path) -> None:
+    store = _shop_with(shop, tmp_path, TIME_SPINE_YAML)
+    with pytest.raises(PantryError, match=r"metric 'revenue_7d'.*custom granularity \(metric_time__alien_day\)"):
+        store.query("revenue_7d", group_by="metric_time__alien_day")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("data/time_spine.parquet", "data/spine.parquet"),
+            r"time spine 'shop_spine': source file 'data/spine.parquet' does not exist",
+        ),
+        (("column_name: fq_start", "column_name: fq"), r"time spine 'shop_spine': cannot be read: .*fq"),
+        (("- {name: alien_day}", "- {name: month}"), r"custom granularity 'month' has the name of a standard grain"),
+    ],
+)
+def test_a_broken_spine_is_named(shop, tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    store = _shop_with(shop, tmp_path, TIME_SPINE_YAML.replace(*change))
+    with pytest.raises(PantryError, match=message) as err:
+        store.validate()
+    assert "spine.yaml" in str(err.value)
+
+
+SAVED = """
+saved_query:
+  name: segments_by_month
+  query_params:
+    metrics: []
+    group_by: ["TimeDimension('metric_time', 'month')", "Dimension('customer__segment')"]
+---
+saved_query:
+  name: top_days
+  query_params:
+    metrics: [revenue, orders]
+    group_by: ["TimeDimension('metric_time', 'day')"]
+    order_by: ["Metric('revenue').descending(True)", "TimeDimension('metric_time', 'day')"]
+    limit: 3
+"""
+
+
+def test_saved_queries_in_metricflows_singular_form(shop, tmp_path: Path) -> None:
+    """``saved_query:`` documents, a query without metrics (over the whole user spine, as
+    MetricFlow reads its spine table), and ``Metric('revenue').descending(True)`` in order_by."""
+    store = _shop_with(shop, tmp_path, TIME_SPINE_YAML)
+    (store.defs / "saved.yaml").write_text(SAVED)
+    months = store.query(saved_query="segments_by_month")
+    segments = shop[1]["customers"]["segment"].drop_duplicates()
+    assert len(months) == 36 * len(segments)  # 2023 to 2025, every segment (null among them)
+    top = store.query(saved_query="top_days")
+    orders = shop[1]["orders"]
+    daily = orders.groupby(pd.to_datetime(orders["ordered_at"]).dt.normalize())["amount"].sum()
+    assert list(top["revenue"]) == pytest.approx(sorted(daily, reverse=True)[:3])
