@@ -287,6 +287,16 @@ def main() -> int:
             )
             for m in metrics
         ]
+        # the metrics of a measure timed by the hour, at hour grain too
+        hourly = [m for m in metrics if m.startswith(("subdaily_", "archived_users"))]
+        runs += [
+            (
+                f"metric {m} by hour",
+                ["--metrics", m, "--group-by", "metric_time__hour"],
+                {"metrics": m, "group_by": "metric_time__hour"},
+            )
+            for m in hourly
+        ]
         runs += [
             (
                 f"saved query {d['saved_query']['name']}",
@@ -300,7 +310,7 @@ def main() -> int:
         rows = []
         only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
         for i, (label, args, query) in enumerate(runs):
-            if only is not None and label.split()[-1] not in only:
+            if only is not None and label.split()[1 if label.startswith("metric ") else 2] not in only:
                 continue
             try:
                 theirs = mf(project, args, root / f"mf_{i}.csv")

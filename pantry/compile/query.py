@@ -398,7 +398,6 @@ class Compiler:
             if metric.measure.offset_window is not None:
                 inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
             if metric.type == "cumulative":
-                sub_daily_refused("a cumulative metric", names, metric)
                 self._custom_refused("a cumulative metric", names, metric)
             if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
                 days = self._cumulative(metric, names, inner, window, column)
@@ -768,10 +767,22 @@ class Compiler:
 
         Without a time range, a user's spine (``time_spines:``) is used whole, as MetricFlow
         uses its spine table; Pantry's own spine (1990 to 2050) is cut to the measure's days."""
-        sub_daily_refused("join_to_timespine", grains, metric)
         self._custom_refused("join_to_timespine", names, metric)
+        fine = [g for n in grains if (g := self._time_grain(metric, n) or "day") in SUB_DAILY]
+        spine_table = SPINE_TABLE
+        if fine:  # below a day: the user's spine at that grain, as MetricFlow needs one
+            finest = min(fine, key=GRAINS.index)
+            if not any(t.grain == finest for t in self.catalog.time_spines):
+                raise PantryError(
+                    f"join_to_timespine below a day ({finest}) needs a time spine at {finest} grain",
+                    file=metric.origin.shown_as,
+                    line=metric.origin.line,
+                    definition=f"metric '{metric.name}'",
+                    hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {finest}}}",
+                )
+            spine_table = f"{SPINE_TABLE}_{finest}"
         bounds = self._rows(model, measure, [DAY], [], None, metric)
-        whole = self.catalog.daily_spine is not None
+        whole = self.catalog.daily_spine is not None or bool(fine)
         day = col("ds", "s")
         conditions = [self._on_spine(f, day) for f in on_time]
         if window.lo or not whole:
@@ -795,14 +806,19 @@ class Compiler:
         spine = (
             exp.select(
                 *[
-                    exp.alias_(truncate(day, self._time_grain(metric, n) or "day"), ident(n), copy=False)
+                    exp.alias_(
+                        truncate(day if fine and g in SUB_DAILY or not fine else exp.cast(day, "DATE", copy=False), g),
+                        ident(n),
+                        copy=False,
+                    )
                     for n in grains
+                    if (g := self._time_grain(metric, n) or "day")
                 ],
                 copy=False,
             )
             .distinct(copy=False)
             .from_(
-                exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))),
+                exp.Table(this=exp.to_identifier(spine_table), alias=exp.TableAlias(this=exp.to_identifier("s"))),
                 copy=False,
             )
         )
@@ -821,20 +837,26 @@ class Compiler:
         )
 
     def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
-        """Spine days joined to rows in the window; then days reduced to the grain by period_agg."""
+        """Spine periods joined to rows in the window; then periods reduced to the grain by
+        period_agg. The spine is the daily one, or, for a measure timed below a day, the user's
+        spine at that grain (``time_spines:`` with ``time_granularity: hour``), as MetricFlow
+        requires one."""
         model, measure = self._measure(metric)
+        base, spine_table = self._cumulative_spine(metric, model, measure, names)
+        base_name = f"{METRIC_TIME}__{base}"
+        kind = "TIMESTAMP" if base in SUB_DAILY else "DATE"
         others = [n for n in names if not self._time_grain(metric, n)]
         grains = [n for n in names if self._time_grain(metric, n)]
         # a filter on metric_time alone narrows the output days, after the window, as in
         # MetricFlow: it must not drop the rows that the window reaches back to
         on_time = [f for f in ctx.filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
         row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
-        rows = self._rows(model, measure, others + [DAY], row_filters, ctx.offset, metric)
-        day_r, day_s = col(DAY, "r"), col("ds", "s")
+        rows = self._rows(model, measure, others + [base_name], row_filters, ctx.offset, metric)
+        day_r, day_s = col(base_name, "r"), col("ds", "s")
         if metric.window is not None:
             on = exp.and_(
                 exp.LTE(this=day_r, expression=day_s),
-                exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1)),
+                exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1, kind=kind)),
                 copy=False,
             )
         elif metric.grain_to_date is not None:
@@ -846,26 +868,21 @@ class Compiler:
         else:
             on = exp.LTE(this=day_r, expression=day_s)
         first_day = (
-            exp.select(exp.Min(this=col(DAY)), copy=False).from_("cumulative_rows", copy=False).subquery(copy=False)
+            exp.select(exp.Min(this=col(base_name)), copy=False)
+            .from_("cumulative_rows", copy=False)
+            .subquery(copy=False)
         )
         last_day = (
-            exp.select(exp.Max(this=col(DAY)), copy=False).from_("cumulative_rows", copy=False).subquery(copy=False)
+            exp.select(exp.Max(this=col(base_name)), copy=False)
+            .from_("cumulative_rows", copy=False)
+            .subquery(copy=False)
         )
         if metric.window is not None:
-            last = exp.LT(this=day_s, expression=date_add(last_day, metric.window))
+            last = exp.LT(this=day_s, expression=date_add(last_day, metric.window, kind=kind))
         elif metric.grain_to_date is not None:
-            last = exp.LTE(
-                this=day_s,
-                expression=exp.cast(
-                    exp.DateSub(
-                        this=date_add(truncate(last_day, metric.grain_to_date), Window(1, metric.grain_to_date)),
-                        expression=exp.Literal.number(1),
-                        unit=exp.var("DAY"),
-                    ),
-                    "DATE",
-                    copy=False,
-                ),
-            )
+            # to the end of the last row's grain period
+            period = truncate(exp.cast(last_day, kind, copy=False), metric.grain_to_date)
+            last = exp.LT(this=day_s, expression=date_add(period, Window(1, metric.grain_to_date), kind=kind))
         else:
             last = exp.LTE(this=day_s, expression=last_day)
         # With --end-time the spine runs to it, as MetricFlow's does; without, it stops where the
@@ -892,7 +909,7 @@ class Compiler:
                 copy=False,
             )
             .from_(
-                exp.Table(this=exp.to_identifier(SPINE_TABLE), alias=exp.TableAlias(this=exp.to_identifier("s"))),
+                exp.Table(this=exp.to_identifier(spine_table), alias=exp.TableAlias(this=exp.to_identifier("s"))),
                 copy=False,
             )
             .join(
@@ -906,10 +923,9 @@ class Compiler:
             .with_("cumulative_rows", as_=rows, copy=False)
         )
         keys = [
-            exp.alias_(truncate(col("__ds"), self._time_grain(metric, n) or "day"), ident(n), copy=False)
-            for n in grains
+            exp.alias_(self._period(self._time_grain(metric, n) or base, base), ident(n), copy=False) for n in grains
         ]
-        if all(self._time_grain(metric, n) == "day" for n in grains):
+        if all(self._time_grain(metric, n) == base for n in grains):
             return exp.select(
                 *keys,
                 *[col(n) for n in others],
@@ -922,7 +938,7 @@ class Compiler:
             reduced = exp.ArgMax(this=col("__day_value"), expression=col("__ds"))
         else:
             reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
-        group = [truncate(col("__ds"), self._time_grain(metric, n) or "day") for n in grains] + [col(n) for n in others]
+        group = [self._period(self._time_grain(metric, n) or base, base) for n in grains] + [col(n) for n in others]
         ordered = {n: k for n, k in zip(grains, keys)}
         return (
             exp.select(
@@ -933,6 +949,49 @@ class Compiler:
             .from_(daily.subquery("cumulative_days", copy=False), copy=False)
             .group_by(*group, copy=False)
         )
+
+    @staticmethod
+    def _period(grain: str, base: str) -> exp.Expression:
+        """A spine period (``__ds``) at a requested grain: a DATE from a day up, even when the
+        spine steps in hours."""
+        if base in SUB_DAILY and grain not in SUB_DAILY:
+            return truncate(exp.cast(col("__ds"), "DATE", copy=False), grain)
+        return truncate(col("__ds"), grain)
+
+    def _cumulative_spine(
+        self, metric: Metric, model: SemanticModel, measure: Measure, names: list[str]
+    ) -> tuple[str, str]:
+        """The grain a cumulative window steps in, and the spine table that has it."""
+        time_dim = model.time_dimension_for(measure)
+        own = time_dim.time_granularity if time_dim is not None else "day"
+        finest = (
+            [g for n in names if (g := self._time_grain(metric, n))]
+            + [w.unit for w in (metric.window,) if w is not None]
+            + ([metric.grain_to_date] if metric.grain_to_date else [])
+        )
+        sub = [g for g in finest if g in SUB_DAILY]
+        if not sub:
+            return "day", SPINE_TABLE
+        base = min(sub, key=GRAINS.index)
+        if GRAINS.index(base) < GRAINS.index(own):
+            raise PantryError(
+                f"a cumulative metric at {base} grain reads a measure timed by the {own}",
+                file=metric.origin.shown_as,
+                line=metric.origin.line,
+                definition=f"metric '{metric.name}'",
+                hint=f"query it at {own} grain or coarser",
+            )
+        base = own if own in SUB_DAILY else base
+        spine = next((t for t in self.catalog.time_spines if t.grain == base), None)
+        if spine is None:
+            raise PantryError(
+                f"a cumulative metric below a day ({base}) needs a time spine at {base} grain",
+                file=metric.origin.shown_as,
+                line=metric.origin.line,
+                definition=f"metric '{metric.name}'",
+                hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {base}}}",
+            )
+        return base, f"{SPINE_TABLE}_{base}"
 
     def _time_grain(self, metric: Metric, name: str) -> str | None:
         """The grain of ``name`` when it is metric time for ``metric``: ``metric_time__<grain>``,

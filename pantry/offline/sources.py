@@ -134,6 +134,24 @@ def register_model(
 def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
     """The daily time spine ``pantry_time_spine(ds, <custom grains>)``: the user's
     (``time_spines:``), read once into memory, or Pantry's own, 1990 to 2050."""
+    for fine in catalog.time_spines:
+        if fine.grain != "day":  # a spine below a day, for cumulative windows at its grain
+            path = Path(fine.source) if Path(fine.source).is_absolute() else catalog.root / fine.source
+            reader = "read_parquet" if "parquet" in path.name or path.suffix == ".pq" else "read_csv_auto"
+            try:
+                con.execute(
+                    f'CREATE TABLE {SPINE_TABLE}_{fine.grain} AS SELECT DISTINCT CAST("{fine.column}" AS TIMESTAMP) AS ds '
+                    f"FROM {reader}({_sql_string(str(path))})"
+                )
+            except duckdb.Error as err:
+                raise PantryError(
+                    f"cannot be read: {str(err).splitlines()[0]}",
+                    file=fine.origin.shown_as,
+                    line=fine.origin.line,
+                    definition=f"time spine '{fine.name}'",
+                    field="source",
+                    hint="give a CSV or Parquet file with the primary column",
+                ) from None
     spine = catalog.daily_spine
     if spine is None:
         con.execute(

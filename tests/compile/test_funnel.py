@@ -190,14 +190,12 @@ metrics:
 @pytest.mark.parametrize(
     ("metrics", "group_by", "message"),
     [
-        ("visits_3h", "metric_time__day", r"metric 'visits_3h'.*below a day \(3 hours\) is not supported yet"),
-        ("visits_running", "metric_time__hour", r"below a day \(metric_time__hour\) is not supported yet"),
+        ("visits_3h", "metric_time__day", r"metric 'visits_3h'.*below a day \(minute\) needs a time spine at minute"),
+        ("visits_running", "metric_time__hour", r"below a day \(minute\) needs a time spine at minute grain"),
         ("", "metric_time__minute", r"metric_time without a metric below a day"),
     ],
 )
-def test_what_needs_an_hourly_spine_is_refused_by_name(
-    tmp_path: Path, metrics: str, group_by: str, message: str
-) -> None:
+def test_what_needs_a_finer_spine_is_refused_by_name(tmp_path: Path, metrics: str, group_by: str, message: str) -> None:
     defs = write_defs(tmp_path, {"funnel.yaml": FUNNEL_YAML, "more.yaml": CUMULATIVE_BY_HOUR})
     (defs / "data").mkdir()
     for name, frame in funnel_frames().items():
@@ -205,3 +203,33 @@ def test_what_needs_an_hourly_spine_is_refused_by_name(
     store = Store(defs=defs, home=tmp_path / "home")
     with pytest.raises(PantryError, match=message):
         store.query(metrics, group_by=group_by, start_time="2024-01-01", end_time="2024-01-02")
+
+
+MINUTE_SPINE = """
+time_spines:
+  - name: minutes
+    source: data/minutes.parquet
+    primary_column: {name: ts, time_granularity: minute}
+"""
+
+
+def test_a_running_count_at_hour_grain_over_a_minute_spine(tmp_path: Path) -> None:
+    """visits_running by hour: each hour's first minute on the spine (period_agg first), the
+    count of visits up to it; from the first visit's minute to the last one's, by hand."""
+    defs = write_defs(
+        tmp_path, {"funnel.yaml": FUNNEL_YAML, "more.yaml": CUMULATIVE_BY_HOUR, "spine.yaml": MINUTE_SPINE}
+    )
+    (defs / "data").mkdir()
+    frames = funnel_frames()
+    for name, frame in frames.items():
+        frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
+    minutes = pd.date_range("2023-12-31", "2024-03-02", freq="min")
+    pd.DataFrame({"ts": minutes}).to_parquet(defs / "data" / "minutes.parquet", index=False)
+    got = Store(defs=defs, home=tmp_path / "home").query("visits_running", group_by="metric_time__hour")
+    got = got.set_index(pd.to_datetime(got["metric_time__hour"]))["visits_running"]
+    visits = frames["visits"]["ds"].dt.floor("min")
+    first, last = visits.min(), visits.max()
+    hours = pd.date_range(first.floor("h"), last.floor("h"), freq="h")
+    expected = {hour: int((visits <= max(hour, first)).sum()) for hour in hours}
+    assert len(got) == len(hours) > 1000
+    assert got.astype(int).to_dict() == expected
