@@ -269,6 +269,13 @@ time_spines:
     custom_granularities:
       - {name: fiscal_quarter, column_name: fq_start}
       - {name: alien_day}
+metrics:
+  - name: revenue_fiscal_quarter_before
+    type: derived
+    type_params:
+      expr: revenue_before
+      metrics:
+        - {name: revenue, offset_window: 1 fiscal_quarter, alias: revenue_before}
 """
 
 

@@ -397,9 +397,9 @@ class Compiler:
             inner.filters += [self._where(f, metric) for f in metric.measure.filter]
             if metric.measure.offset_window is not None:
                 inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
-            if metric.type == "cumulative":
-                self._custom_refused("a cumulative metric", names, metric)
-            if metric.type == "cumulative" and any(self._time_grain(metric, n) for n in names):
+            if metric.type == "cumulative" and any(
+                self._time_grain(metric, n) or self._custom_time(metric, n) for n in names
+            ):
                 days = self._cumulative(metric, names, inner, window, column)
                 if not metric.measure.join_to_timespine:
                     return days
@@ -622,7 +622,15 @@ class Compiler:
         if ctx.offset is not None:
             raise PantryError("cannot stack offset_to_grain on an offset_window", hint="use one of them", **where)
         finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
-        sub_daily_refused("offset_to_grain", [finest_name], parent)
+        spine_table = SPINE_TABLE
+        if finest in SUB_DAILY:  # periods below a day come from the user's spine at that grain
+            if not any(t.grain == finest for t in self.catalog.time_spines):
+                raise PantryError(
+                    f"offset_to_grain at {finest} grain needs a time spine at {finest} grain",
+                    hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {finest}}}",
+                    **where,
+                )
+            spine_table = f"{SPINE_TABLE}_{finest}"
         self._custom_refused("offset_to_grain", names, parent)
         if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
             raise PantryError(
@@ -643,7 +651,7 @@ class Compiler:
         periods = (
             exp.select(exp.alias_(truncate(day, finest), ident("__period"), copy=False), copy=False)
             .distinct(copy=False)
-            .from_(exp.to_table(SPINE_TABLE).as_("s"), copy=False)
+            .from_(exp.to_table(spine_table).as_("s"), copy=False)
         )
         if bounds:
             periods = periods.where(exp.and_(*bounds, copy=False), copy=False)
@@ -845,7 +853,11 @@ class Compiler:
         base, spine_table = self._cumulative_spine(metric, model, measure, names)
         base_name = f"{METRIC_TIME}__{base}"
         kind = "TIMESTAMP" if base in SUB_DAILY else "DATE"
-        others = [n for n in names if not self._time_grain(metric, n)]
+        # custom granularities group the spine's days by the spine's own column
+        customs = {n: g for n in names if (g := self._custom_time(metric, n))}
+        if customs and base != "day":
+            self._custom_refused("a cumulative metric below a day", list(customs), metric)
+        others = [n for n in names if not self._time_grain(metric, n) and n not in customs]
         grains = [n for n in names if self._time_grain(metric, n)]
         # a filter on metric_time alone narrows the output days, after the window, as in
         # MetricFlow: it must not drop the rows that the window reaches back to
@@ -894,6 +906,12 @@ class Compiler:
         )
         if window.lo is not None:
             bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
+            if ctx.offset is not None and ctx.offset.unit in self.catalog.custom_grains:
+                raise PantryError(
+                    f"an offset of '{ctx.offset}' over a cumulative metric with a time range is not supported yet",
+                    definition=f"metric '{metric.name}'",
+                    hint="drop --start-time, or offset by days",
+                )
             if ctx.offset is not None:
                 # MetricFlow windows a cumulative input inside the time range, then offsets it:
                 # a day whose unshifted day falls before the range has no value
@@ -904,6 +922,7 @@ class Compiler:
         daily = (
             exp.select(
                 exp.alias_(day_s, ident("__ds"), copy=False),
+                *[exp.alias_(col(g, "s"), ident(n), copy=False) for n, g in customs.items()],
                 *[col(n, "r") for n in others],
                 exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value"), copy=False),
                 copy=False,
@@ -919,13 +938,13 @@ class Compiler:
                 copy=False,
             )
             .where(exp.and_(*bounds, *filters, copy=False), copy=False)
-            .group_by(day_s, *[col(n, "r") for n in others], copy=False)
+            .group_by(day_s, *[col(g, "s") for g in customs.values()], *[col(n, "r") for n in others], copy=False)
             .with_("cumulative_rows", as_=rows, copy=False)
         )
         keys = [
             exp.alias_(self._period(self._time_grain(metric, n) or base, base), ident(n), copy=False) for n in grains
         ]
-        if all(self._time_grain(metric, n) == base for n in grains):
+        if not customs and all(self._time_grain(metric, n) == base for n in grains):
             return exp.select(
                 *keys,
                 *[col(n) for n in others],
@@ -938,7 +957,11 @@ class Compiler:
             reduced = exp.ArgMax(this=col("__day_value"), expression=col("__ds"))
         else:
             reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
-        group = [self._period(self._time_grain(metric, n) or base, base) for n in grains] + [col(n) for n in others]
+        group = (
+            [self._period(self._time_grain(metric, n) or base, base) for n in grains]
+            + [col(n) for n in customs]
+            + [col(n) for n in others]
+        )
         ordered = {n: k for n, k in zip(grains, keys)}
         return (
             exp.select(
@@ -949,6 +972,17 @@ class Compiler:
             .from_(daily.subquery("cumulative_days", copy=False), copy=False)
             .group_by(*group, copy=False)
         )
+
+    def _custom_time(self, metric: Metric, name: str) -> str | None:
+        """The custom granularity of ``name`` when it is metric time for ``metric``
+        (``metric_time__alien_day``, or its agg-time dimension at that granularity)."""
+        parts = name.split("__")
+        custom = parts[-1]
+        if custom not in self.catalog.custom_grains:
+            return None
+        if parts[0] == METRIC_TIME and len(parts) == 2:
+            return custom
+        return custom if self._time_grain(metric, "__".join(parts[:-1] + ["day"])) else None
 
     @staticmethod
     def _period(grain: str, base: str) -> exp.Expression:
@@ -1060,12 +1094,29 @@ class Compiler:
         select, values = self._join_metrics(select, resolved)
         shifted = None
         time_dim = model.time_dimension_for(measure)
-        if (
-            offset is not None
-            and offset.unit not in SUB_DAILY
-            and time_dim is not None
-            and any(self._shifts(item, model, measure) and item.grain not in SUB_DAILY for item in resolved)
-        ):
+        moves = any(self._shifts(item, model, measure) and item.grain not in SUB_DAILY for item in resolved)
+        if offset is not None and offset.unit in self.catalog.custom_grains and time_dim is not None and moves:
+            # an offset in custom periods: each day moves to the same place in the period N later
+            select = select.join(
+                self._custom_offset_map(offset).subquery("offset_spine", copy=False),
+                # a day whose place does not exist in the later period (the 92nd day of a
+                # quarter, offset into a 90-day one) keeps its value under a null time, as in
+                # MetricFlow
+                on=exp.EQ(
+                    this=col("__from", "offset_spine"),
+                    expression=exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False),
+                ),
+                join_type="inner",
+                copy=False,
+            )
+            shifted = col("ds", "offset_spine")
+        elif offset is not None and offset.unit in self.catalog.custom_grains:
+            raise PantryError(
+                f"an offset of '{offset}' needs metric time at a day or coarser",
+                definition=f"metric '{metric.name}'",
+                hint="group by metric_time__day (or a coarser grain)",
+            )
+        elif offset is not None and offset.unit not in SUB_DAILY and time_dim is not None and moves:
             # an offset is MetricFlow's join of the time spine on "day - offset": a day whose
             # day a month before does not exist (March 30th, 31st: February 29th) takes the
             # nearest, and days outside the spine have no value
@@ -1165,6 +1216,77 @@ class Compiler:
             )
             values[item.name] = col(item.metric, alias)
         return select, values
+
+    def _custom_offset_map(self, offset: Window) -> exp.Select:
+        """Day -> the day at the same position (row number) in the custom period ``offset.count``
+        periods later, or null when that period is shorter: MetricFlow's custom offset."""
+        column = offset.unit
+        spine = exp.Table(this=exp.to_identifier(SPINE_TABLE))
+        ordered = exp.Order(expressions=[exp.Ordered(this=col("ds"))])
+        days = exp.select(
+            col("ds"),
+            exp.alias_(col(column), ident("__period"), copy=False),
+            exp.alias_(
+                exp.Window(this=exp.RowNumber(), partition_by=[col(column)], order=ordered),
+                ident("__position"),
+                copy=False,
+            ),
+            copy=False,
+        ).from_(spine.copy(), copy=False)
+        periods = (
+            exp.select(
+                exp.alias_(col(column), ident("__period"), copy=False),
+                exp.alias_(exp.Min(this=col("ds")), ident("__first"), copy=False),
+                exp.alias_(exp.Max(this=col("ds")), ident("__last"), copy=False),
+                copy=False,
+            )
+            .from_(spine.copy(), copy=False)
+            .group_by(col(column), copy=False)
+        )
+        count = exp.Literal.number(offset.count)
+        by_period = exp.Order(expressions=[exp.Ordered(this=col("__period"))])
+        later = exp.select(
+            col("__period"),
+            exp.alias_(
+                exp.Window(this=exp.Lead(this=col("__first"), offset=count), order=by_period),
+                ident("__first"),
+                copy=False,
+            ),
+            exp.alias_(
+                exp.Window(this=exp.Lead(this=col("__last"), offset=count), order=by_period),
+                ident("__last"),
+                copy=False,
+            ),
+            copy=False,
+        ).from_(periods.subquery("periods", copy=False), copy=False)
+        target = exp.cast(
+            exp.Add(
+                this=col("__first", "l"),
+                expression=exp.Interval(
+                    this=exp.Sub(this=col("__position", "d"), expression=exp.Literal.number(1)), unit=exp.var("DAY")
+                ),
+            ),
+            "DATE",
+            copy=False,
+        )
+        return (
+            exp.select(
+                exp.alias_(col("ds", "d"), ident("__from"), copy=False),
+                exp.alias_(
+                    exp.If(this=exp.LTE(this=target, expression=col("__last", "l")), true=target.copy()),
+                    ident("ds"),
+                    copy=False,
+                ),
+                copy=False,
+            )
+            .from_(days.subquery("d", copy=False), copy=False)
+            .join(
+                later.subquery("l", copy=False),
+                on=exp.EQ(this=col("__period", "d"), expression=col("__period", "l")),
+                join_type="inner",
+                copy=False,
+            )
+        )
 
     @staticmethod
     def _shifts(item: Resolved, model: SemanticModel, measure: Measure) -> bool:

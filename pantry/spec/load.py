@@ -35,7 +35,7 @@ from pantry.spec.model import (
     TimeSpine,
 )
 from pantry.spec.windows import GRAINS as GRAIN_NAMES
-from pantry.spec.windows import parse_grain, parse_window
+from pantry.spec.windows import parse_grain, parse_offset, parse_window
 from pantry.spec.yaml_lines import line_of, load_yaml_documents
 
 TOP_LEVEL = {
@@ -385,7 +385,7 @@ def _read_input(r: _Reader, value: Any, node: Any, definition: str, field: str) 
     offset = None
     if value.get("offset_window") is not None:
         try:
-            offset = parse_window(value["offset_window"])
+            offset = parse_offset(value["offset_window"])
         except ValueError as err:
             r.error(str(err), node, definition, f"{field}.offset_window")
     return MetricInput(

@@ -231,6 +231,19 @@ def _metric_checks(catalog: Catalog, metric: Metric) -> list[PantryError]:
                     did_you_mean(ref.name, names),
                 )
             )
+        if ref.offset_window is not None and ref.offset_window.unit not in (*GRAINS, *catalog.custom_grains):
+            custom = list(catalog.custom_grains)
+            errors.append(
+                _err(
+                    metric,
+                    "metric",
+                    f"offset_window '{ref.offset_window}' counts '{ref.offset_window.unit}', which is not a time "
+                    "unit or a custom granularity of the time spine",
+                    "type_params.metrics.offset_window",
+                    did_you_mean(ref.offset_window.unit, [*GRAINS, *custom])
+                    or "write '7 days', '1 month', or a custom granularity of time_spines:",
+                )
+            )
         if ref.offset_to_grain and ref.offset_to_grain not in GRAINS:
             errors.append(
                 _err(

@@ -56,6 +56,18 @@ def parse_window(text: object) -> Window:
     return Window(int(match.group(1)), unit)
 
 
+def parse_offset(text: object) -> Window:
+    """An ``offset_window``: a window, or a count of a custom granularity of the time spine
+    (``1 alien_day``, checked against the spine at validation)."""
+    try:
+        return parse_window(text)
+    except ValueError:
+        match = re.match(r"^\s*(\d+)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$", str(text)) if text is not None else None
+        if match is None:
+            raise
+        return Window(int(match.group(1)), match.group(2))
+
+
 def parse_grain(text: object) -> str:
     """A time granularity name, lower-cased and checked."""
     grain = str(text).lower()

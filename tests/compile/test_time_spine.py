@@ -103,3 +103,34 @@ def test_saved_queries_in_metricflows_singular_form(shop, tmp_path: Path) -> Non
     orders = shop[1]["orders"]
     daily = orders.groupby(pd.to_datetime(orders["ordered_at"]).dt.normalize())["amount"].sum()
     assert list(top["revenue"]) == pytest.approx(sorted(daily, reverse=True)[:3])
+
+
+def test_an_offset_in_fiscal_quarters_keeps_the_place_in_the_quarter(shop, tmp_path: Path) -> None:
+    """revenue_fiscal_quarter_before: a day's value moves to the same day number of the next
+    fiscal quarter; the 91st and 92nd days of November-January have no place in the 90 days of
+    February-April, and keep their value under a null time, as MetricFlow has it."""
+    store = _shop_with(shop, tmp_path, TIME_SPINE_YAML)
+    orders = shop[1]["orders"]
+    daily = orders.groupby(pd.to_datetime(orders["ordered_at"]).dt.normalize())["amount"].sum()
+    expected: dict = {}
+    for day, value in daily.items():
+        if day < pd.Timestamp("2024-02-01"):  # in the quarter that started 2023-11-01
+            place = (day - pd.Timestamp("2023-11-01")).days
+            target = pd.Timestamp("2024-02-01") + pd.Timedelta(days=place)
+            key = target if target <= pd.Timestamp("2024-04-30") else None
+        else:  # the quarter from 2024-02-01 moves to the one from 2024-05-01 (92 days)
+            key = pd.Timestamp("2024-05-01") + (day - pd.Timestamp("2024-02-01"))
+        expected[key] = expected.get(key, 0) + value
+    got = store.query("revenue_fiscal_quarter_before", group_by="metric_time__day")
+    got = {
+        (None if pd.isna(d) else pd.Timestamp(d)): v
+        for d, v in zip(got["metric_time__day"], got["revenue_fiscal_quarter_before"])
+    }
+    assert None in expected  # the data has a 91st or 92nd day of November-January
+    assert got == pytest.approx(expected)
+
+
+def test_an_offset_in_an_unknown_unit_is_named(shop, tmp_path: Path) -> None:
+    store = _shop_with(shop, tmp_path, TIME_SPINE_YAML.replace("1 fiscal_quarter", "1 fiscal_quartr"))
+    with pytest.raises(PantryError, match=r"counts 'fiscal_quartr'.*did you mean 'fiscal_quarter'"):
+        store.validate()
