@@ -68,6 +68,35 @@ BROKEN_DEFINITIONS = [
         "{name: last_dest, dimension: [flight__dest]}",
         ["last_dest"],
     ),
+    # the rest of MetricFlow's language (issue 13): time spines, conversions, offsets, metric filters
+    ("bar.yaml", "\nsaved_queries:", "\ntime_spines: nope\nsaved_queries:", ["'time_spines' must be a list"]),
+    (
+        "bar.yaml",
+        "\nsaved_queries:",
+        "\ntime_spines:\n  - {name: s, source: data/bar_transactions.csv, primary_column: {name: date}, "
+        "custom_granularities: alien_day}\nsaved_queries:",
+        ["time spine 's'", "'custom_granularities' must be a list"],
+    ),
+    (
+        "bar.yaml",
+        "\nsaved_queries:",
+        "  - {name: conv, type: conversion, type_params: {conversion_type_params: [drinks_sold]}}\nsaved_queries:",
+        ["metric 'conv'", "conversion_type_params"],
+    ),
+    (
+        "bar.yaml",
+        "\nsaved_queries:",
+        "  - {name: shifted, type: derived, type_params: {expr: x, metrics: [{name: drinks_sold, alias: x, "
+        "offset_window: 1 alien_day}]}}\nsaved_queries:",
+        ["metric 'shifted'", "'alien_day', which is not a time unit or a custom granularity"],
+    ),
+    (
+        "bar.yaml",
+        "\nsaved_queries:",
+        "  - {name: picky, type: simple, type_params: {measure: drinks_sold}, "
+        "filter: \"{{ Metric('drinks_sold') }} > 1\"}\nsaved_queries:",
+        ["metric 'picky'", "needs group_by with one entity"],
+    ),
     (
         "flights.yaml",
         "partitions: {start: 2013-01-01, end: 2013-12-31}  # the data set ends with 2013\n    features",
@@ -87,6 +116,11 @@ BAD_QUERIES = [
     (["features", "online", "--entity", "tailnum=N1", "--features", "nope:x"], ["nope:x"]),
     (["drift", "no_view", "--partition", "2013-01-05"], ["no_view"]),
     (["compile", "--metric", "bar_revenue", "--partition", "soon"], ["partition"]),
+    (["query", "--metrics", "bar_revenue", "--group-by", "metric_time__alien_day"], ["alien_day"]),
+    (
+        ["query", "--metrics", "bar_revenue", "--where", "{{ Metric('drinks_sold', group_by=['nobody']) }} > 1"],
+        ["nobody__drinks_sold"],
+    ),
 ]
 
 
