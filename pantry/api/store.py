@@ -336,6 +336,15 @@ class Store:
 
         return connect(self.online_url, timeout=60.0)
 
+    def push(self, model: str, rows: Any) -> Any:
+        """Rows into an ``ingest: push`` model (a DataFrame, a pyarrow table or a list of
+        dicts). Returns once the good rows are durable in the offline store, with how many were
+        kept and each refused row with its reason; an event id seen before counts once."""
+        from pantry.ingest.push import push_rows
+
+        catalog = self.definitions
+        return push_rows(catalog, self.home, self.offline, model, rows)
+
     def push_online(self, view: str, partition: str | date, progress: Callable[[int, int], None] | None = None) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.
 

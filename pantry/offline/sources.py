@@ -105,6 +105,45 @@ def register_model(
                 "materialize it first, or give a CSV or Parquet path relative to the definitions folder",
             )
         return
+    if model.ingest == "push":
+        _register_pushed(con, catalog, model, offline, target)
+        return
+    _register_file(con, catalog, model, target)
+
+
+def _register_pushed(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    model: SemanticModel,
+    offline: OfflineTables | None,
+    target: str,
+) -> None:
+    """An ``ingest: push`` model: its declared source and every pushed batch, the first row of
+    each event id kept (so a repeated push or a redelivered entry counts once)."""
+    from pantry.ingest.log import batches, home_of
+
+    base = f'{SOURCE_SCHEMA}."__declared_{model.name}"'
+    _register_file(con, catalog, model, base)
+    home = home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
+    files = batches(home, model.name)
+    primary = model.entity(model.primary or "")
+    key = primary.expr if primary is not None else ROW_COLUMN
+    union = f"SELECT *, 0 AS __pantry_origin FROM {base}"
+    if files:
+        listed = ", ".join(_sql_string(str(f)) for f in files)
+        union += (
+            f" UNION ALL BY NAME SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW_COLUMN}, "
+            f"1 AS __pantry_origin FROM read_parquet([{listed}], filename='{FILE_COLUMN}', file_row_number=true, "
+            "union_by_name=true)"
+        )
+    con.execute(
+        f"CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (__pantry_origin, __pantry_rank) FROM ("
+        f"SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY __pantry_origin, {FILE_COLUMN}, {ROW_COLUMN}) "
+        f"AS __pantry_rank FROM ({union})) WHERE __pantry_rank = 1"
+    )
+
+
+def _register_file(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, target: str) -> None:
     path = source_path(catalog, model)
     if not glob.glob(str(path)):
         nearby = [p.name for p in path.parent.glob("*")] if path.parent.is_dir() else []
@@ -205,6 +244,13 @@ def lock_down(
     paths: list[str] = []
     folders: list[str] = []
     for model in models:
+        if model.ingest == "push":  # its pushed batches
+            from pantry.ingest.log import home_of, ingest_dir
+
+            home = (
+                home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
+            )
+            folders.append(str(ingest_dir(home, model.name)) + "/")
         if source_kind(model.source) == "s3":
             folders.append(str(s3_cache(offline)) + "/")  # the cached copies of its objects
             continue

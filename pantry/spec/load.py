@@ -67,6 +67,7 @@ SKIPPED_TOP_LEVEL = {
 MODEL_KEYS = {
     "name",
     "source",
+    "ingest",
     "model",
     "defaults",
     "entities",
@@ -370,7 +371,27 @@ def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
         agg_time_dimension=defaults.get("agg_time_dimension"),
         primary_entity=node.get("primary_entity"),
         description=node.get("description"),
+        ingest=_read_ingest(r, node, definition),
     )
+
+
+def _read_ingest(r: _Reader, node: dict, definition: str) -> str | None:
+    value = node.get("ingest")
+    if value is None:
+        return None
+    if str(value).lower() != "push":
+        r.error(f"ingest '{value}' is not a way in", node, definition, "ingest", "write 'ingest: push'")
+        return None
+    entities = [e for e in node.get("entities") or [] if isinstance(e, dict) and e.get("type") == "primary"]
+    if not entities:
+        r.error(
+            "an 'ingest: push' model needs a primary entity: the event id that makes a push idempotent",
+            node,
+            definition,
+            "entities",
+            "add '- {name: event, type: primary, expr: event_id}'",
+        )
+    return "push"
 
 
 def _read_input(r: _Reader, value: Any, node: Any, definition: str, field: str) -> MetricInput | None:

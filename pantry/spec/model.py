@@ -95,6 +95,7 @@ class SemanticModel:
     agg_time_dimension: str | None = None
     primary_entity: str | None = None
     description: str | None = None
+    ingest: str | None = None  # "push": rows also arrive while running (pantry.ingest)
 
     def entity(self, name: str) -> Entity | None:
         return next((e for e in self.entities if e.name == name), None)

@@ -1,0 +1,55 @@
+"""Where pushed rows are kept: one Parquet file per accepted batch, under
+``PANTRY_HOME/ingest/<model>/``.
+
+Why files, written once and renamed into place: a push must be durable before it returns,
+and a reader must never see half a batch. A batch is written to a temporary name, flushed
+to disk, then renamed; a crash leaves either the whole batch or nothing. The model's
+source view reads its declared source and these files together, keeping the first row of
+each event id, so a batch pushed twice (or redelivered) counts once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BATCH_GLOB = "*.parquet"
+
+
+def ingest_dir(home: Path, model: str) -> Path:
+    return home / "ingest" / model
+
+
+def home_of(offline: object) -> Path:
+    """PANTRY_HOME of an offline store (its S3 cache lives at ``<home>/cache/s3``)."""
+    return Path(offline.cache).parent.parent  # type: ignore[attr-defined]
+
+
+def append_batch(home: Path, model: str, table: pa.Table) -> Path:
+    """Write one batch durably; the file name sorts by arrival time, so "first wins" holds."""
+    folder = ingest_dir(home, model)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = folder / f".{name}.tmp"
+    with open(tmp, "wb") as handle:
+        pq.write_table(table, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    final = folder / name
+    os.replace(tmp, final)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself survives a crash
+    finally:
+        os.close(fd)
+    return final
+
+
+def batches(home: Path, model: str) -> list[Path]:
+    folder = ingest_dir(home, model)
+    return sorted(folder.glob(BATCH_GLOB)) if folder.is_dir() else []

@@ -1,0 +1,87 @@
+"""``store.push(model, rows)``: check a batch against the model, keep it durably, answer.
+
+Why the batch is written before anything else happens: a push returns only once its rows
+are in the offline store (``log.append_batch``), so training reads, daily partitions,
+metrics and drift checks see them; a crash before then leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.errors import PantryError, did_you_mean
+from pantry.ingest.log import append_batch
+from pantry.ingest.rows import as_frame, check
+from pantry.offline.sources import connect, register_model, source_schema
+from pantry.spec.model import Catalog, SemanticModel
+
+
+@dataclass
+class PushResult:
+    """How many rows were kept, and each refused row: its index in the batch and why."""
+
+    model: str
+    accepted: int
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "accepted": self.accepted,
+            "refused": [{"row": i, "reason": why} for i, why in self.refused],
+        }
+
+
+def push_model(catalog: Catalog, name: str) -> SemanticModel:
+    """The model a push names, refused with the reason unless it declares ``ingest: push``."""
+    model = catalog.semantic_models.get(name)
+    if model is None:
+        raise PantryError(
+            f"'{name}' is not a semantic model",
+            field="model",
+            hint=did_you_mean(name, list(catalog.semantic_models)) or "run 'pantry catalog' to list them",
+        )
+    if model.ingest != "push":
+        raise PantryError(
+            f"semantic model '{name}' does not accept pushed rows",
+            file=model.origin.shown_as,
+            line=model.origin.line,
+            definition=f"semantic model '{name}'",
+            field="ingest",
+            hint="add 'ingest: push' to the model to let rows in while Pantry runs",
+        )
+    return model
+
+
+def _columns(text: str) -> set[str]:
+    return {c.name.lower() for c in sqlglot.parse_one(text, read="duckdb").find_all(exp.Column)}
+
+
+def push_rows(catalog: Catalog, home: Path, offline: Any, name: str, rows: Any) -> PushResult:
+    model = push_model(catalog, name)
+    try:
+        frame = as_frame(rows)
+    except TypeError as err:
+        raise PantryError(str(err), field="rows") from None
+    con = connect(catalog, offline, models=[])
+    try:
+        register_model(con, catalog, model, offline)
+        schema = source_schema(con, model)
+    finally:
+        con.close()
+    required: set[str] = set()
+    primary = model.entity(model.primary or "")
+    if primary is not None:
+        required |= _columns(primary.expr)
+    time_dim = model.dimension(model.agg_time_dimension or "")
+    if time_dim is not None:
+        required |= _columns(time_dim.expr)
+    checked = check(frame, schema, required)
+    if checked.table.num_rows:
+        append_batch(home, model.name, checked.table)
+    return PushResult(model.name, checked.table.num_rows, checked.refused)

@@ -1,0 +1,111 @@
+"""store.push: rows checked against the model, kept durably, idempotent by event id, and
+seen by queries at once (issue 14, sections 1 and 2, for the Python way in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pantry import PantryError, Store
+from tests.conftest import write_defs
+
+EVENTS_YAML = """
+semantic_models:
+  - name: events
+    source: data/events.parquet
+    ingest: push
+    defaults: {agg_time_dimension: ts}
+    entities:
+      - {name: event, type: primary, expr: event_id}
+      - {name: customer, type: foreign, expr: customer_id}
+    dimensions:
+      - {name: ts, type: time, type_params: {time_granularity: second}}
+    measures:
+      - {name: event_count, agg: count, expr: event_id}
+      - {name: amount, agg: sum, expr: amount}
+  - name: orders
+    source: data/events.parquet
+    defaults: {agg_time_dimension: ts}
+    entities:
+      - {name: order, type: primary, expr: event_id}
+    dimensions:
+      - {name: ts, type: time, type_params: {time_granularity: day}}
+    measures:
+      - {name: order_total, agg: sum, expr: amount}
+metrics:
+  - {name: events, type: simple, type_params: {measure: event_count}}
+  - {name: spend, type: simple, type_params: {measure: amount}}
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    defs = write_defs(tmp_path, {"events.yaml": EVENTS_YAML})
+    (defs / "data").mkdir()
+    pd.DataFrame(
+        {
+            "event_id": [1, 2],
+            "customer_id": [10, 11],
+            "ts": pd.to_datetime(["2026-11-30 09:00:00", "2026-11-30 09:30:00"]),
+            "amount": [5.0, 7.5],
+        }
+    ).to_parquet(defs / "data" / "events.parquet", index=False)
+    return Store(defs=defs, home=tmp_path / "home")
+
+
+def _totals(store: Store) -> tuple[int, float]:
+    got = store.query("events,spend")
+    return int(got["events"].iloc[0]), float(got["spend"].iloc[0])
+
+
+def test_pushed_rows_are_queried_at_once_and_bad_rows_are_refused_with_reasons(store: Store) -> None:
+    assert _totals(store) == (2, 12.5)
+    result = store.push(
+        "events",
+        [
+            {"event_id": 3, "customer_id": 10, "ts": "2026-11-30 10:00:05", "amount": 4.5},
+            {"event_id": 4, "customer_id": 12, "ts": "2026-11-30 10:01:00", "amount": "lots"},
+            {"event_id": None, "customer_id": 12, "ts": "2026-11-30 10:02:00", "amount": 1},
+            {"event_id": 5, "customer_id": 12, "ts": "2026-11-30 10:03:00", "amount": 2, "colour": "red"},
+            {"event_id": 6, "customer_id": 12, "ts": "2026-11-30 10:04:00", "amount": 3},
+        ],
+    )
+    assert result.accepted == 2
+    reasons = dict(result.refused)
+    assert set(reasons) == {1, 2, 3}
+    assert "'lots' is not a DOUBLE (column amount)" in reasons[1]
+    assert "column 'event_id' has no value" in reasons[2]
+    assert "unknown column 'colour'" in reasons[3]
+    assert _totals(store) == (4, 12.5 + 4.5 + 3)
+
+
+def test_the_same_event_twice_counts_once(store: Store) -> None:
+    row = {"event_id": 9, "customer_id": 10, "ts": "2026-11-30 11:00:00", "amount": 1.25}
+    store.push("events", [row])
+    store.push("events", [row, row])  # redelivered, and twice in one batch
+    store.push("events", pd.DataFrame([{**row, "ts": pd.Timestamp(row["ts"])}]))
+    # an id from the declared source, pushed again with another amount: the first one stands
+    store.push("events", [{"event_id": 1, "customer_id": 10, "ts": "2026-11-30 09:00:00", "amount": 99}])
+    assert _totals(store) == (3, 12.5 + 1.25)
+
+
+def test_a_push_is_durable_files_and_nothing_half_written(store: Store) -> None:
+    store.push("events", [{"event_id": 20, "customer_id": 1, "ts": "2026-11-30 12:00:00", "amount": 1}])
+    folder = store.home / "ingest" / "events"
+    files = sorted(folder.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".parquet"
+    # a batch with no good row writes nothing
+    result = store.push("events", [{"event_id": "x", "customer_id": 1, "ts": "2026-11-30 12:00:00", "amount": 1}])
+    assert result.accepted == 0 and len(sorted(folder.iterdir())) == 1
+    # a fresh Store (a restart) sees what was pushed
+    assert _totals(Store(defs=store.defs, home=store.home)) == (3, 13.5)
+
+
+def test_only_models_that_declare_ingest_push_accept_rows(store: Store) -> None:
+    with pytest.raises(PantryError, match=r"semantic model 'orders' does not accept pushed rows") as err:
+        store.push("orders", [{"event_id": 30}])
+    assert err.value.field == "ingest" and "ingest: push" in (err.value.hint or "")
+    with pytest.raises(PantryError, match=r"'evnts' is not a semantic model \(did you mean 'events'\?\)"):
+        store.push("evnts", [])
