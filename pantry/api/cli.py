@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -364,6 +365,51 @@ def serve(
     gc.collect()
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def push(
+    model: str = typer.Argument(..., help="An 'ingest: push' semantic model."),
+    file: Path = typer.Argument(..., help="A CSV or Parquet file of rows."),
+    batch: int = typer.Option(50_000, "--batch", min=1, help="Rows per durable batch."),
+) -> None:
+    """Push a file's rows into a model: each batch is durable before the next; refused rows
+    are listed with their reasons (exit 1), the good ones kept."""
+    import pyarrow.csv as pacsv
+    import pyarrow.dataset as ds
+
+    if not file.is_file():
+        raise PantryError(f"'{file}' does not exist", field="file", hint="give a CSV or Parquet file")
+    store = _store()
+    from pantry.ingest.push import push_model
+
+    push_model(store.definitions, model)  # refuse a model that takes no pushes before reading
+    if file.suffix.lower() in (".parquet", ".pq"):
+        data = ds.dataset(str(file), format="parquet")
+    else:  # text as text: DuckDB casts each value to the model's column and names what does not fit
+        read = pacsv.ReadOptions(column_names=None)
+        data = ds.dataset(
+            str(file),
+            format=ds.CsvFileFormat(read_options=read, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)),
+        )
+    total = data.count_rows()
+    accepted, refused, offset = 0, [], 0
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task(f"pushing {file.name}", total=total)
+        for chunk in data.to_batches(batch_size=batch):
+            table = pa.Table.from_batches([chunk])
+            if file.suffix.lower() not in (".parquet", ".pq"):
+                table = table.cast(pa.schema([(f.name, pa.string()) for f in table.schema]))
+            result = store.push(model, table.to_pandas())
+            accepted += result.accepted
+            refused += [(offset + i + 1, why) for i, why in result.refused]
+            offset += table.num_rows
+            progress.update(task, advance=table.num_rows)
+    console.print(f"{accepted} row(s) pushed to {model}", highlight=False)
+    for row, why in refused:
+        errors.print(f"row {row}: {escape(why)}", highlight=False)
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -156,7 +156,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 scope["state"]["scopes"] = keys[presented].scopes
                 scope["state"]["key_name"] = keys[presented].name
             else:
-                scope["state"]["scopes"] = {"read", "pii"}
+                scope["state"]["scopes"] = {"read", "pii", "write"}
                 scope["state"]["key_name"] = "open"
 
             async def sending(message) -> None:  # noqa: ANN001
@@ -243,6 +243,18 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         values = store.get_online_features(body.features, rows)
         # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
         return Response(json.dumps(values, separators=(",", ":")).encode(), media_type="application/json")
+
+    @app.post(
+        "/push/{model}",
+        summary="Rows into an `ingest: push` model: durable before the answer, a bad row refused with its reason",
+    )
+    async def push(model: str, rows: list[dict[str, Any]], request: Request) -> Response:
+        if "write" not in request.state.scopes:
+            return refuse(request, 403, "pushing rows needs the 'write' scope; this API key lacks it")
+        from starlette.concurrency import run_in_threadpool
+
+        result = await run_in_threadpool(store.push, model, rows)
+        return JSONResponse(result.as_dict())
 
     @app.get(
         "/metrics/query",

@@ -61,7 +61,7 @@ def check(frame: pd.DataFrame, schema: dict[str, str], required: set[str]) -> Ch
             selects.append(f'TRY_CAST("{column}" AS {kind}) AS "{column}"')
             checks.append(
                 f"""CASE WHEN "{column}" IS NOT NULL AND TRY_CAST("{column}" AS {kind}) IS NULL """
-                f"""THEN '''' || CAST("{column}" AS VARCHAR) || ''' is not a {kind} (column {column})' END"""
+                f"""THEN '''' || CAST("{column}" AS VARCHAR) || ''' is not a {_shown(kind)} (column {column})' END"""
             )
             if column in required:
                 checks.append(f"""CASE WHEN "{column}" IS NULL THEN 'column ''{column}'' has no value' END""")
@@ -78,3 +78,8 @@ def check(frame: pd.DataFrame, schema: dict[str, str], required: set[str]) -> Ch
     keep = pa.array([i not in refused for i in range(typed.num_rows)])
     table = typed.filter(keep).drop(["__i", "__reason"])
     return Checked(table, sorted(refused.items()))
+
+
+def _shown(kind: str) -> str:
+    """A type as a person reads it: TIMESTAMP_NS (pandas' Parquet) is a TIMESTAMP."""
+    return "TIMESTAMP" if kind.startswith("TIMESTAMP_") else kind

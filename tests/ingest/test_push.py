@@ -109,3 +109,46 @@ def test_only_models_that_declare_ingest_push_accept_rows(store: Store) -> None:
     assert err.value.field == "ingest" and "ingest: push" in (err.value.hint or "")
     with pytest.raises(PantryError, match=r"'evnts' is not a semantic model \(did you mean 'events'\?\)"):
         store.push("evnts", [])
+
+
+def test_http_push_needs_the_write_scope_and_answers_per_row(store: Store) -> None:
+    from tests.conftest import Server
+
+    rows = [
+        {"event_id": 40, "customer_id": 1, "ts": "2026-11-30 13:00:00", "amount": 2.5},
+        {"event_id": 41, "customer_id": 1, "ts": "yesterday", "amount": 1},
+    ]
+    with Server(store, api_keys="reader:read,writer:write+read") as http:
+        assert http.post("/push/events", json=rows).status_code == 401
+        refused = http.post("/push/events", json=rows, headers={"X-API-Key": "reader"})
+        assert refused.status_code == 403 and "write" in refused.json()["detail"]
+        done = http.post("/push/events", json=rows, headers={"X-API-Key": "writer"})
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert body["accepted"] == 1
+        assert body["refused"] == [{"row": 1, "reason": "'yesterday' is not a TIMESTAMP (column ts)"}]
+        other = http.post("/push/orders", json=rows, headers={"X-API-Key": "writer"})
+        assert other.status_code == 422 and "does not accept pushed rows" in other.json()["detail"]
+        bad = http.post("/push/events", json={"not": "a list"}, headers={"X-API-Key": "writer"})
+        assert bad.status_code == 422
+    assert _totals(store) == (3, 15.0)
+
+
+def test_pantry_push_a_csv_file(store: Store, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "more.csv"
+    path.write_text("event_id,customer_id,ts,amount\n50,1,2026-11-30 14:00:00,1.5\n51,2,2026-11-30 14:01:00,oops\n")
+    env = {"PANTRY_DEFS": str(store.defs), "PANTRY_HOME": str(store.home), "PATH": "/usr/bin:/bin"}
+    pantry = str(Path(sys.executable).parent / "pantry")
+    done = subprocess.run([pantry, "push", "events", str(path)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr  # a refused row: exit 1, the good row kept
+    said = done.stdout + done.stderr
+    assert "1 row(s) pushed to events" in said and "row 2: 'oops' is not a DOUBLE (column amount)" in said
+    assert "Traceback" not in said
+    assert _totals(store) == (3, 14.0)
+    missing = subprocess.run(
+        [pantry, "push", "events", str(tmp_path / "nope.csv")], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 1 and "nope.csv" in missing.stdout + missing.stderr
