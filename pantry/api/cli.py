@@ -413,6 +413,43 @@ def push(
 
 
 @app.command()
+def ingest(
+    models: list[str] = typer.Argument(None, help="Push models to consume (default: every 'ingest: push' model)."),
+    batch: int = typer.Option(500, "--batch", min=1, help="Entries per XREADGROUP."),
+    idle_exit: Optional[int] = typer.Option(
+        None, "--idle-exit", help="Stop after this many rounds with nothing new (default: run until stopped)."
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="Consumer name (default: host-pid); reuse it to resume."),
+    claim_idle_ms: int = typer.Option(
+        30_000, "--claim-idle-ms", min=0, help="Claim entries another consumer left pending this long."
+    ),
+) -> None:
+    """Consume the Redis Streams pantry:ingest:<model> (consumer group 'pantry') into the
+    offline store: rows are durable before an entry is acknowledged, bad entries move to
+    pantry:ingest:<model>:dead with their reason, and a restart resumes where it stopped."""
+    from pantry.ingest.stream import StreamConsumer, stream_key
+    from pantry.online.client import connect
+
+    store = _store()
+    names = list(models or []) or [m.name for m in store.definitions.semantic_models.values() if m.ingest == "push"]
+    if not names:
+        raise PantryError("no semantic model declares 'ingest: push'", hint="add 'ingest: push' to a model")
+    consumer = StreamConsumer(
+        store, names, connect(store.online_url, timeout=10.0), name=name, batch=batch, claim_idle_ms=claim_idle_ms
+    )
+    errors.print(f"consuming {', '.join(stream_key(n) for n in names)} as {consumer.name}", highlight=False)
+    try:
+        counts = consumer.run(idle_rounds=idle_exit)
+    except KeyboardInterrupt:
+        counts = consumer.counts
+    console.print(
+        f"{counts.accepted} row(s) kept, {counts.refused} refused to the dead-letter stream, "
+        f"{counts.acked} entries acknowledged ({counts.claimed} claimed from stopped consumers)",
+        highlight=False,
+    )
+
+
+@app.command()
 def demo(
     skip_materialize: bool = typer.Option(False, "--skip-materialize", help="Only build the demo data."),
 ) -> None:

@@ -1,0 +1,92 @@
+"""The Redis Stream way in, on a real redis-server: consumer group, dead letters,
+redelivery, a consumer claimed after it stopped, and one killed mid-stream (issue 14)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from pantry import Store
+from pantry.ingest.stream import GROUP, StreamConsumer, dead_key, stream_key
+from tests.ingest.test_push import _totals, store  # noqa: F401 - the fixture
+
+KEY = stream_key("events")
+
+
+def _event(i: int, amount: str = "1") -> dict[str, str]:
+    return {
+        "event_id": str(i),
+        "customer_id": "7",
+        "ts": f"2026-11-30 15:{i // 60 % 60:02d}:{i % 60:02d}",
+        "amount": amount,
+    }
+
+
+def test_entries_become_rows_bad_ones_go_dead_and_all_are_acknowledged(store: Store, redis_server) -> None:  # noqa: F811
+    client = redis.Redis.from_url(redis_server.url)
+    client.xadd(KEY, _event(100, "2.5"))
+    client.xadd(KEY, _event(101, "not money"))
+    client.xadd(KEY, _event(100, "2.5"))  # the same event again
+    client.xadd(KEY, {"event_id": "102", "customer_id": "7", "ts": "2026-11-30 15:00:00", "amount": "1", "x": "1"})
+    consumer = StreamConsumer(store, ["events"], client, name="c1", block_ms=50)
+    counts = consumer.run(idle_rounds=3)
+    assert (counts.acked, counts.refused) == (4, 2)
+    assert _totals(store) == (3, 12.5 + 2.5)
+    dead = client.xrange(dead_key("events"))
+    reasons = {d[1][b"event_id"].decode(): d[1][b"__reason"].decode() for d in dead}
+    assert reasons["101"] == "'not money' is not a DOUBLE (column amount)"
+    assert reasons["102"].startswith("unknown column 'x'")
+    assert client.xpending(KEY, GROUP)["pending"] == 0
+
+
+def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: Store, redis_server) -> None:  # noqa: F811
+    client = redis.Redis.from_url(redis_server.url)
+    for i in range(200, 210):
+        client.xadd(KEY, _event(i))
+    StreamConsumer(store, ["events"], client, name="gone", block_ms=50)  # makes the group
+    # "gone" reads five entries and dies before it acknowledges them
+    client.xreadgroup(GROUP, "gone", {KEY: ">"}, count=5)
+    assert client.xpending(KEY, GROUP)["pending"] == 5
+    # and one entry was even written before the crash: redelivered, it must count once
+    store.push("events", [_event(200)])
+    taker = StreamConsumer(store, ["events"], client, name="taker", block_ms=50, claim_idle_ms=0)
+    counts = taker.run(idle_rounds=3)
+    assert counts.claimed == 5 and counts.acked == 10
+    assert client.xpending(KEY, GROUP)["pending"] == 0
+    assert _totals(store) == (12, 12.5 + 10)
+
+
+def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
+    store: Store, redis_server, tmp_path: Path
+) -> None:  # noqa: F811
+    client = redis.Redis.from_url(redis_server.url)
+    total = 3000
+    pipe = client.pipeline()
+    for i in range(1000, 1000 + total):
+        pipe.xadd(KEY, _event(i, "0.5"))
+    pipe.execute()
+    env = {
+        **os.environ,
+        "PANTRY_DEFS": str(store.defs),
+        "PANTRY_HOME": str(store.home),
+        "PANTRY_REDIS_URL": redis_server.url,
+    }
+    pantry = str(Path(sys.executable).parent / "pantry")
+    args = [pantry, "ingest", "events", "--batch", "100", "--name", "worker", "--idle-exit", "20"]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((store.home / "ingest" / "events").glob("*.parquet"))) < 3:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # mid-stream: between any two steps
+    first.wait()
+    assert client.xinfo_groups(KEY)[0]["lag"] > 0 or client.xpending(KEY, GROUP)["pending"] > 0  # work was left
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert client.xpending(KEY, GROUP)["pending"] == 0
+    assert _totals(store) == (2 + total, 12.5 + 0.5 * total)
