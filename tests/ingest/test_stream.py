@@ -14,7 +14,7 @@ import redis
 
 from pantry import Store
 from pantry.ingest.stream import GROUP, StreamConsumer, dead_key, stream_key
-from tests.ingest.test_push import _totals, store  # noqa: F401 - the fixture
+from tests.ingest.conftest import totals as _totals
 
 KEY = stream_key("events")
 
@@ -28,7 +28,7 @@ def _event(i: int, amount: str = "1") -> dict[str, str]:
     }
 
 
-def test_entries_become_rows_bad_ones_go_dead_and_all_are_acknowledged(store: Store, redis_server) -> None:  # noqa: F811
+def test_entries_become_rows_bad_ones_go_dead_and_all_are_acknowledged(store: Store, redis_server) -> None:
     client = redis.Redis.from_url(redis_server.url)
     client.xadd(KEY, _event(100, "2.5"))
     client.xadd(KEY, _event(101, "not money"))
@@ -45,7 +45,7 @@ def test_entries_become_rows_bad_ones_go_dead_and_all_are_acknowledged(store: St
     assert client.xpending(KEY, GROUP)["pending"] == 0
 
 
-def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: Store, redis_server) -> None:  # noqa: F811
+def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: Store, redis_server) -> None:
     client = redis.Redis.from_url(redis_server.url)
     for i in range(200, 210):
         client.xadd(KEY, _event(i))
@@ -64,7 +64,7 @@ def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: S
 
 def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
     store: Store, redis_server, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     client = redis.Redis.from_url(redis_server.url)
     total = 3000
     pipe = client.pipeline()
