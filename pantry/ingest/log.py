@@ -30,11 +30,23 @@ def home_of(offline: object) -> Path:
     return Path(offline.cache).parent.parent  # type: ignore[attr-defined]
 
 
-def append_batch(home: Path, model: str, table: pa.Table) -> Path:
-    """Write one batch durably; the file name sorts by arrival time, so "first wins" holds."""
+def _name() -> str:
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+def append_batch(home: Path, model: str, table: pa.Table, offline: object = None) -> str:
+    """Write one batch durably; the name sorts by arrival time, so "first wins" holds. With
+    the offline store on S3, the batch is one PUT under ``<prefix>/ingest/<model>/``: S3
+    stores an object whole or not at all, and answers only once it is stored."""
+    if getattr(offline, "kind", None) == "s3":
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        key = offline.key("ingest", model, _name())  # type: ignore[attr-defined]
+        offline._call("push rows", offline._put(key, sink.getvalue().to_pybytes()))  # type: ignore[attr-defined]
+        return key
     folder = ingest_dir(home, model)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+    name = _name()
     tmp = folder / f".{name}.tmp"
     with open(tmp, "wb") as handle:
         pq.write_table(table, handle)
@@ -47,9 +59,13 @@ def append_batch(home: Path, model: str, table: pa.Table) -> Path:
         os.fsync(fd)  # the rename itself survives a crash
     finally:
         os.close(fd)
-    return final
+    return str(final)
 
 
-def batches(home: Path, model: str) -> list[Path]:
+def batches(home: Path, model: str, offline: object = None) -> list[str]:
+    """Local paths of every batch, in arrival order (S3 objects through the ETag cache)."""
+    if getattr(offline, "kind", None) == "s3":
+        objects = sorted(offline.list(f"ingest/{model}/"), key=lambda o: o.key)  # type: ignore[attr-defined]
+        return offline.cached(objects)  # type: ignore[attr-defined]
     folder = ingest_dir(home, model)
-    return sorted(folder.glob(BATCH_GLOB)) if folder.is_dir() else []
+    return [str(p) for p in sorted(folder.glob(BATCH_GLOB))] if folder.is_dir() else []

@@ -83,5 +83,5 @@ def push_rows(catalog: Catalog, home: Path, offline: Any, name: str, rows: Any) 
         required |= _columns(time_dim.expr)
     checked = check(frame, schema, required)
     if checked.table.num_rows:
-        append_batch(home, model.name, checked.table)
+        append_batch(home, model.name, checked.table, offline)
     return PushResult(model.name, checked.table.num_rows, checked.refused)

@@ -125,7 +125,7 @@ def _register_pushed(
     base = f'{SOURCE_SCHEMA}."__declared_{model.name}"'
     _register_file(con, catalog, model, base)
     home = home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
-    files = batches(home, model.name)
+    files = batches(home, model.name, offline)
     primary = model.entity(model.primary or "")
     key = primary.expr if primary is not None else ROW_COLUMN
     union = f"SELECT *, 0 AS __pantry_origin FROM {base}"
@@ -251,6 +251,7 @@ def lock_down(
                 home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
             )
             folders.append(str(ingest_dir(home, model.name)) + "/")
+            folders.append(str(s3_cache(offline)) + "/")  # batches kept on S3, read through the cache
         if source_kind(model.source) == "s3":
             folders.append(str(s3_cache(offline)) + "/")  # the cached copies of its objects
             continue

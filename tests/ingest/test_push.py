@@ -104,3 +104,18 @@ def test_pantry_push_a_csv_file(store: Store, tmp_path: Path) -> None:
         [pantry, "push", "events", str(tmp_path / "nope.csv")], env=env, capture_output=True, text=True
     )
     assert missing.returncode == 1 and "nope.csv" in missing.stdout + missing.stderr
+
+
+def test_with_the_offline_store_on_s3_batches_are_objects_there(store: Store, s3) -> None:  # noqa: ANN001
+    """A push is durable in the offline store wherever it is: on S3, one object per batch
+    under <prefix>/ingest/<model>/, read back through the cache, idempotent as locally."""
+    uri = f"s3://{s3.new_bucket()}/store"
+    on_s3 = Store(defs=store.defs, home=store.home, offline_uri=uri)
+    row = {"event_id": 60, "customer_id": 1, "ts": "2026-11-30 16:00:00", "amount": 4}
+    assert on_s3.push("events", [row]).accepted == 1
+    on_s3.push("events", [row])
+    bucket = uri.split("/")[2]
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="store/ingest/events/")["Contents"]]
+    assert len(keys) == 2 and all(k.endswith(".parquet") for k in keys)
+    assert not (store.home / "ingest").exists()  # nothing kept only on this machine
+    assert _totals(Store(defs=store.defs, home=store.home / "elsewhere", offline_uri=uri)) == (3, 16.5)
