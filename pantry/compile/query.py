@@ -622,15 +622,12 @@ class Compiler:
         if ctx.offset is not None:
             raise PantryError("cannot stack offset_to_grain on an offset_window", hint="use one of them", **where)
         finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
-        spine_table = SPINE_TABLE
-        if finest in SUB_DAILY:  # periods below a day come from the user's spine at that grain
-            if not any(t.grain == finest for t in self.catalog.time_spines):
-                raise PantryError(
-                    f"offset_to_grain at {finest} grain needs a time spine at {finest} grain",
-                    hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {finest}}}",
-                    **where,
-                )
-            spine_table = f"{SPINE_TABLE}_{finest}"
+        # periods below a day come from the user's spine at that grain
+        spine_table = (
+            self._fine_spine(finest, f"offset_to_grain at {finest} grain", parent)
+            if finest in SUB_DAILY
+            else SPINE_TABLE
+        )
         self._custom_refused("offset_to_grain", names, parent)
         if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
             raise PantryError(
@@ -780,15 +777,7 @@ class Compiler:
         spine_table = SPINE_TABLE
         if fine:  # below a day: the user's spine at that grain, as MetricFlow needs one
             finest = min(fine, key=GRAINS.index)
-            if not any(t.grain == finest for t in self.catalog.time_spines):
-                raise PantryError(
-                    f"join_to_timespine below a day ({finest}) needs a time spine at {finest} grain",
-                    file=metric.origin.shown_as,
-                    line=metric.origin.line,
-                    definition=f"metric '{metric.name}'",
-                    hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {finest}}}",
-                )
-            spine_table = f"{SPINE_TABLE}_{finest}"
+            spine_table = self._fine_spine(finest, f"join_to_timespine below a day ({finest})", metric)
         bounds = self._rows(model, measure, [DAY], [], None, metric)
         whole = self.catalog.daily_spine is not None or bool(fine)
         day = col("ds", "s")
@@ -1016,16 +1005,21 @@ class Compiler:
                 hint=f"query it at {own} grain or coarser",
             )
         base = own if own in SUB_DAILY else base
-        spine = next((t for t in self.catalog.time_spines if t.grain == base), None)
-        if spine is None:
+        return base, self._fine_spine(base, f"a cumulative metric below a day ({base})", metric)
+
+    def _fine_spine(self, grain: str, what: str, metric: Metric) -> str:
+        """The table of the user's spine at a sub-daily ``grain``, or an error naming the
+        spine to add: what steps below a day needs one, as in MetricFlow."""
+        if not any(t.grain == grain for t in self.catalog.time_spines):
             raise PantryError(
-                f"a cumulative metric below a day ({base}) needs a time spine at {base} grain",
+                f"{what} needs a time spine at {grain} grain",
                 file=metric.origin.shown_as,
                 line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
-                hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {base}}}",
+                field="type_params.metrics.offset_to_grain" if what.startswith("offset_to_grain") else None,
+                hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {grain}}}",
             )
-        return base, f"{SPINE_TABLE}_{base}"
+        return f"{SPINE_TABLE}_{grain}"
 
     def _time_grain(self, metric: Metric, name: str) -> str | None:
         """The grain of ``name`` when it is metric time for ``metric``: ``metric_time__<grain>``,
