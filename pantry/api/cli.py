@@ -6,6 +6,7 @@ it and exits 1, never a traceback; ``--debug`` shows the traceback for us.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import warnings
@@ -386,20 +387,17 @@ def push(
     push_model(store.definitions, model)  # refuse a model that takes no pushes before reading
     if file.suffix.lower() in (".parquet", ".pq"):
         data = ds.dataset(str(file), format="parquet")
-    else:  # text as text: DuckDB casts each value to the model's column and names what does not fit
-        read = pacsv.ReadOptions(column_names=None)
-        data = ds.dataset(
-            str(file),
-            format=ds.CsvFileFormat(read_options=read, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)),
-        )
+    else:  # every column as text: DuckDB casts each value to the model's type and names what does not fit
+        with file.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        text = pacsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=True)
+        data = ds.dataset(str(file), format=ds.CsvFileFormat(convert_options=text))
     total = data.count_rows()
     accepted, refused, offset = 0, [], 0
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task(f"pushing {file.name}", total=total)
         for chunk in data.to_batches(batch_size=batch):
             table = pa.Table.from_batches([chunk])
-            if file.suffix.lower() not in (".parquet", ".pq"):
-                table = table.cast(pa.schema([(f.name, pa.string()) for f in table.schema]))
             result = store.push(model, table.to_pandas())
             accepted += result.accepted
             refused += [(offset + i + 1, why) for i, why in result.refused]
@@ -428,18 +426,21 @@ def ingest(
     offline store: rows are durable before an entry is acknowledged, bad entries move to
     pantry:ingest:<model>:dead with their reason, and a restart resumes where it stopped."""
     from pantry.ingest.stream import StreamConsumer, stream_key
-    from pantry.online.client import connect
+    from pantry.online.client import connect, guarded
 
     store = _store()
     names = list(models or []) or [m.name for m in store.definitions.semantic_models.values() if m.ingest == "push"]
     if not names:
         raise PantryError("no semantic model declares 'ingest: push'", hint="add 'ingest: push' to a model")
-    consumer = StreamConsumer(
-        store, names, connect(store.online_url, timeout=10.0), name=name, batch=batch, claim_idle_ms=claim_idle_ms
+    client = connect(store.online_url, timeout=10.0)
+    consumer = guarded(
+        store.online_url,
+        lambda: StreamConsumer(store, names, client, name=name, batch=batch, claim_idle_ms=claim_idle_ms),
+        "creating the consumer group",
     )
     errors.print(f"consuming {', '.join(stream_key(n) for n in names)} as {consumer.name}", highlight=False)
-    try:
-        counts = consumer.run(idle_rounds=idle_exit)
+    try:  # Redis going away mid-run is one clear error (after the client's bounded retries)
+        counts = guarded(store.online_url, lambda: consumer.run(idle_rounds=idle_exit), "the stream consumer")
     except KeyboardInterrupt:
         counts = consumer.counts
     console.print(

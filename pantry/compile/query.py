@@ -131,22 +131,22 @@ def at_grain(value: exp.Expression, grain: str | None, offset: Window | None = N
     return truncate(value, grain)
 
 
-def sub_daily_refused(what: str, names: list[str], metric: Metric | None = None) -> None:
-    """The time spine is daily: what reads it cannot answer below a day yet; say so."""
+def sub_daily_refused(what: str, names: list[str]) -> None:
+    """The daily spine cannot answer below a day; say which name asked for it."""
     fine = [n for n in names if n.split("__")[-1] in SUB_DAILY]
-    windows = []
-    if metric is not None:
-        windows = [w for w in (metric.window,) if w is not None and w.unit in SUB_DAILY]
-        if metric.grain_to_date in SUB_DAILY:
-            windows.append(metric.grain_to_date)
-    if fine or windows:
+    if fine:
         raise PantryError(
-            f"{what} below a day ({', '.join(map(str, fine + windows))}) is not supported yet: the time spine is daily",
-            file=metric.origin.shown_as if metric is not None else None,
-            line=metric.origin.line if metric is not None else None,
-            definition=f"metric '{metric.name}'" if metric is not None else None,
+            f"{what} below a day ({', '.join(fine)}) is not supported yet: the time spine is daily",
             hint="group by metric_time__day or coarser",
         )
+
+
+def spine_period(value: exp.Expression, grain: str, base: str) -> exp.Expression:
+    """A spine period at a requested grain: a DATE from a day up, even when the spine steps
+    below a day (``base``)."""
+    if base in SUB_DAILY and grain not in SUB_DAILY:
+        value = exp.cast(value, "DATE", copy=False)
+    return truncate(value, grain)
 
 
 def period_start(day: date, grain: str) -> date:
@@ -624,7 +624,7 @@ class Compiler:
         finest_name, finest = min(times, key=lambda t: GRAINS.index(t[1]))
         # periods below a day come from the user's spine at that grain
         spine_table = (
-            self._fine_spine(finest, f"offset_to_grain at {finest} grain", parent)
+            self._fine_spine(finest, f"offset_to_grain at {finest} grain", parent, where["field"])
             if finest in SUB_DAILY
             else SPINE_TABLE
         )
@@ -635,7 +635,7 @@ class Compiler:
                 hint=f"query it at a grain finer than {grain}, other than week (metric_time__day)",
                 **where,
             )
-        on_time = [f for f in ctx.filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+        on_time = self._time_only(ctx.filters)
         rest = [f for f in ctx.filters if not any(f is t for t in on_time)]
         others = [n for n in names if not self._time_grain(metric, n)]
         values = self._metric(metric, [finest_name] + others, _Context(rest, None), _Range(None, None), column)
@@ -774,42 +774,24 @@ class Compiler:
         uses its spine table; Pantry's own spine (1990 to 2050) is cut to the measure's days."""
         self._custom_refused("join_to_timespine", names, metric)
         fine = [g for n in grains if (g := self._time_grain(metric, n) or "day") in SUB_DAILY]
-        spine_table = SPINE_TABLE
-        if fine:  # below a day: the user's spine at that grain, as MetricFlow needs one
-            finest = min(fine, key=GRAINS.index)
-            spine_table = self._fine_spine(finest, f"join_to_timespine below a day ({finest})", metric)
-        bounds = self._rows(model, measure, [DAY], [], None, metric)
+        base = min(fine, key=GRAINS.index) if fine else "day"
+        # below a day: the user's spine at that grain, as MetricFlow needs one
+        spine_table = self._fine_spine(base, f"join_to_timespine below a day ({base})", metric) if fine else SPINE_TABLE
         whole = self.catalog.daily_spine is not None or bool(fine)
         day = col("ds", "s")
         conditions = [self._on_spine(f, day) for f in on_time]
-        if window.lo or not whole:
-            lo = (
-                _date_literal(window.lo)
-                if window.lo
-                else exp.select(exp.Min(this=col(DAY)), copy=False)
-                .from_(bounds.subquery("b", copy=False), copy=False)
-                .subquery(copy=False)
-            )
-            conditions.append(exp.GTE(this=day, expression=lo))
-        if window.hi or not whole:
-            hi = (
-                _date_literal(window.hi)
-                if window.hi
-                else exp.select(exp.Max(this=col(DAY)), copy=False)
-                .from_(bounds.copy().subquery("b", copy=False), copy=False)
-                .subquery(copy=False)
-            )
-            conditions.append(exp.LTE(this=day, expression=hi))
+        for given, edge, compare in ((window.lo, exp.Min, exp.GTE), (window.hi, exp.Max, exp.LTE)):
+            if given is not None:
+                conditions.append(compare(this=day, expression=_date_literal(given)))
+            elif not whole:  # Pantry's own spine: cut to the measure's days
+                days = self._rows(model, measure, [DAY], [], None, metric).subquery("b", copy=False)
+                edge_day = exp.select(edge(this=col(DAY)), copy=False).from_(days, copy=False).subquery(copy=False)
+                conditions.append(compare(this=day, expression=edge_day))
         spine = (
             exp.select(
                 *[
-                    exp.alias_(
-                        truncate(day if fine and g in SUB_DAILY or not fine else exp.cast(day, "DATE", copy=False), g),
-                        ident(n),
-                        copy=False,
-                    )
+                    exp.alias_(spine_period(day, self._time_grain(metric, n) or "day", base), ident(n), copy=False)
                     for n in grains
-                    if (g := self._time_grain(metric, n) or "day")
                 ],
                 copy=False,
             )
@@ -850,7 +832,7 @@ class Compiler:
         grains = [n for n in names if self._time_grain(metric, n)]
         # a filter on metric_time alone narrows the output days, after the window, as in
         # MetricFlow: it must not drop the rows that the window reaches back to
-        on_time = [f for f in ctx.filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+        on_time = self._time_only(ctx.filters)
         row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
         rows = self._rows(model, measure, others + [base_name], row_filters, ctx.offset, metric)
         day_r, day_s = col(base_name, "r"), col("ds", "s")
@@ -931,7 +913,8 @@ class Compiler:
             .with_("cumulative_rows", as_=rows, copy=False)
         )
         keys = [
-            exp.alias_(self._period(self._time_grain(metric, n) or base, base), ident(n), copy=False) for n in grains
+            exp.alias_(spine_period(col("__ds"), self._time_grain(metric, n) or base, base), ident(n), copy=False)
+            for n in grains
         ]
         if not customs and all(self._time_grain(metric, n) == base for n in grains):
             return exp.select(
@@ -947,7 +930,7 @@ class Compiler:
         else:
             reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
         group = (
-            [self._period(self._time_grain(metric, n) or base, base) for n in grains]
+            [spine_period(col("__ds"), self._time_grain(metric, n) or base, base) for n in grains]
             + [col(n) for n in customs]
             + [col(n) for n in others]
         )
@@ -972,14 +955,6 @@ class Compiler:
         if parts[0] == METRIC_TIME and len(parts) == 2:
             return custom
         return custom if self._time_grain(metric, "__".join(parts[:-1] + ["day"])) else None
-
-    @staticmethod
-    def _period(grain: str, base: str) -> exp.Expression:
-        """A spine period (``__ds``) at a requested grain: a DATE from a day up, even when the
-        spine steps in hours."""
-        if base in SUB_DAILY and grain not in SUB_DAILY:
-            return truncate(exp.cast(col("__ds"), "DATE", copy=False), grain)
-        return truncate(col("__ds"), grain)
 
     def _cumulative_spine(
         self, metric: Metric, model: SemanticModel, measure: Measure, names: list[str]
@@ -1007,7 +982,7 @@ class Compiler:
         base = own if own in SUB_DAILY else base
         return base, self._fine_spine(base, f"a cumulative metric below a day ({base})", metric)
 
-    def _fine_spine(self, grain: str, what: str, metric: Metric) -> str:
+    def _fine_spine(self, grain: str, what: str, metric: Metric, field: str | None = None) -> str:
         """The table of the user's spine at a sub-daily ``grain``, or an error naming the
         spine to add: what steps below a day needs one, as in MetricFlow."""
         if not any(t.grain == grain for t in self.catalog.time_spines):
@@ -1016,7 +991,7 @@ class Compiler:
                 file=metric.origin.shown_as,
                 line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
-                field="type_params.metrics.offset_to_grain" if what.startswith("offset_to_grain") else None,
+                field=field,
                 hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {grain}}}",
             )
         return f"{SPINE_TABLE}_{grain}"

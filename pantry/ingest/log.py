@@ -25,11 +25,6 @@ def ingest_dir(home: Path, model: str) -> Path:
     return home / "ingest" / model
 
 
-def home_of(offline: object) -> Path:
-    """PANTRY_HOME of an offline store (its S3 cache lives at ``<home>/cache/s3``)."""
-    return Path(offline.cache).parent.parent  # type: ignore[attr-defined]
-
-
 def _name() -> str:
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
 

@@ -7,7 +7,7 @@ metrics and drift checks see them; a crash before then leaves nothing half-writt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlglot import exp
 from pantry.errors import PantryError, did_you_mean
 from pantry.ingest.log import append_batch
 from pantry.ingest.rows import as_frame, check
-from pantry.offline.sources import connect, register_model, source_schema
+from pantry.offline.sources import connect, source_schema
 from pantry.spec.model import Catalog, SemanticModel
 
 
@@ -68,10 +68,12 @@ def push_rows(catalog: Catalog, home: Path, offline: Any, name: str, rows: Any) 
         frame = as_frame(rows)
     except TypeError as err:
         raise PantryError(str(err), field="rows") from None
-    con = connect(catalog, offline, models=[])
+    # the columns and types come from the declared source alone: reading every pushed batch
+    # (on S3, listing and fetching them) on each push would only repeat the same schema
+    declared = replace(model, ingest=None)
+    con = connect(catalog, offline, models=[declared], for_sql="")
     try:
-        register_model(con, catalog, model, offline)
-        schema = source_schema(con, model)
+        schema = source_schema(con, declared)
     finally:
         con.close()
     required: set[str] = set()

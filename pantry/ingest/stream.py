@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 GROUP = "pantry"
@@ -39,7 +39,6 @@ class Counts:
     refused: int = 0
     acked: int = 0
     claimed: int = 0
-    batches: list[int] = field(default_factory=list)
 
 
 def _decode(fields: dict[Any, Any]) -> dict[str, str]:
@@ -75,6 +74,7 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.counts = Counts()
+        self._resumed: set[str] = set()  # models whose own pending entries are handled
         for model in models:
             try:  # from the start of the stream: entries added before the first consumer count
                 self.client.xgroup_create(stream_key(model), GROUP, id="0", mkstream=True)
@@ -96,7 +96,6 @@ class StreamConsumer:
         self.counts.accepted += result.accepted
         self.counts.refused += len(result.refused)
         self.counts.acked += len(ids)
-        self.counts.batches.append(len(ids))
 
     def _own_pending(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:
         """Entries this consumer read before it stopped and never acknowledged."""
@@ -113,13 +112,20 @@ class StreamConsumer:
         return entries
 
     def step(self) -> int:
-        """One round over every model: own pending, claimed, then new entries. Returns how
-        many entries were handled."""
+        """One round over every model: this consumer's own pending entries until none are left
+        (a restart resumes there; afterwards every entry it reads is handled before the next
+        read), entries a stopped consumer left, then new entries. Returns how many were handled."""
         handled = 0
         for model in self.models:
-            for entries in (self._own_pending(model), self._claim(model)):
-                self._handle(model, entries)
-                handled += len(entries)
+            if model not in self._resumed:
+                pending = self._own_pending(model)
+                self._handle(model, pending)
+                handled += len(pending)
+                if len(pending) < self.batch:
+                    self._resumed.add(model)
+            claimed = self._claim(model)
+            self._handle(model, claimed)
+            handled += len(claimed)
         reply = self.client.xreadgroup(
             GROUP, self.name, {stream_key(m): ">" for m in self.models}, count=self.batch, block=self.block_ms
         )

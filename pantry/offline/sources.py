@@ -19,7 +19,7 @@ import duckdb
 from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.location import OfflineTables
-from pantry.spec.model import Catalog, SemanticModel
+from pantry.spec.model import Catalog, SemanticModel, TimeSpine
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
 # Every source view carries its rows' source order, so "a tie goes to the row that comes
@@ -82,6 +82,11 @@ def s3_source_files(model: SemanticModel, offline: OfflineTables | None) -> list
         ) from None
 
 
+def _home(offline: OfflineTables | None) -> Path:
+    """PANTRY_HOME, as the offline store knows it (its S3 cache is ``<home>/cache/s3``)."""
+    return s3_cache(offline).parent.parent
+
+
 def register_model(
     con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline: OfflineTables | None = None
 ) -> None:
@@ -120,12 +125,11 @@ def _register_pushed(
 ) -> None:
     """An ``ingest: push`` model: its declared source and every pushed batch, the first row of
     each event id kept (so a repeated push or a redelivered entry counts once)."""
-    from pantry.ingest.log import batches, home_of
+    from pantry.ingest.log import batches
 
     base = f'{SOURCE_SCHEMA}."__declared_{model.name}"'
     _register_file(con, catalog, model, base)
-    home = home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
-    files = batches(home, model.name, offline)
+    files = batches(_home(offline), model.name, offline)
     primary = model.entity(model.primary or "")
     key = primary.expr if primary is not None else ROW_COLUMN
     union = f"SELECT *, 0 AS __pantry_origin FROM {base}"
@@ -170,34 +174,9 @@ def _register_file(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: Sema
     )
 
 
-def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
-    """The daily time spine ``pantry_time_spine(ds, <custom grains>)``: the user's
-    (``time_spines:``), read once into memory, or Pantry's own, 1990 to 2050."""
-    for fine in catalog.time_spines:
-        if fine.grain != "day":  # a spine below a day, for cumulative windows at its grain
-            path = Path(fine.source) if Path(fine.source).is_absolute() else catalog.root / fine.source
-            reader = "read_parquet" if "parquet" in path.name or path.suffix == ".pq" else "read_csv_auto"
-            try:
-                con.execute(
-                    f'CREATE TABLE {SPINE_TABLE}_{fine.grain} AS SELECT DISTINCT CAST("{fine.column}" AS TIMESTAMP) AS ds '
-                    f"FROM {reader}({_sql_string(str(path))})"
-                )
-            except duckdb.Error as err:
-                raise PantryError(
-                    f"cannot be read: {str(err).splitlines()[0]}",
-                    file=fine.origin.shown_as,
-                    line=fine.origin.line,
-                    definition=f"time spine '{fine.name}'",
-                    field="source",
-                    hint="give a CSV or Parquet file with the primary column",
-                ) from None
-    spine = catalog.daily_spine
-    if spine is None:
-        con.execute(
-            f"CREATE TABLE {SPINE_TABLE} AS SELECT CAST(range AS DATE) AS ds "
-            "FROM range(DATE '1990-01-01', DATE '2051-01-01', INTERVAL 1 DAY)"
-        )
-        return
+def _read_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, spine: TimeSpine, table: str, columns: str) -> None:
+    """``CREATE TABLE table AS SELECT DISTINCT columns`` from a user's spine file, or an error
+    naming the spine and what is wrong with it."""
     path = Path(spine.source) if Path(spine.source).is_absolute() else catalog.root / spine.source
     where = dict(file=spine.origin.shown_as, line=spine.origin.line, definition=f"time spine '{spine.name}'")
     if not path.exists():
@@ -208,11 +187,8 @@ def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
             **where,
         )
     reader = "read_parquet" if "parquet" in path.name or path.suffix == ".pq" else "read_csv_auto"
-    columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{column}" AS "{name}"' for name, column in spine.custom]
     try:
-        con.execute(
-            f"CREATE TABLE {SPINE_TABLE} AS SELECT DISTINCT {', '.join(columns)} FROM {reader}({_sql_string(str(path))})"
-        )
+        con.execute(f"CREATE TABLE {table} AS SELECT DISTINCT {columns} FROM {reader}({_sql_string(str(path))})")
     except duckdb.Error as err:
         raise PantryError(
             f"cannot be read: {str(err).splitlines()[0]}",
@@ -220,6 +196,31 @@ def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
             hint="the primary column and each custom granularity's column must be in the source",
             **where,
         ) from None
+
+
+def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, for_sql: str | None = None) -> None:
+    """The time spines the SQL reads: the daily ``pantry_time_spine(ds, <custom grains>)``,
+    the user's (``time_spines:``) or Pantry's own (1990 to 2050), and the user's spines below a
+    day (``pantry_time_spine_hour``), each read into memory once per connection."""
+
+    def wanted(table: str) -> bool:
+        return for_sql is None or re.search(rf"\b{table}\b", for_sql) is not None
+
+    for fine in catalog.time_spines:
+        table = f"{SPINE_TABLE}_{fine.grain}"
+        if fine.grain != "day" and wanted(table):
+            _read_spine(con, catalog, fine, table, f'CAST("{fine.column}" AS TIMESTAMP) AS ds')
+    if not wanted(SPINE_TABLE):
+        return
+    spine = catalog.daily_spine
+    if spine is None:
+        con.execute(
+            f"CREATE TABLE {SPINE_TABLE} AS SELECT CAST(range AS DATE) AS ds "
+            "FROM range(DATE '1990-01-01', DATE '2051-01-01', INTERVAL 1 DAY)"
+        )
+        return
+    columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{column}" AS "{name}"' for name, column in spine.custom]
+    _read_spine(con, catalog, spine, SPINE_TABLE, ", ".join(columns))
 
 
 def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[str, str]:
@@ -244,14 +245,11 @@ def lock_down(
     paths: list[str] = []
     folders: list[str] = []
     for model in models:
-        if model.ingest == "push":  # its pushed batches
-            from pantry.ingest.log import home_of, ingest_dir
+        if model.ingest == "push":  # its pushed batches, here or (on S3) in the cache
+            from pantry.ingest.log import ingest_dir
 
-            home = (
-                home_of(offline) if offline is not None else Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
-            )
-            folders.append(str(ingest_dir(home, model.name)) + "/")
-            folders.append(str(s3_cache(offline)) + "/")  # batches kept on S3, read through the cache
+            folders.append(str(ingest_dir(_home(offline), model.name)) + "/")
+            folders.append(str(s3_cache(offline)) + "/")
         if source_kind(model.source) == "s3":
             folders.append(str(s3_cache(offline)) + "/")  # the cached copies of its objects
             continue
@@ -288,8 +286,7 @@ def connect(
     """
     con = duckdb.connect(config={"threads": threads} if threads else {})
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
-    if for_sql is None or SPINE_TABLE in for_sql:
-        create_spine(con, catalog)
+    create_spine(con, catalog, for_sql)
     if models is None:
         models = list(catalog.semantic_models.values())
         if for_sql is not None:

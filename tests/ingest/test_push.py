@@ -119,3 +119,23 @@ def test_with_the_offline_store_on_s3_batches_are_objects_there(store: Store, s3
     assert len(keys) == 2 and all(k.endswith(".parquet") for k in keys)
     assert not (store.home / "ingest").exists()  # nothing kept only on this machine
     assert _totals(Store(defs=store.defs, home=store.home / "elsewhere", offline_uri=uri)) == (3, 16.5)
+
+
+def test_a_large_csv_with_a_bad_value_far_down_is_one_refused_row(store: Store, tmp_path: Path) -> None:
+    """Every column is read as text: a value that does not fit, past the first block a CSV
+    reader would infer types from, is one refused row, not a crash."""
+    import subprocess
+    import sys
+
+    rows = [f"{i},1,2026-11-30 14:00:00,1" for i in range(100, 80_100)]
+    rows[-1] = "80099,1,2026-11-30 14:00:00,oops"
+    path = tmp_path / "big.csv"
+    path.write_text("event_id,customer_id,ts,amount\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 2_000_000  # several of pyarrow's 1 MB blocks
+    env = {"PANTRY_DEFS": str(store.defs), "PANTRY_HOME": str(store.home), "PATH": "/usr/bin:/bin"}
+    pantry = str(Path(sys.executable).parent / "pantry")
+    done = subprocess.run([pantry, "push", "events", str(path)], env=env, capture_output=True, text=True, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in said, said
+    assert "79999 row(s) pushed to events" in said and "row 80000: 'oops' is not a DOUBLE (column amount)" in said
+    assert _totals(store) == (2 + 79_999, 12.5 + 79_999)

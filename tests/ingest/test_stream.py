@@ -90,3 +90,19 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
     assert again.returncode == 0, again.stdout + again.stderr
     assert client.xpending(KEY, GROUP)["pending"] == 0
     assert _totals(store) == (2 + total, 12.5 + 0.5 * total)
+
+
+def test_pantry_ingest_with_redis_down_is_one_clear_error(store: Store, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    env = {
+        "PANTRY_DEFS": str(store.defs),
+        "PANTRY_HOME": str(store.home),
+        "PANTRY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PATH": "/usr/bin:/bin",
+    }
+    pantry = str(Path(sys.executable).parent / "pantry")
+    done = subprocess.run([pantry, "ingest", "events"], env=env, capture_output=True, text=True, timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in said, said
+    assert "is unreachable after" in said and "PANTRY_REDIS_URL" in said
