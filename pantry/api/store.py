@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,11 +236,20 @@ class Store:
             utc_naive,
             warn_unmaterialized,
         )
+        from pantry.features.stream_reads import present_at, read_stream_view
 
         plans = self._plans(features)
         if not plans:
             raise PantryError("no features given", field="features", hint="pass features=['view:feature', ...]")
         con, attached = self._offline_reader(views=list(plans))
+        sources: dict[str, duckdb.DuckDBPyConnection] = {}
+
+        def source_for(plan: ViewPlan) -> duckdb.DuckDBPyConnection:
+            """A streaming view reads its models' rows (``src.<model>``), durable once pushed."""
+            if plan.view.name not in sources:
+                sources[plan.view.name] = connect(self.definitions, self.offline, models=plan.models, for_sql="")
+            return sources[plan.view.name]
+
         try:
             days = {name: self._days(con, name) if attached else [] for name in plans}
             if entity_df is None:
@@ -255,7 +264,9 @@ class Store:
                 start = _as_datetime(start_time, "start_time")
                 end = _as_datetime(end_time, "end_time")
                 spines = [
-                    present_entities(con, plan, stamps_in(days[name], start, end))
+                    (present_at if plan.streaming else present_entities)(
+                        source_for(plan) if plan.streaming else con, plan, stamps_in(days[name], start, end)
+                    )
                     for name, (plan, _) in plans.items()
                     if days[name]
                 ]
@@ -284,21 +295,20 @@ class Store:
                         hint=did_you_mean(plan.key, [str(c) for c in entity_df.columns])
                         or f"its columns are {list(entity_df.columns)}",
                     )
-                if not days[name]:
-                    warn_unmaterialized(name)
-                values = read_view(
-                    con,
-                    plan,
-                    entity_df[plan.key].reset_index(drop=True),
-                    timestamps.reset_index(drop=True),
-                    names,
-                    bool(days[name]),
-                )
+                keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
+                if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
+                    values = read_stream_view(source_for(plan), plan, keys, stamps, names)
+                else:
+                    if not days[name]:
+                        warn_unmaterialized(name)
+                    values = read_view(con, plan, keys, stamps, names, bool(days[name]))
                 for feature in names:
                     out[f"{name}__{feature}" if full_feature_names else feature] = values[feature].values
             return out
         finally:
             con.close()
+            for source in sources.values():
+                source.close()
 
     @staticmethod
     def _days(con: duckdb.DuckDBPyConnection, view: str) -> list[date]:
@@ -343,7 +353,99 @@ class Store:
         from pantry.ingest.push import push_rows
 
         catalog = self.definitions
-        return push_rows(catalog, self.home, self.offline, model, rows)
+        result = push_rows(catalog, self.home, self.offline, model, rows)
+        if result.batch is not None:
+            self._serve_pushed(model, result.rows, result.batch)
+        return result
+
+    def _streaming_views(self, model: str | None = None) -> list[str]:
+        """Streaming views served online, those reading ``model`` when it is given."""
+        from pantry.features.plan import plan_view
+
+        names = []
+        for name, view in self.definitions.views.items():
+            if view.stream_tile is None or not view.online:
+                continue
+            if model is None or model in {m.name for m in plan_view(self.definitions, view).models}:
+                names.append(name)
+        return names
+
+    def _stream(self, view: str) -> tuple[ViewPlan, Any]:
+        """A streaming view's plan and Redis scripts, built once per Store: the feature types
+        come from the declared sources' schemas, which a push never changes."""
+        cache = self.__dict__.setdefault("_stream_cache", {})
+        if view not in cache:
+            from dataclasses import replace
+
+            from pantry.features.plan import plan_view
+            from pantry.features.stream_events import feature_kinds
+            from pantry.online.stream_tiles import StreamScripts, layout_for
+
+            plan = plan_view(self.definitions, self.definitions.views[view])
+            declared = [replace(m, ingest=None) for m in plan.models]
+            con = connect(self.definitions, self.offline, models=declared, for_sql="")
+            try:
+                kinds = feature_kinds(con, plan)
+            finally:
+                con.close()
+            cache[view] = (plan, StreamScripts(layout_for(plan, kinds)))
+        return cache[view]
+
+    def _serve_pushed(self, model: str, rows: pa.Table, batch: str) -> None:
+        """A durable batch into the online tiles of every streaming view that reads its model.
+
+        Each event counts once (the tiles remember event ids), so a failure here is mended by
+        pushing the same rows again, or by a stream redelivering them."""
+        from pantry.features.stream_events import batch_events
+        from pantry.online.client import guarded
+        from pantry.online.stream_tiles import apply_events
+
+        semantic = self.definitions.semantic_models[model]
+        for view in self._streaming_views(model):
+            plan, scripts = self._stream(view)
+            events = batch_events(plan, scripts.layout, semantic, rows, batch)
+            try:
+                guarded(
+                    self.online_url,
+                    lambda s=scripts, e=events: apply_events(self._redis_client, s, e),
+                    doing=f"the online update of streaming view '{view}'",
+                    view=view,
+                )
+            except PantryError as err:
+                raise PantryError(
+                    f"{len(rows)} rows of '{model}' are stored, but streaming view '{view}' was not updated online: "
+                    f"{err.message}",
+                    field="online",
+                    hint="push the same rows again once Redis answers (each event counts once), "
+                    f"or run 'pantry push-online {view} <today>' to replay the window",
+                ) from None
+
+    def sync_stream(self, view: str, at: datetime | None = None) -> int:
+        """Replay the rows of a streaming view's window (up to ``at``, default now) into its
+        online tiles; events already there are skipped. Returns how many rows were replayed.
+
+        Why: rows in the declared source, or pushed while Redis was away, reach serving this
+        way; the daily online push of a streaming view runs it."""
+        from pantry.features.stream_events import events_of, merged
+        from pantry.online.client import guarded
+        from pantry.online.stream_tiles import apply_events
+
+        plan, scripts = self._stream(view)
+        now = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        since = now - timedelta(seconds=plan.window_seconds + (plan.tile or 0))
+        con = connect(self.definitions, self.offline, models=plan.models, for_sql="")
+        try:
+            events = merged(events_of(con, plan, scripts.layout, m, f'src."{m.name}"', since) for m in plan.models)
+        finally:
+            con.close()
+        for rows in events.values():
+            rows.sort(key=lambda e: e[2][20:])  # arrival order: the order a tile's sums add in
+        return guarded(
+            self.online_url,
+            lambda: apply_events(self._redis_bulk, scripts, events),
+            doing=f"the online sync of streaming view '{view}'",
+            view=view,
+        )
 
     def push_online(self, view: str, partition: str | date, progress: Callable[[int, int], None] | None = None) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.
@@ -366,6 +468,10 @@ class Store:
             )
         spec = self.definitions.views[view]
         names = [f.name for f in spec.features]
+        if spec.stream_tile is not None and spec.online:
+            # a streaming view is served as rows arrive; its daily push replays the window up
+            # to now, so rows that reached the store another way (its declared source) serve too
+            return self.sync_stream(view)
         if day not in self.materialized_partitions(view):
             raise PantryError(
                 f"partition {day} of feature view '{view}' is not materialized",
@@ -439,9 +545,17 @@ class Store:
         return days[-1]
 
     def get_online_features(
-        self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], full_feature_names: bool = False
+        self,
+        features: Sequence[str],
+        entity_rows: Sequence[dict[str, Any]],
+        full_feature_names: bool = False,
+        at: datetime | None = None,
     ) -> dict[str, list]:
         """Served values, exactly what training read at the pushed stamp; one Redis round trip.
+
+        A streaming view serves the value at ``floor(at, tile)``; ``at`` defaults to now (a
+        later ``at`` shows how windows empty; an earlier one reaches back only as far as the
+        tiles Redis still keeps, the view's largest window).
 
         Kept lean on purpose: a one-entity read costs about 0.1 ms, and every list this
         builds twice shows in the benchmark's ratio to a raw pipelined HMGET.
@@ -464,9 +578,10 @@ class Store:
             result.setdefault(plan.key, keys)
             requests.append((view, names, keys))
         client = self._redis_client
+        streams = self._stream_stamps([r[0] for r in requests], at) if self._has_streams else None
         replies = guarded(
             self.online_url,
-            lambda: read_many(client, requests),
+            lambda: read_many(client, requests, streams),
             doing="the online read",
             view=requests[0][0] if len(requests) == 1 else None,
         )
@@ -475,6 +590,30 @@ class Store:
             for name, column in zip(names, columns):
                 result[f"{view}__{name}" if full_feature_names else name] = list(column)
         return result
+
+    @cached_property
+    def _has_streams(self) -> bool:
+        return any(v.stream_tile is not None for v in self.definitions.views.values())
+
+    def _stream_stamps(self, views: Sequence[str], at: datetime | None) -> dict[str, tuple[Any, int]]:
+        """For each streaming view read: its scripts and the stamp ``floor(at, tile)``."""
+        import time
+
+        now = at.timestamp() if at is not None else time.time()
+        stamps = {}
+        for view in views:
+            spec = self.definitions.views[view]
+            if spec.stream_tile is None:
+                continue
+            plan, scripts = self._stream(view)
+            tile = plan.tile or 1
+            stamp = int(now // tile) * tile
+            ttl = spec.ttl
+            if ttl is not None and ttl.unit not in ("month", "quarter", "year"):
+                if now - stamp > ttl.as_timedelta().total_seconds():
+                    stamp = -(2**40)  # the value at this stamp has expired: read as absent
+            stamps[view] = (scripts, stamp)
+        return stamps
 
     @property
     def offline_db(self) -> Path:

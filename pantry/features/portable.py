@@ -32,12 +32,17 @@ from pantry.spec.model import SemanticModel
 LAST_VALUE = "PANTRY_LAST_VALUE"  # rendered per dialect by ``_last_value``
 
 
+def _span(days: int, seconds: int) -> str:
+    """A window as an interval: whole days, or seconds for a streaming view's finer windows."""
+    return f"INTERVAL '{days}' DAY" if seconds in (0, days * 86400) else f"INTERVAL '{seconds}' SECOND"
+
+
 def _aggregate(planned: PlannedFeature, value: str, at: str, stamp: str) -> str:
     """One feature's aggregate over its own window, inside the model's ``[s - W, s)`` rows."""
     agg = planned.agg
     if agg == "last":
         return f"{LAST_VALUE}({value}, {at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
-    inside = f"CASE WHEN {at} >= TIMESTAMP '{stamp}' - INTERVAL '{planned.days}' DAY THEN {value} END"
+    inside = f"CASE WHEN {at} >= TIMESTAMP '{stamp}' - {_span(planned.days, planned.seconds)} THEN {value} END"
     if agg == "sum":
         return f"SUM({inside})"
     if agg == "count":
@@ -71,7 +76,7 @@ def _model_values(plan: ViewPlan, model: SemanticModel, stamp: str) -> str:
         columns.append(f"{_aggregate(planned, value, at, stamp) if mine else 'NULL'} AS {q(planned.feature.name)}")
     return (
         f"SELECT {', '.join(columns)} FROM {SOURCE_SCHEMA}.{q(model.name)} AS m0 "
-        f"WHERE {at} >= TIMESTAMP '{stamp}' - INTERVAL '{plan.window}' DAY AND {at} < TIMESTAMP '{stamp}' "
+        f"WHERE {at} >= TIMESTAMP '{stamp}' - {_span(plan.window, plan.window_seconds)} AND {at} < TIMESTAMP '{stamp}' "
         f"AND {key} IS NOT NULL GROUP BY {key}"
     )
 

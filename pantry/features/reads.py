@@ -32,11 +32,23 @@ from pantry.features.tiles import PARTITIONS_TABLE, partial_columns, q, rows_col
 TIMESTAMP = "event_timestamp"
 
 
-def _combine(planned: PlannedFeature) -> str:
-    """SQL combining one feature's tiles inside its window, per query row."""
+def combine(
+    planned: PlannedFeature, inside: str | None = None, latest: str = "t.__day", ordered: str | None = None
+) -> str:
+    """SQL combining one feature's tiles inside its window, per query row: ``inside`` says
+    which tiles ``t`` of row ``v`` the window holds, ``latest`` orders them for a dimension,
+    ``ordered`` (a streaming view's tile column) fixes the order its sums add in."""
     name, agg = planned.feature.name, planned.agg
-    inside = f"t.__day >= v.__sday - {planned.days}"
+    inside = inside or f"t.__day >= v.__sday - {planned.days}"
     part = f"t.{q(name + '__part')}"
+    if ordered is not None and agg in ("sum", "average"):
+        # a streaming view adds its tiles' sums oldest first, as the read script in Redis does
+        first = part if agg == "sum" else f"t.{q(partial_columns(planned)[0])}"
+        total = f"LIST_SUM(LIST({first} ORDER BY {ordered}) FILTER (WHERE {inside}))"
+        if agg == "sum":
+            return f"COALESCE({total}, 0)"
+        count = f"t.{q(partial_columns(planned)[1])}"
+        return f"{total} / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)"
     if agg in ("sum", "count", "sum_boolean"):
         return f"COALESCE(SUM({part}) FILTER (WHERE {inside}), 0)"
     if agg == "average":
@@ -53,7 +65,7 @@ def _combine(planned: PlannedFeature) -> str:
         p = measure.percentile if measure.percentile is not None else 0.5
         return f"LIST_AGGREGATE(FLATTEN(LIST({part}) FILTER (WHERE {inside})), '{kind}', {p})"
     rows = f"t.{q(rows_column(planned.model))}"
-    return f"ARG_MAX_NULL({part}, t.__day) FILTER (WHERE {rows} > 0)"
+    return f"ARG_MAX_NULL({part}, {latest}) FILTER (WHERE {rows} > 0)"
 
 
 def utc_naive(series: pd.Series, column: str) -> pd.Series:
@@ -108,15 +120,7 @@ def read_view(
     has_tiles: bool,
 ) -> pd.DataFrame:
     """Feature values for rows ``(keys[i], timestamps[i])``, in input order; ``con`` has ``offline`` attached."""
-    # columnar, never row by row: a million training rows cost milliseconds here
-    frame = pa.table(
-        {
-            "__qid": pa.array(np.arange(len(keys), dtype=np.int64)),
-            "__key": key_array(keys, plan.key),
-            "__ts": pa.Array.from_pandas(timestamps.astype("datetime64[us]")).cast(pa.timestamp("us")),
-        }
-    )
-    con.register("__pantry_q", frame)
+    con.register("__pantry_q", query_frame(plan, keys, timestamps))
     planned = [plan.feature(n) for n in names]
     ttl = plan.view.ttl
     ttl_filter = f"AND v.__ts - v.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
@@ -127,7 +131,7 @@ def read_view(
         selects = ", ".join(
             f"CASE WHEN a.__present > 0 THEN a.{q(p.feature.name)} END AS {q(p.feature.name)}" for p in planned
         )
-        combined = ", ".join(f"{_combine(p)} AS {q(p.feature.name)}" for p in planned)
+        combined = ", ".join(f"{combine(p)} AS {q(p.feature.name)}" for p in planned)
         sql = f"""
         WITH stamps AS (
             SELECT CAST(day + INTERVAL 1 DAY AS TIMESTAMP) AS __stamp FROM offline.{PARTITIONS_TABLE} WHERE view = '{plan.view.name}'
@@ -144,13 +148,30 @@ def read_view(
         SELECT {selects} FROM __pantry_q qq LEFT JOIN agg a ON a.__qid = qq.__qid ORDER BY qq.__qid
         """
     try:
-        cursor = con.execute(sql)
-        kinds = [str(d[1]).upper() for d in con.description or []]
-        result = cursor.df()
+        return run_read(con, sql)
     finally:
         con.unregister("__pantry_q")
-    # integer sums come back from DuckDB as HUGEINT (a float in pandas): keep them integers,
-    # so a count is an int in training and online alike; a sum of doubles stays a double
+
+
+def query_frame(plan: ViewPlan, keys: pd.Series, timestamps: pd.Series) -> pa.Table:
+    """The read's rows as Arrow: ``__qid`` (input order), ``__key``, ``__ts`` (naive UTC)."""
+    # columnar, never row by row: a million training rows cost milliseconds here
+    return pa.table(
+        {
+            "__qid": pa.array(np.arange(len(keys), dtype=np.int64)),
+            "__key": key_array(keys, plan.key),
+            "__ts": pa.Array.from_pandas(timestamps.astype("datetime64[us]")).cast(pa.timestamp("us")),
+        }
+    )
+
+
+def run_read(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """Run a read; integer sums come back from DuckDB as HUGEINT (a float in pandas): keep
+    them integers, so a count is an int in training and online alike; a sum of doubles
+    stays a double."""
+    cursor = con.execute(sql)
+    kinds = [str(d[1]).upper() for d in con.description or []]
+    result = cursor.df()
     for name, kind in zip(result.columns, kinds):
         if kind in ("HUGEINT", "BIGINT", "INTEGER") or (kind.startswith("DECIMAL") and kind.endswith(",0)")):
             result[name] = result[name].astype("Int64")

@@ -32,6 +32,11 @@ from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.spec.model import Dimension, SemanticModel
 
 FEATURES_SCHEMA = "features"
+# the order rows reached the store: the declared source first, then pushed batches by name
+# (arrival time), each in row order; ``stream_events.arrival_rank`` is the same order
+# (a batch on S3 is read from its cached copy, ``.../<batch name>/<etag>.parquet``)
+BATCH_NAME = r"(\d{20})-([0-9a-f]{8})\.parquet(/[^/]*)?$"
+ARRIVAL = f"regexp_matches(m0.{FILE_COLUMN}, '{BATCH_NAME}'), m0.{FILE_COLUMN}, m0.{ROW_COLUMN}"
 PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"
 
 
@@ -55,8 +60,16 @@ def partial_columns(planned: PlannedFeature) -> list[str]:
     return [f"{name}__part"]
 
 
-def _partials(planned: PlannedFeature, value: str, order: str) -> list[str]:
+def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | None = None) -> list[str]:
+    """One feature's partial aggregates of a tile. With ``arrival`` (a streaming view), float
+    sums add the values in arrival order, as the online tiles in Redis do, so both sides
+    round every addition alike and serve the very same double."""
     name, agg = planned.feature.name, planned.agg
+    if arrival is not None and agg in ("sum", "average"):
+        total = f"LIST_SUM(LIST({value} ORDER BY {arrival}))"
+        if agg == "sum":
+            return [f"{total} AS {q(name + '__part')}"]
+        return [f"{total} AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
     if agg == "sum":
         return [f"SUM({value}) AS {q(name + '__part')}"]
     if agg == "count":
@@ -85,38 +98,64 @@ def model_time(plan: ViewPlan, model: SemanticModel) -> Dimension:
     return time_dim
 
 
-def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: date, hi: date) -> str:
+def tile_start(plan: ViewPlan, at: str) -> str:
+    """SQL for ``floor(at, tile)``, epoch-aligned: the stamp a streaming view's row is first served after."""
+    return f"time_bucket(INTERVAL '{plan.tile} seconds', {at}, TIMESTAMP '1970-01-01')"
+
+
+def model_rows(plan: ViewPlan, model: SemanticModel) -> tuple[str, str, str]:
+    """SQL for a model's entity key, its rows' time and their source order, over alias ``m0``."""
     entity = model.entity(plan.view.entity)
     assert entity is not None
-    features = [p for p in plan.features if p.model.name == model.name]
     key = qualified(entity.expr, "m0").sql("duckdb")
     at = f"CAST({qualified(model_time(plan, model).expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
-    order = f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
-    parts = [f"{key} AS __key", f"CAST({at} AS DATE) AS __day", f"COUNT(*) AS {q(rows_column(model))}"]
+    return key, at, f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
+
+
+def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: str, hi: str, keys: str | None = None) -> str:
+    """One model's tiles of rows with ``lo <= t < hi`` (timestamp literals); ``keys`` (a table
+    with ``__key``) limits them to the entities a read asks for."""
+    key, at, order = model_rows(plan, model)
+    features = [p for p in plan.features if p.model.name == model.name]
+    parts = [f"{key} AS __key"]
+    if plan.streaming:
+        parts += [f"{tile_start(plan, at)} AS __tile", f"CAST({tile_start(plan, at)} AS DATE) AS __day"]
+    else:
+        parts.append(f"CAST({at} AS DATE) AS __day")
+    parts.append(f"COUNT(*) AS {q(rows_column(model))}")
+    arrival = ARRIVAL if plan.streaming else None
     for planned in features:
-        parts += _partials(planned, qualified(planned.value_expr, "m0").sql("duckdb"), order)
+        parts += _partials(planned, qualified(planned.value_expr, "m0").sql("duckdb"), order, arrival)
+    only = f"AND {key} IN (SELECT __key FROM {keys}) " if keys else ""
     return (
         f"SELECT {', '.join(parts)} FROM {SOURCE_SCHEMA}.{q(model.name)} AS m0 "
-        f"WHERE {at} >= TIMESTAMP '{lo.isoformat()}' AND {at} < TIMESTAMP '{(hi + timedelta(days=1)).isoformat()}' "
-        f"AND {key} IS NOT NULL GROUP BY ALL"
+        f"WHERE {at} >= TIMESTAMP '{lo}' AND {at} < TIMESTAMP '{hi}' "
+        f"AND {key} IS NOT NULL {only}GROUP BY ALL"
     )
 
 
-def tiles_sql(plan: ViewPlan, lo: date, hi: date) -> str:
-    """Tiles of days ``lo..hi`` for every model the view reads, one row per (entity, day)."""
+def tiles_between(plan: ViewPlan, lo: str, hi: str, keys: str | None = None) -> str:
+    """Tiles of rows with ``lo <= t < hi`` for every model the view reads, one row per
+    (entity, tile): a day, or a streaming view's tile (``__tile``, with its ``__day``)."""
     models = plan.models
+    group = "__key, __tile, __day" if plan.streaming else "__key, __day"
     if len(models) == 1:
-        inner = _model_tiles(plan, models[0], lo, hi)
+        inner = _model_tiles(plan, models[0], lo, hi, keys)
         rows = f"{q(rows_column(models[0]))} AS __rows, "
-        return f"SELECT __key, __day, {rows}* EXCLUDE (__key, __day) FROM ({inner}) ORDER BY __key, __day"
-    union = " UNION ALL BY NAME ".join(f"({_model_tiles(plan, m, lo, hi)})" for m in models)
+        return f"SELECT {group}, {rows}* EXCLUDE ({group}) FROM ({inner}) ORDER BY {group}"
+    union = " UNION ALL BY NAME ".join(f"({_model_tiles(plan, m, lo, hi, keys)})" for m in models)
     counts = [f"COALESCE(SUM({q(rows_column(m))}), 0) AS {q(rows_column(m))}" for m in models]
     total = " + ".join(f"COALESCE(SUM({q(rows_column(m))}), 0)" for m in models)
     values = [f"ANY_VALUE({q(c)}) AS {q(c)}" for p in plan.features for c in partial_columns(p)]
     return (
-        f"SELECT __key, __day, {total} AS __rows, {', '.join(counts + values)} "
-        f"FROM ({union}) GROUP BY __key, __day ORDER BY __key, __day"
+        f"SELECT {group}, {total} AS __rows, {', '.join(counts + values)} "
+        f"FROM ({union}) GROUP BY {group} ORDER BY {group}"
     )
+
+
+def tiles_sql(plan: ViewPlan, lo: date, hi: date) -> str:
+    """Tiles of days ``lo..hi`` for every model the view reads, one row per (entity, tile)."""
+    return tiles_between(plan, lo.isoformat(), (hi + timedelta(days=1)).isoformat())
 
 
 def compute_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, hi: date) -> pa.Table:

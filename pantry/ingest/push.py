@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -28,6 +29,8 @@ class PushResult:
     model: str
     accepted: int
     refused: list[tuple[int, str]] = field(default_factory=list)
+    rows: pa.Table | None = field(default=None, repr=False)  # the kept rows, as stored
+    batch: str | None = None  # where they were stored: the batch's file or object key
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,5 @@ def push_rows(catalog: Catalog, home: Path, offline: Any, name: str, rows: Any) 
     if time_dim is not None:
         required |= _columns(time_dim.expr)
     checked = check(frame, schema, required)
-    if checked.table.num_rows:
-        append_batch(home, model.name, checked.table, offline)
-    return PushResult(model.name, checked.table.num_rows, checked.refused)
+    batch = append_batch(home, model.name, checked.table, offline) if checked.table.num_rows else None
+    return PushResult(model.name, checked.table.num_rows, checked.refused, checked.table, batch)

@@ -13,8 +13,8 @@ from typing import Any
 
 from pantry.compile.names import NameResolver
 from pantry.errors import PantryError, did_you_mean
-from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin
-from pantry.spec.windows import parse_window
+from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin, SemanticModel
+from pantry.spec.windows import SUB_DAILY, Window, parse_window
 
 VIEW_KEYS = {
     "name",
@@ -29,6 +29,7 @@ VIEW_KEYS = {
     "partitions",
     "features",
     "meta",
+    "stream",
 }
 FEATURE_KEYS = {"name", "measure", "window", "dimension", "description", "tags"}
 
@@ -47,7 +48,13 @@ def _error(
 
 
 def _feature(
-    catalog: Catalog, origin: Origin, view: str, entity: str, node: Any, errors: list[PantryError]
+    catalog: Catalog,
+    origin: Origin,
+    view: str,
+    entity: str,
+    node: Any,
+    errors: list[PantryError],
+    streaming: bool = False,
 ) -> Feature | None:
     line = getattr(node, "line", None)
     if not isinstance(node, dict) or not node.get("name"):
@@ -79,8 +86,16 @@ def _feature(
     if node.get("window") is not None:
         try:
             window = parse_window(node["window"])
-            if window.unit not in ("day", "week"):
-                raise ValueError(f"'{node['window']}' is not a whole number of days; feature windows are days or weeks")
+            if streaming and window.unit in ("month", "quarter", "year", "millisecond"):
+                raise ValueError(
+                    f"'{node['window']}' has no fixed length in tiles; a streaming view's windows are "
+                    "seconds, minutes, hours, days or weeks"
+                )
+            if not streaming and window.unit not in ("day", "week"):
+                raise ValueError(
+                    f"'{node['window']}' is not a whole number of days; feature windows are days or weeks "
+                    "(finer windows need 'stream: {tile: 1 minute}' on the view)"
+                )
         except ValueError as err:
             errors.append(_error(origin, view, f"feature '{name}': {err}", f"features.{name}.window", None, line))
             return None
@@ -287,8 +302,10 @@ def _read_view(
             )
         )
         items = []
+    stream = _mapping(origin, name, node, "stream", errors, "'stream: {tile: 1 minute}'")
+    streaming = "stream" in node
     for item in items:
-        feature = _feature(catalog, origin, name, entity, item, errors)
+        feature = _feature(catalog, origin, name, entity, item, errors, streaming)
         if feature is None:
             continue
         if feature.name in seen:
@@ -339,7 +356,113 @@ def _read_view(
         drift=dict(drift),
         partitions_start=start,
         partitions_end=end,
+        stream_tile=_stream_tile(catalog, origin, name, entity, stream, features, errors) if streaming else None,
     )
+
+
+STREAM_AGGS = ("sum", "count", "sum_boolean", "average", "min", "max")
+
+
+def _stream_tile(
+    catalog: Catalog,
+    origin: Origin,
+    view: str,
+    entity: str,
+    stream: dict,
+    features: list[Feature],
+    errors: list[PantryError],
+) -> Window | None:
+    """``stream: {tile: 1 minute}``: the tile, checked against what a streaming view needs.
+
+    Why these rules: a stamp at every tile boundary must also fall on every day boundary
+    (the daily partitions still materialize), a window must be whole tiles (the online
+    store keeps whole tiles), and rows only arrive while running through ``ingest: push``.
+    """
+    for key in stream:
+        if key != "tile":
+            errors.append(
+                _error(
+                    origin, view, f"unknown field 'stream.{key}'", f"stream.{key}", "write 'stream: {tile: 1 minute}'"
+                )
+            )
+    try:
+        tile = parse_window(stream.get("tile"))
+        seconds = tile.as_timedelta().total_seconds()
+        if seconds < 1 or seconds != int(seconds) or 86400 % int(seconds):
+            raise ValueError(f"'{stream.get('tile')}' does not divide a day into whole seconds")
+    except ValueError as err:
+        errors.append(
+            _error(
+                origin,
+                view,
+                f"stream.tile: {err}",
+                "stream.tile",
+                "write 'stream: {tile: 1 minute}' (a tile divides a day)",
+            )
+        )
+        return None
+    before = len(errors)
+    for feature in features:
+        if feature.window is not None and feature.window.as_timedelta().total_seconds() % seconds:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{feature.name}': window '{feature.window}' is not a whole number of tiles ({tile} each)",
+                    f"features.{feature.name}.window",
+                    f"make it a multiple of {tile}",
+                    feature.line,
+                )
+            )
+        model = _feature_model(catalog, feature, entity)
+        if model is None:
+            continue
+        if feature.measure:
+            measure = model.measure(feature.measure.partition(".")[2])
+            if measure is not None and measure.agg not in STREAM_AGGS:
+                errors.append(
+                    _error(
+                        origin,
+                        view,
+                        f"feature '{feature.name}': a streaming view cannot serve '{measure.agg}' yet",
+                        f"features.{feature.name}.measure",
+                        f"streaming views serve {', '.join(STREAM_AGGS)} and dimension features; "
+                        "put this feature in a daily view",
+                        feature.line,
+                    )
+                )
+        if model.ingest != "push":
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{feature.name}' reads semantic model '{model.name}', which does not accept pushed rows",
+                    f"features.{feature.name}",
+                    f"add 'ingest: push' to '{model.name}': a streaming view is fed by pushed rows",
+                    feature.line,
+                )
+            )
+        time_dim = model.dimension(model.agg_time_dimension or "")
+        if time_dim is not None and time_dim.time_granularity not in SUB_DAILY:
+            errors.append(
+                _error(
+                    origin,
+                    view,
+                    f"feature '{feature.name}': the agg-time dimension '{time_dim.name}' of '{model.name}' has grain "
+                    f"'{time_dim.time_granularity}', too coarse for {tile} tiles",
+                    f"features.{feature.name}",
+                    f"give '{time_dim.name}' 'type_params: {{time_granularity: second}}'",
+                    feature.line,
+                )
+            )
+    return tile if len(errors) == before else None
+
+
+def _feature_model(catalog: Catalog, feature: Feature, entity: str) -> SemanticModel | None:
+    if feature.measure:
+        return catalog.semantic_models.get(feature.measure.partition(".")[0])
+    home = dimension_model(catalog, str(feature.dimension), entity)
+    return home if isinstance(home, SemanticModel) else None
 
 
 def _partition_day(origin: Origin, view: str, node: dict, bound: str, errors: list[PantryError]) -> date | None:

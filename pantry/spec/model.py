@@ -244,6 +244,7 @@ class FeatureView:
     drift: dict[str, Any] = field(default_factory=dict)
     partitions_start: date | None = None
     partitions_end: date | None = None
+    stream_tile: Window | None = None  # ``stream: {tile: 1 minute}``: a stamp at every tile boundary
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)

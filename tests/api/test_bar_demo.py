@@ -99,7 +99,7 @@ def test_cli_error_is_a_sentence_not_a_traceback(demo_defs: Path, tmp_path: Path
 def test_cli_validate(demo_defs: Path, tmp_path: Path) -> None:
     done = _pantry(demo_defs, "validate", home=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "5 semantic models, 12 metrics" in done.stdout
+    assert "6 semantic models, 12 metrics" in done.stdout
 
 
 def test_catalog_search_matches_names_descriptions_and_tags(store: Store) -> None:

@@ -164,8 +164,10 @@ def _view_parity(spark, store: Store, view: str, day: date) -> int:  # noqa: ANN
 
 def test_every_demo_feature_view_agrees_with_the_training_read(spark, demo_store: Store) -> None:  # noqa: ANN001
     views = list(demo_store.definitions.views)
-    assert sorted(views) == ["carrier_ops", "plane_activity"]
-    for view in views:
+    assert sorted(views) == ["carrier_ops", "guest_live", "plane_activity"]
+    # guest_live (a streaming view) has no rows before the demo pushes them; its portable
+    # form is checked against a brute force in tests/ingest/test_streaming_view.py
+    for view in ["carrier_ops", "plane_activity"]:
         assert _view_parity(spark, demo_store, view, FLIGHTS_DAY) > 10
 
 
