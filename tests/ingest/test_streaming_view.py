@@ -415,3 +415,126 @@ def test_a_wide_view_over_many_users_with_late_tiles_and_text_extremes(
             assert online["low_channel"][i] == _plain(training["low_channel"].iloc[i]) == want_low, (t, user)
             assert online["high_channel"][i] == _plain(training["high_channel"].iloc[i]) == want_high, (t, user)
         assert present > 250  # both script calls answered for users that have rows
+
+
+TWO_MODELS_YAML = (
+    STREAM_YAML.split("feature_views:")[0]
+    + """
+  - name: orders
+    source: data/orders.parquet
+    ingest: push
+    defaults: {agg_time_dimension: placed_at}
+    entities:
+      - {name: order, type: primary, expr: order_id}
+      - {name: user, type: foreign, expr: user_id}
+    dimensions:
+      - {name: placed_at, type: time, type_params: {time_granularity: second}}
+      - {name: shop, type: categorical}
+    measures:
+      - {name: order_total, agg: sum, expr: total}
+      - {name: orders, agg: count, expr: order_id}
+feature_views:
+  - name: both
+    entity: user
+    online: true
+    stream: {tile: 1 minute}
+    features:
+      - {name: spend_5m, measure: clicks.spend, window: 5 minutes}
+      - {name: orders_30m, measure: orders.orders, window: 30 minutes}
+      - {name: order_total_10m, measure: orders.order_total, window: 10 minutes}
+      - {name: channel, dimension: click__channel}
+      - {name: shop, dimension: order__shop}
+"""
+)
+
+
+def test_a_view_over_two_models_keeps_each_dimension_to_its_own_rows(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Clicks and orders of the same users in one view: a tile holding only clicks leaves
+    the latest shop where the last order put it, and a user with clicks but no order is
+    present with a null shop and 0 orders (served == training == brute force)."""
+    defs = write_defs(tmp_path, {"clicks.yaml": TWO_MODELS_YAML})
+    (defs / "data").mkdir()
+    _declared().to_parquet(defs / "data" / "clicks.parquet", index=False)
+    pd.DataFrame(
+        {"order_id": [1], "user_id": [2], "placed_at": [T0 - timedelta(minutes=40)], "shop": ["old"], "total": [9.0]}
+    ).to_parquet(defs / "data" / "orders.parquet", index=False)
+    store = Store(defs=defs, home=tmp_path / "home", redis_url=redis_server.url)
+    store.sync_stream("both", at=T0)
+    rng = np.random.default_rng(11)
+    clicks = _events(12, 400, 100)
+    n = 120
+    orders = pd.DataFrame(
+        {
+            "order_id": np.arange(100, 100 + n),
+            "user_id": rng.integers(1, 5, n),  # user 5 only clicks
+            # orders stop 12 minutes in; clicks go on to 20: later tiles hold clicks only
+            "placed_at": [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 12 * 60, n)],
+            "shop": rng.choice(["north", "south", None], n),
+            "total": rng.random(n) * 80,
+        }
+    )
+    for lo, hi in [(0, 600), (600, 1200)]:  # in time order, each model as it arrives
+        store.push(
+            "orders",
+            orders[(orders.placed_at >= T0 + timedelta(seconds=lo)) & (orders.placed_at < T0 + timedelta(seconds=hi))],
+        )
+        store.push(
+            "clicks", clicks[(clicks.ts >= T0 + timedelta(seconds=lo)) & (clicks.ts < T0 + timedelta(seconds=hi))]
+        )
+    all_clicks = pd.concat([_declared(), clicks], ignore_index=True)
+    all_orders = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "order_id": [1],
+                    "user_id": [2],
+                    "placed_at": [T0 - timedelta(minutes=40)],
+                    "shop": ["old"],
+                    "total": [9.0],
+                }
+            ),
+            orders,
+        ],
+        ignore_index=True,
+    )
+    users = [1, 2, 3, 4, 5, 99]
+    names = ["spend_5m", "orders_30m", "order_total_10m", "channel", "shop"]
+    refs = [f"both:{name}" for name in names]
+    shops_seen = 0
+    for t in [
+        T0 + timedelta(minutes=11, seconds=30),
+        T0 + timedelta(minutes=20, seconds=1),
+        T0 + timedelta(minutes=36),
+    ]:
+        s = t.replace(second=0, microsecond=0)
+        online = store.get_online_features(refs, [{"user_id": u} for u in users], at=pd.Timestamp(t, tz="UTC"))
+        frame = pd.DataFrame({"user_id": users, "event_timestamp": pd.Timestamp(t, tz="UTC")})
+        training = store.get_historical_features(frame, refs)
+        for i, user in enumerate(users):
+            c = all_clicks[
+                (all_clicks.user_id == user) & (all_clicks.ts >= s - timedelta(minutes=30)) & (all_clicks.ts < s)
+            ]
+            o = all_orders[
+                (all_orders.user_id == user)
+                & (all_orders.placed_at >= s - timedelta(minutes=30))
+                & (all_orders.placed_at < s)
+            ]
+            if c.empty and o.empty:
+                want: dict[str, object] = dict.fromkeys(names)
+            else:
+                want = {
+                    "spend_5m": float(c[c.ts >= s - timedelta(minutes=5)].amount.sum()),
+                    "orders_30m": len(o),
+                    "order_total_10m": float(o[o.placed_at >= s - timedelta(minutes=10)].total.sum()),
+                    "channel": c.sort_values("ts", kind="stable").iloc[-1].channel if len(c) else None,
+                    "shop": o.sort_values("placed_at", kind="stable").iloc[-1].shop if len(o) else None,
+                }
+            for name in names:
+                served, trained = online[name][i], _plain(training[name].iloc[i])
+                assert served == trained, (t, user, name, served, trained)
+                if isinstance(served, float):
+                    assert math.isclose(served, want[name], rel_tol=1e-12, abs_tol=1e-9), (t, user, name, served, want)
+                else:
+                    assert served == want[name], (t, user, name, served, want[name])
+            shops_seen += want["shop"] is not None and not c.empty and c.ts.max() > o.placed_at.max()
+    assert shops_seen >= 4  # the case that matters: clicks after the last order, the shop kept
