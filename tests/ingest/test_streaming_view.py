@@ -53,6 +53,17 @@ feature_views:
 # near now: Redis expires an entity's tiles by the wall clock, once every window that could
 # hold them has passed (the declared row 50 minutes before T0 is still in the hour)
 T0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=5)
+
+
+@pytest.fixture(autouse=True)
+def _clock_of_this_test() -> None:
+    """T0 follows each test's wall clock, not collection's: in a long suite a test runs many
+    minutes after import, and the declared row's tiles would expire on arrival (they live
+    until 61 minutes after it, by the wall clock)."""
+    global T0
+    T0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=5)
+
+
 FEATURES = ["spend_5m", "clicks_1h", "avg_10m", "top_5m", "low_units_15m", "paid_2m", "channel"]
 WINDOWS = {"spend_5m": 5, "clicks_1h": 60, "avg_10m": 10, "top_5m": 5, "low_units_15m": 15, "paid_2m": 2}
 
