@@ -353,7 +353,8 @@ class Store:
         from pantry.ingest.push import push_rows
 
         catalog = self.definitions
-        result = push_rows(catalog, self.home, self.offline, model, rows)
+        schemas = self.__dict__.setdefault("_push_schemas", {})
+        result = push_rows(catalog, self.home, self.offline, model, rows, schemas)
         if result.batch is not None:
             self._serve_pushed(model, result.rows, result.batch)
         return result

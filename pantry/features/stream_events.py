@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pantry.compile.query import SOURCE_SCHEMA, qualified
 from pantry.features.plan import ViewPlan
 from pantry.features.tiles import BATCH_NAME, model_rows, q
+from pantry.offline.scratch import scratch
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.online.layout import encode, key_text
 from pantry.online.stream_tiles import ORDER_OFFSET, StreamLayout, number_text
@@ -126,10 +128,11 @@ def batch_events(
     plan: ViewPlan, layout: StreamLayout, model: SemanticModel, batch: pa.Table, name: str
 ) -> dict[str, list[list[str]]]:
     """A pushed batch's rows as events; ``name`` is the batch's file, row ``i`` its ``i``-th row."""
-    con = duckdb.connect()
+    con = scratch()
     try:
         rows = batch.append_column(FILE_COLUMN, pa.array([name] * batch.num_rows, pa.string())).append_column(
-            ROW_COLUMN, pa.array(range(batch.num_rows), pa.int64())
+            ROW_COLUMN,
+            pa.array(np.arange(batch.num_rows, dtype=np.int64)),  # pa.array(range) is slow
         )
         con.register("__pantry_batch", rows)
         return events_of(con, plan, layout, model, "__pantry_batch")

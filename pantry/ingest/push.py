@@ -65,20 +65,32 @@ def _columns(text: str) -> set[str]:
     return {c.name.lower() for c in sqlglot.parse_one(text, read="duckdb").find_all(exp.Column)}
 
 
-def push_rows(catalog: Catalog, home: Path, offline: Any, name: str, rows: Any) -> PushResult:
+def declared_schema(catalog: Catalog, offline: Any, model: SemanticModel) -> Any:
+    """The columns and types of a model's declared source. Why the declared source alone:
+    reading every pushed batch (on S3, listing and fetching them) would only repeat it."""
+    declared = replace(model, ingest=None)
+    con = connect(catalog, offline, models=[declared], for_sql="")
+    try:
+        return source_schema(con, declared)
+    finally:
+        con.close()
+
+
+def push_rows(
+    catalog: Catalog, home: Path, offline: Any, name: str, rows: Any, schemas: dict[str, Any] | None = None
+) -> PushResult:
+    """Check rows and append the good ones as one durable batch. ``schemas`` caches each
+    model's declared schema across pushes (a Store keeps one, as it keeps its catalog):
+    opening DuckDB on the source costs tens of milliseconds, a large share of a small push."""
     model = push_model(catalog, name)
     try:
         frame = as_frame(rows)
     except TypeError as err:
         raise PantryError(str(err), field="rows") from None
-    # the columns and types come from the declared source alone: reading every pushed batch
-    # (on S3, listing and fetching them) on each push would only repeat the same schema
-    declared = replace(model, ingest=None)
-    con = connect(catalog, offline, models=[declared], for_sql="")
-    try:
-        schema = source_schema(con, declared)
-    finally:
-        con.close()
+    cache = {} if schemas is None else schemas
+    if model.name not in cache:
+        cache[model.name] = declared_schema(catalog, offline, model)
+    schema = cache[model.name]
     required: set[str] = set()
     primary = model.entity(model.primary or "")
     if primary is not None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
+
+from pantry.offline.scratch import scratch
 
 
 @dataclass
@@ -45,7 +46,7 @@ def check(frame: pd.DataFrame, schema: dict[str, str], required: set[str]) -> Ch
     for column in unknown:
         for i in frame.index[frame[column].notna()]:
             refused.setdefault(int(i), f"unknown column '{column}' (the model's source has {', '.join(schema)})")
-    con = duckdb.connect()
+    con = scratch()
     try:
         data = frame[[lower[c] for c in schema if c in lower]].copy()
         data.columns = [str(c).lower() for c in data.columns]

@@ -139,3 +139,23 @@ def test_a_large_csv_with_a_bad_value_far_down_is_one_refused_row(store: Store, 
     assert done.returncode == 1 and "Traceback" not in said, said
     assert "79999 row(s) pushed to events" in said and "row 80000: 'oops' is not a DOUBLE (column amount)" in said
     assert _totals(store) == (2 + 79_999, 12.5 + 79_999)
+
+
+def test_pushes_from_many_threads_keep_their_own_rows_and_refusals(store: Store) -> None:
+    """The HTTP server pushes from several threads through one Store, which shares one
+    scratch DuckDB for checking rows: each push must check its own rows only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(n: int) -> tuple[int, list[int]]:
+        rows = [
+            {"event_id": 1000 * n + i, "customer_id": n, "ts": "2026-11-30 12:00:00", "amount": n if i % 5 else "bad"}
+            for i in range(50)
+        ]
+        result = store.push("events", rows)
+        return result.accepted, sorted(i for i, _ in result.refused)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(1, 17)))
+    assert answers == [(40, list(range(0, 50, 5)))] * 16
+    # 2 declared rows; each thread n kept 40 rows of amount n
+    assert _totals(store) == (2 + 16 * 40, 12.5 + sum(40 * n for n in range(1, 17)))
