@@ -560,7 +560,7 @@ class S3Offline:
             return False
         paths = sorted(self.cached(objects))
         table = pq.ParquetDataset(paths).read() if len(paths) > 1 else pq.read_table(paths[0])
-        table = table.append_column("rowid", pa.array(range(table.num_rows), pa.int64()))
+        table = table.append_column("rowid", pa.array(np.arange(table.num_rows, dtype=np.int64)))
         registered = f"__table_{name}"
         con.register(registered, table)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * EXCLUDE (rowid), {extra} FROM {sql_name(registered)}")
