@@ -80,10 +80,12 @@ def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | No
         return [f"SUM({value}) AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
     if agg in ("min", "max"):
         return [f"{agg.upper()}({value}) AS {q(name + '__part')}"]
+    # lists sorted: a tile's bytes then depend on its rows alone, not on DuckDB's threads, so a
+    # day rewritten unchanged keeps its S3 ETag and its cached copy
     if agg == "count_distinct":
-        return [f"LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL) AS {q(name + '__part')}"]
+        return [f"LIST_SORT(LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
     if agg in ("median", "percentile"):
-        return [f"LIST({value}) FILTER (WHERE {value} IS NOT NULL) AS {q(name + '__part')}"]
+        return [f"LIST_SORT(LIST({value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
     # a dimension: the value on the day's latest row; ties go to the later source row
     return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
 
