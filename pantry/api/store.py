@@ -86,6 +86,12 @@ class BrokenDefinitions(UserWarning):
     """Some definitions are broken and left out; the rest of the store works."""
 
 
+def _utc(at: datetime) -> datetime:
+    """A moment in UTC; a naive datetime is UTC, as everywhere in Pantry (``reads.utc_naive``),
+    never the machine's local time."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 class Store:
     """Pantry's user-facing API: query metrics, read features, browse the catalog."""
 
@@ -432,7 +438,7 @@ class Store:
         from pantry.online.stream_tiles import apply_events
 
         plan, scripts = self._stream(view)
-        now = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        now = _utc(at or datetime.now(UTC)).replace(tzinfo=None)
         since = now - timedelta(seconds=plan.window_seconds + (plan.tile or 0))
         con = connect(self.definitions, self.offline, models=plan.models, for_sql="")
         try:
@@ -600,7 +606,7 @@ class Store:
         """For each streaming view read: its scripts and the stamp ``floor(at, tile)``."""
         import time
 
-        now = at.timestamp() if at is not None else time.time()
+        now = _utc(at).timestamp() if at is not None else time.time()
         stamps = {}
         for view in views:
             spec = self.definitions.views[view]

@@ -549,3 +549,29 @@ def test_a_view_over_two_models_keeps_each_dimension_to_its_own_rows(tmp_path: P
                     assert served == want[name], (t, user, name, served, want[name])
             shops_seen += want["shop"] is not None and not c.empty and c.ts.max() > o.placed_at.max()
     assert shops_seen >= 4  # the case that matters: clicks after the last order, the shop kept
+
+
+def test_a_naive_moment_is_utc_whatever_the_machine_clock_zone(
+    stream_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``at`` without a zone means UTC, as an entity frame's timestamps do; on a machine set
+    to New York it must not move five hours."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        store = stream_store
+        store.sync_stream("live", at=T0)  # naive: UTC
+        click = {"click_id": 7001, "user_id": 42, "ts": T0 + timedelta(seconds=30), "amount": 3.5, "channel": "ads"}
+        store.push("clicks", [click])
+        t = T0 + timedelta(minutes=2)
+        naive = store.get_online_features(["live:spend_5m", "live:clicks_1h"], [{"user_id": 42}], at=t)
+        aware = store.get_online_features(
+            ["live:spend_5m", "live:clicks_1h"], [{"user_id": 42}], at=t.replace(tzinfo=UTC)
+        )
+        # by hand: the click at T0 + 30 s is inside both windows at stamp T0 + 2 min
+        assert naive == aware == {"user_id": [42], "spend_5m": [3.5], "clicks_1h": [1]}
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
