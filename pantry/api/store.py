@@ -369,13 +369,15 @@ class Store:
         """Streaming views served online, those reading ``model`` when it is given."""
         from pantry.features.plan import plan_view
 
-        names = []
-        for name, view in self.definitions.views.items():
-            if view.stream_tile is None or not view.online:
-                continue
-            if model is None or model in {m.name for m in plan_view(self.definitions, view).models}:
-                names.append(name)
-        return names
+        readers = self.__dict__.get("_stream_readers")
+        if readers is None:  # planned once per Store, not on every push
+            readers = {
+                name: {m.name for m in plan_view(self.definitions, view).models}
+                for name, view in self.definitions.views.items()
+                if view.stream_tile is not None and view.online
+            }
+            self.__dict__["_stream_readers"] = readers
+        return [name for name, models in readers.items() if model is None or model in models]
 
     def _stream(self, view: str) -> tuple[ViewPlan, Any]:
         """A streaming view's plan and Redis scripts, built once per Store: the feature types
