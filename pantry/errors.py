@@ -32,6 +32,16 @@ class PantryError(Exception):
         self.hint = hint
         super().__init__(self.render())
 
+    def public(self) -> str:
+        """The message for an HTTP client: the definition, the field and the hint, but not
+        the server's file paths and lines, which are the operator's business."""
+        parts = [f"{self.definition}: " if self.definition else "", self.message]
+        if self.field and self.definition:
+            parts.append(f" (field '{self.field}')")
+        if self.hint:
+            parts.append(f" ({self.hint})")
+        return "".join(parts)
+
     def render(self) -> str:
         """``file: kind 'name': message (hint)``, with the line last so the contract's prefix holds."""
         parts: list[str] = []

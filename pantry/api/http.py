@@ -2,33 +2,36 @@
 
 Why thin: every answer here is what the Python API answers, so the HTTP server cannot
 drift from training or from the CLI. This module adds only what HTTP needs: JSON shapes,
-status codes (422 for a bad request, 503 when Redis is down, 401/403 for keys and pii,
-504 for a metric query past ``PANTRY_QUERY_TIMEOUT``), a row cap (``PANTRY_MAX_ROWS``),
-an audit log of every refusal (logger ``pantry.http``, with the key's name, never the
-key) and Prometheus metrics.
+status codes (422 for a bad request, 503 when Redis is down, 401/403 for keys, scopes and
+pii, 413 past a size limit, 429 when the query queue is full, 504 for a metric query past
+``PANTRY_QUERY_TIMEOUT``), the limits of ``limits.py``, an audit log of every refusal
+(logger ``pantry.http``, with the key's name, never the key) and Prometheus metrics
+labelled by route template, so that no client can grow them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
+from pantry.api.limits import Limits
+from pantry.api.query_pool import PastDeadline, QueryWorkers, QueueFull, WorkerStopped
 from pantry.api.query_worker import json_value, run_query, worker_pool
 from pantry.api.store import Store
 from pantry.compile.pii import PiiNames
@@ -37,8 +40,9 @@ from pantry.online.client import RedisRefused, RedisUnavailable
 from pantry.online.layout import meta_key
 
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
-DEFAULT_QUERY_TIMEOUT_S = 30.0
-DEFAULT_MAX_ROWS = 100_000
+# query parameters that look like a key: refused (keys go in headers) and never logged
+KEY_PARAMS = {"api_key", "apikey", "key", "token", "access_token"}
+INLINE_CELLS = 2_000  # an online read of more entities x features than this leaves the event loop
 audit = logging.getLogger("pantry.http")
 
 
@@ -73,17 +77,16 @@ def parse_keys(text: str | None) -> dict[str, ApiKey]:
     return keys
 
 
-def _env_number(name: str, default: float, kind: type = float) -> float:
-    text = os.environ.get(name)
+def redacted_query(raw: bytes) -> tuple[str, bool]:
+    """The query string with any key-like parameter's value replaced, and whether one was there."""
+    text = raw.decode("latin-1")
     if not text:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise PantryError(f"{name}={text!r} is not a positive number", field=name, hint=f"unset it for {default:g}")
-    return value
+        return text, False
+    pairs = parse_qsl(text, keep_blank_values=True)
+    found = any(k.lower() in KEY_PARAMS for k, _ in pairs)
+    if not found:
+        return text, False
+    return urlencode([(k, "REDACTED" if k.lower() in KEY_PARAMS else v) for k, v in pairs]), True
 
 
 def _view_of(ref: str) -> str:
@@ -93,12 +96,11 @@ def _view_of(ref: str) -> str:
 def create_app(store: Store | None = None, api_keys: str | None = None) -> FastAPI:
     store = store or Store()
     keys = parse_keys(api_keys if api_keys is not None else os.environ.get("PANTRY_API_KEYS"))
-    query_timeout = _env_number("PANTRY_QUERY_TIMEOUT", DEFAULT_QUERY_TIMEOUT_S)
-    max_rows = int(_env_number("PANTRY_MAX_ROWS", DEFAULT_MAX_ROWS, int))
+    limits = Limits.from_env()
     registry = CollectorRegistry()
     latency = Histogram(
         "pantry_request_seconds",
-        "Request latency",
+        "Request latency, by route template (never the raw path)",
         ["path", "method", "status"],
         registry=registry,
         buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
@@ -107,20 +109,17 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     stamp_age = Gauge(
         "pantry_last_pushed_stamp_age_seconds", "Age of the newest pushed stamp", ["view"], registry=registry
     )
-    pools: list[ProcessPoolExecutor] = []
-
-    def pool() -> ProcessPoolExecutor:
-        """The metric-query worker (query_worker.py), started with the server."""
-        if not pools:
-            pools.append(worker_pool(store.defs, store.home, store.redis_url, store.offline_uri))
-        return pools[0]
+    workers = QueryWorkers(
+        lambda: worker_pool(store.defs, store.home, store.redis_url, store.offline_uri, limits.query_memory),
+        workers=limits.query_workers,
+        queue=limits.query_queue,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pool()
+        workers.warm()
         yield
-        for running in pools:
-            running.shutdown(wait=True, cancel_futures=True)  # a running query ends within its timeout
+        workers.shutdown()  # a running query ends within its timeout
 
     app = FastAPI(
         title="Pantry",
@@ -128,6 +127,32 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.limits = limits
+    app.state.workers = workers
+
+    def route_of(scope: dict) -> str:
+        """The route template a path matches (``/push/{model}``), or ``unmatched``: a label
+        per route, however many different paths clients send."""
+        for route in app.router.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return getattr(route, "path", "unmatched")
+        return "unmatched"
+
+    async def buffered_body(receive, limit: int) -> bytes | None:  # noqa: ANN001
+        """The whole request body, or None once it passes ``limit`` bytes (nothing more is read)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     class Guard:
         """Pure ASGI middleware: API keys and request timing, without Starlette's per-request task overhead."""
@@ -143,15 +168,44 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             path = scope["path"]
             status = {"code": 500}
             scope.setdefault("state", {})
+            route = route_of(scope)
+
+            async def answer(code: int, reason: str, key_name: str = "?") -> None:
+                _log_refusal(code, path, key_name, reason, scope)
+                await JSONResponse({"detail": reason}, status_code=code)(scope, receive, send)
+                latency.labels(route, scope["method"], str(code)).observe(time.perf_counter() - started)
+
+            shown, keyed = redacted_query(scope.get("query_string", b""))
+            if keyed:  # never in a log, ours or the access log's, which reads this scope
+                scope["query_string"] = shown.encode("latin-1")
+                await answer(401, "an API key in the URL is refused (URLs are logged): send 'X-API-Key: <key>'")
+                return
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body_bytes):
+                await answer(413, f"the body is larger than {limits.max_body_bytes:,} bytes (PANTRY_MAX_BODY_BYTES)")
+                return
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await buffered_body(receive, limits.max_body_bytes)
+                if body is None:
+                    await answer(
+                        413, f"the body is larger than {limits.max_body_bytes:,} bytes (PANTRY_MAX_BODY_BYTES)"
+                    )
+                    return
+                sent = {"done": False}
+
+                async def replay():  # noqa: ANN202
+                    if not sent["done"]:
+                        sent["done"] = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                receive = replay  # noqa: PLW2901
             if keys and path not in OPEN_PATHS:
                 headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
                 presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
                 if presented not in keys:
                     reason = "missing or unknown API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                    _log_refusal(401, path, "no key" if not presented else "unknown key", reason, scope)
-                    response = JSONResponse({"detail": reason}, status_code=401)
-                    await response(scope, receive, send)
-                    latency.labels(path, scope["method"], "401").observe(time.perf_counter() - started)
+                    await answer(401, reason, "no key" if not presented else "unknown key")
                     return
                 scope["state"]["scopes"] = keys[presented].scopes
                 scope["state"]["key_name"] = keys[presented].name
@@ -165,18 +219,24 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 await send(message)
 
             await self.inner(scope, receive, sending)
-            latency.labels(path, scope["method"], str(status["code"])).observe(time.perf_counter() - started)
+            latency.labels(route, scope["method"], str(status["code"])).observe(time.perf_counter() - started)
 
     app.add_middleware(Guard)
 
     def _log_refusal(status: int, path: str, key_name: str, reason: str, scope: dict) -> None:
-        query = scope.get("query_string", b"").decode("latin-1")
+        query, _ = redacted_query(scope.get("query_string", b""))
         audit.warning("refused %s %s: %s; key %s; query %r", status, path, reason, key_name, query[:2000])
 
     def refuse(request: Request, status: int, reason: str) -> JSONResponse:
         """Every refusal goes through here: logged with the key's name and the parameters."""
         _log_refusal(status, request.url.path, getattr(request.state, "key_name", "?"), reason, request.scope)
         return JSONResponse({"detail": reason}, status_code=status)
+
+    def lacks(request: Request, scope: str) -> JSONResponse | None:
+        """403 unless the request's key has ``scope`` (every route but the open ones asks)."""
+        if scope in request.state.scopes:
+            return None
+        return refuse(request, 403, f"this route needs the '{scope}' scope; this API key lacks it")
 
     # which features need the pii scope, worked out once instead of on every online read
     views = store.definitions.views.values()
@@ -196,8 +256,8 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         if isinstance(err, QueryTimeout):
             return refuse(request, 504, str(err))
         if isinstance(err, QueryFailed):
-            return refuse(request, 500, str(err))
-        return refuse(request, 422, str(err))
+            return refuse(request, 500, err.public())
+        return refuse(request, 422, err.public())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
@@ -231,18 +291,31 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         # blocking, 1.6-2.9 ms through a thread, 4-6 ms on redis.asyncio). One pipelined
         # round trip holds the event loop for about a tenth of a millisecond; when Redis is
         # down, its retries are bounded (seconds) and every online request fails anyway.
+        if (refused := lacks(request, "read")) is not None:
+            return refused
         lengths = {len(v) for v in body.entities.values()}
         if len(lengths) != 1:
             raise PantryError("every entity key list must have the same length", field="entities")
+        if max(lengths) > limits.max_entities:
+            return refuse(
+                request,
+                413,
+                f"{max(lengths):,} entities in one read; at most {limits.max_entities:,} (PANTRY_MAX_ENTITIES)",
+            )
         if "pii" not in request.state.scopes:
             refused = next((ref for ref in body.features if _view_of(ref) in pii_views or ref in pii_features), None)
             if refused is not None:
                 return refuse(request, 403, f"'{refused}' is tagged pii; this API key lacks the 'pii' scope")
         count = lengths.pop()
         rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
-        values = store.get_online_features(body.features, rows)
-        # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
-        return Response(json.dumps(values, separators=(",", ":")).encode(), media_type="application/json")
+
+        def read() -> bytes:
+            # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
+            return json.dumps(store.get_online_features(body.features, rows), separators=(",", ":")).encode()
+
+        # a big read goes to a thread, so a 1-entity read never waits behind it on the loop
+        encoded = read() if count * len(body.features) <= INLINE_CELLS else await run_in_threadpool(read)
+        return Response(encoded, media_type="application/json")
 
     @app.post(
         "/push/{model}",
@@ -251,8 +324,10 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     async def push(model: str, rows: list[dict[str, Any]], request: Request) -> Response:
         if "write" not in request.state.scopes:
             return refuse(request, 403, "pushing rows needs the 'write' scope; this API key lacks it")
-        from starlette.concurrency import run_in_threadpool
-
+        if len(rows) > limits.max_push_rows:
+            return refuse(
+                request, 413, f"{len(rows):,} rows in one push; at most {limits.max_push_rows:,} (PANTRY_MAX_PUSH_ROWS)"
+            )
         result = await run_in_threadpool(store.push, model, rows)
         return JSONResponse(result.as_dict())
 
@@ -274,6 +349,9 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         order: str | None = None,
         limit: int | None = Query(None, ge=1),
     ) -> Any:
+        deadline = time.time() + limits.query_timeout  # the wait for a worker counts
+        if (refused := lacks(request, "read")) is not None:
+            return refused
         if pii_names and "pii" not in request.state.scopes:
             saved = store.definitions.saved_queries.get(saved_query or "")
             names = [g.strip() for g in group_by.split(",") if g.strip()] + list(saved.group_by if saved else ())
@@ -291,18 +369,28 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             limit=limit,
         )
         try:
-            status, body = await asyncio.get_running_loop().run_in_executor(
-                pool(), run_query, params, query_timeout, max_rows
+            status, body = await workers.run(
+                run_query, params, limits.query_timeout, deadline, limits.max_rows, deadline=deadline
             )
-        except BrokenProcessPool:
-            pools.clear()  # the next query starts a new worker
+        except QueueFull:
+            return refuse(
+                request,
+                429,
+                f"{limits.query_queue} metric queries already wait for a worker (PANTRY_QUERY_QUEUE); retry shortly",
+            )
+        except PastDeadline as late:
+            where = "waited for a worker" if late.waited else "ran, and its worker was replaced"
+            return refuse(request, 504, f"the query {where} past PANTRY_QUERY_TIMEOUT ({limits.query_timeout:g} s)")
+        except WorkerStopped:
             return refuse(request, 503, "the query worker stopped; retry the query")
         if status != 200:
             return refuse(request, status, json.loads(body)["detail"])
         return Response(body, media_type="application/json")
 
     @app.get("/catalog", summary="Metrics and features with owners, lineage and freshness")
-    def catalog(search: str | None = None) -> list[dict[str, Any]]:
+    def catalog(request: Request, search: str | None = None) -> Any:
+        if (refused := lacks(request, "read")) is not None:
+            return refused
         return [
             {k: json_value(v) if not isinstance(v, (dict, list)) else v for k, v in e.items()}
             for e in store.catalog(search)
@@ -324,7 +412,9 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         return JSONResponse(status, status_code=200 if healthy else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")
-    def prometheus() -> Response:
+    def prometheus(request: Request) -> Response:
+        if (refused := lacks(request, "read")) is not None:
+            return refused
         try:
             client = store._redis_client
             for view in store.definitions.views:

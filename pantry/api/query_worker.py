@@ -8,6 +8,10 @@ busy). In a worker process it shares nothing with the online path but the CPU, a
 worker's DuckDB is held to fewer threads than the machine has cores, so a core stays free
 for online reads, and the worker runs at a lower priority (nice 10).
 
+How many workers, how long a query may wait and run, and how much memory its DuckDB may
+take are ``query_pool.py``'s and ``PANTRY_QUERY_*``'s business; a worker only counts down
+to the deadline it is given.
+
 The worker answers ``(status, JSON bytes)`` rather than raising, so that no exception has
 to survive pickling, and the server turns it into a response as it is.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 _store: Any = None  # the worker's own Store, built once by ``_start``
+_memory_limit: str | None = None  # DuckDB's memory_limit for each query (PANTRY_QUERY_MEMORY)
 
 
 def query_threads() -> int:
@@ -39,10 +44,13 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _start(defs: str, home: str, redis_url: str | None, offline_uri: str | None = None) -> None:
-    global _store
+def _start(
+    defs: str, home: str, redis_url: str | None, offline_uri: str | None = None, memory_limit: str | None = None
+) -> None:
+    global _store, _memory_limit
     from pantry.api.store import Store
 
+    _memory_limit = memory_limit
     os.nice(10)  # when the cores are short, the scheduler serves the online path first
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _store = Store(defs=defs, home=home, redis_url=redis_url, offline_uri=offline_uri)
@@ -64,22 +72,36 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def run_query(params: dict[str, Any], timeout: float, max_rows: int) -> tuple[int, bytes]:
-    """One ``GET /metrics/query``: ``(200, rows)``, or the status and detail of its failure."""
+def _detail(text: str) -> bytes:
+    return json.dumps({"detail": text}).encode()
+
+
+def run_query(params: dict[str, Any], timeout: float, deadline: float, max_rows: int) -> tuple[int, bytes]:
+    """One ``GET /metrics/query``: ``(200, rows)``, or the status and detail of its failure.
+    ``deadline`` (``time.time()``) counts from the request's arrival; ``timeout`` is the
+    setting it came from, for the message."""
     from pantry.errors import PantryError, QueryFailed, QueryTimeout
 
+    late = f"the query ran longer than {timeout:g} s (waiting for a worker included) and was stopped"
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        return 504, _detail(late)
     limit = params.pop("limit", None)
     capped = limit is None or limit > max_rows
     try:
         frame = _store.query(
-            **params, limit=max_rows + 1 if capped else limit, timeout=timeout, threads=query_threads()
+            **params,
+            limit=max_rows + 1 if capped else limit,
+            timeout=remaining,
+            threads=query_threads(),
+            memory_limit=_memory_limit,
         )
     except QueryTimeout as err:
-        return 504, json.dumps({"detail": str(err)}).encode()
+        return 504, _detail(f"{late} ({err.hint})" if err.hint else late)
     except QueryFailed as err:
-        return 500, json.dumps({"detail": str(err)}).encode()
+        return 500, _detail(err.public())
     except PantryError as err:
-        return 422, json.dumps({"detail": str(err)}).encode()
+        return 422, _detail(err.public())
     body = {
         "columns": [str(c) for c in frame.columns],
         "rows": [[json_value(v) for v in row] for row in frame.head(max_rows).itertuples(index=False)],
@@ -88,13 +110,15 @@ def run_query(params: dict[str, Any], timeout: float, max_rows: int) -> tuple[in
     return 200, json.dumps(body, separators=(",", ":")).encode()
 
 
-def worker_pool(defs: Path, home: Path, redis_url: str | None, offline_uri: str | None = None) -> ProcessPoolExecutor:
+def worker_pool(
+    defs: Path, home: Path, redis_url: str | None, offline_uri: str | None = None, memory_limit: str | None = None
+) -> ProcessPoolExecutor:
     """One worker process (spawned, not forked: the server runs threads), warmed at start."""
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
-        initargs=(str(defs), str(home), redis_url, offline_uri),
+        initargs=(str(defs), str(home), redis_url, offline_uri, memory_limit),
     )
     pool.submit(int)  # start the worker now, so the first query does not wait for its imports
     return pool

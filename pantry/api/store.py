@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pantry.compile.query import QueryRequest
-from pantry.compile.render import compile_sql
+from pantry.compile.render import compile_checked, compile_sql
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded
 from pantry.offline.location import OfflineTables, offline_store
@@ -57,17 +57,30 @@ def _as_datetime(value: str | date | datetime | None, field: str) -> datetime | 
         ) from None
 
 
+# A time range's bounds: wide enough for any business calendar, narrow enough that the daily
+# spine a range needs stays small (0001-01-01..9999-12-31 took 35 s to build, then overflowed)
+EARLIEST, LATEST = date(1800, 1, 1), date(2299, 12, 31)
+
+
 def _as_date(value: str | date | datetime | None, field: str) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return datetime.fromisoformat(str(value)).date()
-    except ValueError:
-        raise PantryError(f"{field} '{value}' is not a date", field=field, hint="write it as YYYY-MM-DD") from None
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = datetime.fromisoformat(str(value)).date()
+        except ValueError:
+            raise PantryError(f"{field} '{value}' is not a date", field=field, hint="write it as YYYY-MM-DD") from None
+    if not EARLIEST <= day <= LATEST:
+        raise PantryError(
+            f"{field} {day.isoformat()} is outside the dates Pantry answers for",
+            field=field,
+            hint=f"give a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}",
+        )
+    return day
 
 
 def _as_limit(value: int | str | None) -> int | None:
@@ -654,13 +667,15 @@ class Store:
         saved_query: str | None = None,
         timeout: float | None = None,
         threads: int | None = None,
+        memory_limit: str | None = None,
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
 
         ``saved_query`` runs a ``saved_queries:`` definition; ``where`` is added to its filters,
         and the time range, ``order`` and ``limit`` given here replace its own.
         The query runs on a connection sealed to the store's own sources (``lock_down``);
-        ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's.
+        ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's
+        threads and ``memory_limit`` (DuckDB's syntax, ``2GB``) its memory.
         """
         if saved_query:
             metrics, group_by, where, order, limit = self._saved(saved_query, metrics, group_by, where, order, limit)
@@ -672,8 +687,10 @@ class Store:
             )
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
         self._refuse_broken("metric", request.metrics)
-        sql = compile_sql(self.definitions, request, "duckdb", pretty=False)
-        con = connect(self.definitions, self.offline, for_sql=sql, locked=True, threads=threads)
+        sql = compile_checked(self.definitions, request)
+        con = connect(
+            self.definitions, self.offline, for_sql=sql, locked=True, threads=threads, memory_limit=memory_limit
+        )
         try:
             return run_bounded(con, sql, timeout)
         finally:

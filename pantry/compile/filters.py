@@ -21,7 +21,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from pantry.compile.where_guard import MAX_WHERE_CHARS, allowed_condition, check_nesting
+from pantry.compile.where_guard import MAX_WHERE_CHARS, allowed_condition, check_nesting, deep_recursion, read_back
 from pantry.errors import PantryError, did_you_mean
 
 _BLOCK = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -139,18 +139,24 @@ def parse_filter(text: str) -> exp.Expression:
     sql = render_filter(text)
     check_nesting(sql)
     try:
+        with deep_recursion():
+            return _parse_checked(sql)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+
+
+def _parse_checked(sql: str) -> exp.Expression:
+    try:
         statements = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError as err:
         first = err.errors[0]["description"] if err.errors else str(err)
         raise ValueError(f"'{sql}' is not valid SQL: {first}") from None
     except sqlglot.errors.SqlglotError as err:  # the tokenizer's errors, such as an unclosed comment
         raise ValueError(f"'{sql}' is not valid SQL: {str(err).splitlines()[0]}") from None
-    except RecursionError:
-        raise ValueError("it is nested too deeply") from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise ValueError(f"'{sql}' holds {len(statements)} statements; give one condition")
-    return allowed_condition(statements[0])
+    return read_back(allowed_condition(statements[0]))
 
 
 def filter_names(condition: exp.Expression) -> list[str]:

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from pantry.errors import PantryError, did_you_mean
 from pantry.ingest.log import append_batch
-from pantry.ingest.rows import as_frame, check
+from pantry.ingest.rows import as_batch, check
 from pantry.offline.sources import connect, source_schema
 from pantry.spec.model import Catalog, SemanticModel
 
@@ -84,9 +84,11 @@ def push_rows(
     opening DuckDB on the source costs tens of milliseconds, a large share of a small push."""
     model = push_model(catalog, name)
     try:
-        frame = as_frame(rows)
+        batch = as_batch(rows)
     except TypeError as err:
         raise PantryError(str(err), field="rows") from None
+    if len(batch.frame) == 0:
+        raise PantryError(f"no rows to push into '{name}'", field="rows", hint="send at least one row")
     cache = {} if schemas is None else schemas
     if model.name not in cache:
         cache[model.name] = declared_schema(catalog, offline, model)
@@ -96,8 +98,11 @@ def push_rows(
     if primary is not None:
         required |= _columns(primary.expr)
     time_dim = model.dimension(model.agg_time_dimension or "")
+    event_time = None
     if time_dim is not None:
-        required |= _columns(time_dim.expr)
-    checked = check(frame, schema, required)
+        time_columns = _columns(time_dim.expr)
+        required |= time_columns
+        event_time = next(iter(time_columns)) if len(time_columns) == 1 else None
+    checked = check(batch, schema, required, event_time)
     batch = append_batch(home, model.name, checked.table, offline) if checked.table.num_rows else None
     return PushResult(model.name, checked.table.num_rows, checked.refused, checked.table, batch)

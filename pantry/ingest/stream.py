@@ -8,6 +8,16 @@ them back (its own pending list first, then XAUTOCLAIM of entries idle too long)
 writing them again is harmless because a model's rows are read first-row-per-event-id.
 So nothing is lost and nothing counts twice.
 
+Why poison entries go to the dead letters and never stop the stream: an entry that cannot
+be read (invalid UTF-8, a field past ``PANTRY_MAX_FIELD_BYTES``) or that made the push
+itself fail would stay pending, crash every restart and every consumer that claims it, and
+block the good entries behind it. Such an entry is dead-lettered with its reason; a batch
+whose push fails is retried entry by entry so that only the culprit goes; and an entry
+delivered ``max_deliveries`` times (``PANTRY_INGEST_MAX_DELIVERIES``) without being
+acknowledged, which means it crashed or stalled a consumer each time, is dead-lettered
+before it is tried again. A server that is down (Redis, S3) is not the entry's fault: that
+error stops the consumer with its reason, and the entries stay pending.
+
 Kafka or Kinesis feed the same path: a connector (Kafka Connect's Redis sink, or a Lambda
 on the Kinesis stream) XADDs each record's fields to ``pantry:ingest:<model>``; or a small
 consumer calls ``store.push`` per batch and commits its offset after it returns.
@@ -23,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 GROUP = "pantry"
+DEFAULT_MAX_DELIVERIES = 5
+PREVIEW_CHARS = 1_000  # a dead letter keeps this much of each value, not a 100 MB field
 
 
 def stream_key(model: str) -> str:
@@ -42,10 +54,34 @@ class Counts:
 
 
 def _decode(fields: dict[Any, Any]) -> dict[str, str]:
-    return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
-        for k, v in fields.items()
-    }
+    """An entry's fields as text; UnicodeDecodeError names the field that is not UTF-8."""
+    decoded: dict[str, str] = {}
+    for k, v in fields.items():
+        name = k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
+        try:
+            if isinstance(k, bytes):
+                k.decode()
+            decoded[name] = v.decode() if isinstance(v, bytes) else str(v)
+        except UnicodeDecodeError as err:
+            raise UnicodeDecodeError(err.encoding, err.object, err.start, err.end, f"field '{name}'") from None
+    return decoded
+
+
+def _preview(fields: dict[Any, Any]) -> dict[Any, Any]:
+    """A dead letter's copy of an entry: each value cut to ``PREVIEW_CHARS``, bytes kept as bytes."""
+    return {k: (v[:PREVIEW_CHARS] if isinstance(v, bytes | str) else str(v)[:PREVIEW_CHARS]) for k, v in fields.items()}
+
+
+def _id(entry_id: Any) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _transient(err: Exception) -> bool:
+    """A server that is down or refusing (Redis, S3: PantryError with bounded retries done,
+    or a connection error), not an entry that cannot be stored."""
+    from pantry.errors import PantryError
+
+    return isinstance(err, PantryError | ConnectionError | TimeoutError)
 
 
 class StreamConsumer:
@@ -60,6 +96,7 @@ class StreamConsumer:
         batch: int = 500,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
+        max_deliveries: int | None = None,
     ) -> None:
         from pantry.ingest.push import push_model
 
@@ -73,6 +110,9 @@ class StreamConsumer:
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries or int(
+            os.environ.get("PANTRY_INGEST_MAX_DELIVERIES") or DEFAULT_MAX_DELIVERIES
+        )
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled
         for model in models:
@@ -82,20 +122,68 @@ class StreamConsumer:
                 if "BUSYGROUP" not in str(err):
                     raise
 
-    def _handle(self, model: str, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+    def _dead(self, model: str, entry_id: Any, fields: dict[Any, Any], reason: str) -> None:
+        self.client.xadd(dead_key(model), {**_preview(fields), "__reason": reason, "__entry": _id(entry_id)})
+        self.counts.refused += 1
+
+    def _delivered_too_often(self, model: str, entries: list[tuple[Any, dict[Any, Any]]]) -> set[str]:
+        """Ids among ``entries`` (pending ones) delivered ``max_deliveries`` times or more."""
+        if not entries:
+            return set()
+        ids = sorted((_id(e[0]) for e in entries), key=lambda i: tuple(int(p) for p in i.split("-")))
+        pending = self.client.xpending_range(
+            stream_key(model), GROUP, ids[0], ids[-1], len(entries) + self.batch, consumername=self.name
+        )
+        return {_id(p["message_id"]) for p in pending if p["times_delivered"] > self.max_deliveries}
+
+    def _handle(self, model: str, entries: list[tuple[Any, dict[Any, Any]]], redelivered: bool = False) -> None:
         """Durable rows, dead letters, then the acknowledgement: in that order."""
         if not entries:
             return
-        ids = [e[0] for e in entries]
-        rows = [_decode(fields) for _, fields in entries]
-        result = self.store.push(model, rows)
+        worn = self._delivered_too_often(model, entries) if redelivered else set()
+        readable: list[tuple[Any, dict[str, str]]] = []
+        for entry_id, fields in entries:
+            if _id(entry_id) in worn:
+                self._dead(
+                    model,
+                    entry_id,
+                    fields,
+                    f"delivered more than {self.max_deliveries} times without being stored: it crashed or stalled "
+                    "a consumer each time (PANTRY_INGEST_MAX_DELIVERIES)",
+                )
+                continue
+            try:
+                readable.append((entry_id, _decode(fields)))
+            except UnicodeDecodeError as err:
+                self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
+        self._store(model, readable, entries)
+        self.client.xack(stream_key(model), GROUP, *[e[0] for e in entries])
+        self.counts.acked += len(entries)
+
+    def _store(
+        self, model: str, readable: list[tuple[Any, dict[str, str]]], entries: list[tuple[Any, dict[Any, Any]]]
+    ) -> None:
+        """Push the readable entries as one batch; if the push itself fails, entry by entry,
+        so that only the entry at fault is dead-lettered."""
+        if not readable:
+            return
+        try:
+            result = self.store.push(model, [row for _, row in readable])
+        except Exception as err:  # noqa: BLE001 - any failure of a bad entry must not stop the stream
+            if _transient(err):
+                raise
+            if len(readable) == 1:
+                entry_id = readable[0][0]
+                raw = next(fields for i, fields in entries if i == entry_id)
+                self._dead(model, entry_id, raw, f"the push failed on it: {type(err).__name__}: {str(err)[:300]}")
+                return
+            for one in readable:
+                self._store(model, [one], entries)
+            return
         for index, reason in result.refused:
-            entry_id = ids[index].decode() if isinstance(ids[index], bytes) else str(ids[index])
-            self.client.xadd(dead_key(model), {**rows[index], "__reason": reason, "__entry": entry_id})
-        self.client.xack(stream_key(model), GROUP, *ids)
+            entry_id, row = readable[index]
+            self._dead(model, entry_id, row, reason)
         self.counts.accepted += result.accepted
-        self.counts.refused += len(result.refused)
-        self.counts.acked += len(ids)
 
     def _own_pending(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:
         """Entries this consumer read before it stopped and never acknowledged."""
@@ -119,12 +207,12 @@ class StreamConsumer:
         for model in self.models:
             if model not in self._resumed:
                 pending = self._own_pending(model)
-                self._handle(model, pending)
+                self._handle(model, pending, redelivered=True)
                 handled += len(pending)
                 if len(pending) < self.batch:
                     self._resumed.add(model)
             claimed = self._claim(model)
-            self._handle(model, claimed)
+            self._handle(model, claimed, redelivered=True)
             handled += len(claimed)
         reply = self.client.xreadgroup(
             GROUP, self.name, {stream_key(m): ">" for m in self.models}, count=self.batch, block=self.block_ms

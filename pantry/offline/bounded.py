@@ -9,6 +9,7 @@ source file that vanished is the server's (HTTP 500). Either way, no traceback.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import duckdb
@@ -29,8 +30,15 @@ _REQUEST_ERRORS = (
 )
 
 
+# errors whose message quotes a value of the data: shown without it, since the value may
+# come from a column the caller may not read
+_QUOTING_VALUES = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException)
+_QUOTED = re.compile(r"""'(?:[^']|'')*'""")
+
+
 def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return _QUOTED.sub("'…'", line) if isinstance(err, _QUOTING_VALUES) else line
 
 
 def run_bounded(con: duckdb.DuckDBPyConnection, sql: str, timeout: float | None) -> pd.DataFrame:
@@ -47,6 +55,12 @@ def run_bounded(con: duckdb.DuckDBPyConnection, sql: str, timeout: float | None)
             field="where",
             hint="narrow it with --start-time/--end-time, fewer group-by names or a where; "
             "PANTRY_QUERY_TIMEOUT sets the limit",
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise PantryError(
+            "the query needs more memory than a query may take",
+            field="where",
+            hint="narrow it with --start-time/--end-time or fewer group-by names; PANTRY_QUERY_MEMORY sets the limit",
         ) from None
     except _REQUEST_ERRORS as err:
         raise PantryError(

@@ -276,6 +276,7 @@ def connect(
     for_sql: str | None = None,
     locked: bool = False,
     threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the time spine and a view per semantic model.
 
@@ -284,7 +285,10 @@ def connect(
     that SQL reads are set up, which keeps a small query's overhead to a few milliseconds.
     ``locked`` seals the connection after setup (``lock_down``): metric queries run so.
     """
-    con = duckdb.connect(config={"threads": threads} if threads else {})
+    config: dict[str, object] = {"threads": threads} if threads else {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(config=config)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
     create_spine(con, catalog, for_sql)
     if models is None:

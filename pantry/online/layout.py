@@ -64,6 +64,12 @@ def _other_key_text(key: object) -> str:
         )
     if isinstance(key, bytes):
         return key.decode()
+    if isinstance(key, dict | list | tuple | set):  # {"$ne": 1} from JSON is not a key, nor a match
+        raise PantryError(
+            f"{type(key).__name__} {str(key)[:40]} is not an entity key",
+            field="entity key",
+            hint="send an integer or a string",
+        )
     return str(key)
 
 

@@ -56,10 +56,12 @@ T0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta
 
 
 @pytest.fixture(autouse=True)
-def _clock_of_this_test() -> None:
+def _clock_of_this_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """T0 follows each test's wall clock, not collection's: in a long suite a test runs many
     minutes after import, and the declared row's tiles would expire on arrival (they live
-    until 61 minutes after it, by the wall clock)."""
+    until 61 minutes after it, by the wall clock). The events run up to 15 minutes ahead of
+    the wall clock (reads pass ``at=``), so the push's future-time guard is widened here."""
+    monkeypatch.setenv("PANTRY_MAX_EVENT_SKEW", "3600")
     global T0
     T0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=5)
 
