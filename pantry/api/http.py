@@ -178,7 +178,9 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             shown, keyed = redacted_query(scope.get("query_string", b""))
             if keyed:  # never in a log, ours or the access log's, which reads this scope
                 scope["query_string"] = shown.encode("latin-1")
-                await answer(401, "an API key in the URL is refused (URLs are logged): send 'X-API-Key: <key>'")
+                await answer(
+                    401, "an API key in the URL is refused (URLs are logged): send it in a header, 'X-API-Key: <key>'"
+                )
                 return
             declared = dict(scope["headers"]).get(b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body_bytes):

@@ -48,6 +48,9 @@ def test_malformed_requests_get_422_with_a_reason(store: Store) -> None:
             "/features/online", json={"features": FEATURES, "entities": {"customer_id": [1], "other": [1, 2]}}
         )
         assert uneven.status_code == 422 and "same length" in uneven.json()["detail"]
+        for key in ({"$ne": 1}, [1, 2]):  # an object is not a key, nor a query operator
+            odd = http.post("/features/online", json={"features": FEATURES, "entities": {"customer_id": [1, key]}})
+            assert odd.status_code == 422 and "is not an entity key" in odd.json()["detail"], odd.text
         bad_query = http.get("/metrics/query", params={"metrics": "revenu"})
         assert bad_query.status_code == 422 and "did you mean 'revenue'" in bad_query.json()["detail"]
 

@@ -25,12 +25,12 @@ from pantry.errors import PantryError
 from tests.conftest import SHOP_YAML, shop_frames, write_defs
 
 SECRET = "VAULT-9d1e-secret"
-VAULT_YAML = f"""
+VAULT_YAML = """
 semantic_models:
   - name: vault
     source: data/vault.csv
-    entities: [{{name: safe, type: primary, expr: safe_id}}]
-    dimensions: [{{name: code, type: categorical}}]
+    entities: [{name: safe, type: primary, expr: safe_id}]
+    dimensions: [{name: code, type: categorical}]
 """
 NAMES = ["metric_time__month", "customer__segment", "order__status"]
 SHOP_TABLES = {"orders", "customers", "regions", "pantry_time_spine"}

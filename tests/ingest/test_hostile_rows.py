@@ -130,4 +130,3 @@ def test_pushes_over_http_refuse_with_reasons_and_hide_the_servers_files(store: 
         assert ".yaml" not in detail and "line" not in detail and str(store.defs) not in detail
     assert json.dumps(answer)  # plain JSON, no NaN leaked back
     assert _totals(store) == (3, 12.5 + 4)
-
