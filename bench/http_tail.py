@@ -5,8 +5,11 @@ a 150k-entity view, with nothing else running. ``pin`` puts the server on CPU 0 
 generator on CPU 1 (taskset); ``nopin`` lets the kernel place them. ``busy`` is ``nopin``
 while another client keeps the same server busy with heavy metric queries (24 sums by
 all 150k entities, 100k rows capped), back to back: online reads must stay fast.
+``bigread`` is ``nopin`` while another client sends online reads of 10,000 entities (the
+largest ``PANTRY_MAX_ENTITIES`` allows) back to back: such a read runs in a thread, off
+the event loop, so the small reads must not wait behind it.
 
-Run: ``.venv/bin/python bench/http_tail.py pin|nopin|busy``.
+Run: ``.venv/bin/python bench/http_tail.py pin|nopin|busy|bigread``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,17 @@ def heavy_queries(port: int, stop: threading.Event, timings: list[float]) -> Non
             timings.append(time.perf_counter() - started)
 
 
+def big_reads(port: int, stop: threading.Event, timings: list[float]) -> None:
+    """Online reads of 10,000 entities x 25 features, back to back, until ``stop``."""
+    names = [f"f{i}" for i in range(24)] + ["label_last"]
+    body = {"features": [f"wide:{n}" for n in names], "entities": {"entity_id": list(range(10_000))}}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            client.post("/features/online", json=body).raise_for_status()
+            timings.append(time.perf_counter() - started)
+
+
 def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "nopin"
     pin = mode == "pin"
@@ -86,6 +100,8 @@ def main() -> None:
     heavy: list[float] = []
     if mode == "busy":
         threading.Thread(target=heavy_queries, args=(port, stop, heavy), daemon=True).start()
+    if mode == "bigread":
+        threading.Thread(target=big_reads, args=(port, stop, heavy), daemon=True).start()
     for _ in range(3):
         cpu_before = server_cpu(server.pid, ticks)
         done = subprocess.run(
@@ -95,7 +111,8 @@ def main() -> None:
         cpu_ms = (server_cpu(server.pid, ticks) - cpu_before) * 1000 / len(latencies)
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-        busy = f", {len(heavy)} heavy metric queries so far" if mode == "busy" else ""
+        busy = {"busy": f", {len(heavy)} heavy metric queries so far", "bigread": f", {len(heavy)} big reads so far"}
+        busy = busy.get(mode, "")
         print(
             f"{mode}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.1f} ms, "
             f"server CPU {cpu_ms:.2f} ms per request{busy}",

@@ -32,7 +32,7 @@ from starlette.routing import Match
 
 from pantry.api.limits import Limits
 from pantry.api.query_pool import PastDeadline, QueryWorkers, QueueFull, WorkerStopped
-from pantry.api.query_worker import json_value, run_query, worker_pool
+from pantry.api.query_worker import json_value, read_online, run_query, worker_pool
 from pantry.api.store import Store
 from pantry.compile.pii import PiiNames
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
@@ -42,7 +42,7 @@ from pantry.online.layout import meta_key
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 # query parameters that look like a key: refused (keys go in headers) and never logged
 KEY_PARAMS = {"api_key", "apikey", "key", "token", "access_token"}
-INLINE_CELLS = 2_000  # an online read of more entities x features than this leaves the event loop
+INLINE_CELLS = 2_000  # an online read of more entities x features than this goes to the read worker
 audit = logging.getLogger("pantry.http")
 
 
@@ -115,11 +115,21 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         queue=limits.query_queue,
     )
 
+    # large online reads: their own worker process, so their GIL-bound decoding and encoding
+    # never delays the small reads the event loop answers in a millisecond
+    readers = QueryWorkers(
+        lambda: worker_pool(store.defs, store.home, store.redis_url, store.offline_uri),
+        workers=1,
+        queue=limits.query_queue,
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         workers.warm()
+        readers.warm()
         yield
         workers.shutdown()  # a running query ends within its timeout
+        readers.shutdown()
 
     app = FastAPI(
         title="Pantry",
@@ -310,13 +320,24 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 return refuse(request, 403, f"'{refused}' is tagged pii; this API key lacks the 'pii' scope")
         count = lengths.pop()
         rows = [{k: v[i] for k, v in body.entities.items()} for i in range(count)]
-
-        def read() -> bytes:
+        if count * len(body.features) <= INLINE_CELLS:
             # the values are JSON scalars already (decoded from Redis): encode once, skip re-validation
-            return json.dumps(store.get_online_features(body.features, rows), separators=(",", ":")).encode()
-
-        # a big read goes to a thread, so a 1-entity read never waits behind it on the loop
-        encoded = read() if count * len(body.features) <= INLINE_CELLS else await run_in_threadpool(read)
+            values = store.get_online_features(body.features, rows)
+            return Response(json.dumps(values, separators=(",", ":")).encode(), media_type="application/json")
+        try:
+            status, encoded = await readers.run(
+                read_online, body.features, rows, deadline=time.time() + limits.query_timeout
+            )
+        except QueueFull:
+            return refuse(request, 429, f"{limits.query_queue} large online reads already wait; retry shortly")
+        except PastDeadline:
+            return refuse(request, 504, f"the read took longer than PANTRY_QUERY_TIMEOUT ({limits.query_timeout:g} s)")
+        except WorkerStopped:
+            return refuse(request, 503, "the read worker stopped; retry the read")
+        if status != 200:
+            if status == 503:
+                redis_errors.inc()
+            return refuse(request, status, json.loads(encoded)["detail"])
         return Response(encoded, media_type="application/json")
 
     @app.post(

@@ -9,6 +9,7 @@ starts, not on the first request.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from pantry.errors import PantryError
@@ -28,6 +29,27 @@ def env_number(name: str, default: float, kind: type = float) -> float:
     return value
 
 
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+
+
+def memory_bytes(text: str, name: str = "PANTRY_QUERY_MEMORY") -> int:
+    """``2GB``, ``512MiB``, ``1.5 GB`` -> bytes, as DuckDB reads its ``memory_limit``."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = found.group(2).upper() if found else ""
+    if not found or unit not in _UNITS or float(found.group(1)) <= 0:
+        raise PantryError(f"{name}={text!r} is not an amount of memory", field=name, hint="write it as 2GB or 512MB")
+    return int(float(found.group(1)) * _UNITS[unit])
+
+
+def worker_data_cap(memory_limit: str) -> int:
+    """The worker process's RLIMIT_DATA: what DuckDB's ``memory_limit`` does not track (a
+    string function's results) cannot grow past it either; an allocation beyond fails as
+    DuckDB's out-of-memory error, and the worker lives on. Twice the query's limit, plus a
+    gigabyte for Python, the libraries and the answer being encoded."""
+    return 2 * memory_bytes(memory_limit) + 1024**3
+
+
 @dataclass(frozen=True)
 class Limits:
     query_timeout: float = 30.0  # PANTRY_QUERY_TIMEOUT: seconds from arrival to answer
@@ -43,6 +65,7 @@ class Limits:
     def from_env(cls) -> Limits:
         default = cls()
         memory = os.environ.get("PANTRY_QUERY_MEMORY") or default.query_memory
+        memory_bytes(memory)  # refused at start, not on the first query
         return cls(
             query_timeout=env_number("PANTRY_QUERY_TIMEOUT", default.query_timeout),
             max_rows=int(env_number("PANTRY_MAX_ROWS", default.max_rows, int)),

@@ -95,8 +95,8 @@ class QueryWorkers:
         finally:
             self._waiting -= 1
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._pool(slot), fn, *args)
-            try:
+            try:  # a worker that died between queries breaks its pool: found here, at submit
+                future = asyncio.get_running_loop().run_in_executor(self._pool(slot), fn, *args)
                 return await asyncio.wait_for(future, max(0.0, deadline - time.time()) + self.grace)
             except TimeoutError:
                 self._replace(slot, kill=True)

@@ -48,9 +48,15 @@ def _start(
     defs: str, home: str, redis_url: str | None, offline_uri: str | None = None, memory_limit: str | None = None
 ) -> None:
     global _store, _memory_limit
+    import resource
+
+    from pantry.api.limits import worker_data_cap
     from pantry.api.store import Store
 
     _memory_limit = memory_limit
+    if memory_limit:  # a hard ceiling under DuckDB's own accounting (limits.worker_data_cap)
+        cap = worker_data_cap(memory_limit)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
     os.nice(10)  # when the cores are short, the scheduler serves the online path first
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _store = Store(defs=defs, home=home, redis_url=redis_url, offline_uri=offline_uri)
@@ -108,6 +114,24 @@ def run_query(params: dict[str, Any], timeout: float, deadline: float, max_rows:
         "truncated": bool(capped and len(frame) > max_rows),
     }
     return 200, json.dumps(body, separators=(",", ":")).encode()
+
+
+def read_online(features: list[str], rows: list[dict[str, Any]]) -> tuple[int, bytes]:
+    """One large ``POST /features/online``, in a worker: the answer's JSON, or the status and
+    detail of its failure. Why here: decoding and encoding tens of thousands of values holds
+    the GIL; in the server, even in a thread, it made every small read wait behind it."""
+    from pantry.errors import PantryError
+    from pantry.online.client import RedisRefused, RedisUnavailable
+
+    try:
+        values = _store.get_online_features(features, rows)
+    except RedisUnavailable as err:
+        return 503, _detail(err.public())
+    except RedisRefused as err:
+        return 500, _detail(err.public())
+    except PantryError as err:
+        return 422, _detail(err.public())
+    return 200, json.dumps(values, separators=(",", ":")).encode()
 
 
 def worker_pool(

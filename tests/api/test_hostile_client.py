@@ -218,3 +218,21 @@ def test_slow_queries_fill_a_bounded_queue_and_nobody_waits_past_the_timeout(
         assert 429 in statuses and set(statuses) <= {200, 429, 504}, answers
         assert all(seconds < 1.5 + 2.0 + 1.0 for _, seconds in answers), answers
         assert client.get("/metrics/query", params={"metrics": "p50"}).status_code in (200, 504)
+
+
+def test_a_query_that_would_grow_without_bound_meets_the_memory_cap(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three nested replaces of a 1,000-character text: 2 GB per row, within every static
+    rule. DuckDB's memory_limit does not count these strings; the worker's RLIMIT_DATA does,
+    so the query fails as out of memory (422, the setting named) and the worker lives on."""
+    monkeypatch.setenv("PANTRY_QUERY_MEMORY", "256MB")
+    long = "'" + "e" * 1000 + "'"
+    where = f"length(replace(replace(replace(customer__segment, 'e', {long}), 'e', {long}), 'e', {long})) > 0"
+    with Server(shop, api_keys=KEYS) as client:
+        reply = client.get("/metrics/query", params={"metrics": "revenue", "where": where}, headers=READ)
+        assert reply.status_code == 422, reply.text
+        assert "needs more memory" in reply.json()["detail"] and "PANTRY_QUERY_MEMORY" in reply.json()["detail"]
+        after = client.get("/metrics/query", params={"metrics": "revenue"}, headers=READ)
+        assert after.status_code == 200
+        assert after.json()["rows"][0][0] == pytest.approx(shop_frames()["orders"]["amount"].sum())

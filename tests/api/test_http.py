@@ -128,3 +128,15 @@ def test_api_keys_and_the_pii_scope(store: Store) -> None:
         )
         assert not_pii.status_code == 200
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_large_online_read_answers_from_the_read_worker_as_the_python_api_does(store: Store) -> None:
+    """More than 2,000 entity-features go to the read worker process: same answer, same errors."""
+    keys = list(range(-10, 3_000))
+    assert len(keys) * len(FEATURES) > 2_000
+    with Server(store) as http:
+        reply = http.post("/features/online", json={"features": FEATURES, "entities": {"customer_id": keys}})
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == store.get_online_features(FEATURES, [{"customer_id": k} for k in keys])
+        bad = http.post("/features/online", json={"features": FEATURES, "entities": {"customer_id": keys + [1.5]}})
+        assert bad.status_code == 422 and "1.5 is not an entity key" in bad.json()["detail"]
