@@ -66,6 +66,7 @@ CAST_TYPES: frozenset[exp.DataType.Type] = frozenset(
         _T.DATE,
         _T.TIME,
         _T.TIMESTAMP,
+        _T.TIMESTAMPNTZ,  # what sqlglot reads DuckDB's TIMESTAMP and DATETIME as
         _T.TIMESTAMPTZ,
         _T.TIMESTAMP_S,
         _T.TIMESTAMP_MS,
