@@ -265,7 +265,9 @@ class Compiler:
                     f"cannot order by '{key}': it is not a requested metric or group-by",
                     hint=did_you_mean(key, names + values),
                 )
-            query = query.order_by(exp.Ordered(this=col(key), desc=desc, nulls_first=not desc), copy=False)
+            # nulls last, ascending or descending, as MetricFlow answers on DuckDB (written out: Postgres
+            # and Snowflake would put them first when descending)
+            query = query.order_by(exp.Ordered(this=col(key), desc=desc, nulls_first=False), copy=False)
         if request.limit is not None:
             query = query.limit(request.limit, copy=False)
         return query
@@ -288,11 +290,27 @@ class Compiler:
         return self._distinct_values(needed, names, where)
 
     def _distinct_values(self, needed: list[str], names: list[str], where: list[exp.Expression]) -> exp.Select:
-        """Distinct ``names`` read from the model that owns the first name's entity."""
+        """Distinct ``names`` read from the model that owns them, as MetricFlow reads them: first
+        a model keyed by the first name's entity that holds the most of the names itself (so
+        ``user__home_state`` reads every user, not only users some other model joins to), then
+        any model keyed by that entity, then the rest."""
         entity = needed[0].split("__")[0]
+
+        def owned(model: SemanticModel) -> int:
+            count = 0
+            for name in needed:
+                parts = output_name(name).split("__")
+                if len(parts) >= 2 and parts[0] == entity and (model.dimension(parts[1]) or model.entity(parts[1])):
+                    count += 1
+            return count
+
         candidates = sorted(
             self.catalog.semantic_models.values(),
-            key=lambda m: (0 if (e := m.entity(entity)) is not None and e.type != "foreign" else 1, m.name),
+            key=lambda m: (
+                0 if (e := m.entity(entity)) is not None and e.type != "foreign" else 1,
+                -owned(m),
+                m.name,
+            ),
         )
         failure: PantryError | None = None
         for model in candidates:
@@ -1053,16 +1071,17 @@ class Compiler:
         select = exp.select(exp.alias_(qualified(measure.expr, "m0"), ident(VALUE), copy=False), copy=False).from_(
             source_table(model, "m0"), copy=False
         )
+        time_dim = model.time_dimension_for(measure)
+        at = qualified(time_dim.expr, "m0") if time_dim is not None else None
         joined: dict[str, exp.Expression] = {}
         for item in resolved:
             for hop in item.hops:
                 if hop.alias not in joined:
-                    on = self._hop_condition(hop)
+                    on = self._hop_condition(hop, at)
                     joined[hop.alias] = on
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
         select, values = self._join_metrics(select, resolved)
         shifted = None
-        time_dim = model.time_dimension_for(measure)
         moves = any(self._shifts(item, model, measure) and item.grain not in SUB_DAILY for item in resolved)
         if offset is not None and offset.unit in self.catalog.custom_grains and time_dim is not None and moves:
             # an offset in custom periods: each day moves to the same place in the period N later
@@ -1142,11 +1161,32 @@ class Compiler:
         return select, values
 
     @staticmethod
-    def _hop_condition(hop: Hop) -> exp.Expression:
-        """The entity's equality, and each shared partition dimension's (MetricFlow's partition join)."""
+    def _hop_condition(hop: Hop, at: exp.Expression | None = None) -> exp.Expression:
+        """The entity's equality, and each shared partition dimension's (MetricFlow's partition join).
+
+        Into an SCD type II model (``validity_params``), only the version valid at ``at``, the
+        measure's agg time: ``start <= at`` and ``at < end`` (or no end yet). Every hop of a
+        multi-hop path through such a model uses the same time, as MetricFlow does; without a
+        measure (distinct values), every version is read."""
         conditions = [
             exp.EQ(this=qualified(hop.from_expr, hop.from_alias), expression=qualified(hop.to_expr, hop.alias))
         ]
+        window = hop.model.validity_window()
+        if window is not None and at is not None:
+            start, end = window
+            conditions.append(exp.GTE(this=at.copy(), expression=qualified(start.expr, hop.alias)))
+            if end is not None:
+                until = qualified(end.expr, hop.alias)
+                conditions.append(
+                    exp.paren(
+                        exp.or_(
+                            exp.LT(this=at.copy(), expression=until),
+                            exp.Is(this=until.copy(), expression=exp.Null()),
+                            copy=False,
+                        ),
+                        copy=False,
+                    )
+                )
         for left, right, grain in hop.partitions:
             a, b = qualified(left, hop.from_alias), qualified(right, hop.alias)
             if grain is not None:

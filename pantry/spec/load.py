@@ -83,6 +83,8 @@ MODEL_KEYS = {
 }
 ENTITY_KEYS = {"name", "type", "expr", "description", "label", "role", "config", "meta"}
 DIMENSION_KEYS = {"name", "type", "expr", "type_params", "description", "label", "is_partition", "config", "meta"}
+DIMENSION_PARAM_KEYS = {"time_granularity", "validity_params"}
+VALIDITY_KEYS = {"is_start", "is_end"}
 MEASURE_KEYS = {
     "name",
     "agg",
@@ -256,11 +258,13 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
         )
     grain = "day"
     params = r.mapping(node, "type_params", definition, "'type_params: {time_granularity: day}'")
+    r.check_keys(params, DIMENSION_PARAM_KEYS, f"{definition} type_params")
     if kind == "time" and params.get("time_granularity"):
         try:
             grain = parse_grain(params["time_granularity"])
         except ValueError as err:
             r.error(str(err), node, definition, "type_params.time_granularity")
+    validity = _read_validity(r, node, params, definition, kind)
     return Dimension(
         str(node["name"]),
         kind,
@@ -271,7 +275,33 @@ def _read_dimension(r: _Reader, node: Any, owner: str) -> Dimension | None:
         node.get("description"),
         line_of(node),
         _is_pii(node),
+        validity,
     )
+
+
+def _read_validity(r: _Reader, node: dict, params: dict, definition: str, kind: str) -> str | None:
+    """``validity_params: {is_start: true}`` or ``{is_end: true}`` (MetricFlow's SCD type II)."""
+    if "validity_params" not in params:
+        return None
+    value = params.get("validity_params")
+    field = "type_params.validity_params"
+    if not isinstance(value, dict):
+        r.error(
+            "'validity_params' must be a mapping", node, definition, field, "write {is_start: true} or {is_end: true}"
+        )
+        return None
+    r.check_keys(value, VALIDITY_KEYS, f"{definition} {field}")
+    start, end = bool(value.get("is_start")), bool(value.get("is_end"))
+    if kind != "time" or start == end:
+        r.error(
+            "a validity dimension is a time dimension that is either the start or the end of a row's window",
+            node,
+            definition,
+            field,
+            "write {is_start: true} on one time dimension and {is_end: true} on another",
+        )
+        return None
+    return "start" if start else "end"
 
 
 def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
@@ -349,6 +379,22 @@ def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
             "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)",
         )
     defaults = r.mapping(node, "defaults", definition, "'defaults: {agg_time_dimension: <time dimension>}'")
+    model = _model(r, node, name, source, defaults, definition)
+    starts = [d.name for d in model.dimensions if d.validity == "start"]
+    ends = [d.name for d in model.dimensions if d.validity == "end"]
+    if (starts or ends) and (len(starts) != 1 or len(ends) > 1):
+        r.error(
+            f"an SCD type II model has one validity start and at most one end; found start {starts or 'none'}, "
+            f"end {ends or 'none'}",
+            node,
+            definition,
+            "dimensions",
+            "mark one time dimension {is_start: true} and one {is_end: true} in type_params.validity_params",
+        )
+    return model
+
+
+def _model(r: _Reader, node: Any, name: str, source: Any, defaults: dict, definition: str) -> SemanticModel:
     return SemanticModel(
         name=name,
         source=str(source or ""),

@@ -56,6 +56,9 @@ class Dimension:
     description: str | None = None
     line: int | None = None
     pii: bool = False  # ``meta: {pii: true}``: its values need the HTTP ``pii`` scope
+    # ``type_params.validity_params``: this time dimension starts (``start``) or ends
+    # (``end``) the window in which a row of a slowly changing dimension (SCD type II) holds
+    validity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,13 @@ class SemanticModel:
             if entity.type == "primary":
                 return entity.name
         return self.primary_entity
+
+    def validity_window(self) -> tuple[Dimension, Dimension | None] | None:
+        """An SCD type II model's validity columns: (start, end), or None for a plain model.
+        A row holds from its start (inclusive) to its end (exclusive; null: still holds)."""
+        start = next((d for d in self.dimensions if d.validity == "start"), None)
+        end = next((d for d in self.dimensions if d.validity == "end"), None)
+        return (start, end) if start is not None else None
 
     def time_dimension_for(self, measure: Measure) -> Dimension | None:
         name = measure.agg_time_dimension or self.agg_time_dimension

@@ -89,3 +89,35 @@ def test_a_time_dimension_without_a_grain_is_named_with_its_grain(store: Store, 
     last_two = flights.groupby(pd.to_datetime(flights["flight_date"]).dt.date).size().sort_index().tail(2)[::-1]
     assert [pd.Timestamp(d).date() for d in got["flight__flight_date__day"]] == list(last_two.index)
     assert got["flights"].tolist() == last_two.tolist()
+
+
+def test_a_dimension_is_read_from_the_model_that_owns_it(tmp_path: Path) -> None:
+    """Two models keyed by ``user``: ``companies`` (one row per user with a company) sorts
+    first by name, but ``user__home_state`` belongs to ``users``: every user's state comes
+    back, not only those of users with a company (MetricFlow's query_dimension_only)."""
+    from tests.conftest import write_defs
+
+    defs = write_defs(
+        tmp_path,
+        {
+            "users.yaml": """
+            semantic_models:
+              - name: companies
+                source: data/companies.csv
+                entities:
+                  - {name: company, type: primary, expr: company_id}
+                  - {name: user, type: unique, expr: user_id}
+                dimensions: [{name: company_name, type: categorical}]
+              - name: users
+                source: data/users.csv
+                entities: [{name: user, type: primary, expr: user_id}]
+                dimensions: [{name: home_state, type: categorical}]
+            """
+        },
+    )
+    (defs / "data").mkdir()
+    (defs / "data" / "companies.csv").write_text("company_id,user_id,company_name\n1,1,acme\n")
+    (defs / "data" / "users.csv").write_text("user_id,home_state\n1,CA\n2,NY\n3,TX\n4,\n")
+    store = Store(defs=defs, home=tmp_path / "home")
+    assert _rows(store.query(group_by="user__home_state")) == [("CA",), ("NY",), ("TX",), (None,)]
+    assert _rows(store.query(group_by="user__home_state", where="user__home_state <> 'CA'")) == [("NY",), ("TX",)]

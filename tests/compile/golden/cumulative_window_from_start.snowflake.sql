@@ -31,4 +31,4 @@ FROM (
     s."ds"
 ) AS cumulative_days
 ORDER BY
-  "metric_time__day" ASC NULLS FIRST
+  "metric_time__day" ASC

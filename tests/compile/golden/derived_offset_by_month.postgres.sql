@@ -37,4 +37,4 @@ FROM (
     ON q0."metric_time__month" IS NOT DISTINCT FROM q1."metric_time__month"
 ) AS derived_inputs
 ORDER BY
-  "metric_time__month" ASC NULLS FIRST
+  "metric_time__month" ASC

@@ -11,4 +11,4 @@ FROM (
 GROUP BY
   "metric_time__day"
 ORDER BY
-  "metric_time__day" ASC NULLS FIRST
+  "metric_time__day" ASC

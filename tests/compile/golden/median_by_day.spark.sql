@@ -10,4 +10,4 @@ FROM (
 GROUP BY
   `metric_time__day`
 ORDER BY
-  `metric_time__day` ASC
+  `metric_time__day` ASC NULLS LAST

@@ -51,5 +51,5 @@ FROM (
     AND q0."customer__segment" IS NOT DISTINCT FROM q1."customer__segment"
 ) AS ratio_inputs
 ORDER BY
-  "metric_time__week" ASC NULLS FIRST,
-  "customer__segment" ASC NULLS FIRST
+  "metric_time__week" ASC,
+  "customer__segment" ASC
