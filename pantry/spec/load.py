@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -666,6 +667,13 @@ def _custom_grains(r: _Reader, value: Any, node: Any, definition: str) -> tuple[
     return tuple(customs)
 
 
+FINER_THAN_PANTRY = {"nanosecond", "microsecond"}
+
+
+class SkippedDefinition(UserWarning):
+    """A definition MetricFlow accepts that Pantry leaves out, on purpose and by name."""
+
+
 def _time_spine(
     r: _Reader, node: Any, definition: str, name: str, column: Any, grain: Any, customs: tuple[tuple[str, str], ...]
 ) -> TimeSpine | None:
@@ -680,6 +688,17 @@ def _time_spine(
         return None
     if not column:
         r.error("a time spine needs its primary column", node, definition, "primary_column.name")
+        return None
+    if str(grain).lower() in FINER_THAN_PANTRY:
+        # MetricFlow's projects declare spines down to the nanosecond; Pantry's finest grain is
+        # the millisecond. Such a spine is skipped, by name, and the rest of the file stands.
+        warnings.warn(
+            SkippedDefinition(
+                f"{r.shown_as}: {definition}: skipped, its grain '{str(grain).lower()}' is finer than Pantry's finest "
+                f"(millisecond) [line {line_of(node)}]"
+            ),
+            stacklevel=2,
+        )
         return None
     try:
         grain = parse_grain(grain or "day")

@@ -134,3 +134,22 @@ def test_an_offset_in_an_unknown_unit_is_named(shop, tmp_path: Path) -> None:
     store = _shop_with(shop, tmp_path, TIME_SPINE_YAML.replace("1 fiscal_quarter", "1 fiscal_quartr"))
     with pytest.raises(PantryError, match=r"counts 'fiscal_quartr'.*did you mean 'fiscal_quarter'"):
         store.validate()
+
+
+def test_a_spine_finer_than_a_millisecond_is_skipped_by_name_and_the_file_stands(shop, tmp_path: Path) -> None:
+    """MetricFlow's projects declare nanosecond and microsecond spines; Pantry's finest grain
+    is the millisecond. Such a spine is skipped with a warning naming it; the spine beside it
+    in the same file, and everything else, still answers."""
+    finer = TIME_SPINE_YAML.replace(
+        "      - {name: alien_day}\n",
+        "      - {name: alien_day}\n"
+        "  - name: nano_spine\n"
+        "    source: data/nano.parquet\n"
+        "    primary_column: {name: ts, time_granularity: nanosecond}\n",
+    )
+    with pytest.warns(UserWarning, match=r"spine\.yaml: time spine 'nano_spine': skipped, its grain 'nanosecond'"):
+        store = _shop_with(shop, tmp_path, finer)
+        store.validate()
+    assert not store.definitions.broken
+    got = store.query("revenue", group_by="metric_time__fiscal_quarter")
+    assert len(got) == 2
