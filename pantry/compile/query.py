@@ -40,6 +40,11 @@ DAY = "metric_time__day"
 METRIC_TIME = "metric_time"
 
 
+def _grain_rank(grain: str) -> float:
+    """Finer grains rank lower; a custom granularity ranks just above a day."""
+    return GRAINS.index(grain) if grain in GRAINS else GRAINS.index("day") + 0.5
+
+
 @dataclass(frozen=True)
 class QueryRequest:
     """What ``mf query`` takes: metrics, group-by names, where, time range, order, limit."""
@@ -209,12 +214,14 @@ class Compiler:
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
-        names = [self._with_grain(output_name(n)) for n in request.group_by]
-        names = list(dict.fromkeys(names))
+        bare = f"{METRIC_TIME}__{self.default_grain(request.metrics)}"
+
+        def named(name: str) -> str:
+            return bare if name == METRIC_TIME else self._with_grain(output_name(name))
+
+        names = list(dict.fromkeys(named(n) for n in request.group_by))
         if request.order:
-            order = tuple(
-                ("-" if o.startswith("-") else "") + self._with_grain(output_name(o.lstrip("-"))) for o in request.order
-            )
+            order = tuple(("-" if o.startswith("-") else "") + named(o.lstrip("-")) for o in request.order)
             request = replace(request, order=order)
         if not request.metrics:
             if not names:
@@ -242,18 +249,58 @@ class Compiler:
             ).from_(query.subquery("filled", copy=False), copy=False)
         return self._ordered(query, request, names, list(fills))
 
+    def default_grain(self, metrics: tuple[str, ...] | list[str]) -> str:
+        """What a bare ``metric_time`` means, as in MetricFlow: each metric's
+        ``time_granularity``, else the coarsest agg-time grain of its measures (a day at the
+        finest); with several metrics, the coarsest of theirs; without a metric, a day."""
+        grains = [self._metric_grain(self.metric(m), ()) for m in metrics]
+        grains = [g for g in grains if g is not None]
+        return max(grains, key=_grain_rank) if grains else "day"
+
+    def _metric_grain(self, metric: Metric, seen: tuple[str, ...]) -> str | None:
+        """A metric's own ``time_granularity``; below the queried metric, only measures count
+        (a derived metric over a weekly-defaulted input still defaults to its measures' day)."""
+        if metric.time_granularity and not seen:
+            return metric.time_granularity
+        if metric.name in seen:
+            return None
+        inputs: list[Metric] = []
+        if metric.type in ("simple", "cumulative") and metric.measure is not None:
+            found = self.catalog.measure(metric.measure.name)
+            time_dim = found[0].time_dimension_for(found[1]) if found is not None else None
+            if time_dim is None:
+                return None
+            return "day" if time_dim.time_granularity in SUB_DAILY else time_dim.time_granularity
+        if metric.type == "conversion" and metric.conversion is not None:
+            inputs = [m for i in (metric.conversion.base,) if (m := self.catalog.metric_or_measure(i.name))]
+        elif metric.type == "ratio":
+            inputs = [
+                m for i in (metric.numerator, metric.denominator) if i and (m := self.catalog.metric_or_measure(i.name))
+            ]
+        elif metric.type == "derived":
+            inputs = [m for i in metric.inputs if (m := self.catalog.metric_or_measure(i.name))]
+        grains = [g for m in inputs if (g := self._metric_grain(m, (*seen, metric.name))) is not None]
+        return max(grains, key=_grain_rank) if grains else None
+
     def _with_grain(self, name: str) -> str:
         """``verification__ds`` -> ``verification__ds__day``: a time dimension named without a
-        grain is answered at its own grain and named so, as MetricFlow does."""
+        grain is answered at its own grain and named so, as MetricFlow does. The grain is the
+        one of the model the entity keys (``listing__ds`` is the listing's own ``ds``)."""
         parts = name.split("__")
-        if len(parts) < 2 or parts[0] == METRIC_TIME or parts[-1] in GRAINS:
+        if len(parts) < 2 or parts[0] == METRIC_TIME or parts[-1] in GRAINS or parts[-1] in self.catalog.custom_grains:
             return name
         entity, dimension = parts[-2], parts[-1]
+        found = []
         for model in self.catalog.semantic_models.values():
-            found = model.dimension(dimension)
-            if found is not None and found.type == "time" and model.entity(entity) is not None:
-                return f"{name}__{found.time_granularity}"
-        return name
+            dim = model.dimension(dimension)
+            if dim is None or dim.type != "time":
+                continue
+            key = model.entity(entity)
+            if key is not None and key.type != "foreign" or model.primary_entity == entity:
+                found.insert(0, dim)
+            elif key is not None:
+                found.append(dim)
+        return f"{name}__{found[0].time_granularity}" if found else name
 
     def _ordered(self, query: exp.Select, request: QueryRequest, names: list[str], values: list[str]) -> exp.Select:
         order = request.order or tuple(names)

@@ -558,6 +558,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         partitions_end=_parse_date(r, partitions.get("end"), node, definition, "partitions.end"),
         freshness=_read_freshness(r, node.get("freshness"), node, definition),
         conversion=_read_conversion(r, params, node, definition) if kind == "conversion" else None,
+        time_granularity=_metric_grain(r, node, definition),
     )
     required = {
         "simple": ("measure",),
@@ -570,6 +571,26 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
             shown = "type_params.metrics" if attr == "inputs" else f"type_params.{attr}"
             r.error(f"a {kind} metric needs '{shown}'", node, definition, shown)
     return metric
+
+
+def _metric_grain(r: _Reader, node: dict, definition: str) -> str | None:
+    """A metric's ``time_granularity``: a standard grain, or a custom one (checked when queried)."""
+    value = node.get("time_granularity")
+    if value is None:
+        return None
+    try:
+        return parse_grain(str(value))
+    except ValueError:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value)):
+            return str(value).lower()  # a custom granularity of the time spine
+        r.error(
+            f"'{value}' is not a time grain",
+            node,
+            definition,
+            "time_granularity",
+            "write e.g. 'time_granularity: month'",
+        )
+        return None
 
 
 def _read_conversion(r: _Reader, params: dict[str, Any], node: Any, definition: str) -> Conversion | None:

@@ -208,6 +208,9 @@ class Metric:
     freshness: Freshness | None = None
     implicit: bool = False  # made from a measure (create_metric, or named by a ratio)
     conversion: Conversion | None = None
+    # ``time_granularity:``: the grain a bare ``metric_time`` means for this metric (MetricFlow's
+    # default grain); None: its measures' agg-time grain, at least a day
+    time_granularity: str | None = None
 
     @property
     def owner(self) -> str | None:
