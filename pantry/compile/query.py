@@ -897,7 +897,7 @@ class Compiler:
         grains = [n for n in names if self._time_grain(metric, n)]
         # a filter on metric_time alone narrows the output days, after the window, as in
         # MetricFlow: it must not drop the rows that the window reaches back to
-        on_time = self._time_only(ctx.filters)
+        on_time = self._time_only(ctx.filters, metric)
         row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
         rows = self._rows(model, measure, others + [base_name], row_filters, ctx.offset, metric)
         day_r, day_s = col(base_name, "r"), col("ds", "s")
@@ -954,7 +954,7 @@ class Compiler:
                 bounds.append(exp.GTE(this=day_s, expression=date_add(_date_literal(window.lo), ctx.offset)))
         if window.hi is not None:
             bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
-        filters = [self._bind(f, "r") for f in row_filters] + [self._on_spine(f, day_s) for f in on_time]
+        filters = [self._bind(f, "r") for f in row_filters] + [self._on_spine(f, day_s, metric) for f in on_time]
         daily = (
             exp.select(
                 exp.alias_(day_s, ident("__ds"), copy=False),
@@ -1074,21 +1074,23 @@ class Compiler:
             return None
         model, measure = found
         time_dim = model.time_dimension_for(measure)
-        if time_dim is not None and parts[1] == time_dim.name and model.entity(parts[0]) is not None:
+        if time_dim is not None and parts[1] == time_dim.name and (model.entity(parts[0]) or model.primary == parts[0]):
             return parts[2]
         return None
 
-    @staticmethod
-    def _time_only(filters: list[exp.Expression]) -> list[exp.Expression]:
-        """The filters that name metric time and nothing else: they narrow spine periods."""
-        return [f for f in filters if (used := filter_names(f)) and all(metric_time_grain(n) for n in used)]
+    def _time_only(self, filters: list[exp.Expression], metric: Metric | None = None) -> list[exp.Expression]:
+        """The filters that name metric time and nothing else: they narrow spine periods. For a
+        cumulative ``metric``, its measure's own agg-time dimension counts as metric time, as
+        in MetricFlow (``revenue_instance__ds__day`` in a where narrows the output days)."""
+        grain_of = metric_time_grain if metric is None else (lambda n: self._time_grain(metric, n))
+        return [f for f in filters if (used := filter_names(f)) and all(grain_of(n) for n in used)]
 
-    @staticmethod
-    def _on_spine(condition: exp.Expression, day: exp.Expression) -> exp.Expression:
+    def _on_spine(self, condition: exp.Expression, day: exp.Expression, metric: Metric | None = None) -> exp.Expression:
         """A metric_time condition read on the spine's day: ``metric_time__week`` is its week."""
+        grain_of = metric_time_grain if metric is None else (lambda n: self._time_grain(metric, n))
 
         def swap(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Column) and (grain := metric_time_grain(node.name)):
+            if isinstance(node, exp.Column) and (grain := grain_of(node.name)):
                 return truncate(day.copy(), grain)
             return node
 
