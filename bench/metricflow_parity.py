@@ -236,6 +236,14 @@ QUERIES: list[dict[str, str]] = [
     {"metrics": "revenue_7d", "group_by": "metric_time__fiscal_quarter"},
     {"metrics": "revenue_mtd,revenue_all_time", "group_by": "metric_time__alien_day"},
     {"metrics": "revenue_7d", "group_by": "order__ordered_at__fiscal_quarter,customer__segment"},
+    # issue 24: an input's fill_nulls_with holds on the days only its offset twin has rows
+    {"metrics": "revenue_filled_wow", "group_by": "metric_time__day"},
+    {
+        "metrics": "revenue_filled_wow,revenue_filled",
+        "group_by": "metric_time__day",
+        "start_time": "2024-01-18",
+        "end_time": "2024-02-05",
+    },
 ]
 
 

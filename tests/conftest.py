@@ -225,6 +225,17 @@ metrics:
     type_params:
       measure: {name: buyers, join_to_timespine: true, fill_nulls_with: 0}
       cumulative_type_params: {window: 2 days}
+  - name: revenue_filled
+    type: simple
+    type_params:
+      measure: {name: revenue, fill_nulls_with: 0}
+  - name: revenue_filled_wow
+    type: derived
+    type_params:
+      expr: revenue_filled - revenue_filled_before
+      metrics:
+        - {name: revenue_filled}
+        - {name: revenue_filled, offset_window: 7 days, alias: revenue_filled_before}
   - name: revenue_7d_wow
     type: derived
     type_params:
