@@ -9,7 +9,7 @@ join to a model where the entity is only foreign would fan out and is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Dimension, SemanticModel
@@ -45,6 +45,28 @@ class Resolved:
     dimension: Dimension | None = None
     metric: str | None = None  # kind "metric": the metric, grouped by the entity named ``entity``
     entity: str | None = None
+    date_part: str | None = None  # ``__extract_<part>``: that part of the time, read at day grain
+
+
+# MetricFlow's date parts (``metric_time__extract_dow``) and DuckDB's name for each: the day
+# of the week is ISO's, Monday 1 to Sunday 7, as MetricFlow renders it
+DATE_PARTS = {
+    "year": "year",
+    "quarter": "quarter",
+    "month": "month",
+    "week": "week",
+    "day": "day",
+    "dow": "isodow",
+    "doy": "doy",
+}
+
+
+def date_part_of(name: str) -> tuple[str, str | None]:
+    """``metric_time__extract_dow`` -> (``metric_time__day``, ``dow``); other names unchanged."""
+    head, _, last = name.rpartition("__")
+    if head and last.startswith("extract_") and last.removeprefix("extract_") in DATE_PARTS:
+        return f"{head}__day", last.removeprefix("extract_")
+    return name, None
 
 
 def output_name(name: str) -> str:
@@ -74,6 +96,23 @@ def _shared_partitions(left: SemanticModel, right: SemanticModel) -> tuple[tuple
     return tuple(pairs)
 
 
+def _per_source(hops: list[Hop]) -> list[Hop]:
+    """Aliases that name the whole path and the model it ends in, as MetricFlow joins each
+    dimension source on its own: two dimensions reached through the same bridge into two
+    different models join the bridge twice, so a bridge key that repeats fans out as in
+    MetricFlow's answers; dimensions of one model through one path still share the joins."""
+    if len(hops) < 2:
+        return hops
+    path = [h.model.name for h in hops]
+    out: list[Hop] = []
+    previous = "m0"
+    for i, hop in enumerate(hops):
+        alias = f"m{i + 1}_" + "_".join(path[: i + 1]) + ("" if i == len(hops) - 1 else f"__for_{path[-1]}")
+        out.append(replace(hop, from_alias=previous, alias=alias))
+        previous = alias
+    return out
+
+
 class NameResolver:
     """Resolves names against one home model (the model of the measure being aggregated)."""
 
@@ -82,6 +121,9 @@ class NameResolver:
         self.home = home
 
     def resolve(self, name: str) -> Resolved:
+        base, part = date_part_of(output_name(name))
+        if part is not None:
+            return replace(self.resolve(base), name=output_name(name), date_part=part)
         name = output_name(name)
         parts = name.split("__")
         grains = (*GRAINS, *self.catalog.custom_grains)
@@ -100,14 +142,15 @@ class NameResolver:
             parts = parts[:-1]
         path, dim_name = parts[:-1], parts[-1]
         if (
-            len(parts) == 2
-            and grain is None
+            grain is None
             and dim_name in self.catalog.metrics
-            and (entity := self.home.entity(path[0])) is not None
-            and not self._names_a_dimension(path[0], dim_name)
+            and (entity := self.home.entity(path[-1])) is not None
+            and (len(path) > 1 or not self._names_a_dimension(path[0], dim_name))
         ):
-            # ``{{ Metric('orders', group_by=['customer']) }}``: that metric per customer
-            return Resolved(name, "metric", model=self.home, expr=entity.expr, metric=dim_name, entity=path[0])
+            # ``{{ Metric('orders', group_by=['customer']) }}``: that metric per customer; with a
+            # path (``account_id__customer_id__third_hop_id``) the metric is grouped by that
+            # path from its own model, and joined here on the path's last entity
+            return Resolved(name, "metric", model=self.home, expr=entity.expr, metric=dim_name, entity="__".join(path))
         model, alias, hops = self._walk(name, path, dim_name)
         dimension = model.dimension(dim_name)
         if dimension is None:
@@ -171,7 +214,8 @@ class NameResolver:
                 Hop(entity_name, alias, local.expr, target, new_alias, to_expr, _shared_partitions(current, target))
             )
             current, alias = target, new_alias
-        return current, alias, tuple(hops)
+        hops = _per_source(hops)
+        return current, (hops[-1].alias if hops else alias), tuple(hops)
 
     def available(self) -> list[str]:
         """Names this model can group by, for suggestions."""

@@ -28,7 +28,15 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
-from pantry.compile.names import Hop, NameResolver, Resolved, metric_time_grain, output_name
+from pantry.compile.names import (
+    DATE_PARTS,
+    Hop,
+    NameResolver,
+    Resolved,
+    date_part_of,
+    metric_time_grain,
+    output_name,
+)
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
 from pantry.spec.windows import GRAINS, SUB_DAILY, Window
@@ -38,6 +46,29 @@ SOURCE_SCHEMA = "src"
 VALUE = "__value"
 DAY = "metric_time__day"
 METRIC_TIME = "metric_time"
+
+
+def _share_first_hops(resolved: list[Resolved]) -> list[Resolved]:
+    """A dimension one hop away reads the join that the first multi-hop name through the same
+    model already made, as MetricFlow reads ``account_id__extra_dim`` from the bridge it joined
+    for ``account_id__customer_id__customer_name`` (a third join of a bridge whose key repeats
+    would fan out once more)."""
+    firsts: dict[tuple[str, str, str], Hop] = {}
+    for item in resolved:
+        if len(item.hops) > 1:
+            hop = item.hops[0]
+            firsts.setdefault((hop.model.name, hop.entity, hop.from_expr), hop)
+    if not firsts:
+        return resolved
+    out = []
+    for item in resolved:
+        if len(item.hops) == 1:
+            hop = item.hops[0]
+            shared = firsts.get((hop.model.name, hop.entity, hop.from_expr))
+            if shared is not None:
+                item = replace(item, hops=(shared,), alias=shared.alias if item.alias == hop.alias else item.alias)
+        out.append(item)
+    return out
 
 
 def _grain_rank(grain: str) -> float:
@@ -378,7 +409,7 @@ class Compiler:
     def _plain_rows(self, model: SemanticModel, needed: list[str]) -> exp.Select:
         """One row per source row of ``model``, with every name resolved (joins by entity)."""
         resolver = NameResolver(self.catalog, model)
-        resolved = [resolver.resolve(name) for name in needed]
+        resolved = _share_first_hops([resolver.resolve(name) for name in needed])
         select = exp.select(copy=False).from_(source_table(model, "m0"), copy=False)
         joined: set[str] = set()
         for item in resolved:
@@ -419,8 +450,11 @@ class Compiler:
         for name in needed:
             if name in others:
                 continue
-            grain = output_name(name).removeprefix(METRIC_TIME).lstrip("_") or "day"
+            base, part = date_part_of(output_name(name))
+            grain = base.removeprefix(METRIC_TIME).lstrip("_") or "day"
             value = col(grain, "s") if grain in self.catalog.custom_grains else truncate(day, grain)
+            if part is not None:
+                value = exp.Extract(this=exp.var(DATE_PARTS[part]), expression=value)
             rows = rows.select(exp.alias_(value, ident(output_name(name)), copy=False), copy=False)
         # a user's spine is read whole, as MetricFlow reads its spine table
         if request.start_time is not None:
@@ -482,6 +516,11 @@ class Compiler:
             num = self._input(metric.numerator, names, inner, window, "__num", metric)
             den = self._input(metric.denominator, names, inner, window, "__den", metric)
             joined = self._join([(num, ["__num"]), (den, ["__den"])], names)
+            joined = self._filled(
+                joined,
+                names,
+                {"__num": self._input_fill(metric.numerator), "__den": self._input_fill(metric.denominator)},
+            )
             ratio = exp.Div(
                 this=exp.cast(col("__num"), "DOUBLE", copy=False),
                 expression=exp.Nullif(
@@ -494,6 +533,9 @@ class Compiler:
         # derived
         parts = [(self._input(i, names, inner, window, i.column, metric), [i.column]) for i in metric.inputs]
         joined = self._join(parts, names)
+        # an input's fill_nulls_with applies after the inputs are joined, as MetricFlow's
+        # COALESCE does: a period that only the other inputs have still gets the filled value
+        joined = self._filled(joined, names, {i.column: self._input_fill(i) for i in metric.inputs})
         assert metric.expr is not None
         formula = _parse_expr(str(metric.expr)).copy()
         return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column), copy=False), copy=False).from_(
@@ -517,14 +559,28 @@ class Compiler:
             select = self._to_grain(metric, ref.offset_to_grain, names, inner, window, column, parent)
         else:
             select = self._metric(metric, names, inner, window, column)
-        fill = ref.fill_nulls_with if ref.fill_nulls_with is not None else self._fill(metric)
-        if fill is not None:
-            select = exp.select(
-                *[col(n) for n in names],
-                exp.alias_(exp.Coalesce(this=col(column), expressions=[exp.convert(fill)]), ident(column), copy=False),
-                copy=False,
-            ).from_(select.subquery("filled_input", copy=False), copy=False)
         return select
+
+    def _input_fill(self, ref) -> object:  # noqa: ANN001 - a MetricInput
+        """An input's ``fill_nulls_with``: its own, else its metric's."""
+        if ref.fill_nulls_with is not None:
+            return ref.fill_nulls_with
+        metric = self.catalog.metric_or_measure(ref.name)
+        return self._fill(metric) if metric is not None else None
+
+    @staticmethod
+    def _filled(joined: exp.Select, names: list[str], fills: dict[str, object]) -> exp.Select:
+        """The joined inputs with each filled input's nulls replaced by its fill."""
+        if all(f is None for f in fills.values()):
+            return joined
+        return exp.select(
+            *[col(n) for n in names],
+            *[
+                col(c) if f is None else exp.alias_(exp.Coalesce(this=col(c), expressions=[exp.convert(f)]), ident(c))
+                for c, f in fills.items()
+            ],
+            copy=False,
+        ).from_(joined.subquery("filled_inputs", copy=False), copy=False)
 
     def _conversion(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
         """MetricFlow's conversion metric: each conversion event is credited to the latest base
@@ -1117,6 +1173,7 @@ class Compiler:
                 if metric.origin and not err.file:
                     err.definition = f"metric '{metric.name}'"
                 raise
+        resolved = _share_first_hops(resolved)
         select = exp.select(exp.alias_(qualified(measure.expr, "m0"), ident(VALUE), copy=False), copy=False).from_(
             source_table(model, "m0"), copy=False
         )
@@ -1363,6 +1420,9 @@ class Compiler:
         metric: Metric,
         shifted: exp.Expression | None = None,
     ) -> exp.Expression:
+        if item.date_part is not None:  # the part of the (shifted) day: EXTRACT(isodow FROM day)
+            day = self._column(replace(item, date_part=None), model, measure, offset, metric, shifted)
+            return exp.Extract(this=exp.var(DATE_PARTS[item.date_part]), expression=day)
         if shifted is not None and item.grain not in SUB_DAILY and self._shifts(item, model, measure):
             return truncate(shifted.copy(), item.grain or "day")
         if item.kind == "metric_time":
