@@ -11,11 +11,15 @@ export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
 setup: $(STAMP) redis-server postgresql
 
-$(STAMP): pyproject.toml
+# dbt-semantic-interfaces is installed without its dependencies (its click pin clashes with
+# ours) and never imported: the test suite reads its JSON schema of MetricFlow's manifest, to
+# check that every key of it is either read by Pantry or refused by name.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing Python dependencies into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/python -m pip install --upgrade pip > $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	@$(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	@$(BIN)/python -m pip install --no-deps 'dbt-semantic-interfaces==0.10.5' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 .PHONY: redis-server

@@ -131,6 +131,19 @@ T = TypeVar("T")
 ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
 METRIC_TYPES = {"simple", "ratio", "derived", "cumulative", "conversion"}
 CONVERSION_KEYS = {"base_measure", "conversion_measure", "entity", "calculation", "window", "constant_properties"}
+# The nested objects of MetricFlow's manifest, each read with its own keys checked, so that a
+# key Pantry does not read is refused by name (tests/spec/test_manifest_schema.py walks
+# dbt-semantic-interfaces' JSON schema against these sets).
+AGG_PARAM_KEYS = {"percentile", "use_discrete_percentile", "use_approximate_percentile"}
+NON_ADDITIVE_KEYS = {"name", "window_choice", "window_groupings"}
+DEFAULTS_KEYS = {"agg_time_dimension"}
+CUMULATIVE_KEYS = {"window", "grain_to_date", "period_agg"}
+CONSTANT_PROPERTY_KEYS = {"base_property", "conversion_property"}
+PRIMARY_COLUMN_KEYS = {"name", "time_granularity"}
+CUSTOM_GRAIN_KEYS = {"name", "column_name"}
+# dbt's config on a model, entity, dimension, measure or metric: ``meta`` is read (pii, owner);
+# group, tags and docs describe and change no answer; anything else (``enabled``) is refused
+CONFIG_KEYS = {"meta", "group", "tags", "docs"}
 
 
 def _shape(value: Any) -> str:
@@ -161,6 +174,8 @@ class _Reader:
         return Origin(self.path, self.shown_as, line_of(node))
 
     def check_keys(self, node: dict, allowed: set[str], definition: str) -> None:
+        if "config" in allowed and isinstance(node.get("config"), dict) and allowed is not SAVED_QUERY_KEYS:
+            self.check_keys(node["config"], CONFIG_KEYS, f"{definition} config")
         for key in node:
             if key not in allowed:
                 self.error(
@@ -321,6 +336,7 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
         )
     agg = "average" if agg == "avg" else agg
     params = r.mapping(node, "agg_params", definition, "'agg_params: {percentile: 0.9}'")
+    r.check_keys(params, AGG_PARAM_KEYS, f"{definition} agg_params")
     percentile = params.get("percentile")
     if agg == "percentile" and percentile is None:
         r.error(
@@ -336,6 +352,7 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
         nad = r.mapping(
             node, "non_additive_dimension", definition, "'non_additive_dimension: {name: ds, window_choice: max}'"
         )
+        r.check_keys(nad, NON_ADDITIVE_KEYS, f"{definition} non_additive_dimension")
         choice = str(nad.get("window_choice", "min")).lower()
         if choice not in ("min", "max"):
             r.error(
@@ -380,6 +397,7 @@ def _read_model(r: _Reader, node: Any) -> SemanticModel | None:
             "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)",
         )
     defaults = r.mapping(node, "defaults", definition, "'defaults: {agg_time_dimension: <time dimension>}'")
+    r.check_keys(defaults, DEFAULTS_KEYS, f"{definition} defaults")
     model = _model(r, node, name, source, defaults, definition)
     starts = [d.name for d in model.dimensions if d.validity == "start"]
     ends = [d.name for d in model.dimensions if d.validity == "end"]
@@ -510,6 +528,7 @@ def _read_metric(r: _Reader, node: Any) -> Metric | None:
         r.error("'type_params' must be a mapping", node, definition, "type_params")
         params = {}
     cumulative = r.mapping(params, "cumulative_type_params", definition, "'cumulative_type_params: {window: 7 days}'")
+    r.check_keys(cumulative, CUMULATIVE_KEYS, f"{definition} cumulative_type_params")
     window = cumulative.get("window", params.get("window"))
     grain_to_date = cumulative.get("grain_to_date", params.get("grain_to_date"))
     parsed_window = None
@@ -626,6 +645,8 @@ def _read_conversion(r: _Reader, params: dict[str, Any], node: Any, definition: 
             r.error(str(err), node, definition, f"{field}.window")
     properties: list[tuple[str, str]] = []
     for item in r.as_list(value.get("constant_properties"), f"{field}.constant_properties", node, definition):
+        if isinstance(item, dict):
+            r.check_keys(item, CONSTANT_PROPERTY_KEYS, f"{definition} {field}.constant_properties")
         if isinstance(item, dict) and item.get("base_property") and item.get("conversion_property"):
             properties.append((str(item["base_property"]), str(item["conversion_property"])))
         else:
@@ -649,6 +670,7 @@ def _read_time_spine(r: _Reader, node: Any) -> TimeSpine | None:
     definition = f"time spine '{name}'"
     r.check_keys(node, TIME_SPINE_KEYS, definition)
     primary = r.mapping(node, "primary_column", definition, "'primary_column: {name: ds, time_granularity: day}'")
+    r.check_keys(primary, PRIMARY_COLUMN_KEYS, f"{definition} primary_column")
     customs = _custom_grains(r, node.get("custom_granularities"), node, definition)
     return _time_spine(r, node, definition, name, primary.get("name"), primary.get("time_granularity"), customs)
 
@@ -675,6 +697,8 @@ def _read_dbt_time_spine(r: _Reader, node: Any) -> TimeSpine | None:
 def _custom_grains(r: _Reader, value: Any, node: Any, definition: str) -> tuple[tuple[str, str], ...]:
     customs = []
     for item in r.as_list(value, "custom_granularities", node, definition):
+        if isinstance(item, dict):
+            r.check_keys(item, CUSTOM_GRAIN_KEYS, f"{definition} custom_granularities")
         if isinstance(item, dict) and item.get("name"):
             customs.append((str(item["name"]), str(item.get("column_name") or item["name"])))
         else:
