@@ -5,8 +5,6 @@ may group by a path. Oracle: pandas merges written the same way, by hand."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
