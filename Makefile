@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PANTRY_HOME ?= $(CURDIR)/.pantry
 export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
-.PHONY: setup demo test ui lint bench bench-features parity clean
+.PHONY: setup demo test ui lint bench bench-features parity conformance clean
 
 setup: $(STAMP) redis-server postgresql
 
@@ -84,3 +84,9 @@ bench/.mf-venv/bin/mf:
 parity: setup bench/.mf-venv/bin/mf
 	$(BIN)/python bench/metricflow_parity.py
 	$(BIN)/python bench/metricflow_manifest.py
+
+# MetricFlow's own integration suite through Pantry, from a local copy of its repository (a
+# work tree or the git directory the search tool's fetch brings): nothing of it is copied here.
+MF_REPO ?= /work/.mirror/dbt-labs+metricflow/repo
+conformance: setup
+	$(BIN)/python bench/conformance.py $(MF_REPO)

@@ -831,9 +831,24 @@ class Compiler:
         if metric.measure and metric.measure.join_to_timespine:
             self._custom_refused("join_to_timespine", names, metric)
         if metric.measure and metric.measure.join_to_timespine and spine_grains:
-            return self._join_to_spine(
+            joined = self._join_to_spine(
                 select, names, spine_grains, column, window, model, measure, metric, self._time_only(ctx.filters)
             )
+            # a filter on a queried dimension holds after the spine join too, as in MetricFlow
+            # (spine periods with no row would otherwise come back with that dimension null)
+            on_time = self._time_only(ctx.filters)
+            again = [
+                f
+                for f in ctx.filters
+                if not any(f is t for t in on_time) and (used := filter_names(f)) and set(used) <= set(names)
+            ]
+            if again:
+                joined = (
+                    exp.select("*", copy=False)
+                    .from_(joined.subquery("spine_joined", copy=False), copy=False)
+                    .where(exp.and_(*[f.copy() for f in again], copy=False), copy=False)
+                )
+            return joined
         return select
 
     def _semi_additive(

@@ -79,8 +79,14 @@ MODEL_KEYS = {
     "primary_entity",
     "config",
     "meta",
-    "node_relation",
     "partitions",
+}
+# what to write instead, for keys of MetricFlow's manifest that a Pantry file spells otherwise
+KEY_HINTS = {
+    "node_relation": "Pantry reads a model's table from 'source:' (a CSV or Parquet path, an s3:// URI or "
+    "schema.table); write source: <schema>.<alias>",
+    "metric_aggregation_params": "a metric that aggregates a column itself is not read yet: define a measure "
+    "and name it in type_params.measure",
 }
 ENTITY_KEYS = {"name", "type", "expr", "description", "label", "role", "config", "meta"}
 DIMENSION_KEYS = {"name", "type", "expr", "type_params", "description", "label", "is_partition", "config", "meta"}
@@ -183,7 +189,9 @@ class _Reader:
                     node,
                     definition,
                     key,
-                    did_you_mean(str(key), allowed) or f"allowed fields: {', '.join(sorted(allowed))}",
+                    KEY_HINTS.get(str(key))
+                    or did_you_mean(str(key), allowed)
+                    or f"allowed fields: {', '.join(sorted(allowed))}",
                 )
 
     def require_mapping(self, node: Any, what: str) -> bool:
