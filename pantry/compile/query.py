@@ -242,6 +242,7 @@ class Compiler:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._filtering: list[str] = []  # metrics being compiled for a metric filter, outermost first
+        self._query_where: list[exp.Expression] = []
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
@@ -263,6 +264,7 @@ class Compiler:
             return self._ordered(self._dimension_values(request, names), request, names, [])
         metrics = [self.metric(name) for name in request.metrics]
         where = [self._where(w) for w in request.where]
+        self._query_where = where  # the query's own filters (not metrics' or measures')
         window = self._range(request, names)
         parts = [(self._metric(m, names, _Context(list(where)), window, m.name), [m.name]) for m in metrics]
         query = self._join(parts, names)
@@ -834,13 +836,17 @@ class Compiler:
             joined = self._join_to_spine(
                 select, names, spine_grains, column, window, model, measure, metric, self._time_only(ctx.filters)
             )
-            # a filter on a queried dimension holds after the spine join too, as in MetricFlow
-            # (spine periods with no row would otherwise come back with that dimension null)
+            # the query's filter on a queried dimension holds after the spine join too, as in
+            # MetricFlow (spine periods with no row would come back with that dimension null);
+            # a metric's or measure's own filter is not applied again
             on_time = self._time_only(ctx.filters)
             again = [
                 f
                 for f in ctx.filters
-                if not any(f is t for t in on_time) and (used := filter_names(f)) and set(used) <= set(names)
+                if any(f is q for q in self._query_where)
+                and not any(f is t for t in on_time)
+                and (used := filter_names(f))
+                and set(used) <= set(names)
             ]
             if again:
                 joined = (

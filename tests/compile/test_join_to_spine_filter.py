@@ -24,6 +24,9 @@ metrics:
   - name: orders_on_spine
     type: simple
     type_params: {measure: {name: orders, join_to_timespine: true}}
+  - name: done_on_spine
+    type: simple
+    type_params: {measure: {name: orders, join_to_timespine: true, filter: "{{ Dimension('order__status') }} = 'done'"}}
 """
 
 
@@ -59,3 +62,19 @@ def test_a_where_on_a_queried_dimension_holds_after_the_spine_join(store: Store)
         end_time="2024-01-05",
     )
     assert len(days) == 5 and days["orders_on_spine"].isna().sum() == 3
+
+
+def test_a_measures_own_filter_is_not_applied_again(store: Store) -> None:
+    """MetricFlow's test_constraint_on_measure_selected_in_group_by: every spine day answers,
+    those without a done order with a null status."""
+    got = store.query(
+        ["done_on_spine"],
+        group_by=["metric_time__day", "order__status"],
+        start_time="2024-01-01",
+        end_time="2024-01-05",
+    )
+    rows = [
+        (pd.Timestamp(r.metric_time__day).strftime("%d"), None if pd.isna(r.order__status) else r.order__status)
+        for r in got.itertuples()
+    ]
+    assert rows == [("01", "done"), ("02", None), ("03", None), ("04", "done"), ("05", None)]
