@@ -178,7 +178,12 @@ class NameResolver:
             last = i == len(path) - 1
             wanted = dim_name if last else path[i + 1]
             local = current.entity(entity_name)
-            if local is None and last and current.primary_entity == entity_name and current.dimension(wanted):
+            if (
+                local is None
+                and last
+                and current.primary_entity == entity_name
+                and (current.dimension(wanted) or current.entity(wanted))
+            ):
                 break  # ``primary_entity:`` names the model's key without an entity entry
             if local is None:
                 raise self._unknown(name, f"semantic model '{current.name}' has no entity '{entity_name}'")

@@ -5,6 +5,8 @@ may group by a path. Oracle: pandas merges written the same way, by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -117,3 +119,42 @@ def test_a_metric_filter_may_group_by_a_path(store: Store) -> None:
     got = store.query(["busy_regions"])
     assert int(got["busy_regions"].iloc[0]) == len(busy & set(REGIONS["region_id"]))
     assert busy == {100, 101}  # the oracle itself: 100 has 3+4+5, 101 has 3+4 (fanned out), 102 has 6
+
+
+LOCAL_PREFIX_YAML = """
+semantic_models:
+  - name: views
+    source: data/views.csv
+    primary_entity: view
+    defaults: {agg_time_dimension: ds}
+    entities: [{name: listing, type: foreign, expr: listing_id}]
+    dimensions: [{name: ds, type: time, type_params: {time_granularity: day}}]
+    measures: [{name: views, agg: sum, expr: "1"}]
+  - name: listings
+    source: data/listings.csv
+    defaults: {agg_time_dimension: created}
+    entities: [{name: listing, type: primary, expr: listing_id}]
+    dimensions: [{name: created, type: time, type_params: {time_granularity: day}}]
+    measures: [{name: listings, agg: count_distinct, expr: listing_id}]
+metrics:
+  - {name: views, type: simple, type_params: {measure: views}}
+  - name: popular_listings
+    type: simple
+    type_params: {measure: listings}
+    filter: "{{ Metric('views', group_by=['view__listing']) }} > 1"
+"""
+
+
+def test_a_metric_filter_grouped_through_the_models_own_primary_entity(tmp_path: Path) -> None:
+    """``view__listing``: the views model names its key with ``primary_entity: view`` (no
+    entity entry), as MetricFlow's test_metric_filter_with_local_entity_prefix does."""
+    defs = write_defs(tmp_path, {"views.yaml": LOCAL_PREFIX_YAML})
+    (defs / "data").mkdir()
+    views = pd.DataFrame({"listing_id": [1, 1, 2, 3, 3, 3], "ds": ["2024-01-01"] * 6})
+    views.to_csv(defs / "data" / "views.csv", index=False)
+    pd.DataFrame({"listing_id": [1, 2, 3, 4], "created": ["2024-01-01"] * 4}).to_csv(
+        defs / "data" / "listings.csv", index=False
+    )
+    got = Store(defs=defs, home=tmp_path / "home").query(["popular_listings"])
+    counts = views.groupby("listing_id").size()
+    assert int(got["popular_listings"].iloc[0]) == int((counts > 1).sum()) == 2
