@@ -29,6 +29,10 @@ class Hop:
     # partition dimensions both sides have (``is_partition: true``, same name): also joined
     # on, as MetricFlow does; (from expr, to expr, time granularity or None)
     partitions: tuple[tuple[str, str, str | None], ...] = ()
+    # beyond the first hop: partition dimensions the measure's own model (``m0``) shares with
+    # this model, also joined on, as MetricFlow joins the measure source and the dimension
+    # source at the end of a path on their partitions
+    home_partitions: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,9 +219,9 @@ class NameResolver:
             target_entity = target.entity(entity_name)
             to_expr = target_entity.expr if target_entity else entity_name
             new_alias = f"m{len(hops) + 1}_{target.name}"
-            hops.append(
-                Hop(entity_name, alias, local.expr, target, new_alias, to_expr, _shared_partitions(current, target))
-            )
+            adjacent = _shared_partitions(current, target)
+            home = tuple(p for p in _shared_partitions(self.home, target) if p not in adjacent) if hops else ()
+            hops.append(Hop(entity_name, alias, local.expr, target, new_alias, to_expr, adjacent, home))
             current, alias = target, new_alias
         hops = _per_source(hops)
         return current, (hops[-1].alias if hops else alias), tuple(hops)

@@ -1314,8 +1314,10 @@ class Compiler:
                         copy=False,
                     )
                 )
-        for left, right, grain in hop.partitions:
-            a, b = qualified(left, hop.from_alias), qualified(right, hop.alias)
+        sides = [(left, right, grain, hop.from_alias) for left, right, grain in hop.partitions]
+        sides += [(left, right, grain, "m0") for left, right, grain in hop.home_partitions]
+        for left, right, grain, left_alias in sides:
+            a, b = qualified(left, left_alias), qualified(right, hop.alias)
             if grain is not None:
                 a = truncate(exp.cast(a, "DATE", copy=False), grain)
                 b = truncate(exp.cast(b, "DATE", copy=False), grain)

@@ -158,3 +158,64 @@ def test_a_metric_filter_grouped_through_the_models_own_primary_entity(tmp_path:
     got = Store(defs=defs, home=tmp_path / "home").query(["popular_listings"])
     counts = views.groupby("listing_id").size()
     assert int(got["popular_listings"].iloc[0]) == int((counts > 1).sum()) == 2
+
+
+PARTITIONED_YAML = """
+semantic_models:
+  - name: bookings
+    source: data/bookings.csv
+    defaults: {agg_time_dimension: ds}
+    entities:
+      - {name: booking, type: primary, expr: booking_id}
+      - {name: listing, type: foreign, expr: listing_id}
+    dimensions:
+      - {name: ds, type: time, type_params: {time_granularity: day}}
+      - {name: ds_partitioned, type: time, is_partition: true, type_params: {time_granularity: day}}
+    measures: [{name: bookings, agg: sum, expr: "1"}]
+  - name: listings
+    source: data/listings.csv
+    entities:
+      - {name: listing, type: primary, expr: listing_id}
+      - {name: user, type: foreign, expr: user_id}
+  - name: users
+    source: data/users.csv
+    entities: [{name: user, type: primary, expr: user_id}]
+    dimensions:
+      - {name: state, type: categorical}
+      - {name: ds_partitioned, type: time, is_partition: true, type_params: {time_granularity: day}}
+metrics:
+  - {name: bookings, type: simple, type_params: {measure: bookings}}
+"""
+
+
+def test_the_end_of_a_path_joins_the_measures_partition(tmp_path: Path) -> None:
+    """bookings -> listings -> users, where bookings and users (not listings) are partitioned
+    by day: the user row of the booking's own partition, as MetricFlow's
+    test_simple_metric_with_multi_hop_custom_granularity joins them."""
+    defs = write_defs(tmp_path, {"p.yaml": PARTITIONED_YAML})
+    (defs / "data").mkdir()
+    bookings = pd.DataFrame(
+        {
+            "booking_id": [1, 2, 3],
+            "listing_id": [1, 1, 2],
+            "ds": ["2024-01-01", "2024-01-02", "2024-01-02"],
+            "ds_partitioned": ["2024-01-01", "2024-01-02", "2024-01-02"],
+        }
+    )
+    listings = pd.DataFrame({"listing_id": [1, 2], "user_id": [7, 8]})
+    users = pd.DataFrame(
+        {
+            "user_id": [7, 7, 8],
+            "state": ["CA", "NY", "TX"],
+            "ds_partitioned": ["2024-01-01", "2024-01-02", "2024-01-01"],
+        }
+    )
+    for name, frame in {"bookings": bookings, "listings": listings, "users": users}.items():
+        frame.to_csv(defs / "data" / f"{name}.csv", index=False)
+    brute = bookings.merge(listings, on="listing_id", how="left").merge(
+        users, on=["user_id", "ds_partitioned"], how="left"
+    )
+    want = {(None if pd.isna(k) else k,): float(v) for k, v in brute.groupby("state", dropna=False).size().items()}
+    got = Store(defs=defs, home=tmp_path / "home").query(["bookings"], group_by=["listing__user__state"])
+    assert {(None if pd.isna(r[0]) else r[0],): float(r[1]) for r in got.itertuples(index=False)} == want
+    assert want == {("CA",): 1.0, ("NY",): 1.0, (None,): 1.0}  # the oracle itself, by hand
