@@ -1544,7 +1544,13 @@ class Compiler:
         return condition
 
     def _range(self, request: QueryRequest, names: list[str]) -> _Range:
+        """The time range widened to whole periods of the finest metric_time grain queried;
+        without metric_time in the query, of the metrics' default grain, as MetricFlow widens
+        a range for a monthly metric grouped by another dimension."""
         grains = [g for n in names if (g := metric_time_grain(n))]
+        if not grains and request.metrics:
+            default = self.default_grain(request.metrics)
+            grains = [default] if default in GRAINS else []
         finest = min(grains, key=GRAINS.index) if grains else "day"
         finest = "day" if finest in SUB_DAILY else finest  # the range is given in days
         lo = period_start(request.start_time, finest) if request.start_time else None

@@ -131,3 +131,14 @@ def test_a_time_dimension_without_a_grain_is_named_with_its_own(shop) -> None:
     assert _series(got) == _brute({"m": merged}, "D", "m", "signup", "amount")
     bare = store.query(group_by=["metric_time"], start_time="2024-01-01", end_time="2024-01-03")
     assert list(bare.columns) == ["metric_time__day"] and len(bare) == 3
+
+
+def test_without_metric_time_a_range_widens_to_the_metrics_default_grain(shop) -> None:
+    """Grouped by another dimension, a range covers whole periods of the metric's default
+    grain (a week here), as MetricFlow's metrics_with_different_time_granularities_and_no_metric_time
+    covers whole months: 2024-01-03 (a Wednesday) to 01-09 reads Monday 01-01 to Sunday 01-14."""
+    store, frames = shop
+    got = store.query(["weekly_revenue"], group_by=["customer__signup"], start_time="2024-01-03", end_time="2024-01-09")
+    orders = frames["orders"]
+    week = orders[(orders["ordered_at"] >= "2024-01-01") & (orders["ordered_at"] <= "2024-01-14")]
+    assert float(got["weekly_revenue"].sum()) == float(week["amount"].sum()) == 60.0  # 10 + 20 + 30
