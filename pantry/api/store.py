@@ -83,6 +83,16 @@ def _as_date(value: str | date | datetime | None, field: str) -> date | None:
     return day
 
 
+def _moment(value: str | date | datetime | None, field: str) -> datetime | None:
+    """The moment, when the time carries a time of day (``2020-01-01 02:00:25``); else None."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str) and len(value.strip()) > 10:
+        moment = _as_datetime(value, field)
+        return moment.replace(tzinfo=None) if moment is not None else None
+    return None
+
+
 def _as_limit(value: int | str | None) -> int | None:
     if value is None or value == "":
         return None
@@ -652,6 +662,8 @@ class Store:
             end_time=_as_date(end_time, "end_time"),
             order=_as_tuple(order),
             limit=_as_limit(limit),
+            start_at=_moment(start_time, "start_time"),
+            end_at=_moment(end_time, "end_time"),
         )
 
     def query(

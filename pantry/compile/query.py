@@ -21,7 +21,7 @@ The tree is dialect-neutral; ``dialects.to_sql`` renders it and fixes the traps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import sqlglot
@@ -90,6 +90,10 @@ class QueryRequest:
     # whole days, every event of ``end_time`` included: a daily partition's range. A user's
     # range follows MetricFlow, whose end at a day is midnight for measures timed below a day
     whole_days: bool = False
+    # the moments given, when ``--start-time``/``--end-time`` carry a time of day: a query
+    # below a day reads from the start of the start's period to the end of the end's
+    start_at: datetime | None = None
+    end_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class _Range:
     lo: date | None
     hi: date | None
     whole_days: bool = False
+    # below a day, with a time of day given: [lo_at, hi_at) at the query's finest grain
+    lo_at: datetime | None = None
+    hi_at: datetime | None = None
+    fine: str | None = None
 
 
 @dataclass
@@ -210,6 +218,41 @@ def period_end(day: date, grain: str) -> date:
 
 def _date_literal(day: date) -> exp.Expression:
     return exp.cast(exp.Literal.string(day.isoformat()), "DATE", copy=False)
+
+
+def _timestamp_literal(day: date) -> exp.Expression:
+    """Midnight of ``day``, or the moment itself for a datetime."""
+    text = day.isoformat(sep=" ") if isinstance(day, datetime) else f"{day.isoformat()} 00:00:00"
+    return exp.cast(exp.Literal.string(text), "TIMESTAMP", copy=False)
+
+
+_FINE_STEP = {
+    "hour": timedelta(hours=1),
+    "minute": timedelta(minutes=1),
+    "second": timedelta(seconds=1),
+    "millisecond": timedelta(milliseconds=1),
+}
+
+
+def _fine_floor(at: datetime, grain: str) -> datetime:
+    """``at`` truncated to a grain below a day."""
+    if grain == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    if grain == "minute":
+        return at.replace(second=0, microsecond=0)
+    if grain == "second":
+        return at.replace(microsecond=0)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def fine_bounds(
+    start_at: datetime | None, end_at: datetime | None, grain: str
+) -> tuple[datetime | None, datetime | None]:
+    """[start of the start's period, end of the end's period) at a grain below a day, as
+    MetricFlow adjusts a sub-daily time constraint (02:00:25 to 05:00:53 by hour: 02:00 to 06:00)."""
+    lo = _fine_floor(start_at, grain) if start_at is not None else None
+    hi = _fine_floor(end_at, grain) + _FINE_STEP[grain] if end_at is not None else None
+    return lo, hi
 
 
 def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
@@ -440,7 +483,9 @@ class Compiler:
         self, request: QueryRequest, names: list[str], needed: list[str], where: list[exp.Expression]
     ) -> exp.Select:
         others = [n for n in needed if not output_name(n).startswith(METRIC_TIME)]
-        sub_daily_refused("metric_time without a metric", needed)
+        fine = [g for n in needed if (g := metric_time_grain(n)) in SUB_DAILY]
+        if fine:  # below a day: the user's spine at the finest grain asked, as MetricFlow reads it
+            return self._fine_spine_values(request, names, needed, others, where, min(fine, key=GRAINS.index))
         if (request.start_time is None or request.end_time is None) and self.catalog.daily_spine is None:
             raise PantryError(
                 "metric_time without a metric reads the time spine: give --start-time and --end-time",
@@ -470,6 +515,45 @@ class Compiler:
             rows = rows.select(*[col(n, "v") for n in others], copy=False).join(
                 values.subquery("v", copy=False), join_type="cross", copy=False
             )
+        query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
+        for condition in where:
+            query = query.where(condition, copy=False)
+        return query.distinct(copy=False)
+
+    def _fine_spine_values(
+        self,
+        request: QueryRequest,
+        names: list[str],
+        needed: list[str],
+        others: list[str],
+        where: list[exp.Expression],
+        grain: str,
+    ) -> exp.Select:
+        """metric_time below a day without a metric: the periods of the user's spine at that
+        grain (``time_spines:`` with ``time_granularity: hour``), each name truncated to its own."""
+        if not any(t.grain == grain for t in self.catalog.time_spines):
+            raise PantryError(
+                f"metric_time__{grain} without a metric reads a time spine at {grain} grain",
+                field="group_by",
+                hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {grain}}}",
+            )
+        if others:
+            sub_daily_refused("metric_time below a day beside a dimension, without a metric", needed)
+        at = col("ds", "s")
+        rows = exp.select(copy=False).from_(exp.to_table(f"{SPINE_TABLE}_{grain}").as_("s"), copy=False)
+        for name in needed:
+            base, part = date_part_of(output_name(name))
+            value = truncate(at, base.removeprefix(METRIC_TIME).lstrip("_") or "day")
+            if part is not None:
+                value = exp.Extract(this=exp.var(DATE_PARTS[part]), expression=value)
+            rows = rows.select(exp.alias_(value, ident(output_name(name)), copy=False), copy=False)
+        lo_at, hi_at = fine_bounds(request.start_at, request.end_at, grain)
+        if lo_at is not None or request.start_time is not None:
+            start = lo_at or request.start_time
+            rows = rows.where(exp.GTE(this=at, expression=_timestamp_literal(start)), copy=False)
+        if hi_at is not None or request.end_time is not None:
+            end = hi_at or request.end_time + timedelta(days=1)  # type: ignore[operator]
+            rows = rows.where(exp.LT(this=at, expression=_timestamp_literal(end)), copy=False)
         query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
         for condition in where:
             query = query.where(condition, copy=False)
@@ -802,16 +886,25 @@ class Compiler:
         grain with the end as midnight, as MetricFlow does: ``--end-time 2024-01-20`` leaves
         out that day's events after 00:00."""
         conditions: list[exp.Expression] = []
+        time_dim = model.time_dimension_for(measure)
+        timed = window.fine and time_dim is not None and time_dim.time_granularity in SUB_DAILY
         if window.lo is not None:
             conditions.append(exp.GTE(this=col(DAY), expression=_date_literal(window.lo)))
-        if window.hi is not None:
-            time_dim = model.time_dimension_for(measure)
+        if window.hi is not None and timed and window.hi_at is not None:
+            conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))  # the moment below decides
+        elif window.hi is not None:
             if time_dim is not None and time_dim.time_granularity in SUB_DAILY and not window.whole_days:
                 moment = col(f"{METRIC_TIME}__{time_dim.time_granularity}")
                 midnight = exp.cast(exp.Literal.string(window.hi.isoformat()), "TIMESTAMP", copy=False)
                 conditions.append(exp.LTE(this=moment, expression=midnight))
             else:
                 conditions.append(exp.LTE(this=col(DAY), expression=_date_literal(window.hi)))
+        if timed:
+            moment = col(f"{METRIC_TIME}__{window.fine}")
+            if window.lo_at is not None:
+                conditions.append(exp.GTE(this=moment, expression=_timestamp_literal(window.lo_at)))
+            if window.hi_at is not None:
+                conditions.append(exp.LT(this=moment.copy(), expression=_timestamp_literal(window.hi_at)))
         return conditions
 
     def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
@@ -922,7 +1015,14 @@ class Compiler:
         whole = self.catalog.daily_spine is not None or bool(fine)
         day = col("ds", "s")
         conditions = [self._on_spine(f, day) for f in on_time]
+        if fine and window.fine:  # a time of day was given: the spine's moments, adjusted to the grain
+            if window.lo_at is not None:
+                conditions.append(exp.GTE(this=day, expression=_timestamp_literal(window.lo_at)))
+            if window.hi_at is not None:
+                conditions.append(exp.LT(this=day, expression=_timestamp_literal(window.hi_at)))
         for given, edge, compare in ((window.lo, exp.Min, exp.GTE), (window.hi, exp.Max, exp.LTE)):
+            if given is not None and fine and window.fine:
+                continue
             if given is not None:
                 conditions.append(compare(this=day, expression=_date_literal(given)))
             elif not whole:  # Pantry's own spine: cut to the measure's days
@@ -1552,10 +1652,12 @@ class Compiler:
             default = self.default_grain(request.metrics)
             grains = [default] if default in GRAINS else []
         finest = min(grains, key=GRAINS.index) if grains else "day"
+        fine = finest if finest in SUB_DAILY and (request.start_at or request.end_at) else None
         finest = "day" if finest in SUB_DAILY else finest  # the range is given in days
         lo = period_start(request.start_time, finest) if request.start_time else None
         hi = period_end(request.end_time, finest) if request.end_time else None
-        return _Range(lo, hi, request.whole_days)
+        lo_at, hi_at = fine_bounds(request.start_at, request.end_at, fine) if fine else (None, None)
+        return _Range(lo, hi, request.whole_days, lo_at, hi_at, fine)
 
     @staticmethod
     def _add_offsets(outer: Window | None, inner: Window, metric: Metric) -> Window:

@@ -192,7 +192,7 @@ metrics:
     [
         ("visits_3h", "metric_time__day", r"metric 'visits_3h'.*below a day \(minute\) needs a time spine at minute"),
         ("visits_running", "metric_time__hour", r"below a day \(minute\) needs a time spine at minute grain"),
-        ("", "metric_time__minute", r"metric_time without a metric below a day"),
+        ("", "metric_time__minute", r"metric_time__minute without a metric reads a time spine at minute grain"),
     ],
 )
 def test_what_needs_a_finer_spine_is_refused_by_name(tmp_path: Path, metrics: str, group_by: str, message: str) -> None:
