@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from pantry.compile.dialects import to_sql
 from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.errors import PantryError
 from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.tiles import q
@@ -83,6 +84,14 @@ def _model_values(plan: ViewPlan, model: SemanticModel, stamp: str) -> str:
 
 def partition_tree(plan: ViewPlan, day: date) -> exp.Expression:
     """The view's values at ``stamp_of(day)`` for every present entity, as a sqlglot tree."""
+    scd = [m.name for m in plan.models if m.validity_window() is not None]
+    if scd:
+        raise PantryError(
+            f"feature view '{plan.view.name}' reads the slowly changing model '{scd[0]}', which the portable "
+            "(warehouse and Spark) form does not render yet",
+            definition=f"feature view '{plan.view.name}'",
+            hint="compute it on DuckDB, as Dagster's assets do",
+        )
     stamp = stamp_of(day).replace(tzinfo=None).isoformat(sep=" ")
     union = " UNION ALL ".join(f"({_model_values(plan, m, stamp)})" for m in plan.models)
     outer = []

@@ -90,8 +90,34 @@ def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | No
     return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
 
 
+# An SCD type II model (``validity_params``) is read as events: each version at its start,
+# with its values, and at its end (when it has one), with none. The last event before a
+# stamp is then the version valid at it, or nothing once the last version has ended.
+VALID_AT = "__pantry_valid_at"
+VALID = "__pantry_valid"
+
+
+def model_source(model: SemanticModel) -> str:
+    """The rows a view reads from ``model``: its source, or an SCD model's version events."""
+    table = f"{SOURCE_SCHEMA}.{q(model.name)}"
+    window = model.validity_window()
+    if window is None:
+        return table
+    start, end = window
+    events = f"SELECT *, CAST({start.expr} AS TIMESTAMP) AS {VALID_AT}, 1 AS {VALID} FROM {table}"
+    if end is not None:
+        events += (
+            f" UNION ALL SELECT *, CAST({end.expr} AS TIMESTAMP) AS {VALID_AT}, 0 AS {VALID} FROM {table} "
+            f"WHERE {end.expr} IS NOT NULL"
+        )
+    return f"({events})"
+
+
 def model_time(plan: ViewPlan, model: SemanticModel) -> Dimension:
-    """The time dimension that places a model's rows in days: its measures', else its agg-time one."""
+    """The time dimension that places a model's rows in days: its measures', else its agg-time
+    one; for an SCD model, the time of each version event."""
+    if model.validity_window() is not None:
+        return Dimension(VALID_AT, "time", VALID_AT, "second")
     time_dim = model.dimension(model.agg_time_dimension or "")
     features = [p for p in plan.features if p.model.name == model.name]
     if features and features[0].measure is not None:
@@ -111,6 +137,8 @@ def model_rows(plan: ViewPlan, model: SemanticModel) -> tuple[str, str, str]:
     assert entity is not None
     key = qualified(entity.expr, "m0").sql("duckdb")
     at = f"CAST({qualified(model_time(plan, model).expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
+    if model.validity_window() is not None:  # at one instant, a version's start outranks another's end
+        return key, at, f"({at}, m0.{VALID}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
     return key, at, f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
 
 
@@ -126,11 +154,15 @@ def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: str, hi: str, keys: s
         parts.append(f"CAST({at} AS DATE) AS __day")
     parts.append(f"COUNT(*) AS {q(rows_column(model))}")
     arrival = ARRIVAL if plan.streaming else None
+    scd = model.validity_window() is not None
     for planned in features:
-        parts += _partials(planned, qualified(planned.value_expr, "m0").sql("duckdb"), order, arrival)
+        value = qualified(planned.value_expr, "m0").sql("duckdb")
+        if scd:  # a version's end event carries no value
+            value = f"CASE WHEN m0.{VALID} = 1 THEN {value} END"
+        parts += _partials(planned, value, order, arrival)
     only = f"AND {key} IN (SELECT __key FROM {keys}) " if keys else ""
     return (
-        f"SELECT {', '.join(parts)} FROM {SOURCE_SCHEMA}.{q(model.name)} AS m0 "
+        f"SELECT {', '.join(parts)} FROM {model_source(model)} AS m0 "
         f"WHERE {at} >= TIMESTAMP '{lo}' AND {at} < TIMESTAMP '{hi}' "
         f"AND {key} IS NOT NULL {only}GROUP BY ALL"
     )

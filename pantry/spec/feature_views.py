@@ -209,7 +209,11 @@ def _feature(
 
 def dimension_model(catalog: Catalog, dimension: str, entity: str):  # noqa: ANN201 - model or error
     """The model whose rows carry ``dimension`` and the view's entity, with a time to order them."""
-    candidates = [m for m in catalog.semantic_models.values() if m.entity(entity) is not None and m.agg_time_dimension]
+    candidates = [
+        m
+        for m in catalog.semantic_models.values()
+        if m.entity(entity) is not None and (m.agg_time_dimension or m.validity_window() is not None)
+    ]
     problems: list[PantryError] = []
     for model in candidates:
         try:
