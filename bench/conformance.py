@@ -282,7 +282,7 @@ def run_case(store: Any, con: duckdb.DuckDBPyConnection, case: dict) -> Verdict:
     from pantry.errors import PantryError
 
     name, model = case["name"], case["model"]
-    for unsupported in ("min_max_only", "apply_group_by"):
+    for unsupported in ("apply_group_by",):
         if unsupported in case:
             return Verdict(name, model, "not run", f"'{unsupported}' is not a Pantry query option")
     group_by = _group_bys(case)
@@ -301,6 +301,7 @@ def run_case(store: Any, con: duckdb.DuckDBPyConnection, case: dict) -> Verdict:
                 order=case.get("order_bys") or None,
                 limit=case.get("limit"),
                 saved_query=case.get("saved_query_name"),
+                min_max_only=bool(case.get("min_max_only")),
             )
     except PantryError as err:
         return Verdict(name, model, "error", str(err).splitlines()[0][:300])

@@ -88,6 +88,9 @@ def query(
     explain: bool = typer.Option(False, "--explain", help="Print the SQL instead of running it."),
     dialect: str = typer.Option("duckdb", "--dialect", help="duckdb, postgres, snowflake, bigquery or spark."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the result to this CSV file."),
+    min_max_only: bool = typer.Option(
+        False, "--min-max-only", help="Without metrics: each group-by's smallest and largest value."
+    ),
 ) -> None:
     """Query metrics by name, as `mf query` does."""
     store = _store()
@@ -112,7 +115,7 @@ def query(
             )  # noqa: E501
         print(store.explain(**args, dialect=dialect))
         return
-    frame = store.query(**args, saved_query=saved_query)
+    frame = store.query(**args, saved_query=saved_query, min_max_only=min_max_only)
     if csv is not None:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")

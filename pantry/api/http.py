@@ -371,6 +371,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         end_time: str | None = None,
         order: str | None = None,
         limit: int | None = Query(None, ge=1),
+        min_max_only: bool = Query(False, description="without metrics: each group-by's smallest and largest value"),
     ) -> Any:
         deadline = time.time() + limits.query_timeout  # the wait for a worker counts
         if (refused := lacks(request, "read")) is not None:
@@ -390,6 +391,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             end_time=end_time,
             order=order,
             limit=limit,
+            min_max_only=min_max_only,
         )
         try:
             status, body = await workers.run(

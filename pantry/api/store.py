@@ -653,7 +653,9 @@ class Store:
         return self.home / "pantry.duckdb"
 
     # -- metrics ------------------------------------------------------------------
-    def _request(self, metrics, group_by, where, start_time, end_time, order, limit) -> QueryRequest:  # noqa: ANN001
+    def _request(
+        self, metrics, group_by, where, start_time, end_time, order, limit, min_max_only=False
+    ) -> QueryRequest:  # noqa: ANN001
         return QueryRequest(
             metrics=_as_tuple(metrics),
             group_by=_as_tuple(group_by),
@@ -664,6 +666,7 @@ class Store:
             limit=_as_limit(limit),
             start_at=_moment(start_time, "start_time"),
             end_at=_moment(end_time, "end_time"),
+            min_max_only=bool(min_max_only),
         )
 
     def query(
@@ -680,11 +683,14 @@ class Store:
         timeout: float | None = None,
         threads: int | None = None,
         memory_limit: str | None = None,
+        min_max_only: bool = False,
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
 
         ``saved_query`` runs a ``saved_queries:`` definition; ``where`` is added to its filters,
         and the time range, ``order`` and ``limit`` given here replace its own.
+        ``min_max_only`` (no metrics) answers each group-by's smallest and largest value, as
+        MetricFlow does for a BI tool's filter ranges.
         The query runs on a connection sealed to the store's own sources (``lock_down``);
         ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's
         threads and ``memory_limit`` (DuckDB's syntax, ``2GB``) its memory.
@@ -697,7 +703,7 @@ class Store:
                 field="metrics",
                 hint="pass --metrics a,b, --saved-query NAME, or --group-by alone for distinct values",
             )
-        request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
+        request = self._request(metrics, group_by, where, start_time, end_time, order, limit, min_max_only)
         self._refuse_broken("metric", request.metrics)
         sql = compile_checked(self.definitions, request)
         con = connect(

@@ -94,6 +94,8 @@ class QueryRequest:
     # below a day reads from the start of the start's period to the end of the end's
     start_at: datetime | None = None
     end_at: datetime | None = None
+    # MetricFlow's min_max_only: the smallest and largest value of each group-by, no metric
+    min_max_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,21 @@ class Compiler:
                     "no metrics and no group-by given",
                     hint="pass --metrics revenue, or --group-by customer__segment for its distinct values",
                 )
+            if request.min_max_only:
+                values = self._dimension_values(request, names).subquery("dimension_values", copy=False)
+                bounds = [
+                    exp.alias_(kind(this=col(n)), ident(f"{n}__{suffix}"), copy=False)
+                    for n in names
+                    for kind, suffix in ((exp.Min, "min"), (exp.Max, "max"))
+                ]
+                return exp.select(*bounds, copy=False).from_(values, copy=False)
             return self._ordered(self._dimension_values(request, names), request, names, [])
+        if request.min_max_only:
+            raise PantryError(
+                "min_max_only answers the smallest and largest value of each group-by, without metrics",
+                field="min_max_only",
+                hint="drop --metrics, or drop --min-max-only",
+            )
         metrics = [self.metric(name) for name in request.metrics]
         where = [self._where(w) for w in request.where]
         self._query_where = where  # the query's own filters (not metrics' or measures')

@@ -236,3 +236,11 @@ def test_a_query_that_would_grow_without_bound_meets_the_memory_cap(
         after = client.get("/metrics/query", params={"metrics": "revenue"}, headers=READ)
         assert after.status_code == 200
         assert after.json()["rows"][0][0] == pytest.approx(shop_frames()["orders"]["amount"].sum())
+
+
+def test_min_max_only_over_http(http: object) -> None:
+    reply = http.get("/metrics/query", params={"group_by": "customer__segment", "min_max_only": "true"}, headers=READ)
+    assert reply.status_code == 200, reply.text
+    segments = shop_frames()["customers"]["segment"].dropna()
+    assert reply.json()["columns"] == ["customer__segment__min", "customer__segment__max"]
+    assert reply.json()["rows"] == [[segments.min(), segments.max()]]

@@ -121,3 +121,16 @@ def test_a_dimension_is_read_from_the_model_that_owns_it(tmp_path: Path) -> None
     store = Store(defs=defs, home=tmp_path / "home")
     assert _rows(store.query(group_by="user__home_state")) == [("CA",), ("NY",), ("TX",), (None,)]
     assert _rows(store.query(group_by="user__home_state", where="user__home_state <> 'CA'")) == [("NY",), ("TX",)]
+
+
+def test_min_max_only_answers_each_group_bys_range(store: Store, demo_defs: Path) -> None:
+    """MetricFlow's min_max_only: one row, ``<name>__min`` and ``<name>__max``, no metric."""
+    airlines = pd.read_parquet(demo_defs / "data" / "airlines.parquet")
+    got = store.query(group_by="carrier__name", min_max_only=True)
+    assert list(got.columns) == ["carrier__name__min", "carrier__name__max"]
+    assert _rows(got) == [(airlines["name"].min(), airlines["name"].max())]
+    spine = store.query(group_by="metric_time", start_time="2013-02-03", end_time="2013-03-09", min_max_only=True)
+    assert [str(v)[:10] for v in _rows(spine)[0]] == ["2013-02-03", "2013-03-09"]
+    with pytest.raises(PantryError, match="without metrics") as err:
+        store.query("flights", group_by="carrier__name", min_max_only=True)
+    assert err.value.field == "min_max_only"
