@@ -244,6 +244,10 @@ QUERIES: list[dict[str, str]] = [
         "start_time": "2024-01-18",
         "end_time": "2024-02-05",
     },
+    # issue 24: offset_to_grain by a week, a year, and a week beside a month
+    {"metrics": "revenue_since_month_start", "group_by": "metric_time__week"},
+    {"metrics": "revenue_month_start", "group_by": "metric_time__year"},
+    {"metrics": "revenue_since_month_start", "group_by": "metric_time__month,metric_time__week"},
 ]
 
 

@@ -852,16 +852,15 @@ class Compiler:
             else SPINE_TABLE
         )
         self._custom_refused("offset_to_grain", names, parent)
-        if GRAINS.index(finest) > GRAINS.index(grain) or finest == "week":
-            raise PantryError(
-                f"offset_to_grain: {grain} at {finest} grain is not supported yet",
-                hint=f"query it at a grain finer than {grain}, other than week (metric_time__day)",
-                **where,
-            )
         on_time = self._time_only(ctx.filters)
         rest = [f for f in ctx.filters if not any(f is t for t in on_time)]
         others = [n for n in names if not self._time_grain(metric, n)]
-        values = self._metric(metric, [finest_name] + others, _Context(rest, None), _Range(None, None), column)
+        # a week, or a period that holds the offset's (a year over a month), does not nest in
+        # it: as MetricFlow, each period reads the input's value on the day its first day's
+        # ``grain`` period starts (the week of Monday March 4th reads March 1st)
+        by_day = finest == "week" or GRAINS.index(finest) > GRAINS.index(grain)
+        read_at = DAY if by_day else finest_name
+        values = self._metric(metric, [read_at] + others, _Context(rest, None), _Range(None, None), column)
         day = col("ds", "s")
         bounds = [self._on_spine(f, day) for f in on_time]
         if window.lo is not None:
@@ -875,8 +874,29 @@ class Compiler:
         )
         if bounds:
             periods = periods.where(exp.and_(*bounds, copy=False), copy=False)
+        grains = {g for _, g in times}
+        if by_day and len(grains) > 1:
+            # several grains (week and month): every day that starts a period of one of them, as
+            # MetricFlow's spine filter does, and the values added up per group of periods
+            simple = metric.type == "simple" and (
+                found := self.catalog.measure(metric.measure.name if metric.measure else "")
+            )
+            if not simple or found[1].agg not in ("sum", "count", "sum_boolean"):
+                raise PantryError(
+                    f"offset_to_grain: {grain} by several grains ({', '.join(sorted(grains))}) needs an input that adds up",
+                    hint="query one grain at a time",
+                    **where,
+                )
+            starts = exp.or_(
+                *[exp.EQ(this=truncate(day, g), expression=day.copy()) for g in sorted(grains)], copy=False
+            )
+            periods = (
+                exp.select(exp.alias_(day.copy(), ident("__period"), copy=False), copy=False)
+                .from_(exp.to_table(spine_table).as_("s"), copy=False)
+                .where(exp.and_(starts, *bounds, copy=False) if bounds else starts, copy=False)
+            )
         period = col("__period", "p")
-        return (
+        joined = (
             exp.select(
                 *[
                     exp.alias_(truncate(period, g), ident(n), copy=False)
@@ -890,11 +910,18 @@ class Compiler:
             .from_(periods.subquery("p", copy=False), copy=False)
             .join(
                 values.subquery("v", copy=False),
-                on=exp.EQ(this=truncate(period, grain), expression=col(finest_name, "v")),
+                on=exp.EQ(this=truncate(period, grain), expression=col(read_at, "v")),
                 join_type="inner",
                 copy=False,
             )
         )
+        if by_day and len(grains) > 1:
+            return (
+                exp.select(*[col(n) for n in names], exp.alias_(exp.Sum(this=col(column)), ident(column)), copy=False)
+                .from_(joined.subquery("offset_days", copy=False), copy=False)
+                .group_by(*[col(n) for n in names], copy=False)
+            )
+        return joined
 
     @staticmethod
     def _range_conditions(model: SemanticModel, measure: Measure, window: _Range) -> list[exp.Expression]:

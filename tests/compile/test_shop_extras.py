@@ -41,12 +41,24 @@ def test_every_day_gets_its_month_starts_revenue(store: Store, shop) -> None:
     assert len(got) == 29
 
 
+def test_a_week_or_a_year_reads_the_month_start_of_its_first_day(store: Store, shop) -> None:
+    """As MetricFlow: a week (or a year) answers with the value on the first day of the month
+    its own first day falls in (the week of Monday Jan 29th reads January 1st)."""
+    orders = shop[1]["orders"]
+    daily = orders.groupby(pd.to_datetime(orders["ordered_at"]).dt.normalize())["amount"].sum()
+    weeks = store.query("revenue_month_start", group_by="metric_time__week")
+    for row in weeks.itertuples():
+        start = pd.Timestamp(row.metric_time__week)
+        assert row.revenue_month_start == pytest.approx(daily[start.replace(day=1)])
+    assert len(weeks) > 4
+    years = store.query("revenue_month_start", group_by="metric_time__year")
+    assert years["revenue_month_start"].tolist() == pytest.approx([daily[pd.Timestamp("2024-01-01")]])
+
+
 @pytest.mark.parametrize(
     ("group_by", "message"),
     [
         ("customer__segment", "needs metric time"),
-        ("metric_time__week", "at week grain is not supported yet"),
-        ("metric_time__year", "offset_to_grain: month at year grain is not supported yet"),
     ],
 )
 def test_what_is_refused_is_named(store: Store, group_by: str, message: str) -> None:
