@@ -428,7 +428,13 @@ class Compiler:
             )
         return self._distinct_values(needed, names, where)
 
-    def _distinct_values(self, needed: list[str], names: list[str], where: list[exp.Expression]) -> exp.Select:
+    def _distinct_values(
+        self,
+        needed: list[str],
+        names: list[str],
+        where: list[exp.Expression],
+        spine: tuple[list[tuple[str, exp.Expression]], list[exp.Expression]] | None = None,
+    ) -> exp.Select:
         """Distinct ``names`` read from the model that owns them, as MetricFlow reads them: first
         a model keyed by the first name's entity that holds the most of the names itself (so
         ``user__home_state`` reads every user, not only users some other model joins to), then
@@ -454,7 +460,7 @@ class Compiler:
         failure: PantryError | None = None
         for model in candidates:
             try:
-                rows = self._plain_rows(model, needed)
+                rows = self._plain_rows(model, needed, spine)
             except PantryError as err:
                 failure = failure or err
                 continue
@@ -467,18 +473,33 @@ class Compiler:
         assert failure is not None
         raise failure
 
-    def _plain_rows(self, model: SemanticModel, needed: list[str]) -> exp.Select:
-        """One row per source row of ``model``, with every name resolved (joins by entity)."""
+    def _plain_rows(
+        self,
+        model: SemanticModel,
+        needed: list[str],
+        spine: tuple[list[tuple[str, exp.Expression]], list[exp.Expression]] | None = None,
+    ) -> exp.Select:
+        """One row per source row of ``model``, with every name resolved, as MetricFlow reads
+        dimensions without a measure: the other models full-outer-joined by entity (a user
+        with no listing still has a state), and, with metric time, the spine crossed with the
+        model's rows before those joins (``spine``: its columns, and the range on its day,
+        applied after the joins as MetricFlow's WHERE is)."""
         resolver = NameResolver(self.catalog, model)
         resolved = _share_first_hops([resolver.resolve(name) for name in needed])
         select = exp.select(copy=False).from_(source_table(model, "m0"), copy=False)
+        if spine is not None:
+            select = select.join(exp.to_table(SPINE_TABLE).as_("s"), join_type="cross", copy=False)
+            for name, value in spine[0]:
+                select = select.select(exp.alias_(value, ident(name), copy=False), copy=False)
+            for bound in spine[1]:
+                select = select.where(bound, copy=False)
         joined: set[str] = set()
         for item in resolved:
             for hop in item.hops:
                 if hop.alias not in joined:
                     joined.add(hop.alias)
                     on = self._hop_condition(hop)
-                    select = select.join(source_table(hop.model, hop.alias), on=on, join_type="left", copy=False)
+                    select = select.join(source_table(hop.model, hop.alias), on=on, join_type="full", copy=False)
         select, values = self._join_metrics(select, resolved)
         select, custom = self._join_custom_grains(
             select, resolved, lambda item: at_grain(qualified(item.expr or "", item.alias), "day")
@@ -509,7 +530,7 @@ class Compiler:
                 hint="e.g. --start-time 2024-01-01 --end-time 2024-01-31",
             )
         day = col("ds", "s")
-        rows = exp.select(copy=False).from_(exp.to_table(SPINE_TABLE).as_("s"), copy=False)
+        columns: list[tuple[str, exp.Expression]] = []
         for name in needed:
             if name in others:
                 continue
@@ -518,19 +539,23 @@ class Compiler:
             value = col(grain, "s") if grain in self.catalog.custom_grains else truncate(day, grain)
             if part is not None:
                 value = exp.Extract(this=exp.var(DATE_PARTS[part]), expression=value)
-            rows = rows.select(exp.alias_(value, ident(output_name(name)), copy=False), copy=False)
+            columns.append((output_name(name), value))
         # a user's spine is read whole, as MetricFlow reads its spine table
+        bounds: list[exp.Expression] = []
         if request.start_time is not None:
-            rows = rows.where(exp.GTE(this=day, expression=_date_literal(request.start_time)), copy=False)
+            bounds.append(exp.GTE(this=day.copy(), expression=_date_literal(request.start_time)))
         if request.end_time is not None:
-            rows = rows.where(exp.LTE(this=day, expression=_date_literal(request.end_time)), copy=False)
+            bounds.append(exp.LTE(this=day.copy(), expression=_date_literal(request.end_time)))
         if others:
-            # every spine period with every distinct value of the other names, as MetricFlow
-            # answers metric_time beside dimensions when there is no metric to tie them
-            values = self._distinct_values(others, others, [])
-            rows = rows.select(*[col(n, "v") for n in others], copy=False).join(
-                values.subquery("v", copy=False), join_type="cross", copy=False
-            )
+            # the spine crossed with the rows of the model the dimensions are read from, the
+            # other models full-outer-joined after, as MetricFlow answers metric_time beside
+            # dimensions when there is no metric to tie them
+            return self._distinct_values(others, names, where, (columns, bounds))
+        rows = exp.select(*[exp.alias_(v, ident(n), copy=False) for n, v in columns], copy=False).from_(
+            exp.to_table(SPINE_TABLE).as_("s"), copy=False
+        )
+        for bound in bounds:
+            rows = rows.where(bound, copy=False)
         query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
         for condition in where:
             query = query.where(condition, copy=False)

@@ -134,3 +134,44 @@ def test_min_max_only_answers_each_group_bys_range(store: Store, demo_defs: Path
     with pytest.raises(PantryError, match="without metrics") as err:
         store.query("flights", group_by="carrier__name", min_max_only=True)
     assert err.value.field == "min_max_only"
+
+
+TWO_MODELS = """
+semantic_models:
+  - name: listings
+    source: data/listings.csv
+    entities:
+      - {name: listing, type: primary, expr: listing_id}
+      - {name: user, type: foreign, expr: user_id}
+    dimensions: [{name: is_lux, type: categorical}]
+  - name: users
+    source: data/users.csv
+    entities: [{name: user, type: primary, expr: user_id}]
+    dimensions: [{name: state, type: categorical}]
+"""
+
+
+def test_dimensions_of_two_models_are_full_outer_joined(tmp_path: Path) -> None:
+    """MetricFlow's query_dimensions_from_different_tables: listings full-outer-joined to users,
+    so a user without a listing and a listing without a user both appear; with metric_time,
+    the spine is crossed with the listings first and the range drops what has no day."""
+    from tests.conftest import write_defs
+
+    defs = write_defs(tmp_path, {"two.yaml": TWO_MODELS})
+    (defs / "data").mkdir()
+    listings = pd.DataFrame({"listing_id": [1, 2, 3], "user_id": [10, 10, 99], "is_lux": ["gold", "plain", "gold"]})
+    users = pd.DataFrame({"user_id": [10, 11], "state": ["CA", "NY"]})
+    listings.to_csv(defs / "data" / "listings.csv", index=False)
+    users.to_csv(defs / "data" / "users.csv", index=False)
+    store = Store(defs=defs, home=tmp_path / "home")
+    brute = listings.merge(users, on="user_id", how="outer")[["state", "is_lux"]].drop_duplicates()
+    got = store.query(group_by=["user__state", "listing__is_lux"])
+    assert sorted(_rows(got), key=str) == sorted(
+        [tuple(None if pd.isna(v) else v for v in r) for r in brute.itertuples(index=False)], key=str
+    )
+    assert (None, "gold") in _rows(got) and ("NY", None) in _rows(got)  # the oracle covers both sides
+    days = store.query(
+        group_by=["metric_time__day", "user__state", "listing__is_lux"], start_time="2024-01-01", end_time="2024-01-02"
+    )
+    matched = brute.dropna(subset=["is_lux"])  # rows of listings: crossed with the two days
+    assert len(days) == 2 * len(matched) and days["metric_time__day"].notna().all()
