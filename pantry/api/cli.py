@@ -91,6 +91,9 @@ def query(
     min_max_only: bool = typer.Option(
         False, "--min-max-only", help="Without metrics: each group-by's smallest and largest value."
     ),
+    apply_group_by: bool = typer.Option(
+        True, "--apply-group-by/--no-apply-group-by", help="Without metrics: distinct rows (default), or every row."
+    ),
 ) -> None:
     """Query metrics by name, as `mf query` does."""
     store = _store()
@@ -115,7 +118,7 @@ def query(
             )  # noqa: E501
         print(store.explain(**args, dialect=dialect))
         return
-    frame = store.query(**args, saved_query=saved_query, min_max_only=min_max_only)
+    frame = store.query(**args, saved_query=saved_query, min_max_only=min_max_only, apply_group_by=apply_group_by)
     if csv is not None:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")

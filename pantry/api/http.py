@@ -372,6 +372,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         order: str | None = None,
         limit: int | None = Query(None, ge=1),
         min_max_only: bool = Query(False, description="without metrics: each group-by's smallest and largest value"),
+        apply_group_by: bool = Query(True, description="without metrics: false keeps every row, not the distinct ones"),
     ) -> Any:
         deadline = time.time() + limits.query_timeout  # the wait for a worker counts
         if (refused := lacks(request, "read")) is not None:
@@ -392,6 +393,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             order=order,
             limit=limit,
             min_max_only=min_max_only,
+            apply_group_by=apply_group_by,
         )
         try:
             status, body = await workers.run(

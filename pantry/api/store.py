@@ -653,9 +653,9 @@ class Store:
         return self.home / "pantry.duckdb"
 
     # -- metrics ------------------------------------------------------------------
-    def _request(
-        self, metrics, group_by, where, start_time, end_time, order, limit, min_max_only=False
-    ) -> QueryRequest:  # noqa: ANN001
+    def _request(  # noqa: ANN001
+        self, metrics, group_by, where, start_time, end_time, order, limit, min_max_only=False, apply_group_by=True
+    ) -> QueryRequest:
         return QueryRequest(
             metrics=_as_tuple(metrics),
             group_by=_as_tuple(group_by),
@@ -667,6 +667,7 @@ class Store:
             start_at=_moment(start_time, "start_time"),
             end_at=_moment(end_time, "end_time"),
             min_max_only=bool(min_max_only),
+            apply_group_by=bool(apply_group_by),
         )
 
     def query(
@@ -684,13 +685,15 @@ class Store:
         threads: int | None = None,
         memory_limit: str | None = None,
         min_max_only: bool = False,
+        apply_group_by: bool = True,
     ) -> pd.DataFrame:
         """Metrics by name, as ``mf query`` returns them: one column per group-by and metric.
 
         ``saved_query`` runs a ``saved_queries:`` definition; ``where`` is added to its filters,
         and the time range, ``order`` and ``limit`` given here replace its own.
         ``min_max_only`` (no metrics) answers each group-by's smallest and largest value, as
-        MetricFlow does for a BI tool's filter ranges.
+        MetricFlow does for a BI tool's filter ranges; ``apply_group_by=False`` (no metrics)
+        keeps every row instead of the distinct ones.
         The query runs on a connection sealed to the store's own sources (``lock_down``);
         ``timeout`` (seconds) interrupts it with ``QueryTimeout``; ``threads`` caps DuckDB's
         threads and ``memory_limit`` (DuckDB's syntax, ``2GB``) its memory.
@@ -703,7 +706,9 @@ class Store:
                 field="metrics",
                 hint="pass --metrics a,b, --saved-query NAME, or --group-by alone for distinct values",
             )
-        request = self._request(metrics, group_by, where, start_time, end_time, order, limit, min_max_only)
+        request = self._request(
+            metrics, group_by, where, start_time, end_time, order, limit, min_max_only, apply_group_by
+        )
         self._refuse_broken("metric", request.metrics)
         sql = compile_checked(self.definitions, request)
         con = connect(

@@ -96,6 +96,8 @@ class QueryRequest:
     end_at: datetime | None = None
     # MetricFlow's min_max_only: the smallest and largest value of each group-by, no metric
     min_max_only: bool = False
+    # MetricFlow's apply_group_by: False keeps every row of a query without metrics
+    apply_group_by: bool = True
 
 
 @dataclass(frozen=True)
@@ -288,9 +290,17 @@ class Compiler:
         self.catalog = catalog
         self._filtering: list[str] = []  # metrics being compiled for a metric filter, outermost first
         self._query_where: list[exp.Expression] = []
+        self._dedupe = True  # a query without metrics answers distinct rows (apply_group_by)
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
+        self._dedupe = request.apply_group_by
+        if not request.apply_group_by and request.metrics:
+            raise PantryError(
+                "apply_group_by: false keeps every row of a query without metrics; metrics are always grouped",
+                field="apply_group_by",
+                hint="drop --metrics, or drop --no-apply-group-by",
+            )
         bare = f"{METRIC_TIME}__{self.default_grain(request.metrics)}"
 
         def named(name: str) -> str:
@@ -469,7 +479,7 @@ class Compiler:
             )
             for condition in where:
                 query = query.where(condition, copy=False)
-            return query.distinct(copy=False)
+            return query.distinct(copy=False) if self._dedupe else query
         assert failure is not None
         raise failure
 
@@ -559,7 +569,7 @@ class Compiler:
         query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
         for condition in where:
             query = query.where(condition, copy=False)
-        return query.distinct(copy=False)
+        return query.distinct(copy=False) if self._dedupe else query
 
     def _fine_spine_values(
         self,
@@ -598,7 +608,7 @@ class Compiler:
         query = exp.select(*[col(n) for n in names], copy=False).from_(rows.subquery("rows", copy=False), copy=False)
         for condition in where:
             query = query.where(condition, copy=False)
-        return query.distinct(copy=False)
+        return query.distinct(copy=False) if self._dedupe else query
 
     def metric(self, name: str) -> Metric:
         found = self.catalog.metric_or_measure(name)

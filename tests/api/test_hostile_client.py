@@ -244,3 +244,11 @@ def test_min_max_only_over_http(http: object) -> None:
     segments = shop_frames()["customers"]["segment"].dropna()
     assert reply.json()["columns"] == ["customer__segment__min", "customer__segment__max"]
     assert reply.json()["rows"] == [[segments.min(), segments.max()]]
+
+
+def test_apply_group_by_false_over_http(http: object) -> None:
+    reply = http.get(
+        "/metrics/query", params={"group_by": "customer__segment", "apply_group_by": "false"}, headers=READ
+    )
+    assert reply.status_code == 200, reply.text
+    assert len(reply.json()["rows"]) == len(shop_frames()["customers"])  # one per customer, nulls included

@@ -175,3 +175,14 @@ def test_dimensions_of_two_models_are_full_outer_joined(tmp_path: Path) -> None:
     )
     matched = brute.dropna(subset=["is_lux"])  # rows of listings: crossed with the two days
     assert len(days) == 2 * len(matched) and days["metric_time__day"].notna().all()
+
+
+def test_apply_group_by_false_keeps_every_row(store: Store, demo_defs: Path) -> None:
+    """MetricFlow's apply_group_by=False: a query without metrics answers every row."""
+    airlines = pd.read_parquet(demo_defs / "data" / "airlines.parquet")
+    planes = pd.read_parquet(demo_defs / "data" / "planes.parquet")
+    assert len(store.query(group_by="carrier__name", apply_group_by=False)) == len(airlines)
+    every = store.query(group_by="plane__manufacturer", apply_group_by=False)
+    assert len(every) == len(planes) > len(store.query(group_by="plane__manufacturer"))
+    with pytest.raises(PantryError, match="metrics are always grouped"):
+        store.query("flights", group_by="carrier__name", apply_group_by=False)
