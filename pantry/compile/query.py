@@ -1000,9 +1000,7 @@ class Compiler:
             select = select.where(condition.copy(), copy=False)
         if names:
             select = select.group_by(*[col(n) for n in names], copy=False)
-        spine_grains = [n for n in names if self._time_grain(metric, n)]
-        if metric.measure and metric.measure.join_to_timespine:
-            self._custom_refused("join_to_timespine", names, metric)
+        spine_grains = [n for n in names if self._time_grain(metric, n) or self._custom_time(metric, n)]
         if metric.measure and metric.measure.join_to_timespine and spine_grains:
             joined = self._join_to_spine(
                 select, names, spine_grains, column, window, model, measure, metric, self._time_only(ctx.filters)
@@ -1085,8 +1083,10 @@ class Compiler:
 
         Without a time range, a user's spine (``time_spines:``) is used whole, as MetricFlow
         uses its spine table; Pantry's own spine (1990 to 2050) is cut to the measure's days."""
-        self._custom_refused("join_to_timespine", names, metric)
-        fine = [g for n in grains if (g := self._time_grain(metric, n) or "day") in SUB_DAILY]
+        customs = {n: c for n in grains if (c := self._custom_time(metric, n))}
+        fine = [g for n in grains if n not in customs and (g := self._time_grain(metric, n) or "day") in SUB_DAILY]
+        if customs and fine:
+            self._custom_refused("join_to_timespine below a day", list(customs), metric)
         base = min(fine, key=GRAINS.index) if fine else "day"
         # below a day: the user's spine at that grain, as MetricFlow needs one
         spine_table = self._fine_spine(base, f"join_to_timespine below a day ({base})", metric) if fine else SPINE_TABLE
@@ -1110,7 +1110,14 @@ class Compiler:
         spine = (
             exp.select(
                 *[
-                    exp.alias_(spine_period(day, self._time_grain(metric, n) or "day", base), ident(n), copy=False)
+                    # a custom granularity is the spine's own column, as MetricFlow reads it
+                    exp.alias_(
+                        col(customs[n], "s")
+                        if n in customs
+                        else spine_period(day, self._time_grain(metric, n) or "day", base),
+                        ident(n),
+                        copy=False,
+                    )
                     for n in grains
                 ],
                 copy=False,

@@ -50,10 +50,20 @@ def test_revenue_by_fiscal_quarter(shop, tmp_path: Path, form: str) -> None:
     assert got.to_dict() == pytest.approx(expected.to_dict())
 
 
-def test_join_to_timespine_at_a_custom_grain_is_refused_by_name(shop, tmp_path: Path) -> None:
+def test_join_to_timespine_at_a_custom_grain_reads_every_period_of_the_spine(shop, tmp_path: Path) -> None:
+    """As MetricFlow's test_join_to_time_spine_metric_grouped_by_custom_grain: every alien_day
+    of the user's spine answers, with the orders of its days (0 where none: the fill)."""
     store = _shop_with(shop, tmp_path, TIME_SPINE_YAML)
-    with pytest.raises(PantryError, match=r"metric 'orders_filled'.*custom granularity \(metric_time__alien_day\)"):
-        store.query("orders_filled", group_by="metric_time__alien_day")
+    got = store.query("orders_filled", group_by="metric_time__alien_day")
+    spine = time_spine_frame()
+    orders = shop[1]["orders"]
+    per_day = orders.groupby(pd.to_datetime(orders["ordered_at"]).dt.date).size()
+    expected = {}
+    for row in spine.itertuples():
+        expected[row.alien_day] = expected.get(row.alien_day, 0) + int(per_day.get(row.ds, 0))
+    have = {pd.Timestamp(r.metric_time__alien_day).date(): int(r.orders_filled) for r in got.itertuples()}
+    assert have == expected
+    assert len(have) == spine["alien_day"].nunique() and sum(have.values()) == len(orders)
 
 
 @pytest.mark.parametrize(
