@@ -248,6 +248,14 @@ QUERIES: list[dict[str, str]] = [
     {"metrics": "revenue_since_month_start", "group_by": "metric_time__week"},
     {"metrics": "revenue_month_start", "group_by": "metric_time__year"},
     {"metrics": "revenue_since_month_start", "group_by": "metric_time__month,metric_time__week"},
+    # issue 24: a month-over-month growth whose range starts at a month (jaffle's revenue_growth_mom)
+    {"metrics": "revenue_filled_mom", "group_by": "metric_time__month", "start_time": "2024-02-01"},
+    {"metrics": "revenue_filled_mom", "group_by": "metric_time__month"},
+    {"metrics": "revenue_filled_mom", "group_by": "metric_time__month", "start_time": "2024-02-10"},
+    {"metrics": "revenue_filled_mom", "group_by": "metric_time__quarter"},
+    {"metrics": "revenue_filled_mom", "group_by": "metric_time__week"},
+    {"metrics": "revenue_1_month_ago", "group_by": "metric_time__month"},
+    {"metrics": "revenue_1_month_ago", "group_by": "metric_time__day", "start_time": "2024-02-25", "end_time": "2024-03-05"},
 ]
 
 

@@ -236,6 +236,13 @@ metrics:
       metrics:
         - {name: revenue_filled}
         - {name: revenue_filled, offset_window: 7 days, alias: revenue_filled_before}
+  - name: revenue_filled_mom
+    type: derived
+    type_params:
+      expr: (current_revenue - revenue_prev_month) * 100 / revenue_prev_month
+      metrics:
+        - {name: revenue_filled, alias: current_revenue}
+        - {name: revenue_filled, offset_window: 1 month, alias: revenue_prev_month}
   - name: revenue_7d_wow
     type: derived
     type_params:

@@ -1416,6 +1416,23 @@ class Compiler:
                 definition=f"metric '{metric.name}'",
                 hint="group by metric_time__day (or a coarser grain)",
             )
+        elif (
+            offset is not None
+            and time_dim is not None
+            and (
+                grain := self._period_grain(
+                    offset, [i for i in resolved if i.name in names and self._shifts(i, model, measure)]
+                )
+            )
+        ):
+            # an offset of whole periods at least as long as the queried grain joins at that
+            # grain, as MetricFlow does: a row's period moves by the offset and counts only if it
+            # lands on a period's start (1 month by month: January's whole value is February's;
+            # by week, a Monday plus a month is rarely a Monday, so such weeks have no value)
+            start = truncate(exp.cast(qualified(time_dim.expr, "m0"), "DATE", copy=False), grain)
+            target = date_add(start, offset)
+            select = select.where(exp.EQ(this=truncate(target.copy(), grain), expression=target.copy()), copy=False)
+            shifted = target
         elif offset is not None and offset.unit not in SUB_DAILY and time_dim is not None and moves:
             # an offset is MetricFlow's join of the time spine on "day - offset": a day whose
             # day a month before does not exist (March 30th, 31st: February 29th) takes the
@@ -1610,6 +1627,19 @@ class Compiler:
                 copy=False,
             )
         )
+
+    @staticmethod
+    def _period_grain(offset: Window, moving: list[Resolved]) -> str | None:
+        """The grain an offset joins at, when MetricFlow joins it at the query's grain rather
+        than day by day: one queried grain coarser than a day, and an offset unit at least as
+        coarse (``1 month`` by month or by week; ``7 days`` by month is still day by day)."""
+        grains = {i.grain for i in moving}
+        if offset.unit not in GRAINS or len(grains) != 1:
+            return None
+        grain = grains.pop()
+        if grain not in GRAINS or grain in SUB_DAILY or grain == "day":
+            return None
+        return grain if GRAINS.index(offset.unit) >= GRAINS.index(grain) else None
 
     @staticmethod
     def _shifts(item: Resolved, model: SemanticModel, measure: Measure) -> bool:

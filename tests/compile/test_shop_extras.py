@@ -109,3 +109,20 @@ def test_a_metric_filtered_by_itself_is_an_error_not_a_hang(store: Store, tmp_pa
     # and a store that loads the sound part leaves it out, naming why
     with pytest.warns(UserWarning), pytest.raises(PantryError, match=r"left out.*cycle"):
         Store(defs=defs, home=tmp_path / "home").query("loop")
+
+
+def test_an_offset_of_a_month_by_month_is_the_previous_months_whole_value(store: Store, shop) -> None:
+    """As MetricFlow joins an offset at the query's grain when the offset is whole periods of
+    it: February's "1 month ago" is all of January (a day-by-day shift loses January 30th and
+    31st, which no day of February reaches: jaffle-sl-template's revenue_growth_mom)."""
+    orders = shop[1]["orders"]
+    month = pd.to_datetime(orders["ordered_at"]).dt.to_period("M").dt.start_time
+    totals = orders.groupby(month)["amount"].sum()
+    for start in (None, "2024-02-10"):
+        got = store.query("revenue_1_month_ago", group_by="metric_time__month", start_time=start)
+        have = {pd.Timestamp(r.metric_time__month): r.revenue_1_month_ago for r in got.itertuples()}
+        assert have[pd.Timestamp("2024-02-01")] == pytest.approx(totals[pd.Timestamp("2024-01-01")])
+        assert have[pd.Timestamp("2024-03-01")] == pytest.approx(totals[pd.Timestamp("2024-02-01")])
+    by_week = store.query("revenue_1_month_ago", group_by="metric_time__week")
+    mondays = [pd.Timestamp(w) for w in by_week["metric_time__week"]]
+    assert all((m - pd.DateOffset(months=1)).weekday() == 0 for m in mondays)  # only weeks a month back lands on
