@@ -255,7 +255,12 @@ QUERIES: list[dict[str, str]] = [
     {"metrics": "revenue_filled_mom", "group_by": "metric_time__quarter"},
     {"metrics": "revenue_filled_mom", "group_by": "metric_time__week"},
     {"metrics": "revenue_1_month_ago", "group_by": "metric_time__month"},
-    {"metrics": "revenue_1_month_ago", "group_by": "metric_time__day", "start_time": "2024-02-25", "end_time": "2024-03-05"},
+    {
+        "metrics": "revenue_1_month_ago",
+        "group_by": "metric_time__day",
+        "start_time": "2024-02-25",
+        "end_time": "2024-03-05",
+    },
 ]
 
 
