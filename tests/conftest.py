@@ -865,3 +865,29 @@ def redis_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
     cluster = RedisClusterServers(tmp_path / "cluster")
     yield cluster
     cluster.stop()
+
+
+def slow_percentile_defs(root: Path) -> Path:
+    """A query that takes seconds, legal by every rule: a percentile over 6M rows (metric ``p50``).
+    The timeout, kill and queue tests need real work to wait on."""
+    slow = write_defs(
+        root,
+        {
+            "slow.yaml": """
+            semantic_models:
+              - name: events
+                source: data/events.parquet
+                defaults: {agg_time_dimension: at}
+                entities: [{name: event, type: primary, expr: id}]
+                dimensions: [{name: at, type: time, type_params: {time_granularity: day}}]
+                measures: [{name: p50, agg: percentile, expr: v, agg_params: {percentile: 0.5}}]
+            metrics: [{name: p50, type: simple, type_params: {measure: p50}}]
+            """
+        },
+    )
+    (slow / "data").mkdir()
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"id": np.arange(6_000_000), "at": pd.Timestamp("2024-01-01"), "v": rng.random(6_000_000)}).to_parquet(
+        slow / "data" / "events.parquet"
+    )
+    return slow

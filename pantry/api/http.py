@@ -178,12 +178,12 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
             path = scope["path"]
             status = {"code": 500}
             scope.setdefault("state", {})
-            route = route_of(scope)
 
             async def answer(code: int, reason: str, key_name: str = "?") -> None:
+                """A refusal before routing: its label is the route the path would match."""
                 _log_refusal(code, path, key_name, reason, scope)
                 await JSONResponse({"detail": reason}, status_code=code)(scope, receive, send)
-                latency.labels(route, scope["method"], str(code)).observe(time.perf_counter() - started)
+                latency.labels(route_of(scope), scope["method"], str(code)).observe(time.perf_counter() - started)
 
             shown, keyed = redacted_query(scope.get("query_string", b""))
             if keyed:  # never in a log, ours or the access log's, which reads this scope
@@ -231,7 +231,9 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
                 await send(message)
 
             await self.inner(scope, receive, sending)
-            latency.labels(route, scope["method"], str(status["code"])).observe(time.perf_counter() - started)
+            # the router names the route it matched; no match (a 404) is one label for all paths
+            label = getattr(scope.get("route"), "path", "unmatched")
+            latency.labels(label, scope["method"], str(status["code"])).observe(time.perf_counter() - started)
 
     app.add_middleware(Guard)
 

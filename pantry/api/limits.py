@@ -13,21 +13,7 @@ import re
 from dataclasses import dataclass
 
 from pantry.errors import PantryError
-
-
-def env_number(name: str, default: float, kind: type = float) -> float:
-    """A positive number from the environment, or ``default`` when it is unset."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise PantryError(f"{name}={text!r} is not a positive number", field=name, hint=f"unset it for {default:g}")
-    return value
-
+from pantry.settings import env_number
 
 _UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
 _UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}

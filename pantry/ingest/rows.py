@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pantry.offline.scratch import scratch
+from pantry.settings import env_number
 
 DEFAULT_MAX_FIELD_BYTES = 65_536
 DEFAULT_MAX_EVENT_SKEW_S = 300.0
@@ -33,12 +34,12 @@ _FLOATS = ("FLOAT", "DOUBLE", "REAL")
 
 def max_field_bytes() -> int:
     """``PANTRY_MAX_FIELD_BYTES``: the longest value one field of a pushed row may hold."""
-    return int(os.environ.get("PANTRY_MAX_FIELD_BYTES") or DEFAULT_MAX_FIELD_BYTES)
+    return int(env_number("PANTRY_MAX_FIELD_BYTES", DEFAULT_MAX_FIELD_BYTES, int))
 
 
 def max_event_skew() -> float:
     """``PANTRY_MAX_EVENT_SKEW``: how many seconds ahead of the server's clock an event may be."""
-    return float(os.environ.get("PANTRY_MAX_EVENT_SKEW") or DEFAULT_MAX_EVENT_SKEW_S)
+    return env_number("PANTRY_MAX_EVENT_SKEW", DEFAULT_MAX_EVENT_SKEW_S)
 
 
 def nonfinite_allowed() -> bool:

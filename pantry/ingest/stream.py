@@ -99,6 +99,7 @@ class StreamConsumer:
         max_deliveries: int | None = None,
     ) -> None:
         from pantry.ingest.push import push_model
+        from pantry.settings import env_number
 
         catalog = store.definitions
         for model in models:
@@ -111,7 +112,7 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries or int(
-            os.environ.get("PANTRY_INGEST_MAX_DELIVERIES") or DEFAULT_MAX_DELIVERIES
+            env_number("PANTRY_INGEST_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES, int)
         )
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled

@@ -9,12 +9,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from pantry import Store
-from tests.conftest import SHOP_YAML, Server, shop_frames, write_defs
+from tests.conftest import SHOP_YAML, Server, shop_frames, slow_percentile_defs, write_defs
 from tests.ingest.conftest import EVENTS_YAML
 
 SECRET = "VAULT-51f0-secret"
@@ -175,26 +174,7 @@ def test_slow_queries_fill_a_bounded_queue_and_nobody_waits_past_the_timeout(
     """Legal, slow queries (a percentile over 6M rows) on one worker with a queue of one:
     the overflow is told 429 at once, and every other answer comes within the timeout
     (plus the kill's grace), queue time included; the server still answers afterwards."""
-    slow = write_defs(
-        tmp_path,
-        {
-            "slow.yaml": """
-            semantic_models:
-              - name: events
-                source: data/events.parquet
-                defaults: {agg_time_dimension: at}
-                entities: [{name: event, type: primary, expr: id}]
-                dimensions: [{name: at, type: time, type_params: {time_granularity: day}}]
-                measures: [{name: p50, agg: percentile, expr: v, agg_params: {percentile: 0.5}}]
-            metrics: [{name: p50, type: simple, type_params: {measure: p50}}]
-            """
-        },
-    )
-    (slow / "data").mkdir()
-    rng = np.random.default_rng(1)
-    pd.DataFrame({"id": np.arange(6_000_000), "at": pd.Timestamp("2024-01-01"), "v": rng.random(6_000_000)}).to_parquet(
-        slow / "data" / "events.parquet"
-    )
+    slow = slow_percentile_defs(tmp_path)
     monkeypatch.setenv("PANTRY_QUERY_TIMEOUT", "1.5")
     monkeypatch.setenv("PANTRY_QUERY_WORKERS", "1")
     monkeypatch.setenv("PANTRY_QUERY_QUEUE", "1")

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
 from pantry import Store
 from pantry.offline.sources import connect
-from tests.conftest import SHOP_YAML, Server, shop_frames, write_defs
+from tests.conftest import SHOP_YAML, Server, shop_frames, slow_percentile_defs, write_defs
 
 SECRET = "CANARY-7f3a-file-contents"
 
@@ -275,26 +274,7 @@ def test_row_cap_and_timeout(
         assert [r[0][:10] for r in full["rows"]] == days[:5]
 
     # a query that takes seconds, legal by every rule: count distinct over 6M rows
-    slow = write_defs(
-        tmp_path,
-        {
-            "slow.yaml": """
-            semantic_models:
-              - name: events
-                source: data/events.parquet
-                defaults: {agg_time_dimension: at}
-                entities: [{name: event, type: primary, expr: id}]
-                dimensions: [{name: at, type: time, type_params: {time_granularity: day}}]
-                measures: [{name: p50, agg: percentile, expr: v, agg_params: {percentile: 0.5}}]
-            metrics: [{name: p50, type: simple, type_params: {measure: p50}}]
-            """
-        },
-    )
-    (slow / "data").mkdir()
-    rng = np.random.default_rng(1)
-    pd.DataFrame({"id": np.arange(6_000_000), "at": pd.Timestamp("2024-01-01"), "v": rng.random(6_000_000)}).to_parquet(
-        slow / "data" / "events.parquet"
-    )
+    slow = slow_percentile_defs(tmp_path)
     monkeypatch.setenv("PANTRY_QUERY_TIMEOUT", "0.05")
     slow_store = Store(defs=slow, home=tmp_path / "home", redis_url="redis://127.0.0.1:1/0")
     with Server(slow_store, api_keys="batch=k-slow:read") as client, caplog.at_level(logging.WARNING, "pantry.http"):

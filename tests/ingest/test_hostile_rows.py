@@ -130,3 +130,13 @@ def test_pushes_over_http_refuse_with_reasons_and_hide_the_servers_files(store: 
         assert ".yaml" not in detail and "line" not in detail and str(store.defs) not in detail
     assert json.dumps(answer)  # plain JSON, no NaN leaked back
     assert _totals(store) == (3, 12.5 + 4)
+
+
+def test_a_wrong_ingestion_setting_is_named(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANTRY_MAX_EVENT_SKEW", "soon")
+    with pytest.raises(PantryError, match=r"PANTRY_MAX_EVENT_SKEW='soon' is not a positive number"):
+        store.push("events", [_row(1301)])
+    monkeypatch.setenv("PANTRY_MAX_EVENT_SKEW", "300")
+    monkeypatch.setenv("PANTRY_MAX_FIELD_BYTES", "-1")
+    with pytest.raises(PantryError, match=r"PANTRY_MAX_FIELD_BYTES='-1' is not a positive number"):
+        store.push("events", [_row(1302)])
