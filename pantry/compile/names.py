@@ -172,6 +172,37 @@ class NameResolver:
             name, kind, grain=grain, model=model, alias=alias, expr=dimension.expr, hops=hops, dimension=dimension
         )
 
+    def completed(self, name: str) -> str:
+        """The name with the entity path MetricFlow would find for it: a name whose path does
+        not start at this model (``user__last_login_ts`` from bookings) matches every longer
+        path ending in it (``listing__user__last_login_ts``); the shortest one wins, and the
+        answer's column is named by it, as MetricFlow names it. A name that resolves as
+        written, or matches no path or two of one length, is returned unchanged (the
+        resolver then answers or explains)."""
+        try:
+            self.resolve(name)
+            return name
+        except PantryError:
+            pass
+        frontier: list[tuple[tuple[str, ...], SemanticModel]] = [((), self.home)]
+        for _ in range(2):  # MetricFlow joins at most three models deep
+            found, nxt = [], []
+            for prefix, model in frontier:
+                for entity in model.entities:
+                    path = (*prefix, entity.name)
+                    candidate = "__".join((*path, name))
+                    try:
+                        self.resolve(candidate)
+                    except PantryError:
+                        pass
+                    else:
+                        found.append(candidate)
+                    nxt.extend((path, m) for m in self.catalog.models_keyed_by(entity.name) if m is not model)
+            if found:
+                return found[0] if len(set(found)) == 1 else name
+            frontier = nxt
+        return name
+
     def _names_a_dimension(self, entity: str, name: str) -> bool:
         """A dimension or entity reached through ``entity`` wins over a metric of that name."""
         return any(m.dimension(name) or m.entity(name) for m in [self.home, *self.catalog.models_keyed_by(entity)])

@@ -71,6 +71,22 @@ def _share_first_hops(resolved: list[Resolved]) -> list[Resolved]:
     return out
 
 
+def _linkable_count(model: SemanticModel) -> int:
+    """How many group-by names a model offers by itself: MetricFlow reads a dimension-only
+    query from the model with the fewest (the least to aggregate) among those that need the
+    fewest joins, so ``listing`` alone is read from a two-column mapping model, not from the
+    listings with all their dimensions. A time dimension offers each grain from its own up
+    and each date part."""
+    count = len(model.entities)
+    for dimension in model.dimensions:
+        if dimension.type == "time":
+            own = _grain_rank(dimension.time_granularity or "day")
+            count += sum(1 for g in GRAINS if _grain_rank(g) >= own) + 6
+        else:
+            count += 1
+    return count
+
+
 def _grain_rank(grain: str) -> float:
     """Finer grains rank lower; a custom granularity ranks just above a day."""
     return GRAINS.index(grain) if grain in GRAINS else GRAINS.index("day") + 0.5
@@ -303,8 +319,12 @@ class Compiler:
             )
         bare = f"{METRIC_TIME}__{self.default_grain(request.metrics)}"
 
+        homes = [m for name in request.metrics for m in self._homes(self.metric(name), ())]
+
         def named(name: str) -> str:
-            return bare if name == METRIC_TIME else self._with_grain(output_name(name))
+            if name == METRIC_TIME:
+                return bare
+            return self._with_path(self._with_grain(output_name(name)), homes)
 
         names = list(dict.fromkeys(named(n) for n in request.group_by))
         if request.order:
@@ -404,6 +424,30 @@ class Compiler:
                 found.append(dim)
         return f"{name}__{found[0].time_granularity}" if found else name
 
+    def _homes(self, metric: Metric, seen: tuple[str, ...]) -> list[SemanticModel]:
+        """The models of every measure under a metric, where its group-bys are resolved."""
+        if metric.name in seen:
+            return []
+        if metric.type in ("simple", "cumulative") and metric.measure is not None:
+            found = self.catalog.measure(metric.measure.name)
+            return [found[0]] if found is not None else []
+        refs = []
+        if metric.type == "conversion" and metric.conversion is not None:
+            refs = [metric.conversion.base]
+        elif metric.type == "ratio":
+            refs = [r for r in (metric.numerator, metric.denominator) if r]
+        elif metric.type == "derived":
+            refs = list(metric.inputs)
+        inputs = [m for r in refs if (m := self.catalog.metric_or_measure(r.name))]
+        return [home for m in inputs for home in self._homes(m, (*seen, metric.name))]
+
+    def _with_path(self, name: str, homes: list[SemanticModel]) -> str:
+        """``user__last_login_ts__minute`` -> ``listing__user__last_login_ts__minute`` from
+        bookings: the path MetricFlow finds for a name whose entity the metric's model does not
+        have, when every measure's model finds the same one."""
+        completed = {NameResolver(self.catalog, home).completed(name) for home in {id(h): h for h in homes}.values()}
+        return completed.pop() if len(completed) == 1 else name
+
     def _ordered(self, query: exp.Select, request: QueryRequest, names: list[str], values: list[str]) -> exp.Select:
         order = request.order or tuple(names)
         for item in order:
@@ -450,6 +494,9 @@ class Compiler:
         ``user__home_state`` reads every user, not only users some other model joins to), then
         any model keyed by that entity, then the rest."""
         entity = needed[0].split("__")[0]
+        # entities alone (``listing``): read from the model that offers the fewest names, as
+        # MetricFlow does; with dimensions, their owner decides (the rule above)
+        bare = all("__" not in n or n.split("__")[-1] in self.catalog.metrics for n in map(output_name, needed))
 
         def owned(model: SemanticModel) -> int:
             count = 0
@@ -464,6 +511,7 @@ class Compiler:
             key=lambda m: (
                 0 if (e := m.entity(entity)) is not None and e.type != "foreign" else 1,
                 -owned(m),
+                _linkable_count(m) if bare else 0,
                 m.name,
             ),
         )
@@ -510,7 +558,7 @@ class Compiler:
                     joined.add(hop.alias)
                     on = self._hop_condition(hop)
                     select = select.join(source_table(hop.model, hop.alias), on=on, join_type="full", copy=False)
-        select, values = self._join_metrics(select, resolved)
+        select, values = self._join_metrics(select, resolved, "full")
         select, custom = self._join_custom_grains(
             select, resolved, lambda item: at_grain(qualified(item.expr or "", item.alias), "day")
         )
@@ -1527,10 +1575,12 @@ class Compiler:
         return exp.and_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
 
     def _join_metrics(
-        self, select: exp.Select, resolved: list[Resolved]
+        self, select: exp.Select, resolved: list[Resolved], join_type: str = "left"
     ) -> tuple[exp.Select, dict[str, exp.Expression]]:
         """Metric filters (``{{ Metric('orders', group_by=['customer']) }} > 2``): the metric over
-        all time, grouped by the entity, left-joined on that entity, as MetricFlow does."""
+        all time, grouped by the entity, left-joined on that entity, as MetricFlow does (in a
+        query without metrics, full-outer-joined: MetricFlow's rows of the filter's metric
+        whose entity the read model lacks answer a null entity)."""
         values: dict[str, exp.Expression] = {}
         for i, item in enumerate(r for r in resolved if r.kind == "metric"):
             assert item.metric is not None and item.entity is not None and item.expr is not None
@@ -1551,7 +1601,7 @@ class Compiler:
             select = select.join(
                 values_sql.subquery(alias, copy=False),
                 on=exp.EQ(this=qualified(item.expr, item.alias), expression=col(item.entity, alias)),
-                join_type="left",
+                join_type=join_type,
                 copy=False,
             )
             values[item.name] = col(item.metric, alias)

@@ -186,3 +186,52 @@ def test_apply_group_by_false_keeps_every_row(store: Store, demo_defs: Path) -> 
     assert len(every) == len(planes) > len(store.query(group_by="plane__manufacturer"))
     with pytest.raises(PantryError, match="metrics are always grouped"):
         store.query("flights", group_by="carrier__name", apply_group_by=False)
+
+
+ENTITY_FILTER = """
+semantic_models:
+  - name: lux_mapping
+    source: data/lux.csv
+    entities:
+      - {name: listing, type: primary, expr: listing_id}
+      - {name: lux_listing, type: foreign, expr: lux_id}
+  - name: listings
+    source: data/listings.csv
+    defaults: {agg_time_dimension: created}
+    entities: [{name: listing, type: primary, expr: listing_id}]
+    dimensions:
+      - {name: created, type: time, type_params: {time_granularity: day}}
+      - {name: country, type: categorical}
+  - name: bookings
+    source: data/bookings.csv
+    defaults: {agg_time_dimension: ds}
+    entities: [{name: listing, type: foreign, expr: listing_id}]
+    dimensions: [{name: ds, type: time, type_params: {time_granularity: day}}]
+    measures: [{name: bookings, agg: sum, expr: "1"}]
+metrics:
+  - {name: bookings, type: simple, type_params: {measure: bookings}}
+"""
+
+
+def test_an_entity_filtered_by_a_metric_reads_the_smallest_model_full_joined(tmp_path: Path) -> None:
+    """MetricFlow's distinct_values_query_with_metric_filter: ``listing`` alone is read from
+    the model offering the fewest names (the two-column mapping, not the listings), and the
+    filter's metric is full-outer-joined, so busy listings the mapping lacks answer a null."""
+    from tests.conftest import write_defs
+
+    defs = write_defs(tmp_path, {"e.yaml": ENTITY_FILTER})
+    (defs / "data").mkdir()
+    pd.DataFrame({"listing_id": [1, 2], "lux_id": [7, 8]}).to_csv(defs / "data" / "lux.csv", index=False)
+    pd.DataFrame({"listing_id": [1, 2, 3, 4], "created": ["2024-01-01"] * 4, "country": list("abcd")}).to_csv(
+        defs / "data" / "listings.csv", index=False
+    )
+    booked = [1, 1, 1, 3, 3, 3, 3, 4, 5, 5, 5]  # 1: 3, 3: 4, 4: 1, 5 (in no model): 3
+    pd.DataFrame({"listing_id": booked, "ds": ["2024-01-01"] * len(booked)}).to_csv(
+        defs / "data" / "bookings.csv", index=False
+    )
+    got = Store(defs=defs, home=tmp_path / "home").query(
+        group_by=["listing"], where=["{{ Metric('bookings', group_by=['listing']) }} > 2"]
+    )
+    # by hand: mapping rows 1 (3 bookings) and 2 (none); listings 3 and 5 come from the
+    # metric side with a null entity; only 1 and the nulls pass "> 2"
+    assert set(_rows(got)) == {(1,), (None,)} and len(got) == 2

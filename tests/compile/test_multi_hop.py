@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
+from pantry.errors import PantryError
 from tests.conftest import write_defs
 
 YAML = """
@@ -106,6 +107,26 @@ def test_a_one_hop_dimension_reads_the_first_sources_bridge(store: Store) -> Non
         group_by=["account__customer__customer_name", "account__customer__country", "account__tier"],
     )
     assert _rows(got) == _rows(want)
+
+
+def test_a_name_without_its_path_finds_the_shortest_one_and_is_named_by_it(store: Store) -> None:
+    """``customer__customer_name`` from txns (which has no customer entity): MetricFlow matches
+    every path ending in ``customer`` and takes the shortest, ``account__customer``, and names
+    the column by it (its test_subdaily_granularity... ``user__last_login_ts__minute`` case)."""
+    got = store.query(["txn_count"], group_by=["customer__customer_name"])
+    assert list(got.columns) == ["account__customer__customer_name", "txn_count"]
+    # by hand: account 1 (3+4) fans out to customers 10 and 11, account 2 (5) is 10,
+    # account 3 (6) is 12, account 4 (7) has no bridge row
+    assert _rows(got) == {("ann", 12), ("bob", 7), ("cy", 6), (None, 7)}
+    # two hops of prefix: region through account and customer
+    got = store.query(["txn_count"], group_by=["region__region_label"])
+    assert list(got.columns) == ["account__customer__region__region_label", "txn_count"]
+    assert _rows(got) == {("w", 12), ("x", 7), ("y", 6), (None, 7)}
+
+
+def test_a_name_no_path_reaches_still_says_so(store: Store) -> None:
+    with pytest.raises(PantryError, match="customer_nme"):
+        store.query(["txn_count"], group_by=["customer__customer_nme"])
 
 
 def test_a_metric_filter_may_group_by_a_path(store: Store) -> None:
