@@ -176,9 +176,9 @@ class NameResolver:
         """The name with the entity path MetricFlow would find for it: a name whose path does
         not start at this model (``user__last_login_ts`` from bookings) matches every longer
         path ending in it (``listing__user__last_login_ts``); the shortest one wins, and the
-        answer's column is named by it, as MetricFlow names it. A name that resolves as
-        written, or matches no path or two of one length, is returned unchanged (the
-        resolver then answers or explains)."""
+        answer's column is named by it, as MetricFlow names it; two of one length are
+        ambiguous. A name that resolves as written, or matches no path, is returned
+        unchanged (the resolver then answers or explains)."""
         try:
             self.resolve(name)
             return name
@@ -198,8 +198,13 @@ class NameResolver:
                     else:
                         found.append(candidate)
                     nxt.extend((path, m) for m in self.catalog.models_keyed_by(entity.name) if m is not model)
+            if len(set(found)) > 1:
+                raise PantryError(
+                    f"'{name}' is reached from semantic model '{self.home.name}' by {len(set(found))} paths of one length",
+                    hint="name the path: " + " or ".join(sorted(set(found))),
+                )
             if found:
-                return found[0] if len(set(found)) == 1 else name
+                return found[0]
             frontier = nxt
         return name
 

@@ -240,3 +240,43 @@ def test_the_end_of_a_path_joins_the_measures_partition(tmp_path: Path) -> None:
     got = Store(defs=defs, home=tmp_path / "home").query(["bookings"], group_by=["listing__user__state"])
     assert {(None if pd.isna(r[0]) else r[0],): float(r[1]) for r in got.itertuples(index=False)} == want
     assert want == {("CA",): 1.0, ("NY",): 1.0, (None,): 1.0}  # the oracle itself, by hand
+
+
+def test_two_paths_of_one_length_are_ambiguous(tmp_path: Path) -> None:
+    yaml = """
+semantic_models:
+  - name: trips
+    source: data/trips.csv
+    defaults: {agg_time_dimension: ds}
+    entities:
+      - {name: rider, type: foreign, expr: rider_id}
+      - {name: driver, type: foreign, expr: driver_id}
+    dimensions: [{name: ds, type: time, type_params: {time_granularity: day}}]
+    measures: [{name: trips, agg: sum, expr: "1"}]
+  - name: riders
+    source: data/riders.csv
+    entities: [{name: rider, type: primary, expr: rider_id}, {name: city, type: foreign, expr: city_id}]
+  - name: drivers
+    source: data/drivers.csv
+    entities: [{name: driver, type: primary, expr: driver_id}, {name: city, type: foreign, expr: city_id}]
+  - name: cities
+    source: data/cities.csv
+    entities: [{name: city, type: primary, expr: city_id}]
+    dimensions: [{name: city_name, type: categorical}]
+metrics:
+  - {name: trips, type: simple, type_params: {measure: trips}}
+"""
+    defs = write_defs(tmp_path, {"t.yaml": yaml})
+    (defs / "data").mkdir()
+    pd.DataFrame({"rider_id": [1], "driver_id": [2], "ds": ["2024-01-01"]}).to_csv(
+        defs / "data" / "trips.csv", index=False
+    )
+    for name, key in (("riders", "rider_id"), ("drivers", "driver_id")):
+        pd.DataFrame({key: [1, 2], "city_id": [5, 6]}).to_csv(defs / "data" / f"{name}.csv", index=False)
+    pd.DataFrame({"city_id": [5, 6], "city_name": ["x", "y"]}).to_csv(defs / "data" / "cities.csv", index=False)
+    store = Store(defs=defs, home=tmp_path / "home")
+    with pytest.raises(PantryError, match="2 paths") as err:
+        store.query(["trips"], group_by=["city__city_name"])
+    assert "driver__city__city_name" in str(err.value.hint) and "rider__city__city_name" in str(err.value.hint)
+    got = store.query(["trips"], group_by=["driver__city__city_name"])
+    assert _rows(got) == {("y", 1)}
