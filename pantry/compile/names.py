@@ -179,6 +179,8 @@ class NameResolver:
         answer's column is named by it, as MetricFlow names it; two of one length are
         ambiguous. A name that resolves as written, or matches no path, is returned
         unchanged (the resolver then answers or explains)."""
+        if "__" not in name:
+            return name  # an entity or a metric: no path to complete
         try:
             self.resolve(name)
             return name
