@@ -1,5 +1,5 @@
 """The one Dagster code location: Definitions built from PANTRY_DEFS, and nothing else."""
 
-from assets.location import build_definitions
+from pantry_dagster import build_definitions
 
 defs = build_definitions()

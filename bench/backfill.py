@@ -24,12 +24,12 @@ import dagster as dg
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from assets.features import feature_key  # noqa: E402
-from assets.location import build_definitions  # noqa: E402
 from pantry import Store  # noqa: E402
 from pantry.features.plan import plan_view, stamp_of  # noqa: E402
 from pantry.features.tiles import materialize  # noqa: E402
 from pantry.offline.sources import connect  # noqa: E402
+from pantry_dagster.assets.features import feature_key  # noqa: E402
+from pantry_dagster.assets.location import build_definitions  # noqa: E402
 
 DEFS = ROOT / "tpch_defs"
 START, END = date(1992, 1, 1), date(1998, 8, 2)

@@ -1,6 +1,6 @@
 """What is known about each metric without running it: SQL, version, schema, lineage.
 
-Why in ``pantry`` and not in ``assets/``: the Dagster assets and ``pantry catalog`` must
+Why in ``pantry`` and not in ``pantry_dagster/assets/``: the Dagster assets and ``pantry catalog`` must
 show the same version, lineage and schema. Computing them once here keeps the two views
 of the catalog from disagreeing.
 """

@@ -9,8 +9,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.features import feature_key
-from assets.location import build_definitions
+from pantry_dagster.assets.features import feature_key
+from pantry_dagster.assets.location import build_definitions
 from tests.features.oracle import expected
 from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, compare, generated_rows
 

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from dagster._core.definitions.observe import observe  # not re-exported in 1.13; what `dagster asset observe` runs
 
-from assets.location import build_definitions
-from assets.metrics import build_metric_assets, metric_key
 from pantry import PantryError, Store
 from pantry.api.facts import metric_facts
 from pantry.offline.metric_tables import read_days, replace_days
-from resources.offline import OfflineStore
+from pantry_dagster.assets.location import build_definitions
+from pantry_dagster.assets.metrics import build_metric_assets, metric_key
+from pantry_dagster.resources.offline import OfflineStore
 
 REPO = Path(__file__).resolve().parents[2]
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")

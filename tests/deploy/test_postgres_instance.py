@@ -20,10 +20,10 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from assets.features import feature_key
-from assets.location import build_definitions
-from assets.metrics import metric_key
 from pantry import Store
+from pantry_dagster.assets.features import feature_key
+from pantry_dagster.assets.location import build_definitions
+from pantry_dagster.assets.metrics import metric_key
 from tests.conftest import PostgresServer, RedisServer
 from tests.features.test_historical_oracle import FEATURES, build
 from tests.online.test_online_store import TODAY, recent_rows

@@ -197,8 +197,8 @@ def test_daily_partitions_materialize_from_the_same_rows(
     at its stamp (D + 1 day, 00:00), which a brute force over the pushed rows gives too."""
     import dagster as dg
 
-    from assets.features import feature_key
-    from assets.location import build_definitions
+    from pantry_dagster.assets.features import feature_key
+    from pantry_dagster.assets.location import build_definitions
 
     defs = write_defs(tmp_path, {"clicks.yaml": STREAM_YAML})
     (defs / "data").mkdir()

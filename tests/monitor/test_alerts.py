@@ -106,7 +106,7 @@ def test_pantry_drift_prints_exits_1_and_alerts_once(tmp_path: Path, slack: Slac
 
 
 def test_a_bot_token_posts_through_dagster_slack(tmp_path: Path, slack: SlackStandIn) -> None:
-    from resources.alerts import SlackAlerts
+    from pantry_dagster.resources.alerts import SlackAlerts
 
     alerts = SlackAlerts(home=str(tmp_path), bot_token="xoxb-test", channel="#pantry-alerts", api_url=slack.api_url)
     record(tmp_path, [FAIL])

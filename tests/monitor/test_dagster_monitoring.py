@@ -10,11 +10,11 @@ import dagster as dg
 import pandas as pd
 import redis
 
-from assets.features import feature_key
-from assets.location import build_definitions
 from pantry.monitor.verdicts import verdicts_for
-from resources.alerts import SlackAlerts
-from sensors.online_push import PushConfig
+from pantry_dagster.assets.features import feature_key
+from pantry_dagster.assets.location import build_definitions
+from pantry_dagster.resources.alerts import SlackAlerts
+from pantry_dagster.sensors.online_push import PushConfig
 from tests.conftest import RedisServer, SlackStandIn
 from tests.monitor.conftest import CALM, DAY0, SHIFTED, THIN, build_monitored
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.location import build_definitions
 from pantry import PantryError, Store
 from pantry.api.store import BrokenDefinitions
 from pantry.monitor.checks import schema_check
 from pantry.monitor.verdicts import record
 from pantry.offline.sources import connect, source_schema
+from pantry_dagster.assets.location import build_definitions
 from tests.conftest import RedisServer
 from tests.monitor.conftest import CALM, build_monitored, events
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.features import feature_key
-from assets.location import build_definitions
 from pantry import Store
+from pantry_dagster.assets.features import feature_key
+from pantry_dagster.assets.location import build_definitions
 from tests.conftest import RedisServer
 from tests.features.test_historical_oracle import FEATURES, build
 from tests.online.test_online_store import DAY0, TODAY, recent_rows

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assets.location import build_definitions
-from assets.metrics import metric_key
 from pantry import PantryError
 from pantry.spec.load import read_catalog
+from pantry_dagster.assets.location import build_definitions
+from pantry_dagster.assets.metrics import metric_key
 
 
 @pytest.fixture

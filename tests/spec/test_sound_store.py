@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.location import build_definitions
 from pantry import PantryError, Store
 from pantry.api.store import BrokenDefinitions
+from pantry_dagster.assets.location import build_definitions
 
 BAR_METRICS = {"bar_revenue", "signature_revenue", "revenue_per_signature_cocktail", "revenue_per_classic_drink"}
 

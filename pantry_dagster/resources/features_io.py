@@ -13,7 +13,7 @@ import pandas as pd
 
 from pantry import Store
 from pantry.features.plan import stamp_of
-from resources.offline import default_defs, default_home
+from pantry_dagster.resources.offline import default_defs, default_home
 
 
 class FeatureValuesIOManager(dg.ConfigurableIOManager):

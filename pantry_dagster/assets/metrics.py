@@ -12,8 +12,14 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from assets.checks import check_result, check_spec, observation
-from assets.metadata import (
+from pantry.api.facts import MetricFacts
+from pantry.compile.query import DAY
+from pantry.monitor.checks import metric_range_checks
+from pantry.monitor.verdicts import record
+from pantry.offline.metric_tables import compute_days
+from pantry.offline.sources import connect
+from pantry_dagster.assets.checks import check_result, check_spec, observation
+from pantry_dagster.assets.metadata import (
     code_reference,
     column_lineage,
     daily_partitions,
@@ -24,13 +30,7 @@ from assets.metadata import (
     table_schema,
     tags,
 )
-from pantry.api.facts import MetricFacts
-from pantry.compile.query import DAY
-from pantry.monitor.checks import metric_range_checks
-from pantry.monitor.verdicts import record
-from pantry.offline.metric_tables import compute_days
-from pantry.offline.sources import connect
-from resources.offline import OfflineStore
+from pantry_dagster.resources.offline import OfflineStore
 
 
 def metric_key(name: str) -> dg.AssetKey:

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from pantry.monitor.verdicts import Verdict, record
-from resources.alerts import SlackAlerts
+from pantry_dagster.resources.alerts import SlackAlerts
 
 FRESHNESS_DEADLINE = "0 2 * * *"  # a day's partition is late when it is not materialized by 02:00 UTC the next day
 

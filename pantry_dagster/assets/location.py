@@ -8,19 +8,19 @@ import os
 
 import dagster as dg
 
-from assets.broken import build_broken_assets
-from assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
-from assets.metrics import build_metric_assets, build_metric_schedules
-from assets.sources import build_source_assets, build_source_checks
 from pantry import Store
 from pantry.api.facts import metric_facts
 from pantry.features.facts import feature_facts
-from resources.alerts import SlackAlerts
-from resources.features_io import FeatureValuesIOManager
-from resources.offline import OfflineStore, default_defs, default_home
-from resources.online import OnlineStore
-from sensors.alerts import build_alert_sensors, build_freshness_checks
-from sensors.online_push import build_online_push_sensor, online_push_job
+from pantry_dagster.assets.broken import build_broken_assets
+from pantry_dagster.assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
+from pantry_dagster.assets.metrics import build_metric_assets, build_metric_schedules
+from pantry_dagster.assets.sources import build_source_assets, build_source_checks
+from pantry_dagster.resources.alerts import SlackAlerts
+from pantry_dagster.resources.features_io import FeatureValuesIOManager
+from pantry_dagster.resources.offline import OfflineStore, default_defs, default_home
+from pantry_dagster.resources.online import OnlineStore
+from pantry_dagster.sensors.alerts import build_alert_sensors, build_freshness_checks
+from pantry_dagster.sensors.online_push import build_online_push_sensor, online_push_job
 
 
 def build_definitions(

@@ -12,9 +12,9 @@ import os
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.metadata import code_reference, source_key
 from pantry.offline.sources import connect, source_kind, source_path, source_schema
 from pantry.spec.model import Catalog, SemanticModel
+from pantry_dagster.assets.metadata import code_reference, source_key
 
 
 def _version(catalog: Catalog, model: SemanticModel) -> str:
@@ -57,10 +57,10 @@ def build_source_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
 
     The same verdict is also reached whenever a feature view that reads the source is
     materialized; a failure blocks that view's online push."""
-    from assets.checks import check_result
     from pantry.monitor.checks import schema_check
     from pantry.monitor.verdicts import record
-    from resources.offline import OfflineStore
+    from pantry_dagster.assets.checks import check_result
+    from pantry_dagster.resources.offline import OfflineStore
 
     def build(model: SemanticModel) -> dg.AssetChecksDefinition:
         @dg.asset_check(

@@ -10,8 +10,15 @@ from datetime import date, timedelta
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.checks import check_result, check_spec, observation
-from assets.metadata import (
+from pantry.features.facts import FeatureFacts
+from pantry.features.plan import stamp_of
+from pantry.features.tiles import materialize
+from pantry.monitor.checks import consistency_pairs
+from pantry.monitor.verdicts import record
+from pantry.offline.sources import connect
+from pantry.spec.model import Catalog
+from pantry_dagster.assets.checks import check_result, check_spec, observation
+from pantry_dagster.assets.metadata import (
     code_reference,
     column_lineage,
     daily_partitions,
@@ -21,14 +28,7 @@ from assets.metadata import (
     still_running,
     table_schema,
 )
-from pantry.features.facts import FeatureFacts
-from pantry.features.plan import stamp_of
-from pantry.features.tiles import materialize
-from pantry.monitor.checks import consistency_pairs
-from pantry.monitor.verdicts import record
-from pantry.offline.sources import connect
-from pantry.spec.model import Catalog
-from resources.offline import OfflineStore
+from pantry_dagster.resources.offline import OfflineStore
 
 IO_MANAGER = "pantry_features_io"
 

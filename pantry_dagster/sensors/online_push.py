@@ -11,8 +11,8 @@ import json
 
 import dagster as dg
 
-from assets.features import feature_key
-from resources.online import OnlineStore
+from pantry_dagster.assets.features import feature_key
+from pantry_dagster.resources.online import OnlineStore
 
 JOB = "online_push"
 
