@@ -34,9 +34,42 @@ errors = Console(stderr=True)
 _state = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from pantry.scaffold import installed_version
+
+        console.print(f"pantry {installed_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print Pantry's version."
+    ),
+) -> None:
     _state["debug"] = debug
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="A new or empty folder for the project."),
+    example: str = typer.Option("shop", "--example", help="The sample project: shop."),
+) -> None:
+    """Create a project of your own: definitions, sample data, Dagster location, README, a test."""
+    from pantry.scaffold import init_project
+
+    created = init_project(directory, example)
+    console.print(f"[green]created[/green] {created.root} (project '{created.name}'):", highlight=False)
+    for path in created.files:
+        console.print(f"  {path.relative_to(created.root)}", highlight=False)
+    console.print(
+        f"next: cd {directory} && pantry validate && pantry query --metrics revenue --group-by metric_time__week\n"
+        "      dagster dev   (the README lists the rest)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _store() -> Store:
@@ -55,10 +88,18 @@ def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
+        # cents stay cents (135,145.27, not 135,145); float noise (…0000002) goes; a ratio
+        # below one keeps six significant digits
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return f"{value:,.6g}" if abs(value) < 1 else f"{round(value, 6):,}".removesuffix(".0")
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat() if value == value.normalize() else value.isoformat()
     return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @app.command()
@@ -67,7 +108,9 @@ def validate() -> None:
     store = _store()
     catalog = store.validate()
     console.print(
-        f"[green]ok[/green]: {len(catalog.semantic_models)} semantic models, {len(catalog.public_metrics())} metrics in {store.defs}"
+        f"[green]ok[/green]: {_count(len(catalog.semantic_models), 'semantic model')}, "
+        f"{_count(len(catalog.public_metrics()), 'metric')}, {_count(len(catalog.views), 'feature view')} "
+        f"({sum(len(v.features) for v in catalog.views.values())} features) in {store.defs}"
     )
     for line in catalog.skipped:
         console.print(f"skipped {line}")

@@ -1,0 +1,60 @@
+"""What is known about each metric without running it: SQL, version, schema, lineage.
+
+Why in ``pantry`` and not in ``pantry_dagster/assets/``: the Dagster assets and ``pantry catalog`` must
+show the same version, lineage and schema. Computing them once here keeps the two views
+of the catalog from disagreeing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pantry.compile.lineage import column_lineage
+from pantry.compile.query import Compiler
+from pantry.offline.metric_tables import code_version, day_request, metric_sql
+from pantry.offline.sources import connect
+from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness, Metric
+
+
+@dataclass(frozen=True)
+class MetricFacts:
+    metric: Metric
+    sql: str
+    code_version: str
+    columns: tuple[tuple[str, str], ...]
+    lineage: dict[str, list[tuple[str, str]]]
+    partitions_start: date
+    partitions_end: date | None  # inclusive; None: open-ended
+    freshness: Freshness
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({model for deps in self.lineage.values() for model, _ in deps})
+
+    @property
+    def source_columns(self) -> list[str]:
+        return sorted({f"{model}.{column}" for deps in self.lineage.values() for model, column in deps})
+
+
+def metric_facts(catalog: Catalog) -> dict[str, MetricFacts]:
+    """Facts for every public metric, computed with one DuckDB connection."""
+    con = connect(catalog)
+    facts: dict[str, MetricFacts] = {}
+    try:
+        for metric in catalog.public_metrics():
+            sql = metric_sql(catalog, metric)
+            columns = tuple((str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {sql}").fetchall())
+            facts[metric.name] = MetricFacts(
+                metric=metric,
+                sql=sql,
+                code_version=code_version(catalog, metric),
+                columns=columns,
+                lineage=column_lineage(Compiler(catalog).compile(day_request(metric))),
+                partitions_start=metric.partitions_start or catalog.project.partitions_start,
+                partitions_end=metric.partitions_end or catalog.project.partitions_end,
+                freshness=metric.freshness or DEFAULT_FRESHNESS,
+            )
+    finally:
+        con.close()
+    return facts

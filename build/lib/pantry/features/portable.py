@@ -1,0 +1,153 @@
+"""One partition of a feature view as portable SQL: the values at its stamp, from the sources.
+
+Why a second form: the stored form (tiles, ``tiles.py``) and its reader lean on DuckDB
+(lists, ``ARG_MAX_NULL``, ASOF joins, ``GROUP BY ALL``). A warehouse or Spark does not
+need tiles to compute one partition: the values at stamp ``s`` are plain aggregates over
+the rows in ``[s - W, s)``, each feature filtered to its own ``[s - window, s)``. This
+module writes that query once, parses it as a sqlglot tree and renders it in any dialect;
+the test runs the Spark rendering on pyspark and compares it with DuckDB's training read,
+value by value. The semantics are docs/features.md's, restated:
+
+- an entity with no row in ``[s - W, s)`` (in any model the view reads) is absent: no row;
+- for a present entity, sum and count over an empty window are 0, other aggregations null;
+- a dimension feature is the value on the latest row of its model in ``[s - W, s)``, ties
+  broken by source order, nulls included (a null last value is the value).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.compile.dialects import to_sql
+from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.errors import PantryError
+from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
+from pantry.features.reads import TIMESTAMP
+from pantry.features.tiles import q
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.spec.model import SemanticModel
+
+LAST_VALUE = "PANTRY_LAST_VALUE"  # rendered per dialect by ``_last_value``
+
+
+def _span(days: int, seconds: int) -> str:
+    """A window as an interval: whole days, or seconds for a streaming view's finer windows."""
+    return f"INTERVAL '{days}' DAY" if seconds in (0, days * 86400) else f"INTERVAL '{seconds}' SECOND"
+
+
+def _aggregate(planned: PlannedFeature, value: str, at: str, stamp: str) -> str:
+    """One feature's aggregate over its own window, inside the model's ``[s - W, s)`` rows."""
+    agg = planned.agg
+    if agg == "last":
+        return f"{LAST_VALUE}({value}, {at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
+    inside = f"CASE WHEN {at} >= TIMESTAMP '{stamp}' - {_span(planned.days, planned.seconds)} THEN {value} END"
+    if agg == "sum":
+        return f"SUM({inside})"
+    if agg == "count":
+        return f"COUNT({inside})"
+    if agg == "sum_boolean":
+        return f"SUM(CAST({inside} AS INTEGER))"
+    if agg == "average":
+        return f"AVG({inside})"
+    if agg in ("min", "max"):
+        return f"{agg.upper()}({inside})"
+    if agg == "count_distinct":
+        return f"COUNT(DISTINCT {inside})"
+    measure = planned.measure
+    assert measure is not None and agg in ("median", "percentile")
+    kind = "PERCENTILE_DISC" if measure.use_discrete_percentile else "PERCENTILE_CONT"
+    p = measure.percentile if measure.percentile is not None else 0.5
+    return f"{kind}({p}) WITHIN GROUP (ORDER BY {inside})"
+
+
+def _model_values(plan: ViewPlan, model: SemanticModel, stamp: str) -> str:
+    from pantry.features.tiles import model_time
+
+    entity = model.entity(plan.view.entity)
+    assert entity is not None
+    key = qualified(entity.expr, "m0").sql("duckdb")
+    at = f"CAST({qualified(model_time(plan, model).expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
+    columns = [f"{key} AS __key"]
+    for planned in plan.features:
+        value = qualified(planned.value_expr, "m0").sql("duckdb")
+        mine = planned.model.name == model.name
+        columns.append(f"{_aggregate(planned, value, at, stamp) if mine else 'NULL'} AS {q(planned.feature.name)}")
+    return (
+        f"SELECT {', '.join(columns)} FROM {SOURCE_SCHEMA}.{q(model.name)} AS m0 "
+        f"WHERE {at} >= TIMESTAMP '{stamp}' - {_span(plan.window, plan.window_seconds)} AND {at} < TIMESTAMP '{stamp}' "
+        f"AND {key} IS NOT NULL GROUP BY {key}"
+    )
+
+
+def partition_tree(plan: ViewPlan, day: date) -> exp.Expression:
+    """The view's values at ``stamp_of(day)`` for every present entity, as a sqlglot tree."""
+    scd = [m.name for m in plan.models if m.validity_window() is not None]
+    if scd:
+        raise PantryError(
+            f"feature view '{plan.view.name}' reads the slowly changing model '{scd[0]}', which the portable "
+            "(warehouse and Spark) form does not render yet",
+            definition=f"feature view '{plan.view.name}'",
+            hint="compute it on DuckDB, as Dagster's assets do",
+        )
+    stamp = stamp_of(day).replace(tzinfo=None).isoformat(sep=" ")
+    union = " UNION ALL ".join(f"({_model_values(plan, m, stamp)})" for m in plan.models)
+    outer = []
+    for planned in plan.features:
+        name = q(planned.feature.name)
+        # a model's branch is null for the other models' features: MAX picks the one value
+        zero = planned.agg in ("sum", "count", "sum_boolean")
+        outer.append(f"COALESCE(MAX(v.{name}), 0) AS {name}" if zero else f"MAX(v.{name}) AS {name}")
+    sql = (
+        f"SELECT v.__key AS {q(plan.key)}, TIMESTAMP '{stamp}' AS {TIMESTAMP}, {', '.join(outer)} "
+        f"FROM ({union}) AS v GROUP BY v.__key ORDER BY v.__key"
+    )
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def _last_value(dialect: str):  # noqa: ANN202 - a sqlglot transform
+    """The value on the latest row, nulls kept: each engine spells "arg max, nulls included" differently."""
+
+    def transform(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Anonymous) and node.name.upper() == LAST_VALUE):
+            return node
+        value, *order = node.expressions
+        if dialect == "duckdb":
+            return exp.Anonymous(this="ARG_MAX_NULL", expressions=[value, exp.Tuple(expressions=order)])
+        if dialect == "spark":
+            # MAX_BY keeps a null value; a struct orders field by field
+            return exp.Anonymous(this="MAX_BY", expressions=[value, exp.Struct(expressions=order)])
+        # Postgres, Snowflake, BigQuery: the first element of the values ordered latest first
+        ordered = exp.Order(expressions=[exp.Ordered(this=o, desc=True) for o in order])
+        agg = exp.ArrayAgg(this=exp.Order(this=value, expressions=ordered.expressions))
+        if dialect == "postgres":
+            return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)])
+        if dialect == "snowflake":
+            return exp.Bracket(this=agg, expressions=[exp.Literal.number(0)])
+        # BigQuery refuses null array elements: wrap the value in a struct, take its field
+        wrapped = exp.ArrayAgg(
+            this=exp.Limit(
+                this=exp.Order(this=exp.Struct(expressions=[exp.alias_(value, "v")]), expressions=ordered.expressions),
+                expression=exp.Literal.number(1),
+            )
+        )
+        return exp.Dot(
+            this=exp.Bracket(
+                this=wrapped, expressions=[exp.Anonymous(this="OFFSET", expressions=[exp.Literal.number(0)])]
+            ),
+            expression=exp.to_identifier("v"),
+        )
+
+    return transform
+
+
+def partition_sql(plan: ViewPlan, day: date, dialect: str = "duckdb", pretty: bool = True) -> str:
+    """``partition_tree`` rendered in ``dialect``; ``src.<model>`` names each source, as in metric SQL."""
+    return to_sql(partition_tree(plan, day).transform(_last_value(dialect.lower())), dialect, pretty=pretty)
+
+
+def window_days(plan: ViewPlan, day: date) -> tuple[date, date]:
+    """The source days partition ``day`` reads: ``day - W + 1 .. day``."""
+    return day - timedelta(days=plan.window - 1), day

@@ -1,0 +1,239 @@
+"""Tiles: per-entity, per-day partial aggregates, the stored form of a feature view.
+
+Why tiles and not one row per entity per stamp: a value at stamp ``s`` only depends on
+the days in ``[s - W, s)``. Storing each (entity, day) once, as partial aggregates
+(sums, counts, min/max, the day's distinct values, the day's last dimension value), makes
+a partition cost that window's source rows, and a backfill of years one GROUP BY over
+the source. Storing values per stamp would cost entities x days (for TPC-H orders about
+10^8 rows) and the same again on every re-materialization. Reads combine the tiles of
+a window at query time (``reads.py``), which is cheap because the tiles are small.
+
+Materializing partitions ``A..B`` rewrites the tiles of days ``A - W + 1 .. B``, so the
+tiles behind every materialized stamp are complete even when an earlier partition was
+never run, and marks ``A..B`` as materialized. One transaction does both: a failed write
+leaves the previous tiles and marks in place.
+
+The SQL is DuckDB's (lists, ARG_MAX_NULL, ASOF joins); identifiers are quoted by sqlglot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.features.plan import PlannedFeature, ViewPlan
+from pantry.offline.atomic import atomically
+from pantry.offline.location import OfflineTables
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.spec.model import Dimension, SemanticModel
+
+FEATURES_SCHEMA = "features"
+# the order rows reached the store: the declared source first, then pushed batches by name
+# (arrival time), each in row order; ``stream_events.arrival_rank`` is the same order
+# (a batch on S3 is read from its cached copy, ``.../<batch name>/<etag>.parquet``)
+BATCH_NAME = r"(\d{20})-([0-9a-f]{8})\.parquet(/[^/]*)?$"
+ARRIVAL = f"regexp_matches(m0.{FILE_COLUMN}, '{BATCH_NAME}'), m0.{FILE_COLUMN}, m0.{ROW_COLUMN}"
+PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"
+
+
+def q(name: str) -> str:
+    """A quoted identifier, safe for any user-chosen name."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def tile_table(view: str) -> str:
+    return f"{FEATURES_SCHEMA}.{q(view)}"
+
+
+def rows_column(model: SemanticModel) -> str:
+    return f"__rows__{model.name}"
+
+
+def partial_columns(planned: PlannedFeature) -> list[str]:
+    name = planned.feature.name
+    if planned.agg == "average":
+        return [f"{name}__sum", f"{name}__count"]
+    return [f"{name}__part"]
+
+
+def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | None = None) -> list[str]:
+    """One feature's partial aggregates of a tile. With ``arrival`` (a streaming view), float
+    sums add the values in arrival order, as the online tiles in Redis do, so both sides
+    round every addition alike and serve the very same double."""
+    name, agg = planned.feature.name, planned.agg
+    if arrival is not None and agg in ("sum", "average"):
+        total = f"LIST_SUM(LIST({value} ORDER BY {arrival}))"
+        if agg == "sum":
+            return [f"{total} AS {q(name + '__part')}"]
+        return [f"{total} AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
+    if agg == "sum":
+        return [f"SUM({value}) AS {q(name + '__part')}"]
+    if agg == "count":
+        return [f"COUNT({value}) AS {q(name + '__part')}"]
+    if agg == "sum_boolean":
+        return [f"SUM(CAST({value} AS INTEGER)) AS {q(name + '__part')}"]
+    if agg == "average":
+        return [f"SUM({value}) AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
+    if agg in ("min", "max"):
+        return [f"{agg.upper()}({value}) AS {q(name + '__part')}"]
+    # lists sorted: a tile's bytes then depend on its rows alone, not on DuckDB's threads, so a
+    # day rewritten unchanged keeps its S3 ETag and its cached copy
+    if agg == "count_distinct":
+        return [f"LIST_SORT(LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
+    if agg in ("median", "percentile"):
+        return [f"LIST_SORT(LIST({value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
+    # a dimension: the value on the day's latest row; ties go to the later source row
+    return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
+
+
+# An SCD type II model (``validity_params``) is read as events: each version at its start,
+# with its values, and at its end (when it has one), with none. The last event before a
+# stamp is then the version valid at it, or nothing once the last version has ended.
+VALID_AT = "__pantry_valid_at"
+VALID = "__pantry_valid"
+
+
+def model_source(model: SemanticModel) -> str:
+    """The rows a view reads from ``model``: its source, or an SCD model's version events."""
+    table = f"{SOURCE_SCHEMA}.{q(model.name)}"
+    window = model.validity_window()
+    if window is None:
+        return table
+    start, end = window
+    events = f"SELECT *, CAST({start.expr} AS TIMESTAMP) AS {VALID_AT}, 1 AS {VALID} FROM {table}"
+    if end is not None:
+        events += (
+            f" UNION ALL SELECT *, CAST({end.expr} AS TIMESTAMP) AS {VALID_AT}, 0 AS {VALID} FROM {table} "
+            f"WHERE {end.expr} IS NOT NULL"
+        )
+    return f"({events})"
+
+
+def model_time(plan: ViewPlan, model: SemanticModel) -> Dimension:
+    """The time dimension that places a model's rows in days: its measures', else its agg-time
+    one; for an SCD model, the time of each version event."""
+    if model.validity_window() is not None:
+        return Dimension(VALID_AT, "time", VALID_AT, "second")
+    time_dim = model.dimension(model.agg_time_dimension or "")
+    features = [p for p in plan.features if p.model.name == model.name]
+    if features and features[0].measure is not None:
+        time_dim = model.time_dimension_for(features[0].measure) or time_dim
+    assert time_dim is not None
+    return time_dim
+
+
+def tile_start(plan: ViewPlan, at: str) -> str:
+    """SQL for ``floor(at, tile)``, epoch-aligned: the stamp a streaming view's row is first served after."""
+    return f"time_bucket(INTERVAL '{plan.tile} seconds', {at}, TIMESTAMP '1970-01-01')"
+
+
+def model_rows(plan: ViewPlan, model: SemanticModel) -> tuple[str, str, str]:
+    """SQL for a model's entity key, its rows' time and their source order, over alias ``m0``."""
+    entity = model.entity(plan.view.entity)
+    assert entity is not None
+    key = qualified(entity.expr, "m0").sql("duckdb")
+    at = f"CAST({qualified(model_time(plan, model).expr, 'm0').sql('duckdb')} AS TIMESTAMP)"
+    if model.validity_window() is not None:  # at one instant, a version's start outranks another's end
+        return key, at, f"({at}, m0.{VALID}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
+    return key, at, f"({at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
+
+
+def _model_tiles(plan: ViewPlan, model: SemanticModel, lo: str, hi: str, keys: str | None = None) -> str:
+    """One model's tiles of rows with ``lo <= t < hi`` (timestamp literals); ``keys`` (a table
+    with ``__key``) limits them to the entities a read asks for."""
+    key, at, order = model_rows(plan, model)
+    features = [p for p in plan.features if p.model.name == model.name]
+    parts = [f"{key} AS __key"]
+    if plan.streaming:
+        parts += [f"{tile_start(plan, at)} AS __tile", f"CAST({tile_start(plan, at)} AS DATE) AS __day"]
+    else:
+        parts.append(f"CAST({at} AS DATE) AS __day")
+    parts.append(f"COUNT(*) AS {q(rows_column(model))}")
+    arrival = ARRIVAL if plan.streaming else None
+    scd = model.validity_window() is not None
+    for planned in features:
+        value = qualified(planned.value_expr, "m0").sql("duckdb")
+        if scd:  # a version's end event carries no value
+            value = f"CASE WHEN m0.{VALID} = 1 THEN {value} END"
+        parts += _partials(planned, value, order, arrival)
+    only = f"AND {key} IN (SELECT __key FROM {keys}) " if keys else ""
+    return (
+        f"SELECT {', '.join(parts)} FROM {model_source(model)} AS m0 "
+        f"WHERE {at} >= TIMESTAMP '{lo}' AND {at} < TIMESTAMP '{hi}' "
+        f"AND {key} IS NOT NULL {only}GROUP BY ALL"
+    )
+
+
+def tiles_between(plan: ViewPlan, lo: str, hi: str, keys: str | None = None) -> str:
+    """Tiles of rows with ``lo <= t < hi`` for every model the view reads, one row per
+    (entity, tile): a day, or a streaming view's tile (``__tile``, with its ``__day``)."""
+    models = plan.models
+    group = "__key, __tile, __day" if plan.streaming else "__key, __day"
+    if len(models) == 1:
+        inner = _model_tiles(plan, models[0], lo, hi, keys)
+        rows = f"{q(rows_column(models[0]))} AS __rows, "
+        return f"SELECT {group}, {rows}* EXCLUDE ({group}) FROM ({inner}) ORDER BY {group}"
+    union = " UNION ALL BY NAME ".join(f"({_model_tiles(plan, m, lo, hi, keys)})" for m in models)
+    counts = [f"COALESCE(SUM({q(rows_column(m))}), 0) AS {q(rows_column(m))}" for m in models]
+    total = " + ".join(f"COALESCE(SUM({q(rows_column(m))}), 0)" for m in models)
+    values = [f"ANY_VALUE({q(c)}) AS {q(c)}" for p in plan.features for c in partial_columns(p)]
+    return (
+        f"SELECT {group}, {total} AS __rows, {', '.join(counts + values)} "
+        f"FROM ({union}) GROUP BY {group} ORDER BY {group}"
+    )
+
+
+def tiles_sql(plan: ViewPlan, lo: date, hi: date) -> str:
+    """Tiles of days ``lo..hi`` for every model the view reads, one row per (entity, tile)."""
+    return tiles_between(plan, lo.isoformat(), (hi + timedelta(days=1)).isoformat())
+
+
+def compute_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, hi: date) -> pa.Table:
+    return source.sql(tiles_sql(plan, lo, hi)).to_arrow_table()
+
+
+def write_tiles(
+    con: duckdb.DuckDBPyConnection, plan: ViewPlan, tiles: pa.Table, lo: date, hi: date, start: date, end: date
+) -> int:
+    """Replace tiles of days ``lo..hi`` and mark partitions ``start..end`` materialized, atomically."""
+    table = tile_table(plan.view.name)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FEATURES_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} (view VARCHAR, day DATE, materialized_at TIMESTAMPTZ)")
+    with atomically(con, "__pantry_tiles", tiles):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
+        existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        if existing != tiles.column_names:
+            con.execute(f"DROP TABLE {table}")  # the view's shape changed: its tiles are rebuilt from here
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
+            con.execute(f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ?", [plan.view.name])
+        con.execute(f"DELETE FROM {table} WHERE __day BETWEEN ? AND ?", [lo, hi])
+        con.execute(f"INSERT INTO {table} SELECT * FROM __pantry_tiles")
+        con.execute(
+            f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ? AND day BETWEEN ? AND ?", [plan.view.name, start, end]
+        )
+        con.execute(
+            f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
+            [plan.view.name, start, end],
+        )
+    return tiles.num_rows
+
+
+def materialize(
+    source: duckdb.DuckDBPyConnection,
+    offline: duckdb.DuckDBPyConnection | OfflineTables,
+    plan: ViewPlan,
+    start: date,
+    end: date,
+) -> int:
+    """Partitions ``start..end``: tiles of their windows computed, written, marked. Returns tile rows.
+
+    ``offline`` is the store (local file or S3), or an open connection to a DuckDB file."""
+    lo = start - timedelta(days=plan.window - 1)
+    tiles = compute_tiles(source, plan, lo, end)
+    if isinstance(offline, duckdb.DuckDBPyConnection):
+        return write_tiles(offline, plan, tiles, lo, end, start, end)
+    return offline.write_tiles(plan, tiles, lo, end, start, end)

@@ -1,0 +1,1 @@
+"""Push ingestion: rows that arrive while Pantry runs (``ingest: push`` models)."""

@@ -1,0 +1,200 @@
+"""A pushed batch, checked row by row against the model's source columns.
+
+Why DuckDB does the checking: the source's column types are DuckDB types, and TRY_CAST
+says exactly which value does not fit which column, for a million rows as for one. A bad
+row is refused with its reason; the good rows of the same batch are kept.
+
+Why stricter than a cast: a cast alone stores ``1.5`` in an integer key as ``2``, ``"nan"``
+as a NaN that makes every sum it meets null, ``+05:00`` as if it were UTC, and a list as
+its Python text. Each is refused or converted here, with the reason, because a wrong row
+that is stored cannot be told from a right one afterwards. An event time beyond
+``PANTRY_MAX_EVENT_SKEW`` seconds ahead of this server's clock is refused too: newer-wins
+would let one such row hide every true event of its key online for as long as it lasts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from pantry.offline.scratch import scratch
+from pantry.settings import env_number
+
+DEFAULT_MAX_FIELD_BYTES = 65_536
+DEFAULT_MAX_EVENT_SKEW_S = 300.0
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_FLOATS = ("FLOAT", "DOUBLE", "REAL")
+
+
+def max_field_bytes() -> int:
+    """``PANTRY_MAX_FIELD_BYTES``: the longest value one field of a pushed row may hold."""
+    return int(env_number("PANTRY_MAX_FIELD_BYTES", DEFAULT_MAX_FIELD_BYTES, int))
+
+
+def max_event_skew() -> float:
+    """``PANTRY_MAX_EVENT_SKEW``: how many seconds ahead of the server's clock an event may be."""
+    return env_number("PANTRY_MAX_EVENT_SKEW", DEFAULT_MAX_EVENT_SKEW_S)
+
+
+def nonfinite_allowed() -> bool:
+    """``PANTRY_ACCEPT_NONFINITE=1`` lets NaN and infinities into float columns (off by default)."""
+    return os.environ.get("PANTRY_ACCEPT_NONFINITE", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class Checked:
+    """The rows that fit, typed as the source, and each refused row's index and reason."""
+
+    table: pa.Table
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    """Rows as one frame, with the rows already refused while building it."""
+
+    frame: pd.DataFrame
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+def _text(value: Any) -> str | None:
+    """A JSON, CSV or stream value as text for DuckDB to cast; a float keeps ``nan``/``inf``
+    as words so that the check sees them (pandas would have made NaN a missing value)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return str(value)
+
+
+def _row_problem(row: dict[Any, Any], limit: int) -> str | None:
+    seen: dict[str, str] = {}
+    for key, value in row.items():
+        name = str(key)
+        if name.lower() in seen:
+            return f"columns '{seen[name.lower()]}' and '{name}' are both given; column names ignore case"
+        seen[name.lower()] = name
+        if isinstance(value, dict | list | tuple | set):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            return f"column '{name}' holds {kind}; a value is one number, text or time"
+        if isinstance(value, str | bytes) and len(value) > limit:
+            return f"column '{name}' holds {len(value):,} characters; at most {limit:,} (PANTRY_MAX_FIELD_BYTES)"
+    return None
+
+
+def as_batch(rows: Any) -> Batch:
+    """A DataFrame, a pyarrow table or a list of dicts, as one frame. Dict rows arrive as text
+    (JSON, CSV, stream fields), so they are kept as text and cast by DuckDB; a dict row that
+    cannot be a row (a list value, a field past the size limit, a name given twice) is
+    refused here, with its reason."""
+    if isinstance(rows, pd.DataFrame):
+        return Batch(rows.reset_index(drop=True))
+    if isinstance(rows, pa.Table):
+        return Batch(rows.to_pandas())
+    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+        limit = max_field_bytes()
+        refused: dict[int, str] = {}
+        columns: dict[str, None] = {}
+        for i, row in enumerate(rows):
+            problem = _row_problem(row, limit)
+            if problem is not None:
+                refused[i] = problem
+            else:
+                columns.update(dict.fromkeys(str(k) for k in row))
+        data = {
+            column: [None if i in refused else _text(row.get(column)) for i, row in enumerate(rows)]
+            for column in columns
+        }
+        frame = pd.DataFrame(data, index=range(len(rows)), dtype=object)
+        return Batch(frame, refused)
+    raise TypeError("rows must be a DataFrame, a pyarrow table or a list of dicts")
+
+
+def _typed(column: str, kind: str, text: bool) -> str:
+    """The value as the source's type. Text with a UTC offset is converted to UTC, not cut."""
+    if kind.startswith("TIMESTAMP") and "TIME ZONE" not in kind and text:
+        return f"""TRY_CAST(TRY_CAST("{column}" AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {kind})"""
+    return f'TRY_CAST("{column}" AS {kind})'
+
+
+def _strict(column: str, kind: str, typed: str, event_time: bool, latest: datetime) -> list[str]:
+    """Reasons a value that casts is still wrong for its column."""
+    checks = []
+    if kind in _INTEGERS:
+        checks.append(
+            f"""CASE WHEN {typed} IS NOT NULL AND TRY_CAST("{column}" AS DOUBLE) <> CAST({typed} AS DOUBLE) """
+            f"""THEN '''' || CAST("{column}" AS VARCHAR) || ''' is not a whole number (column {column})' END"""
+        )
+    if kind in _FLOATS and not nonfinite_allowed():
+        checks.append(
+            f"CASE WHEN {typed} IS NOT NULL AND NOT isfinite({typed}) "
+            f"""THEN '''' || CAST("{column}" AS VARCHAR) || ''' is not a finite number (column {column}; """
+            f"""PANTRY_ACCEPT_NONFINITE=1 allows it)' END"""
+        )
+    if event_time and kind.startswith("TIMESTAMP"):
+        checks.append(
+            f"CASE WHEN {typed} > TIMESTAMP '{latest:%Y-%m-%d %H:%M:%S}' "
+            f"""THEN 'event time ' || CAST({typed} AS VARCHAR) || ' is more than {max_event_skew():g} s ahead of """
+            f"""the server''s clock (column {column}; PANTRY_MAX_EVENT_SKEW sets how far)' END"""
+        )
+    return checks
+
+
+def check(batch: Batch, schema: dict[str, str], required: set[str], event_time: str | None = None) -> Checked:
+    """Cast every column to the source's type; refuse a row with an unknown column, a missing
+    required value, a value that does not cast or does not fit (see the module's docstring)."""
+    frame = batch.frame
+    refused: dict[int, str] = dict(batch.refused)
+    unknown = [c for c in frame.columns if str(c).lower() not in schema]
+    lower = {str(c).lower(): c for c in frame.columns}
+    for column in unknown:
+        for i in frame.index[frame[column].notna()]:
+            refused.setdefault(int(i), f"unknown column '{column}' (the model's source has {', '.join(schema)})")
+    latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=max_event_skew())
+    con = scratch()
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # a time without an offset is UTC, whatever the machine's zone
+        data = frame[[lower[c] for c in schema if c in lower]].copy()
+        data.columns = [str(c).lower() for c in data.columns]
+        data["__i"] = range(len(data))
+        con.register("pushed", data)
+        selects, checks = [], []
+        for column, kind in schema.items():
+            if column not in data.columns:
+                selects.append(f'CAST(NULL AS {kind}) AS "{column}"')
+                if column in required:
+                    checks.append(f"'column ''{column}'' is missing'")
+                continue
+            typed = _typed(column, kind, data[column].dtype == object)
+            selects.append(f'{typed} AS "{column}"')
+            checks.append(
+                f"""CASE WHEN "{column}" IS NOT NULL AND {typed} IS NULL """
+                f"""THEN '''' || CAST("{column}" AS VARCHAR) || ''' is not a {_shown(kind)} (column {column})' END"""
+            )
+            checks += _strict(column, kind, typed, column == event_time, latest)
+            if column in required:
+                checks.append(f"""CASE WHEN "{column}" IS NULL THEN 'column ''{column}'' has no value' END""")
+        reason = f"COALESCE({', '.join(checks)})" if checks else "NULL"
+        typed_rows = con.sql(
+            f"SELECT __i, {reason} AS __reason, {', '.join(selects)} FROM pushed ORDER BY __i"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    reasons = typed_rows.column("__reason").to_pylist()
+    for i, why in enumerate(reasons):
+        if why is not None:
+            refused.setdefault(i, why)
+    keep = pa.array([i not in refused for i in range(typed_rows.num_rows)])
+    table = typed_rows.filter(keep).drop(["__i", "__reason"])
+    return Checked(table, sorted(refused.items()))
+
+
+def _shown(kind: str) -> str:
+    """A type as a person reads it: TIMESTAMP_NS (pandas' Parquet) is a TIMESTAMP."""
+    return "TIMESTAMP" if kind.startswith("TIMESTAMP_") else kind

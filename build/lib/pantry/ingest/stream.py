@@ -1,0 +1,238 @@
+"""``pantry ingest``: Redis Streams ``pantry:ingest:<model>`` into the offline store.
+
+Why this order of steps, for every batch: read (XREADGROUP, consumer group ``pantry``),
+write the good rows durably (``store.push``), move the bad ones to
+``pantry:ingest:<model>:dead`` with their reason, and only then XACK. A consumer killed at
+any point leaves its entries pending; the next consumer (or the same one restarted) takes
+them back (its own pending list first, then XAUTOCLAIM of entries idle too long), and
+writing them again is harmless because a model's rows are read first-row-per-event-id.
+So nothing is lost and nothing counts twice.
+
+Why poison entries go to the dead letters and never stop the stream: an entry that cannot
+be read (invalid UTF-8, a field past ``PANTRY_MAX_FIELD_BYTES``) or that made the push
+itself fail would stay pending, crash every restart and every consumer that claims it, and
+block the good entries behind it. Such an entry is dead-lettered with its reason; a batch
+whose push fails is retried entry by entry so that only the culprit goes; and an entry
+delivered ``max_deliveries`` times (``PANTRY_INGEST_MAX_DELIVERIES``) without being
+acknowledged, which means it crashed or stalled a consumer each time, is dead-lettered
+before it is tried again. A server that is down (Redis, S3) is not the entry's fault: that
+error stops the consumer with its reason, and the entries stay pending.
+
+Kafka or Kinesis feed the same path: a connector (Kafka Connect's Redis sink, or a Lambda
+on the Kinesis stream) XADDs each record's fields to ``pantry:ingest:<model>``; or a small
+consumer calls ``store.push`` per batch and commits its offset after it returns.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+GROUP = "pantry"
+DEFAULT_MAX_DELIVERIES = 5
+PREVIEW_CHARS = 1_000  # a dead letter keeps this much of each value, not a 100 MB field
+
+
+def stream_key(model: str) -> str:
+    return f"pantry:ingest:{model}"
+
+
+def dead_key(model: str) -> str:
+    return f"pantry:ingest:{model}:dead"
+
+
+@dataclass
+class Counts:
+    accepted: int = 0
+    refused: int = 0
+    acked: int = 0
+    claimed: int = 0
+
+
+def _decode(fields: dict[Any, Any]) -> dict[str, str]:
+    """An entry's fields as text; UnicodeDecodeError names the field that is not UTF-8."""
+    decoded: dict[str, str] = {}
+    for k, v in fields.items():
+        name = k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
+        try:
+            if isinstance(k, bytes):
+                k.decode()
+            decoded[name] = v.decode() if isinstance(v, bytes) else str(v)
+        except UnicodeDecodeError as err:
+            raise UnicodeDecodeError(err.encoding, err.object, err.start, err.end, f"field '{name}'") from None
+    return decoded
+
+
+def _preview(fields: dict[Any, Any]) -> dict[Any, Any]:
+    """A dead letter's copy of an entry: each value cut to ``PREVIEW_CHARS``, bytes kept as bytes."""
+    return {k: (v[:PREVIEW_CHARS] if isinstance(v, bytes | str) else str(v)[:PREVIEW_CHARS]) for k, v in fields.items()}
+
+
+def _id(entry_id: Any) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _transient(err: Exception) -> bool:
+    """A server that is down or refusing (Redis, S3: PantryError with bounded retries done,
+    or a connection error), not an entry that cannot be stored."""
+    from pantry.errors import PantryError
+
+    return isinstance(err, PantryError | ConnectionError | TimeoutError)
+
+
+class StreamConsumer:
+    """One consumer of the ``pantry`` group over the streams of some push models."""
+
+    def __init__(
+        self,
+        store: Any,
+        models: list[str],
+        client: Any,
+        name: str | None = None,
+        batch: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int | None = None,
+    ) -> None:
+        from pantry.ingest.push import push_model
+        from pantry.settings import env_number
+
+        catalog = store.definitions
+        for model in models:
+            push_model(catalog, model)  # every model named takes pushes, or a clear error now
+        self.store = store
+        self.models = models
+        self.client = client
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries or int(
+            env_number("PANTRY_INGEST_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES, int)
+        )
+        self.counts = Counts()
+        self._resumed: set[str] = set()  # models whose own pending entries are handled
+        for model in models:
+            try:  # from the start of the stream: entries added before the first consumer count
+                self.client.xgroup_create(stream_key(model), GROUP, id="0", mkstream=True)
+            except Exception as err:  # noqa: BLE001 - BUSYGROUP: the group exists, as it should
+                if "BUSYGROUP" not in str(err):
+                    raise
+
+    def _dead(self, model: str, entry_id: Any, fields: dict[Any, Any], reason: str) -> None:
+        self.client.xadd(dead_key(model), {**_preview(fields), "__reason": reason, "__entry": _id(entry_id)})
+        self.counts.refused += 1
+
+    def _delivered_too_often(self, model: str, entries: list[tuple[Any, dict[Any, Any]]]) -> set[str]:
+        """Ids among ``entries`` (pending ones) delivered ``max_deliveries`` times or more."""
+        if not entries:
+            return set()
+        ids = sorted((_id(e[0]) for e in entries), key=lambda i: tuple(int(p) for p in i.split("-")))
+        pending = self.client.xpending_range(
+            stream_key(model), GROUP, ids[0], ids[-1], len(entries) + self.batch, consumername=self.name
+        )
+        return {_id(p["message_id"]) for p in pending if p["times_delivered"] > self.max_deliveries}
+
+    def _handle(self, model: str, entries: list[tuple[Any, dict[Any, Any]]], redelivered: bool = False) -> None:
+        """Durable rows, dead letters, then the acknowledgement: in that order."""
+        if not entries:
+            return
+        worn = self._delivered_too_often(model, entries) if redelivered else set()
+        readable: list[tuple[Any, dict[str, str]]] = []
+        for entry_id, fields in entries:
+            if _id(entry_id) in worn:
+                self._dead(
+                    model,
+                    entry_id,
+                    fields,
+                    f"delivered more than {self.max_deliveries} times without being stored: it crashed or stalled "
+                    "a consumer each time (PANTRY_INGEST_MAX_DELIVERIES)",
+                )
+                continue
+            try:
+                readable.append((entry_id, _decode(fields)))
+            except UnicodeDecodeError as err:
+                self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
+        self._store(model, readable, entries)
+        self.client.xack(stream_key(model), GROUP, *[e[0] for e in entries])
+        self.counts.acked += len(entries)
+
+    def _store(
+        self, model: str, readable: list[tuple[Any, dict[str, str]]], entries: list[tuple[Any, dict[Any, Any]]]
+    ) -> None:
+        """Push the readable entries as one batch; if the push itself fails, entry by entry,
+        so that only the entry at fault is dead-lettered."""
+        if not readable:
+            return
+        try:
+            result = self.store.push(model, [row for _, row in readable])
+        except Exception as err:  # noqa: BLE001 - any failure of a bad entry must not stop the stream
+            if _transient(err):
+                raise
+            if len(readable) == 1:
+                entry_id = readable[0][0]
+                raw = next(fields for i, fields in entries if i == entry_id)
+                self._dead(model, entry_id, raw, f"the push failed on it: {type(err).__name__}: {str(err)[:300]}")
+                return
+            for one in readable:
+                self._store(model, [one], entries)
+            return
+        for index, reason in result.refused:
+            entry_id, row = readable[index]
+            self._dead(model, entry_id, row, reason)
+        self.counts.accepted += result.accepted
+
+    def _own_pending(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:
+        """Entries this consumer read before it stopped and never acknowledged."""
+        reply = self.client.xreadgroup(GROUP, self.name, {stream_key(model): "0"}, count=self.batch)
+        return reply[0][1] if reply else []
+
+    def _claim(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:
+        """Entries a dead consumer left pending for longer than ``claim_idle_ms``."""
+        reply = self.client.xautoclaim(
+            stream_key(model), GROUP, self.name, self.claim_idle_ms, start_id="0-0", count=self.batch
+        )
+        entries = [e for e in reply[1] if e[1] is not None]  # deleted entries come back as None
+        self.counts.claimed += len(entries)
+        return entries
+
+    def step(self) -> int:
+        """One round over every model: this consumer's own pending entries until none are left
+        (a restart resumes there; afterwards every entry it reads is handled before the next
+        read), entries a stopped consumer left, then new entries. Returns how many were handled."""
+        handled = 0
+        for model in self.models:
+            if model not in self._resumed:
+                pending = self._own_pending(model)
+                self._handle(model, pending, redelivered=True)
+                handled += len(pending)
+                if len(pending) < self.batch:
+                    self._resumed.add(model)
+            claimed = self._claim(model)
+            self._handle(model, claimed, redelivered=True)
+            handled += len(claimed)
+        reply = self.client.xreadgroup(
+            GROUP, self.name, {stream_key(m): ">" for m in self.models}, count=self.batch, block=self.block_ms
+        )
+        for key, entries in reply or []:
+            model = (key.decode() if isinstance(key, bytes) else key).removeprefix("pantry:ingest:")
+            self._handle(model, entries)
+            handled += len(entries)
+        return handled
+
+    def run(self, until: Callable[[], bool] | None = None, idle_rounds: int | None = None) -> Counts:
+        """Consume until ``until()`` is true, or after ``idle_rounds`` rounds with nothing new."""
+        idle = 0
+        while until is None or not until():
+            if self.step():
+                idle = 0
+            else:
+                idle += 1
+                if idle_rounds is not None and idle >= idle_rounds:
+                    break
+                time.sleep(0.01)
+        return self.counts
