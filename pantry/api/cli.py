@@ -287,16 +287,31 @@ def features_online(
         ..., "--entity", help="key=value, repeatable: --entity customer_id=1 --entity customer_id=2"
     ),
 ) -> None:
-    """Served values from Redis, as Store.get_online_features returns them."""
+    """Served values from Redis, as Store.get_online_features returns them.
+
+    ``--entity`` takes the entity's name (``customer=17``) or its key column
+    (``customer_id=17``): a person thinks of the entity, the rows carry the column."""
+    store = _store()
+    names = [f.strip() for f in features.split(",") if f.strip()]
+    keys = {plan.view.entity: plan.key for plan, _ in store._plans(names).values()}
+    example = next(iter(keys), "customer")
     rows = []
     for item in entity:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise PantryError(
-                f"--entity '{item}' is not key=value", field="--entity", hint="write --entity customer_id=1"
+                f"--entity '{item}' is not name=value", field="--entity", hint=f"write --entity {example}=17"
+            )
+        key = keys.get(key.strip(), key.strip())
+        if key not in keys.values():
+            known = ", ".join(f"'{name}' (column '{column}')" for name, column in keys.items())
+            raise PantryError(
+                f"--entity '{item}': these features are keyed by {known}",
+                field="--entity",
+                hint=f"write --entity {example}={value or 17}",
             )
         rows.append({key: int(value) if value.lstrip("-").isdigit() else value})
-    values = _store().get_online_features([f.strip() for f in features.split(",") if f.strip()], rows)
+    values = store.get_online_features(names, rows)
     console.print(frame_table(pd.DataFrame(values), title="online values"))
 
 

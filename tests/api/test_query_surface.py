@@ -172,7 +172,7 @@ def test_hostile_wheres_get_a_4xx_with_a_reason_and_learn_nothing(
     refusals = [r.getMessage() for r in caplog.records if r.name == "pantry.http"]
     assert len(refusals) == 2 * len(wheres)
     assert all("key analyst" in r and "s3cret" not in r for r in refusals)
-    assert "refused 422 /metrics/query: --where does not parse: EXISTS is not allowed" in refusals[0]
+    assert "refused 422 /metrics/query: the where condition does not parse: EXISTS is not allowed" in refusals[0]
 
 
 def test_each_construct_is_named(http: object) -> None:

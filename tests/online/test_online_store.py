@@ -182,6 +182,27 @@ def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server
     )
     assert shown.returncode == 0 and str(before["status_last"][0]) in shown.stdout
 
+    def online(*entities: str) -> subprocess.CompletedProcess:
+        args = [a for e in entities for a in ("--entity", e)]
+        return subprocess.run(
+            [sys.executable, "-m", "pantry.api.cli", "features", "online", *args, "--features", "shopper:status_last"],
+            capture_output=True,
+            text=True,
+            env={**env, "COLUMNS": "200"},
+            timeout=120,
+        )
+
+    # the entity's name works as well as its key column, one row per --entity
+    by_name = online("customer=1", "customer_id=2")
+    assert by_name.returncode == 0, by_name.stderr
+    lines = [line for line in by_name.stdout.splitlines() if "│" in line]
+    assert [line.split("│")[2].strip() for line in lines] == [str(v) for v in before["status_last"][:2]]
+    # a wrong name answers in CLI terms, not Python's
+    wrong = online("shopper_id=1")
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert "keyed by 'customer' (column 'customer_id')" in wrong.stderr and "--entity customer=1" in wrong.stderr
+    assert "entity_rows" not in wrong.stderr
+
 
 def test_unreachable_redis_is_a_clear_error(store: Store) -> None:
     dead = Store(
