@@ -7,6 +7,7 @@ or a daemon restart never sends the same failure twice.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Callable
@@ -95,7 +96,17 @@ class Delivery:
 
 
 def deliver(home: Path, post: Post | None) -> Delivery:
-    """Send every new failure and every recovery once; what Slack refuses waits for the next call."""
+    """Send every new failure and every recovery once; what Slack refuses waits for the next call.
+
+    Runs and the alerts sensor deliver at the same moments: a lock file makes one of them
+    wait, so no alert leaves twice."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "alerts.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _deliver(home, post)
+
+
+def _deliver(home: Path, post: Post | None) -> Delivery:
     failures, recoveries = to_alert(home)
     sent = recovered = failed = 0
     for verdict, state in [(v, "failing") for v in failures] + [(v, "recovered") for v in recoveries]:

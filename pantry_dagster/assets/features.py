@@ -28,6 +28,7 @@ from pantry_dagster.assets.metadata import (
     still_running,
     table_schema,
 )
+from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
 
 IO_MANAGER = "pantry_features_io"
@@ -126,7 +127,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=plan.view.description,
     )
-    def _view(context: AssetExecutionContext, offline: OfflineStore):
+    def _view(context: AssetExecutionContext, offline: OfflineStore, alerts: SlackAlerts):
         window = context.partition_time_window
         start, end = window.start.date(), (window.end - timedelta(days=1)).date()
         store = offline.store()
@@ -145,6 +146,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         # each partition's own figures, from the values the checks read at its stamp
         verdicts, every = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
+        send_alerts(context, alerts)
         figures: dict[date, dict[str, dict]] = {day: {n: every[day][n] for n in names} for day in days}
         for day in days:
             for key in selected:

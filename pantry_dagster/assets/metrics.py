@@ -30,6 +30,7 @@ from pantry_dagster.assets.metadata import (
     table_schema,
     tags,
 )
+from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
 
 
@@ -79,7 +80,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             "dimensions": ", ".join(metric.dimensions) or "(none)",
         },
     )
-    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore):  # noqa: ANN202 - yields results
+    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore, alerts: SlackAlerts):  # noqa: ANN202 - yields results
         window = context.partition_time_window
         start, end = window.start.date(), (window.end - timedelta(days=1)).date()
         store = offline.store()
@@ -118,6 +119,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             metadata["value"] = dg.MetadataValue.float(float(totals[end]))
         verdicts = metric_range_checks(store, name, days)
         record(store.home, verdicts)
+        send_alerts(context, alerts)
         yield dg.MaterializeResult(metadata=metadata)
         for check in ("value", "rows_and_nulls"):
             yield check_result(context.asset_key, check, [v for v in verdicts if v.check == check], len(days))

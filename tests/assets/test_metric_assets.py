@@ -20,6 +20,7 @@ from pantry.api.facts import metric_facts
 from pantry.offline.metric_tables import read_days, replace_days
 from pantry_dagster.assets.location import build_definitions
 from pantry_dagster.assets.metrics import build_metric_assets, metric_key
+from pantry_dagster.resources.alerts import SlackAlerts
 from pantry_dagster.resources.offline import OfflineStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def _materialize(
     return dg.materialize(
         assets,
         instance=instance,
-        resources={"offline": OfflineStore(defs=str(defs), home=str(home))},
+        resources={"offline": OfflineStore(defs=str(defs), home=str(home)), "alerts": SlackAlerts(home=str(home))},
         tags={RANGE_TAGS[0]: start, RANGE_TAGS[1]: end},
     )
 
@@ -180,7 +181,10 @@ def test_a_failed_run_keeps_the_stored_partition(shop_copy: Path, tmp_path: Path
             instance=instance,
             partition_key="2024-01-03",
             raise_on_error=False,
-            resources={"offline": OfflineStore(defs=str(shop_copy), home=str(home))},
+            resources={
+                "offline": OfflineStore(defs=str(shop_copy), home=str(home)),
+                "alerts": SlackAlerts(home=str(home)),
+            },
         )
         assert not result.success
     pd.testing.assert_frame_equal(_stored(home, "revenue"), before)
