@@ -385,20 +385,25 @@ def drift(
 
 
 def drift_table(result: ViewDrift) -> Table:
-    """Feature, score, method, threshold and verdict of one view partition."""
+    """Feature, test, its value (a distance or a p-value, named), threshold and verdict of one
+    view partition; under ``auto`` also the p-value of the change and where it is significant."""
     reference = f"{result.reference[0]}..{result.reference[-1]}" if result.reference else "none yet"
     table = Table(title=f"Drift of {result.view} {result.partition} against {reference}")
-    for column in ("feature", "score", "method", "threshold", "verdict"):
-        table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
+    for column in ("feature", "test", "value", "limit", "p-value", "verdict"):
+        table.add_column(column, justify="right" if column in ("value", "limit", "p-value") else "left")
     colour = {"drifted": "red", "ok": "green", "skipped": "yellow"}
     for f in result.features:
         table.add_row(
             f.feature,
+            f"{(f.method or '-').split(' ')[0].lower()} {f.score_name}" if f.method else "-",
             f"{f.score:.4g}" if f.score is not None else "-",
-            f.method or "-",
             f"{f.threshold:g}",
+            f"{f.p_value:.3g}" if f.p_value is not None else "-",
             f"[{colour[f.verdict]}]{f.verdict}[/]" + (f": {f.skipped}" if f.skipped else ""),
         )
+    significant = next((f.threshold_p for f in result.features if f.threshold_p is not None), None)
+    if significant is not None:
+        table.caption = f"drifted: a distance at its limit or more, and a p-value below {significant:.3g}"
     return table
 
 

@@ -79,6 +79,20 @@ def min_reference_days() -> int:
     return int(env_number("PANTRY_VALUE_MIN_REFERENCE_DAYS", 7, int))
 
 
+def drift_figures(f: FeatureDrift) -> str:
+    """The figures in words, each named for what it is: a p-value is not a "score"."""
+    if f.score is None:
+        return "not judged"
+    if f.p_value is not None:  # auto: a distance and the significance of the change
+        return (
+            f"{f.method} {f.score:.4g} (threshold {f.threshold:g}), "
+            f"p-value {f.p_value:.3g} (below {f.threshold_p:.3g} is significant)"
+        )
+    if f.score_name == "p-value":
+        return f"{f.method} {f.score:.4g} (drift below {f.threshold:g})"
+    return f"{f.method} {f.score:.4g} (drift at {f.threshold:g} or more)"
+
+
 def feature_asset(view: str, feature: str) -> str:
     return f"features/{view}/{feature}"
 
@@ -252,6 +266,8 @@ def _day_verdicts(
         asset = feature_asset(view, f.feature)
         details = {
             "score": f.score,
+            "score_name": f.score_name,
+            "p_value": f.p_value,
             "method": f.method,
             "threshold": f.threshold,
             "rows": f.current_rows,
@@ -263,7 +279,7 @@ def _day_verdicts(
             summary = f"skipped: {f.skipped}"
         else:
             word = "drifted" if f.drifted else "no drift"
-            summary = f"{word}: {f.method} score {f.score:.4g} against threshold {f.threshold} over {f.current_rows} values (reference {details['reference']})"
+            summary = f"{word}: {drift_figures(f)} over {f.current_rows} values (reference {details['reference']})"
         verdicts.append(Verdict(asset, partition, "drift", not f.drifted, summary, details=details))
         verdicts.append(rows_and_nulls(asset, partition, current, reference, len(earlier), [f.feature]))
     return verdicts
@@ -308,6 +324,7 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
             [judged] = quick_judge(today, before, [metric], settings)
             details = {
                 "score": judged.score,
+                "score_name": judged.score_name,
                 "method": judged.method,
                 "threshold": judged.threshold,
                 "rows": len(today),
@@ -320,7 +337,7 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
             summary = (
                 f"skipped: {judged.skipped}"
                 if judged.skipped
-                else f"values across {', '.join(spec.dimensions)}: {judged.method} score {judged.score:.4g} against {judged.threshold}"
+                else f"values across {', '.join(spec.dimensions)}: {drift_figures(judged)}"
             )
             verdicts.append(Verdict(asset, day, "value", not judged.drifted, summary, details=details))
         else:

@@ -41,9 +41,12 @@ def blocks(verdict: Verdict, recovered: bool = False) -> tuple[str, list[dict[st
     ]
     details = verdict.details
     if details.get("score") is not None:
+        name = str(details.get("score_name") or "score").capitalize()
         fields.append(
-            {"type": "mrkdwn", "text": f"*Score / threshold*\n{details['score']:.4g} / {details.get('threshold')}"}
+            {"type": "mrkdwn", "text": f"*{name} / threshold*\n{details['score']:.4g} / {details.get('threshold')}"}
         )
+    if details.get("p_value") is not None:
+        fields.append({"type": "mrkdwn", "text": f"*p-value*\n{details['p_value']:.3g}"})
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": verdict.summary[:2900]}, "fields": fields},
