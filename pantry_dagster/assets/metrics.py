@@ -146,5 +146,11 @@ def build_metric_schedules(facts: dict[str, MetricFacts]) -> tuple[list, list]:
         )
         jobs.append(job)
         if still_running(end):
-            schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=0))
+            # running by default, as the feature views' schedules: a live metric's newest day
+            # is materialized (and judged, and alerted on) without a click in the UI
+            schedules.append(
+                dg.build_schedule_from_partitioned_job(
+                    job, hour_of_day=1, minute_of_hour=0, default_status=dg.DefaultScheduleStatus.RUNNING
+                )
+            )
     return jobs, schedules

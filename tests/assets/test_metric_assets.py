@@ -231,6 +231,8 @@ def test_daily_schedule_requests_the_newest_partition(shop_copy: Path, tmp_path:
         )
         result = schedule.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests] == ["2024-03-01"]
+    # on by default, as the feature views' schedules are: nothing to switch on in the UI
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
 def test_dagster_cli_materializes_a_partition_range(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:

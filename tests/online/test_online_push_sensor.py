@@ -77,3 +77,4 @@ def test_daily_schedules_for_views(tmp_path: Path) -> None:
             )
         )
     assert [r.partition_key for r in tick.run_requests] == ["2024-03-01"]
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING  # as the metrics' schedules
