@@ -395,7 +395,7 @@ def drift_table(result: ViewDrift) -> Table:
     for f in result.features:
         table.add_row(
             f.feature,
-            f"{(f.method or '-').split(' ')[0].lower()} {f.score_name}" if f.method else "-",
+            f"{(f.method or '-').split(' ')[0]} {f.score_name}" if f.method else "-",
             f"{f.score:.4g}" if f.score is not None else "-",
             f"{f.threshold:g}",
             f"{f.p_value:.3g}" if f.p_value is not None else "-",

@@ -22,7 +22,6 @@ Rules, where Evidently does not decide:
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -56,21 +55,21 @@ MAX_NULL_RISE = 0.2
 VALUE_TOLERANCE = 1.0
 
 
-def window_days(window: Window | None) -> int:
-    """Days a window spans, rounded up (a month counts 31): the days it takes to fill."""
+def fill_days(window: Window | None) -> int:
+    """Days a window takes to fill: the feature plan's whole days, a calendar month as 31."""
+    from pantry.features.plan import window_days
+
     if window is None:
         return 1
     long = {"month": 31, "quarter": 92, "year": 366}
-    if window.unit in long:
-        return window.count * long[window.unit]
-    return max(1, math.ceil(window.as_timedelta() / timedelta(days=1)))
+    return window.count * long[window.unit] if window.unit in long else window_days(window)
 
 
 def warm_from(start: date, window: Window | None, reference: int) -> date:
     """The first partition judged: its window is full, and so are the windows of all its
     ``reference`` partitions (a 30-day sum rises for 30 days on calm data; judging the rise
     as drift was 63 of 69 alerts on a new user's first month)."""
-    return start + timedelta(days=window_days(window) - 1 + reference)
+    return start + timedelta(days=fill_days(window) - 1 + reference)
 
 
 def min_reference_days() -> int:
@@ -174,7 +173,7 @@ def view_range_checks(
     start = spec.partitions_start or store.definitions.project.partitions_start
     # a view's rows are the entities present in any of its windows: while the longest fills,
     # every feature's population grows (a 1-day sum gains zeros), so all wait for it
-    longest = max(spec.features, key=lambda f: window_days(f.window)).window
+    longest = max(spec.features, key=lambda f: fill_days(f.window)).window
     warm = {f.name: warm_from(start, longest, settings.reference_partitions) for f in spec.features}
     for chunk in reversed(chunks):
         chunk_verdicts, currents = _chunk_checks(

@@ -18,8 +18,14 @@ import dagster as dg
 from pantry.monitor.verdicts import Verdict
 
 
-def check_spec(key: dg.AssetKey, name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
+def check_spec(
+    key: dg.AssetKey,
+    name: str,
+    description: str,
+    blocking: bool = False,
+    partitions: dg.PartitionsDefinition | None = None,
+) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking, partitions_def=partitions)
 
 
 def _value(value: Any) -> Any:
@@ -72,3 +78,69 @@ def observation(key: dg.AssetKey, partition: str, figures: Mapping[str, Any]) ->
         partition=partition,
         metadata={k: _value(v) for k, v in figures.items() if v is not None and not (isinstance(v, float) and v != v)},
     )
+
+
+# a range run records each judged partition's own evaluation up to this many partitions per
+# check; beyond, only the failed ones (each is an event-log write)
+PER_PARTITION_EVENTS = 400
+
+
+def partition_evaluations(
+    instance: dg.DagsterInstance, key: dg.AssetKey, check: str, verdicts: list[Verdict], partitions: int
+) -> int:
+    """Each partition's own verdict as an evaluation of that partition, for a range run.
+
+    Why: the run's one result of a range has no partition (Dagster tags only single-partition
+    runs), so the UI's check showed "Partition: -" and the failed days hid in a JSON list.
+    The checks are partitioned (``partitions_def`` on their specs), so these evaluations put
+    each day's pass or failure on that day. Returns how many were recorded."""
+    if partitions <= 1:
+        return 0  # Dagster records the run's own partition with its result
+    dated = [v for v in verdicts if v.partition]
+    chosen = dated if len(dated) <= PER_PARTITION_EVENTS else [v for v in dated if not v.passed]
+    for verdict in chosen:
+        warn = verdict.passed and verdict.severity == "WARN"
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=check,
+                passed=verdict.passed,
+                partition=verdict.partition,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                description=verdict.summary[:1000],
+                metadata={"summary": verdict.summary[:2000]},
+            )
+        )
+    return len(chosen)
+
+
+def source_schema_evaluations(context: dg.OpExecutionContext, verdicts: list[Verdict]) -> None:
+    """The ``schema`` verdicts of the sources a run read, on the sources' own ``schema`` checks.
+
+    Why: a backfill of ``--select '*'`` selects the metrics and views, not the observable
+    sources, so the sources' checks never ran ("Never observed") while the run judged the
+    very same schemas. A run that did not execute a source's check records its verdict
+    there, once per run and source."""
+    done = _reported.setdefault(context.run_id, set())
+    selected = set(context.selected_asset_check_keys)
+    for verdict in verdicts:
+        if verdict.check != "schema" or verdict.asset in done:
+            continue
+        key = dg.AssetKey(verdict.asset.split("/"))
+        if dg.AssetCheckKey(key, "schema") in selected:
+            continue  # the source's own check runs in this run
+        done.add(verdict.asset)
+        warn = verdict.passed and verdict.severity == "WARN"
+        context.instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name="schema",
+                passed=verdict.passed,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                description=verdict.summary[:1000],
+                metadata={"summary": verdict.summary[:2000], "judged_by_run": context.run_id},
+            )
+        )
+
+
+_reported: dict[str, set[str]] = {}  # run id -> sources whose schema verdict the run recorded

@@ -95,6 +95,21 @@ def test_an_alert_leaves_with_the_run_once(
         assert [t for t in slack.texts() if t.startswith("drift ")].count(shifted) == 1
         drift_alerts = [t for t in slack.texts() if t.startswith("drift ")]
         assert all(str(SHIFTED) in t for t in drift_alerts), drift_alerts  # warm-up days alert nobody
+        # each partition of the range run has its own evaluation of its own partition
+        key = dg.AssetCheckKey(feature_key("spend", "amount_1d"), "drift")
+        records = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=5000
+        )
+        evaluations = {
+            e.partition: e.passed
+            for r in records
+            if (e := r.event_log_entry.dagster_event.event_specific_data).asset_check_key == key and e.partition
+        }
+        assert evaluations == {str(DAY0 + timedelta(days=i)): i != 10 for i in range(11)}
+        # the source's schema check, not selected by the run, was judged by it
+        schema = dg.AssetCheckKey(dg.AssetKey(["sources", "events"]), "schema")
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([schema])[schema]
+        assert latest is not None and latest.event.dagster_event.event_specific_data.passed
         for _ in range(2):  # the retry path finds nothing new
             sensor(dg.build_sensor_context(instance=instance, resources={"alerts": defs.resources["alerts"]}))
         assert [t for t in slack.texts() if t.startswith("drift ")].count(shifted) == 1
