@@ -86,7 +86,7 @@ PER_PARTITION_EVENTS = 400
 
 
 def partition_evaluations(
-    instance: dg.DagsterInstance, key: dg.AssetKey, check: str, verdicts: list[Verdict], partitions: int
+    context: dg.OpExecutionContext, key: dg.AssetKey, check: str, verdicts: list[Verdict], partitions: int
 ) -> int:
     """Each partition's own verdict as an evaluation of that partition, for a range run.
 
@@ -100,7 +100,7 @@ def partition_evaluations(
     chosen = dated if len(dated) <= PER_PARTITION_EVENTS else [v for v in dated if not v.passed]
     for verdict in chosen:
         warn = verdict.passed and verdict.severity == "WARN"
-        instance.report_runless_asset_event(
+        context.log_event(  # in the run: one evaluation per (check, run, partition), rerunnable
             dg.AssetCheckEvaluation(
                 asset_key=key,
                 check_name=check,
@@ -120,27 +120,33 @@ def source_schema_evaluations(context: dg.OpExecutionContext, verdicts: list[Ver
     Why: a backfill of ``--select '*'`` selects the metrics and views, not the observable
     sources, so the sources' checks never ran ("Never observed") while the run judged the
     very same schemas. A run that did not execute a source's check records its verdict
-    there, once per run and source."""
-    done = _reported.setdefault(context.run_id, set())
-    selected = set(context.selected_asset_check_keys)
+    there, once: by the first of the run's assets that reads the source (Dagster keeps one
+    evaluation per check, run and partition, and steps may run in separate processes)."""
+    graph = context.job_def.asset_layer.asset_graph  # the run's own assets, also in an ad-hoc materialize
+    run_keys = set(context.dagster_run.asset_selection or ()) or set(context.selected_asset_keys)
+    mine = set(context.selected_asset_keys)
+    selected_checks = set(context.dagster_run.asset_check_selection or ()) | set(context.selected_asset_check_keys)
+    seen: set[str] = set()
     for verdict in verdicts:
-        if verdict.check != "schema" or verdict.asset in done:
+        if verdict.check != "schema" or verdict.asset in seen:
             continue
+        seen.add(verdict.asset)
         key = dg.AssetKey(verdict.asset.split("/"))
-        if dg.AssetCheckKey(key, "schema") in selected:
+        if dg.AssetCheckKey(key, "schema") in selected_checks:
             continue  # the source's own check runs in this run
-        done.add(verdict.asset)
+        readers = sorted(
+            (k for k in run_keys if graph.has(k) and key in graph.get(k).parent_keys), key=lambda k: k.to_string()
+        )
+        if not readers or readers[0] not in mine:
+            continue  # another step of this run records it
         warn = verdict.passed and verdict.severity == "WARN"
-        context.instance.report_runless_asset_event(
+        context.log_event(
             dg.AssetCheckEvaluation(
                 asset_key=key,
                 check_name="schema",
                 passed=verdict.passed,
                 severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
                 description=verdict.summary[:1000],
-                metadata={"summary": verdict.summary[:2000], "judged_by_run": context.run_id},
+                metadata={"summary": verdict.summary[:2000]},
             )
         )
-
-
-_reported: dict[str, set[str]] = {}  # run id -> sources whose schema verdict the run recorded

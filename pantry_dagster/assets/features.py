@@ -198,7 +198,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
                 v for v in verdicts if v.asset == "/".join(check_key.asset_key.path) and v.check == check_key.name
             ]
             if judged:
-                partition_evaluations(context.instance, check_key.asset_key, check_key.name, judged, len(days))
+                partition_evaluations(context, check_key.asset_key, check_key.name, judged, len(days))
                 yield check_result(check_key.asset_key, check_key.name, judged, len(days))
 
     return _view

@@ -147,7 +147,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata=metadata)
         for check in ("value", "rows_and_nulls"):
             judged = [v for v in verdicts if v.check == check]
-            partition_evaluations(context.instance, context.asset_key, check, judged, len(days))
+            partition_evaluations(context, context.asset_key, check, judged, len(days))
             yield check_result(context.asset_key, check, judged, len(days))
 
     return _metric_asset

@@ -110,6 +110,14 @@ def test_an_alert_leaves_with_the_run_once(
         schema = dg.AssetCheckKey(dg.AssetKey(["sources", "events"]), "schema")
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([schema])[schema]
         assert latest is not None and latest.event.dagster_event.event_specific_data.passed
+        # the same range again (a rerun of a backfill): each run keeps its own evaluations
+        again = dg.materialize(
+            [view],
+            instance=instance,
+            tags={RANGE[0]: str(DAY0), RANGE[1]: str(SHIFTED)},
+            selection=[feature_key("spend", "amount_1d"), feature_key("spend", "amount_3d")],
+        )
+        assert again.success
         for _ in range(2):  # the retry path finds nothing new
             sensor(dg.build_sensor_context(instance=instance, resources={"alerts": defs.resources["alerts"]}))
         assert [t for t in slack.texts() if t.startswith("drift ")].count(shifted) == 1

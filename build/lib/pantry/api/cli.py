@@ -287,16 +287,31 @@ def features_online(
         ..., "--entity", help="key=value, repeatable: --entity customer_id=1 --entity customer_id=2"
     ),
 ) -> None:
-    """Served values from Redis, as Store.get_online_features returns them."""
+    """Served values from Redis, as Store.get_online_features returns them.
+
+    ``--entity`` takes the entity's name (``customer=17``) or its key column
+    (``customer_id=17``): a person thinks of the entity, the rows carry the column."""
+    store = _store()
+    names = [f.strip() for f in features.split(",") if f.strip()]
+    keys = {plan.view.entity: plan.key for plan, _ in store._plans(names).values()}
+    example = next(iter(keys), "customer")
     rows = []
     for item in entity:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise PantryError(
-                f"--entity '{item}' is not key=value", field="--entity", hint="write --entity customer_id=1"
+                f"--entity '{item}' is not name=value", field="--entity", hint=f"write --entity {example}=17"
+            )
+        key = keys.get(key.strip(), key.strip())
+        if key not in keys.values():
+            known = ", ".join(f"'{name}' (column '{column}')" for name, column in keys.items())
+            raise PantryError(
+                f"--entity '{item}': these features are keyed by {known}",
+                field="--entity",
+                hint=f"write --entity {example}={value or 17}",
             )
         rows.append({key: int(value) if value.lstrip("-").isdigit() else value})
-    values = _store().get_online_features([f.strip() for f in features.split(",") if f.strip()], rows)
+    values = store.get_online_features(names, rows)
     console.print(frame_table(pd.DataFrame(values), title="online values"))
 
 
@@ -370,20 +385,25 @@ def drift(
 
 
 def drift_table(result: ViewDrift) -> Table:
-    """Feature, score, method, threshold and verdict of one view partition."""
+    """Feature, test, its value (a distance or a p-value, named), threshold and verdict of one
+    view partition; under ``auto`` also the p-value of the change and where it is significant."""
     reference = f"{result.reference[0]}..{result.reference[-1]}" if result.reference else "none yet"
     table = Table(title=f"Drift of {result.view} {result.partition} against {reference}")
-    for column in ("feature", "score", "method", "threshold", "verdict"):
-        table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
+    for column in ("feature", "test", "value", "limit", "p-value", "verdict"):
+        table.add_column(column, justify="right" if column in ("value", "limit", "p-value") else "left")
     colour = {"drifted": "red", "ok": "green", "skipped": "yellow"}
     for f in result.features:
         table.add_row(
             f.feature,
+            f"{(f.method or '-').split(' ')[0]} {f.score_name}" if f.method else "-",
             f"{f.score:.4g}" if f.score is not None else "-",
-            f.method or "-",
             f"{f.threshold:g}",
+            f"{f.p_value:.3g}" if f.p_value is not None else "-",
             f"[{colour[f.verdict]}]{f.verdict}[/]" + (f": {f.skipped}" if f.skipped else ""),
         )
+    significant = next((f.threshold_p for f in result.features if f.threshold_p is not None), None)
+    if significant is not None:
+        table.caption = f"drifted: a distance at its limit or more, and a p-value below {significant:.3g}"
     return table
 
 

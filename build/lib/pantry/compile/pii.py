@@ -53,5 +53,5 @@ class PiiNames:
             try:
                 names += [output_name(n) for n in filter_names(parse_filter(text))]
             except ValueError as err:
-                raise PantryError(f"--where does not parse: {err}", field="where") from None
+                raise PantryError(f"the where condition does not parse: {err}", field="where") from None
         return [n for n in dict.fromkeys(names) if self.marked(n)]

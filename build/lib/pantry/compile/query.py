@@ -1800,7 +1800,7 @@ class Compiler:
                     field="filter",
                 ) from None
             raise PantryError(
-                f"--where does not parse: {err}",
+                f"the where condition does not parse: {err}",
                 hint="write SQL over group-by names, e.g. \"metric_time__day >= '2022-01-01'\" or \"{{ Dimension('order__status') }} = 'completed'\"",
             ) from None
         for column in condition.find_all(exp.Column):

@@ -32,6 +32,7 @@ from sqlglot import exp
 from pantry.errors import PantryError, did_you_mean
 from pantry.monitor.drift import (
     DriftSettings,
+    FeatureDrift,
     ViewDrift,
     judge,
     quick_judge,
@@ -39,6 +40,8 @@ from pantry.monitor.drift import (
     view_drift,
 )
 from pantry.monitor.verdicts import Verdict, known_schema, remember_schema
+from pantry.settings import env_number
+from pantry.spec.windows import Window
 
 if TYPE_CHECKING:
     from pantry.api.store import Store
@@ -50,6 +53,43 @@ DIMENSION_DRIFT = DriftSettings(method="ks", threshold=0.01, min_rows=5)
 MIN_ROWS_SHARE = 0.5
 MAX_NULL_RISE = 0.2
 VALUE_TOLERANCE = 1.0
+
+
+def fill_days(window: Window | None) -> int:
+    """Days a window takes to fill: the feature plan's whole days, a calendar month as 31."""
+    from pantry.features.plan import window_days
+
+    if window is None:
+        return 1
+    long = {"month": 31, "quarter": 92, "year": 366}
+    return window.count * long[window.unit] if window.unit in long else window_days(window)
+
+
+def warm_from(start: date, window: Window | None, reference: int) -> date:
+    """The first partition judged: its window is full, and so are the windows of all its
+    ``reference`` partitions (a 30-day sum rises for 30 days on calm data; judging the rise
+    as drift was 63 of 69 alerts on a new user's first month)."""
+    return start + timedelta(days=fill_days(window) - 1 + reference)
+
+
+def min_reference_days() -> int:
+    """``PANTRY_VALUE_MIN_REFERENCE_DAYS``: reference days a metric's ``value`` check needs
+    before it judges (a weekend against three weekdays is no verdict)."""
+    return int(env_number("PANTRY_VALUE_MIN_REFERENCE_DAYS", 7, int))
+
+
+def drift_figures(f: FeatureDrift) -> str:
+    """The figures in words, each named for what it is: a p-value is not a "score"."""
+    if f.score is None:
+        return "not judged"
+    if f.p_value is not None:  # auto: a distance and the significance of the change
+        return (
+            f"{f.method} {f.score:.4g} (threshold {f.threshold:g}), "
+            f"p-value {f.p_value:.3g} (below {f.threshold_p:.3g} is significant)"
+        )
+    if f.score_name == "p-value":
+        return f"{f.method} {f.score:.4g} (drift below {f.threshold:g})"
+    return f"{f.method} {f.score:.4g} (drift at {f.threshold:g} or more)"
 
 
 def feature_asset(view: str, feature: str) -> str:
@@ -130,8 +170,15 @@ def view_range_checks(
     figures: dict[date, dict[str, dict]] = {}
     reports = [0]  # shared by the chunks, newest first: the last partition always gets its report
     chunks = [days[i : i + CHUNK_DAYS] for i in range(0, len(days), CHUNK_DAYS)]
+    start = spec.partitions_start or store.definitions.project.partitions_start
+    # a view's rows are the entities present in any of its windows: while the longest fills,
+    # every feature's population grows (a 1-day sum gains zeros), so all wait for it
+    longest = max(spec.features, key=lambda f: fill_days(f.window)).window
+    warm = {f.name: warm_from(start, longest, settings.reference_partitions) for f in spec.features}
     for chunk in reversed(chunks):
-        chunk_verdicts, currents = _chunk_checks(store, view, chunk, done, settings, names, days[-1], reports, drifts)
+        chunk_verdicts, currents = _chunk_checks(
+            store, view, chunk, done, settings, names, days[-1], reports, drifts, warm
+        )
         verdicts = chunk_verdicts + verdicts
         for day, frame in currents.items():
             figures[day] = {n: feature_stats(frame, n) for n in names}
@@ -148,6 +195,7 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
     last: date,
     reports: list[int],
     drifts: dict[date, ViewDrift],
+    warm: dict[str, date],
 ) -> tuple[list[Verdict], dict[date, pd.DataFrame]]:
     """One chunk of ``view_range_checks``: one training read over its stamps and its reference."""
     from pantry.features.plan import stamp_of
@@ -169,16 +217,35 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
         earlier = tuple(d for d in done if d < day)[-settings.reference_partitions :]
         reference = pd.concat([by_stamp.get(d + timedelta(days=1), empty) for d in earlier]) if earlier else None
         result = ViewDrift(view, day, earlier)
+        judged = [n for n in names if day >= warm[n]]
+        warming = {
+            n: FeatureDrift(
+                n,
+                None,
+                None,
+                settings.threshold,
+                False,
+                len(current),
+                0 if reference is None else len(reference),
+                f"warming up: the window and its {settings.reference_partitions} reference partitions are full from {warm[n]}",
+            )
+            for n in names
+            if n not in judged
+        }
         if reference is None or len(earlier) < settings.reference_partitions:
             result = view_drift(store, view, day, (current, reference, earlier))  # the skip, with its reason
-        else:
-            result.features = quick_judge(current, reference, names, settings)
+        elif judged:
+            result.features = quick_judge(current, reference, judged, settings)
             if reports[0] < MAX_REPORTS and (day == last or any(f.drifted for f in result.features)):
                 result.report = report_path(store.home, view, day)
-                result.features = judge(current, reference, names, settings, result.report)
+                result.features = judge(current, reference, judged, settings, result.report)
                 reports[0] += 1
                 if all(f.skipped for f in result.features):
                     result.report = None  # nothing was judged: Evidently wrote no report
+            by_name = {f.feature: f for f in result.features} | warming
+            result.features = [by_name[n] for n in names]
+        else:
+            result.features = [warming[n] for n in names]
         drifts[day] = result
         verdicts += _day_verdicts(view, day, result, current, reference, earlier)
     return consistency_checks(store, view, currents) + verdicts, currents
@@ -198,6 +265,8 @@ def _day_verdicts(
         asset = feature_asset(view, f.feature)
         details = {
             "score": f.score,
+            "score_name": f.score_name,
+            "p_value": f.p_value,
             "method": f.method,
             "threshold": f.threshold,
             "rows": f.current_rows,
@@ -209,7 +278,7 @@ def _day_verdicts(
             summary = f"skipped: {f.skipped}"
         else:
             word = "drifted" if f.drifted else "no drift"
-            summary = f"{word}: {f.method} score {f.score:.4g} against threshold {f.threshold} over {f.current_rows} values (reference {details['reference']})"
+            summary = f"{word}: {drift_figures(f)} over {f.current_rows} values (reference {details['reference']})"
         verdicts.append(Verdict(asset, partition, "drift", not f.drifted, summary, details=details))
         verdicts.append(rows_and_nulls(asset, partition, current, reference, len(earlier), [f.feature]))
     return verdicts
@@ -231,6 +300,10 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
     asset = f"metrics/{metric}"
     verdicts: list[Verdict] = []
     reports = 0
+    needed = min(min_reference_days(), reference_days)
+    start = spec.partitions_start or store.definitions.project.partitions_start
+    # a trailing window (cumulative ``window:``) rises while it fills: not judged before
+    warm = warm_from(start, spec.window, needed) if spec.window is not None else start
     for partition in reversed(days):
         first = partition - timedelta(days=reference_days)
         today = frame[frame[DAY] == partition]
@@ -238,13 +311,19 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
         day = partition.isoformat()
         count = before[DAY].nunique()
         verdicts.append(rows_and_nulls(asset, day, today, before if count else None, count, [metric]))
-        if not count:
-            verdicts.append(Verdict(asset, day, "value", True, "no reference days yet", details={"rows": len(today)}))
+        if count < needed or partition < warm:
+            reason = (
+                f"warming up: {count} of {needed} reference days"
+                if count < needed
+                else f"warming up: the {spec.window} window and its reference are full from {warm}"
+            )
+            verdicts.append(Verdict(asset, day, "value", True, reason, details={"rows": len(today)}))
         elif spec.dimensions:
             settings = DIMENSION_DRIFT
             [judged] = quick_judge(today, before, [metric], settings)
             details = {
                 "score": judged.score,
+                "score_name": judged.score_name,
                 "method": judged.method,
                 "threshold": judged.threshold,
                 "rows": len(today),
@@ -257,7 +336,7 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
             summary = (
                 f"skipped: {judged.skipped}"
                 if judged.skipped
-                else f"values across {', '.join(spec.dimensions)}: {judged.method} score {judged.score:.4g} against {judged.threshold}"
+                else f"values across {', '.join(spec.dimensions)}: {drift_figures(judged)}"
             )
             verdicts.append(Verdict(asset, day, "value", not judged.drifted, summary, details=details))
         else:

@@ -7,6 +7,7 @@ or a daemon restart never sends the same failure twice.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Callable
@@ -40,9 +41,12 @@ def blocks(verdict: Verdict, recovered: bool = False) -> tuple[str, list[dict[st
     ]
     details = verdict.details
     if details.get("score") is not None:
+        name = str(details.get("score_name") or "score").capitalize()
         fields.append(
-            {"type": "mrkdwn", "text": f"*Score / threshold*\n{details['score']:.4g} / {details.get('threshold')}"}
+            {"type": "mrkdwn", "text": f"*{name} / threshold*\n{details['score']:.4g} / {details.get('threshold')}"}
         )
+    if details.get("p_value") is not None:
+        fields.append({"type": "mrkdwn", "text": f"*p-value*\n{details['p_value']:.3g}"})
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": verdict.summary[:2900]}, "fields": fields},
@@ -95,7 +99,17 @@ class Delivery:
 
 
 def deliver(home: Path, post: Post | None) -> Delivery:
-    """Send every new failure and every recovery once; what Slack refuses waits for the next call."""
+    """Send every new failure and every recovery once; what Slack refuses waits for the next call.
+
+    Runs and the alerts sensor deliver at the same moments: a lock file makes one of them
+    wait, so no alert leaves twice."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "alerts.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _deliver(home, post)
+
+
+def _deliver(home: Path, post: Post | None) -> Delivery:
     failures, recoveries = to_alert(home)
     sent = recovered = failed = 0
     for verdict, state in [(v, "failing") for v in failures] + [(v, "recovered") for v in recoveries]:

@@ -16,6 +16,9 @@ from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin, SemanticModel
 from pantry.spec.windows import SUB_DAILY, Window, parse_window
 
+# a view's ``drift:`` settings (pantry.monitor.drift reads them; a misspelt one is an error here)
+DRIFT_KEYS = ("method", "threshold", "reference_partitions", "min_rows", "sample_rows", "false_alarm_rate")
+
 VIEW_KEYS = {
     "name",
     "entity",
@@ -346,6 +349,16 @@ def _read_view(
     end = _partition_day(origin, name, node, "end", errors)
     tags = _mapping(origin, name, node, "tags", errors, "'tags: {pii: \"false\"}'")
     drift = _mapping(origin, name, node, "drift", errors, "'drift: {method: auto, threshold: 0.1}'")
+    for key in sorted(set(drift) - set(DRIFT_KEYS)):
+        errors.append(
+            _error(
+                origin,
+                name,
+                f"drift has no setting '{key}'",
+                f"drift.{key}",
+                did_you_mean(key, list(DRIFT_KEYS)) or f"the settings are: {', '.join(DRIFT_KEYS)}",
+            )
+        )
     return FeatureView(
         name=name,
         entity=entity,

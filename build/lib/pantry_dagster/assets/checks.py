@@ -18,8 +18,14 @@ import dagster as dg
 from pantry.monitor.verdicts import Verdict
 
 
-def check_spec(key: dg.AssetKey, name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking)
+def check_spec(
+    key: dg.AssetKey,
+    name: str,
+    description: str,
+    blocking: bool = False,
+    partitions: dg.PartitionsDefinition | None = None,
+) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=key, description=description, blocking=blocking, partitions_def=partitions)
 
 
 def _value(value: Any) -> Any:
@@ -72,3 +78,75 @@ def observation(key: dg.AssetKey, partition: str, figures: Mapping[str, Any]) ->
         partition=partition,
         metadata={k: _value(v) for k, v in figures.items() if v is not None and not (isinstance(v, float) and v != v)},
     )
+
+
+# a range run records each judged partition's own evaluation up to this many partitions per
+# check; beyond, only the failed ones (each is an event-log write)
+PER_PARTITION_EVENTS = 400
+
+
+def partition_evaluations(
+    context: dg.OpExecutionContext, key: dg.AssetKey, check: str, verdicts: list[Verdict], partitions: int
+) -> int:
+    """Each partition's own verdict as an evaluation of that partition, for a range run.
+
+    Why: the run's one result of a range has no partition (Dagster tags only single-partition
+    runs), so the UI's check showed "Partition: -" and the failed days hid in a JSON list.
+    The checks are partitioned (``partitions_def`` on their specs), so these evaluations put
+    each day's pass or failure on that day. Returns how many were recorded."""
+    if partitions <= 1:
+        return 0  # Dagster records the run's own partition with its result
+    dated = [v for v in verdicts if v.partition]
+    chosen = dated if len(dated) <= PER_PARTITION_EVENTS else [v for v in dated if not v.passed]
+    for verdict in chosen:
+        warn = verdict.passed and verdict.severity == "WARN"
+        context.log_event(  # in the run: one evaluation per (check, run, partition), rerunnable
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=check,
+                passed=verdict.passed,
+                partition=verdict.partition,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                description=verdict.summary[:1000],
+                metadata={"summary": verdict.summary[:2000]},
+            )
+        )
+    return len(chosen)
+
+
+def source_schema_evaluations(context: dg.OpExecutionContext, verdicts: list[Verdict]) -> None:
+    """The ``schema`` verdicts of the sources a run read, on the sources' own ``schema`` checks.
+
+    Why: a backfill of ``--select '*'`` selects the metrics and views, not the observable
+    sources, so the sources' checks never ran ("Never observed") while the run judged the
+    very same schemas. A run that did not execute a source's check records its verdict
+    there, once: by the first of the run's assets that reads the source (Dagster keeps one
+    evaluation per check, run and partition, and steps may run in separate processes)."""
+    graph = context.job_def.asset_layer.asset_graph  # the run's own assets, also in an ad-hoc materialize
+    run_keys = set(context.dagster_run.asset_selection or ()) or set(context.selected_asset_keys)
+    mine = set(context.selected_asset_keys)
+    selected_checks = set(context.dagster_run.asset_check_selection or ()) | set(context.selected_asset_check_keys)
+    seen: set[str] = set()
+    for verdict in verdicts:
+        if verdict.check != "schema" or verdict.asset in seen:
+            continue
+        seen.add(verdict.asset)
+        key = dg.AssetKey(verdict.asset.split("/"))
+        if dg.AssetCheckKey(key, "schema") in selected_checks:
+            continue  # the source's own check runs in this run
+        readers = sorted(
+            (k for k in run_keys if graph.has(k) and key in graph.get(k).parent_keys), key=lambda k: k.to_string()
+        )
+        if not readers or readers[0] not in mine:
+            continue  # another step of this run records it
+        warn = verdict.passed and verdict.severity == "WARN"
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name="schema",
+                passed=verdict.passed,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                description=verdict.summary[:1000],
+                metadata={"summary": verdict.summary[:2000]},
+            )
+        )

@@ -17,7 +17,13 @@ from pantry.monitor.checks import consistency_pairs
 from pantry.monitor.verdicts import record
 from pantry.offline.sources import connect
 from pantry.spec.model import Catalog
-from pantry_dagster.assets.checks import check_result, check_spec, observation
+from pantry_dagster.assets.checks import (
+    check_result,
+    check_spec,
+    observation,
+    partition_evaluations,
+    source_schema_evaluations,
+)
 from pantry_dagster.assets.metadata import (
     code_reference,
     column_lineage,
@@ -28,6 +34,7 @@ from pantry_dagster.assets.metadata import (
     still_running,
     table_schema,
 )
+from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
 
 IO_MANAGER = "pantry_features_io"
@@ -73,18 +80,30 @@ def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
     ).with_io_manager_key(IO_MANAGER)
 
 
-def _check_specs(key: dg.AssetKey, metrics: list[str]) -> list[dg.AssetCheckSpec]:
+def _check_specs(key: dg.AssetKey, metrics: list[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    """Partitioned checks: each partition's verdict shows on that partition in the UI."""
     return [
         *[
             check_spec(
                 key,
                 f"consistent_with_{metric}",
                 f"Summed over every entity, this feature equals metric '{metric}' summed over its window",
+                partitions=partitions,
             )
             for metric in metrics
         ],
-        check_spec(key, "drift", "Evidently: this partition's values against the previous reference_partitions"),
-        check_spec(key, "rows_and_nulls", "Rows and null rate against the reference; a failure blocks the online push"),
+        check_spec(
+            key,
+            "drift",
+            "Evidently: this partition's values against the previous reference_partitions",
+            partitions=partitions,
+        ),
+        check_spec(
+            key,
+            "rows_and_nulls",
+            "Rows and null rate against the reference; a failure blocks the online push",
+            partitions=partitions,
+        ),
     ]
 
 
@@ -119,14 +138,14 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         check_specs=[
             spec
             for key, f in by_key.items()
-            for spec in _check_specs(key, [m for feature, m in pairs if feature == f.planned.feature.name])
+            for spec in _check_specs(key, [m for feature, m in pairs if feature == f.planned.feature.name], partitions)
         ],
         can_subset=True,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=plan.view.description,
     )
-    def _view(context: AssetExecutionContext, offline: OfflineStore):
+    def _view(context: AssetExecutionContext, offline: OfflineStore, alerts: SlackAlerts):
         window = context.partition_time_window
         start, end = window.start.date(), (window.end - timedelta(days=1)).date()
         store = offline.store()
@@ -145,6 +164,8 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         # each partition's own figures, from the values the checks read at its stamp
         verdicts, every = judge_partitions(store, view_name, days, source_models=plan.models, log=context.log)
+        source_schema_evaluations(context, verdicts)
+        send_alerts(context, alerts)
         figures: dict[date, dict[str, dict]] = {day: {n: every[day][n] for n in names} for day in days}
         for day in days:
             for key in selected:
@@ -177,6 +198,7 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
                 v for v in verdicts if v.asset == "/".join(check_key.asset_key.path) and v.check == check_key.name
             ]
             if judged:
+                partition_evaluations(context, check_key.asset_key, check_key.name, judged, len(days))
                 yield check_result(check_key.asset_key, check_key.name, judged, len(days))
 
     return _view

@@ -14,11 +14,17 @@ from dagster import AssetExecutionContext
 
 from pantry.api.facts import MetricFacts
 from pantry.compile.query import DAY
-from pantry.monitor.checks import metric_range_checks
+from pantry.monitor.checks import metric_range_checks, schema_check
 from pantry.monitor.verdicts import record
 from pantry.offline.metric_tables import compute_days
-from pantry.offline.sources import connect
-from pantry_dagster.assets.checks import check_result, check_spec, observation
+from pantry.offline.sources import connect, source_schema
+from pantry_dagster.assets.checks import (
+    check_result,
+    check_spec,
+    observation,
+    partition_evaluations,
+    source_schema_evaluations,
+)
 from pantry_dagster.assets.metadata import (
     code_reference,
     column_lineage,
@@ -30,6 +36,7 @@ from pantry_dagster.assets.metadata import (
     table_schema,
     tags,
 )
+from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
 
 
@@ -68,8 +75,18 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         group_name="metrics",
         deps=[source_key(m) for m in facts.sources],
         check_specs=[
-            check_spec(metric_key(name), "value", "The day's value against the previous 7 days"),
-            check_spec(metric_key(name), "rows_and_nulls", "Rows and null rate against the previous 7 days"),
+            check_spec(
+                metric_key(name),
+                "value",
+                "The day's value against the previous 7 days",
+                partitions=partitions_for(facts),
+            ),
+            check_spec(
+                metric_key(name),
+                "rows_and_nulls",
+                "Rows and null rate against the previous 7 days",
+                partitions=partitions_for(facts),
+            ),
         ],
         metadata={
             "dagster/column_schema": table_schema(facts.columns),
@@ -79,7 +96,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             "dimensions": ", ".join(metric.dimensions) or "(none)",
         },
     )
-    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore):  # noqa: ANN202 - yields results
+    def _metric_asset(context: AssetExecutionContext, offline: OfflineStore, alerts: SlackAlerts):  # noqa: ANN202 - yields results
         window = context.partition_time_window
         start, end = window.start.date(), (window.end - timedelta(days=1)).date()
         store = offline.store()
@@ -88,8 +105,16 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         source_con = connect(catalog, store.offline)
         try:
             frame = compute_days(source_con, catalog, metric, start, end)
+            # the sources' schemas, judged with the metric that reads them (a backfill of '*'
+            # does not select the sources' own checks)
+            schemas = [
+                schema_check(store, catalog.semantic_models[m], source_schema(source_con, catalog.semantic_models[m]))
+                for m in facts.sources
+            ]
         finally:
             source_con.close()
+        record(store.home, schemas)
+        source_schema_evaluations(context, schemas)
         rows = store.offline.replace_metric_days(name, frame, start, end)
         context.log.info(f"wrote {rows} rows of {name} for {start}..{end}")
         if rows == 0:
@@ -118,9 +143,12 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             metadata["value"] = dg.MetadataValue.float(float(totals[end]))
         verdicts = metric_range_checks(store, name, days)
         record(store.home, verdicts)
+        send_alerts(context, alerts)
         yield dg.MaterializeResult(metadata=metadata)
         for check in ("value", "rows_and_nulls"):
-            yield check_result(context.asset_key, check, [v for v in verdicts if v.check == check], len(days))
+            judged = [v for v in verdicts if v.check == check]
+            partition_evaluations(context, context.asset_key, check, judged, len(days))
+            yield check_result(context.asset_key, check, judged, len(days))
 
     return _metric_asset
 
@@ -144,5 +172,11 @@ def build_metric_schedules(facts: dict[str, MetricFacts]) -> tuple[list, list]:
         )
         jobs.append(job)
         if still_running(end):
-            schedules.append(dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=0))
+            # running by default, as the feature views' schedules: a live metric's newest day
+            # is materialized (and judged, and alerted on) without a click in the UI
+            schedules.append(
+                dg.build_schedule_from_partitioned_job(
+                    job, hour_of_day=1, minute_of_hour=0, default_status=dg.DefaultScheduleStatus.RUNNING
+                )
+            )
     return jobs, schedules

@@ -60,6 +60,7 @@ def build_source_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     from pantry.monitor.checks import schema_check
     from pantry.monitor.verdicts import record
     from pantry_dagster.assets.checks import check_result
+    from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
     from pantry_dagster.resources.offline import OfflineStore
 
     def build(model: SemanticModel) -> dg.AssetChecksDefinition:
@@ -68,7 +69,9 @@ def build_source_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             name="schema",
             description="Columns the definitions use: a missing or retyped column fails, a new one warns",
         )
-        def schema(offline: OfflineStore) -> dg.AssetCheckResult:
+        def schema(
+            context: dg.AssetCheckExecutionContext, offline: OfflineStore, alerts: SlackAlerts
+        ) -> dg.AssetCheckResult:
             store = offline.store()
             con = connect(store.definitions, models=[model])
             try:
@@ -76,6 +79,7 @@ def build_source_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             finally:
                 con.close()
             record(store.home, [verdict])
+            send_alerts(context, alerts)
             return check_result(source_key(model.name), "schema", [verdict], 1)
 
         return schema

@@ -46,3 +46,18 @@ class SlackAlerts(dg.ConfigurableResource):
 
     def deliver(self) -> Delivery:
         return deliver(Path(self.home), self._post())
+
+
+def send_alerts(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext, alerts: SlackAlerts) -> None:
+    """Send the failures a run has just judged, from the run itself: the alert leaves with
+    the run, once per failure (the verdict store remembers what was sent); what Slack
+    refuses waits for ``monitor_alerts_sensor``, the retry path. Never fails the run."""
+    try:
+        delivery = alerts.deliver()
+    except Exception as err:  # noqa: BLE001 - an alert problem must not fail the materialization
+        context.log.warning(f"alerts not sent: {err}; monitor_alerts_sensor will retry")
+        return
+    if delivery.sent or delivery.recovered:
+        context.log.info(f"alerts sent: {delivery.sent} failure(s), {delivery.recovered} recovery(ies)")
+    if delivery.failed_to_send:
+        context.log.warning(f"{delivery.failed_to_send} alert(s) refused by Slack; monitor_alerts_sensor will retry")
