@@ -106,6 +106,10 @@ def test_an_alert_leaves_with_the_run_once(
             if (e := r.event_log_entry.dagster_event.event_specific_data).asset_check_key == key and e.partition
         }
         assert evaluations == {str(DAY0 + timedelta(days=i)): i != 10 for i in range(11)}
+        # and the UI's partition view counts them: each names the materialization it judged
+        info = {i.partition_key: i for i in instance.event_log_storage.get_asset_check_partition_info([key])}
+        assert info[str(SHIFTED)].latest_execution_status.value == "FAILED" and info[str(SHIFTED)].is_current
+        assert all(i.is_current for i in info.values() if i.partition_key)
         # the source's schema check, not selected by the run, was judged by it
         schema = dg.AssetCheckKey(dg.AssetKey(["sources", "events"]), "schema")
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([schema])[schema]

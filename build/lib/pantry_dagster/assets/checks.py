@@ -9,11 +9,15 @@ and the alert sensor read the same answer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # not re-exported in 1.13
+    AssetCheckEvaluationTargetMaterializationData as TargetMaterialization,
+)
 
 from pantry.monitor.verdicts import Verdict
 
@@ -98,14 +102,26 @@ def partition_evaluations(
         return 0  # Dagster records the run's own partition with its result
     dated = [v for v in verdicts if v.partition]
     chosen = dated if len(dated) <= PER_PARTITION_EVENTS else [v for v in dated if not v.passed]
+    # each evaluation names the partition's materialization it judged (this run's, written
+    # when the run yielded its MaterializeResult): the UI counts only a check that is current
+    materialized = context.instance.event_log_storage.get_latest_storage_id_by_partition(
+        key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions={v.partition for v in chosen}
+    )
+    now = time.time()
     for verdict in chosen:
         warn = verdict.passed and verdict.severity == "WARN"
+        storage_id = materialized.get(verdict.partition)
         context.log_event(  # in the run: one evaluation per (check, run, partition), rerunnable
             dg.AssetCheckEvaluation(
                 asset_key=key,
                 check_name=check,
                 passed=verdict.passed,
                 partition=verdict.partition,
+                target_materialization_data=TargetMaterialization(
+                    storage_id=storage_id, run_id=context.run_id, timestamp=now
+                )
+                if storage_id is not None
+                else None,
                 severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
                 description=verdict.summary[:1000],
                 metadata={"summary": verdict.summary[:2000]},
