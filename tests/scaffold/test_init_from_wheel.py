@@ -35,8 +35,17 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) 
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The wheel built from this checkout, installed with its dependencies into a new venv."""
     root = tmp_path_factory.mktemp("wheel")
-    dist = root / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)], root, dict(os.environ))
+    dist, source = root / "dist", root / "source"
+    # built from a copy: an in-tree build leaves build/ in the checkout, whose stale files
+    # the next wheel would carry
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in ("pantry", "pantry_dagster"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)], root, dict(os.environ)
+    )
     (wheel,) = dist.glob("pantry-*.whl")
     venv = root / "venv"
     uv = shutil.which("uv", path=str(Path(sys.executable).parent))

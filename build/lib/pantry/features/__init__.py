@@ -1,1 +1,0 @@
-"""Feature views: tiles at write time, point-in-time reads (docs/features.md)."""

@@ -1,1 +1,0 @@
-"""Push ingestion: rows that arrive while Pantry runs (``ingest: push`` models)."""
