@@ -22,6 +22,7 @@ Rules, where Evidently does not decide:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.errors import PantryError, did_you_mean
+from pantry.features.stamp_stats import StampSummary
 from pantry.monitor.drift import (
     DriftSettings,
     FeatureDrift,
@@ -148,8 +150,6 @@ def view_range_checks(
     Why in chunks of ``CHUNK_DAYS``: one training read over every stamp of a long backfill
     holds every present entity at every stamp (TPC-H SF1's 2,406 partitions: about 100M
     rows), which does not fit. A chunk reads its own stamps and the reference before them."""
-    from pantry.features.stats import feature_stats
-
     spec = store.definitions.views.get(view)
     if spec is None:
         raise PantryError(
@@ -176,12 +176,11 @@ def view_range_checks(
     longest = max(spec.features, key=lambda f: fill_days(f.window)).window
     warm = {f.name: warm_from(start, longest, settings.reference_partitions) for f in spec.features}
     for chunk in reversed(chunks):
-        chunk_verdicts, currents = _chunk_checks(
+        chunk_verdicts, chunk_figures = _chunk_checks(
             store, view, chunk, done, settings, names, days[-1], reports, drifts, warm
         )
         verdicts = chunk_verdicts + verdicts
-        for day, frame in currents.items():
-            figures[day] = {n: feature_stats(frame, n) for n in names}
+        figures.update(chunk_figures)
     return verdicts, drifts, figures
 
 
@@ -196,26 +195,15 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
     reports: list[int],
     drifts: dict[date, ViewDrift],
     warm: dict[str, date],
-) -> tuple[list[Verdict], dict[date, pd.DataFrame]]:
-    """One chunk of ``view_range_checks``: one training read over its stamps and its reference."""
-    from pantry.features.plan import stamp_of
-    from pantry.features.reads import TIMESTAMP
-
-    earliest = [d for d in done if d < days[0]][-settings.reference_partitions :] or [days[0]]
-    values = store.get_historical_features(
-        None, [f"{view}:{n}" for n in names], start_time=stamp_of(earliest[0]), end_time=stamp_of(days[-1])
-    )
-    stamps = (
-        pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.date if len(values) else pd.Series([], dtype=object)
-    )
-    by_stamp = {day: frame for day, frame in values.groupby(stamps)} if len(values) else {}
-    empty = values.iloc[0:0]
+) -> tuple[list[Verdict], dict[date, dict[str, dict]]]:
+    """One chunk of ``view_range_checks``: its stamps and their reference, summarized."""
+    summaries = _summaries(store, view, days, done, settings, names)
     verdicts: list[Verdict] = []
-    currents = {day: by_stamp.get(day + timedelta(days=1), empty) for day in days}
     for day in reversed(days):  # newest first
-        current = currents[day]
+        current = summaries[day]
         earlier = tuple(d for d in done if d < day)[-settings.reference_partitions :]
-        reference = pd.concat([by_stamp.get(d + timedelta(days=1), empty) for d in earlier]) if earlier else None
+        references = [summaries[d] for d in earlier]
+        reference = pd.concat([r.sample for r in references]) if references else None
         result = ViewDrift(view, day, earlier)
         judged = [n for n in names if day >= warm[n]]
         warming = {
@@ -225,20 +213,20 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
                 None,
                 settings.threshold,
                 False,
-                len(current),
-                0 if reference is None else len(reference),
+                current.entities,
+                sum(r.entities for r in references),
                 f"warming up: the window and its {settings.reference_partitions} reference partitions are full from {warm[n]}",
             )
             for n in names
             if n not in judged
         }
         if reference is None or len(earlier) < settings.reference_partitions:
-            result = view_drift(store, view, day, (current, reference, earlier))  # the skip, with its reason
+            result = view_drift(store, view, day, (current.sample, reference, earlier))  # the skip, with its reason
         elif judged:
-            result.features = quick_judge(current, reference, judged, settings)
+            result.features = quick_judge(current.sample, reference, judged, settings)
             if reports[0] < MAX_REPORTS and (day == last or any(f.drifted for f in result.features)):
                 result.report = report_path(store.home, view, day)
-                result.features = judge(current, reference, judged, settings, result.report)
+                result.features = judge(current.sample, reference, judged, settings, result.report)
                 reports[0] += 1
                 if all(f.skipped for f in result.features):
                     result.report = None  # nothing was judged: Evidently wrote no report
@@ -246,19 +234,70 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
             result.features = [by_name[n] for n in names]
         else:
             result.features = [warming[n] for n in names]
+        # the values judged are a sample; the counts shown are the partition's own
+        result.features = [_counted(f, current, references) for f in result.features]
         drifts[day] = result
-        verdicts += _day_verdicts(view, day, result, current, reference, earlier)
-    return consistency_checks(store, view, currents) + verdicts, currents
+        verdicts += _day_verdicts(view, day, result, current, references)
+    figures = {day: {n: _shown(summaries[day].figures[n]) for n in names} for day in days}
+    return consistency_checks(store, view, {d: summaries[d].figures for d in days}) + verdicts, figures
+
+
+def _summaries(
+    store: Store, view: str, days: list[date], done: list[date], settings: DriftSettings, names: list[str]
+) -> dict[date, StampSummary]:
+    """The chunk's partitions and their reference partitions, each summarized at its stamp."""
+    from pantry.features.stamp_stats import frame_summary, limit_memory, summarize
+
+    wanted = sorted(
+        {*days, *[d for day in days for d in [x for x in done if x < day][-settings.reference_partitions :]]}
+    )
+    plan = store._plans([f"{view}:{n}" for n in names])[view][0]
+    if plan.streaming:  # every tile boundary is a stamp: read as training reads, then summarize
+        from pantry.features.plan import stamp_of
+        from pantry.features.reads import TIMESTAMP
+
+        values = store.get_historical_features(
+            None, [f"{view}:{n}" for n in names], start_time=stamp_of(wanted[0]), end_time=stamp_of(wanted[-1])
+        )
+        stamps = pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.date if len(values) else None
+        by_stamp = {d: f for d, f in values.groupby(stamps)} if len(values) else {}
+        return {
+            d: frame_summary(d, by_stamp.get(d + timedelta(days=1), values.iloc[0:0]), names, settings.sample_rows)
+            for d in wanted
+        }
+    con, attached = store._offline_reader(views=[view])
+    try:
+        limit_memory(con, store.home)
+        return {d: summarize(con, plan, d, names, settings.sample_rows) for d in wanted}
+    finally:
+        con.close()
+
+
+FIGURES = ("rows", "entities_present", "null_rate", "mean", "min", "max", "distinct")
+
+
+def _shown(figure: dict) -> dict:
+    return {k: figure[k] for k in FIGURES}
+
+
+def _counted(f: FeatureDrift, current: StampSummary, references: list[StampSummary]) -> FeatureDrift:
+    """A verdict's counts: the partition's and the reference's non-null values, not the sample's."""
+
+    def values(summary: StampSummary) -> int:
+        figure = summary.figures[f.feature]
+        return round(figure["rows"] * (1 - (figure["null_rate"] or 0.0)))
+
+    return replace(f, current_rows=values(current), reference_rows=sum(values(r) for r in references))
 
 
 def _day_verdicts(
     view: str,
     day: date,
     drift: ViewDrift,
-    current: pd.DataFrame,
-    reference: pd.DataFrame | None,
-    earlier: tuple[date, ...],
+    current: StampSummary,
+    references: list[StampSummary],
 ) -> list[Verdict]:
+    earlier = tuple(r.day for r in references)
     partition = day.isoformat()
     verdicts = []
     for f in drift.features:
@@ -280,8 +319,33 @@ def _day_verdicts(
             word = "drifted" if f.drifted else "no drift"
             summary = f"{word}: {drift_figures(f)} over {f.current_rows} values (reference {details['reference']})"
         verdicts.append(Verdict(asset, partition, "drift", not f.drifted, summary, details=details))
-        verdicts.append(rows_and_nulls(asset, partition, current, reference, len(earlier), [f.feature]))
+        verdicts.append(counted_rows_and_nulls(asset, partition, current, references, f.feature))
     return verdicts
+
+
+def counted_rows_and_nulls(
+    asset: str, partition: str, current: StampSummary, references: list[StampSummary], feature: str
+) -> Verdict:
+    """``rows_and_nulls`` from counts: the same rule as over frames, without the frames."""
+    rows = current.entities
+    nulls = {feature: current.figures[feature]["null_rate"] or 0.0}
+    details: dict = {"rows": rows, "null_rate": nulls}
+    if not references:
+        return Verdict(
+            asset, partition, "rows_and_nulls", True, f"{rows} rows; no reference yet", True, details=details
+        )
+    total = sum(r.entities for r in references)
+    expected = total / len(references)
+    null_values = sum(r.entities * (r.figures[feature]["null_rate"] or 0.0) for r in references)
+    ref_nulls = {feature: null_values / total if total else 0.0}
+    details.update(reference_rows_per_partition=round(expected, 1), reference_null_rate=ref_nulls)
+    problems = []
+    if rows < MIN_ROWS_SHARE * expected:
+        problems.append(f"{rows} rows, below {MIN_ROWS_SHARE:.0%} of the reference's {expected:.0f} per partition")
+    if nulls[feature] > ref_nulls[feature] + MAX_NULL_RISE:
+        problems.append(f"'{feature}' is {nulls[feature]:.0%} null against {ref_nulls[feature]:.0%} in the reference")
+    summary = "; ".join(problems) if problems else f"{rows} rows (reference {expected:.0f}); null rates as usual"
+    return Verdict(asset, partition, "rows_and_nulls", not problems, summary, True, details=details)
 
 
 def metric_partition_checks(store: Store, metric: str, partition: date, reference_days: int = 7) -> list[Verdict]:
@@ -424,11 +488,12 @@ def consistency_pairs(catalog: Catalog, view: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def consistency_checks(store: Store, view: str, currents: dict[date, pd.DataFrame]) -> list[Verdict]:
+def consistency_checks(store: Store, view: str, currents: dict[date, dict[str, dict]]) -> list[Verdict]:
     """consistent_with_<metric> for every pair of the view, at each partition's stamp.
 
-    ``currents``: each partition's values at its stamp. The metric is queried once per pair
-    for all the days the partitions' windows cover, not once per partition."""
+    ``currents``: each partition's figures at its stamp (a feature's ``sum`` over every
+    entity). The metric is queried once per pair for all the days the partitions' windows
+    cover, not once per partition."""
     from pantry.compile.query import DAY
     from pantry.features.plan import plan_view, window_days
 
@@ -453,7 +518,7 @@ def consistency_checks(store: Store, view: str, currents: dict[date, pd.DataFram
         for partition, current in sorted(currents.items()):
             first, last = partition - timedelta(days=width - 1), partition
             expected = float(totals[(totals.index >= first) & (totals.index <= last)].sum())
-            got = float(pd.to_numeric(current[feature_name], errors="coerce").fillna(0).sum()) if len(current) else 0.0
+            got = float(current[feature_name]["sum"] or 0.0)
             agree = abs(got - expected) <= 1e-9 * max(1.0, abs(expected))
             summary = (
                 f"feature {view}:{feature_name} summed over every {entity} at the stamp is {got:.10g}; metric '{metric}' "

@@ -81,7 +81,8 @@ def test_features_and_metrics_on_one_measure_agree(tmp_path) -> None:  # noqa: A
 
     store = build_monitored(tmp_path)
     assert consistency_pairs(store.definitions, "spend") == [("amount_1d", "amount")]
-    current, _, _ = partition_frames(store, "spend", SHIFTED, ["amount_1d"], 7)
+    frame, _, _ = partition_frames(store, "spend", SHIFTED, ["amount_1d"], 7)
+    current = {"amount_1d": {"sum": float(frame["amount_1d"].sum())}}  # the training read, summed by pandas
     [verdict] = consistency_checks(store, "spend", {SHIFTED: current})
     rows = events()
     by_hand = rows[rows["at"].dt.date == SHIFTED]["amount"].sum()
