@@ -196,30 +196,50 @@ def compute_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, h
     return source.sql(tiles_sql(plan, lo, hi)).to_arrow_table()
 
 
+def stream_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, hi: date) -> pa.RecordBatchReader:
+    """The tiles as a stream of record batches: a local store inserts them as they come, so
+    11M tile rows (the seeds' churn lab) never sit in Python memory as one Arrow table."""
+    return source.sql(tiles_sql(plan, lo, hi)).to_arrow_reader(TILE_BATCH_ROWS)
+
+
+TILE_BATCH_ROWS = 200_000
+
+
 def write_tiles(
-    con: duckdb.DuckDBPyConnection, plan: ViewPlan, tiles: pa.Table, lo: date, hi: date, start: date, end: date
+    con: duckdb.DuckDBPyConnection,
+    plan: ViewPlan,
+    tiles: pa.Table | pa.RecordBatchReader,
+    lo: date,
+    hi: date,
+    start: date,
+    end: date,
 ) -> int:
     """Replace tiles of days ``lo..hi`` and mark partitions ``start..end`` materialized, atomically."""
     table = tile_table(plan.view.name)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {FEATURES_SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} (view VARCHAR, day DATE, materialized_at TIMESTAMPTZ)")
-    with atomically(con, "__pantry_tiles", tiles):
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
-        existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        if existing != tiles.column_names:
-            con.execute(f"DROP TABLE {table}")  # the view's shape changed: its tiles are rebuilt from here
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_tiles LIMIT 0")
-            con.execute(f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ?", [plan.view.name])
-        con.execute(f"DELETE FROM {table} WHERE __day BETWEEN ? AND ?", [lo, hi])
-        con.execute(f"INSERT INTO {table} SELECT * FROM __pantry_tiles")
-        con.execute(
-            f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ? AND day BETWEEN ? AND ?", [plan.view.name, start, end]
-        )
-        con.execute(
-            f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
-            [plan.view.name, start, end],
-        )
-    return tiles.num_rows
+    shape = tiles.schema.empty_table()  # a stream is read once: the table's shape comes from its schema
+    con.register("__pantry_tiles_shape", shape)
+    try:
+        with atomically(con, "__pantry_tiles", tiles):
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles_shape")
+            existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            if existing != shape.column_names:
+                con.execute(f"DROP TABLE {table}")  # the view's shape changed: its tiles are rebuilt from here
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_tiles_shape")
+                con.execute(f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ?", [plan.view.name])
+            con.execute(f"DELETE FROM {table} WHERE __day BETWEEN ? AND ?", [lo, hi])
+            inserted = int(con.execute(f"INSERT INTO {table} SELECT * FROM __pantry_tiles").fetchall()[0][0])
+            con.execute(
+                f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ? AND day BETWEEN ? AND ?", [plan.view.name, start, end]
+            )
+            con.execute(
+                f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
+                [plan.view.name, start, end],
+            )
+    finally:
+        con.unregister("__pantry_tiles_shape")
+    return inserted
 
 
 def materialize(
@@ -233,7 +253,8 @@ def materialize(
 
     ``offline`` is the store (local file or S3), or an open connection to a DuckDB file."""
     lo = start - timedelta(days=plan.window - 1)
-    tiles = compute_tiles(source, plan, lo, end)
     if isinstance(offline, duckdb.DuckDBPyConnection):
-        return write_tiles(offline, plan, tiles, lo, end, start, end)
-    return offline.write_tiles(plan, tiles, lo, end, start, end)
+        return write_tiles(offline, plan, stream_tiles(source, plan, lo, end), lo, end, start, end)
+    if offline.kind == "local":  # inserted batch by batch; S3 splits a whole table into daily objects
+        return offline.write_tiles(plan, stream_tiles(source, plan, lo, end), lo, end, start, end)
+    return offline.write_tiles(plan, compute_tiles(source, plan, lo, end), lo, end, start, end)

@@ -116,7 +116,9 @@ class LocalOffline:
         with self.connection() as con:
             return replace_days(con, name, frame, start, end)
 
-    def write_tiles(self, plan: ViewPlan, tiles: pa.Table, lo: date, hi: date, start: date, end: date) -> int:
+    def write_tiles(
+        self, plan: ViewPlan, tiles: pa.Table | pa.RecordBatchReader, lo: date, hi: date, start: date, end: date
+    ) -> int:
         from pantry.features.tiles import write_tiles
 
         with self.connection() as con:

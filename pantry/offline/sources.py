@@ -277,6 +277,7 @@ def connect(
     locked: bool = False,
     threads: int | None = None,
     memory_limit: str | None = None,
+    spill_to: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the time spine and a view per semantic model.
 
@@ -288,6 +289,9 @@ def connect(
     config: dict[str, object] = {"threads": threads} if threads else {}
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if spill_to is not None:  # past memory_limit, DuckDB spills here (an in-memory database has no file beside it)
+        spill_to.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill_to)
     con = duckdb.connect(config=config)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
     create_spine(con, catalog, for_sql)
