@@ -49,7 +49,7 @@ def limit_memory(con: duckdb.DuckDBPyConnection, home: Path) -> None:
     spill = Path(home) / "tmp"
     spill.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute("SET temp_directory = ?", [str(spill)])  # a path, never spliced into SQL
     con.execute("SET preserve_insertion_order = false")
 
 

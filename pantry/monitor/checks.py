@@ -37,9 +37,9 @@ from pantry.monitor.drift import (
     FeatureDrift,
     ViewDrift,
     judge,
+    not_judged,
     quick_judge,
     report_path,
-    view_drift,
 )
 from pantry.monitor.verdicts import Verdict, known_schema, remember_schema
 from pantry.settings import env_number
@@ -106,23 +106,37 @@ def rows_and_nulls(
     partitions: int,
     columns: list[str],
 ) -> Verdict:
-    """The rows_and_nulls verdict of one asset partition against its reference partitions."""
+    """The rows_and_nulls verdict of one asset partition (a metric's rows) against its reference partitions."""
     rows = len(current)
     nulls = {c: float(current[c].isna().mean()) if rows else 0.0 for c in columns}
-    details: dict = {"rows": rows, "null_rate": nulls}
     if reference is None or partitions == 0:
+        return rows_and_nulls_rule(asset, partition, rows, nulls, None, {})
+    ref_nulls = {c: float(reference[c].isna().mean()) if len(reference) else 0.0 for c in columns}
+    return rows_and_nulls_rule(asset, partition, rows, nulls, len(reference) / partitions, ref_nulls)
+
+
+def rows_and_nulls_rule(
+    asset: str,
+    partition: str,
+    rows: int,
+    nulls: dict[str, float],
+    expected: float | None,
+    ref_nulls: dict[str, float],
+) -> Verdict:
+    """The rule, on counts: rows below ``MIN_ROWS_SHARE`` of the reference's per partition,
+    or a null rate ``MAX_NULL_RISE`` above the reference's, fail. No reference: passes."""
+    details: dict = {"rows": rows, "null_rate": nulls}
+    if expected is None:
         return Verdict(
             asset, partition, "rows_and_nulls", True, f"{rows} rows; no reference yet", True, details=details
         )
-    expected = len(reference) / partitions
-    ref_nulls = {c: float(reference[c].isna().mean()) if len(reference) else 0.0 for c in columns}
     details.update(reference_rows_per_partition=round(expected, 1), reference_null_rate=ref_nulls)
     problems = []
     if rows < MIN_ROWS_SHARE * expected:
         problems.append(f"{rows} rows, below {MIN_ROWS_SHARE:.0%} of the reference's {expected:.0f} per partition")
-    for c in columns:
-        if nulls[c] > ref_nulls[c] + MAX_NULL_RISE:
-            problems.append(f"'{c}' is {nulls[c]:.0%} null against {ref_nulls[c]:.0%} in the reference")
+    for c, rate in nulls.items():
+        if rate > ref_nulls[c] + MAX_NULL_RISE:
+            problems.append(f"'{c}' is {rate:.0%} null against {ref_nulls[c]:.0%} in the reference")
     summary = "; ".join(problems) if problems else f"{rows} rows (reference {expected:.0f}); null rates as usual"
     return Verdict(asset, partition, "rows_and_nulls", not problems, summary, True, details=details)
 
@@ -221,7 +235,7 @@ def _chunk_checks(  # noqa: PLR0913 - the range's shared state, passed down once
             if n not in judged
         }
         if reference is None or len(earlier) < settings.reference_partitions:
-            result = view_drift(store, view, day, (current.sample, reference, earlier))  # the skip, with its reason
+            result.features = not_judged(names, settings, earlier, current.sample, reference)
         elif judged:
             result.features = quick_judge(current.sample, reference, judged, settings)
             if reports[0] < MAX_REPORTS and (day == last or any(f.drifted for f in result.features)):
@@ -326,26 +340,14 @@ def _day_verdicts(
 def counted_rows_and_nulls(
     asset: str, partition: str, current: StampSummary, references: list[StampSummary], feature: str
 ) -> Verdict:
-    """``rows_and_nulls`` from counts: the same rule as over frames, without the frames."""
-    rows = current.entities
+    """``rows_and_nulls`` of a view's feature from its stamps' figures, without the values."""
     nulls = {feature: current.figures[feature]["null_rate"] or 0.0}
-    details: dict = {"rows": rows, "null_rate": nulls}
     if not references:
-        return Verdict(
-            asset, partition, "rows_and_nulls", True, f"{rows} rows; no reference yet", True, details=details
-        )
+        return rows_and_nulls_rule(asset, partition, current.entities, nulls, None, {})
     total = sum(r.entities for r in references)
-    expected = total / len(references)
     null_values = sum(r.entities * (r.figures[feature]["null_rate"] or 0.0) for r in references)
     ref_nulls = {feature: null_values / total if total else 0.0}
-    details.update(reference_rows_per_partition=round(expected, 1), reference_null_rate=ref_nulls)
-    problems = []
-    if rows < MIN_ROWS_SHARE * expected:
-        problems.append(f"{rows} rows, below {MIN_ROWS_SHARE:.0%} of the reference's {expected:.0f} per partition")
-    if nulls[feature] > ref_nulls[feature] + MAX_NULL_RISE:
-        problems.append(f"'{feature}' is {nulls[feature]:.0%} null against {ref_nulls[feature]:.0%} in the reference")
-    summary = "; ".join(problems) if problems else f"{rows} rows (reference {expected:.0f}); null rates as usual"
-    return Verdict(asset, partition, "rows_and_nulls", not problems, summary, True, details=details)
+    return rows_and_nulls_rule(asset, partition, current.entities, nulls, total / len(references), ref_nulls)
 
 
 def metric_partition_checks(store: Store, metric: str, partition: date, reference_days: int = 7) -> list[Verdict]:

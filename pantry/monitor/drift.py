@@ -344,6 +344,35 @@ def partition_frames(
     return current, reference, earlier
 
 
+def not_judged(
+    names: list[str],
+    settings: DriftSettings,
+    earlier: tuple[date, ...],
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+) -> list[FeatureDrift]:
+    """Every feature skipped: no reference yet, or fewer than ``reference_partitions`` of it."""
+    reason = (
+        "no reference yet: this is the view's first materialized partition"
+        if not earlier
+        else f"the reference is not complete yet: {len(earlier)} of {settings.reference_partitions} "
+        "earlier partitions are materialized (drift.reference_partitions)"
+    )
+    return [
+        FeatureDrift(
+            n,
+            None,
+            None,
+            settings.threshold,
+            False,
+            int(current[n].notna().sum()),
+            0 if reference is None else len(reference),
+            reason,
+        )
+        for n in names
+    ]
+
+
 def view_drift(
     store: Store,
     view: str,
@@ -363,25 +392,7 @@ def view_drift(
     )
     result = ViewDrift(view, partition, earlier)
     if reference is None or len(earlier) < settings.reference_partitions:
-        reason = (
-            "no reference yet: this is the view's first materialized partition"
-            if not earlier
-            else f"the reference is not complete yet: {len(earlier)} of {settings.reference_partitions} "
-            "earlier partitions are materialized (drift.reference_partitions)"
-        )
-        result.features = [
-            FeatureDrift(
-                n,
-                None,
-                None,
-                settings.threshold,
-                False,
-                int(current[n].notna().sum()),
-                0 if reference is None else len(reference),
-                reason,
-            )
-            for n in names
-        ]
+        result.features = not_judged(names, settings, earlier, current, reference)
         return result
     result.report = report_path(store.home, view, partition)
     result.features = judge(current, reference, names, settings, result.report)
