@@ -223,9 +223,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=2_000_000)
     parser.add_argument("--no-push", action="store_true")
+    parser.add_argument("--keep", type=Path, help="build the lab in this new folder and keep it (for profiling)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="churn_lab_") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if args.keep is None else args.keep
+        root.mkdir(parents=True, exist_ok=args.keep is None)
         for folder in ("ours", "raw"):
             (root / folder).mkdir()
         start = time.perf_counter()

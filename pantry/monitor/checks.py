@@ -260,7 +260,7 @@ def _summaries(
     store: Store, view: str, days: list[date], done: list[date], settings: DriftSettings, names: list[str]
 ) -> dict[date, StampSummary]:
     """The chunk's partitions and their reference partitions, each summarized at its stamp."""
-    from pantry.features.stamp_stats import frame_summary, limit_memory, summarize
+    from pantry.features.stamp_stats import frame_summary, limit_memory, summarize_days
 
     wanted = sorted(
         {*days, *[d for day in days for d in [x for x in done if x < day][-settings.reference_partitions :]]}
@@ -282,7 +282,7 @@ def _summaries(
     con, attached = store._offline_reader(views=[view])
     try:
         limit_memory(con, store.home)
-        return {d: summarize(con, plan, d, names, settings.sample_rows) for d in wanted}
+        return summarize_days(con, plan, wanted, names, settings.sample_rows)
     finally:
         con.close()
 
