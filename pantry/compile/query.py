@@ -28,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
+from pantry.compile.fused import LEAF, Leaf, fusable, fused
 from pantry.compile.names import (
     DATE_PARTS,
     Hop,
@@ -1048,6 +1049,8 @@ class Compiler:
             select = select.where(condition.copy(), copy=False)
         if names:
             select = select.group_by(*[col(n) for n in names], copy=False)
+        if ctx.offset is None and metric.measure is not None and fusable(measure, metric):
+            select.meta[LEAF] = Leaf(model, measure, metric, tuple(names), conditions, column)  # how to fuse it
         spine_grains = [n for n in names if self._time_grain(metric, n) or self._custom_time(metric, n)]
         if metric.measure and metric.measure.join_to_timespine and spine_grains:
             joined = self._join_to_spine(
@@ -1751,7 +1754,9 @@ class Compiler:
         return found
 
     def _join(self, parts: list[tuple[exp.Select, list[str]]], names: list[str]) -> exp.Select:
-        """FULL OUTER JOIN on the names, null-safe, keys coalesced, as MetricFlow does."""
+        """FULL OUTER JOIN on the names, null-safe, keys coalesced, as MetricFlow does; simple
+        metrics that can share a scan first become one part (``fused``)."""
+        parts = self._fuse(parts)
         if len(parts) == 1:
             return parts[0][0]
         aliases = [f"q{i}" for i in range(len(parts))]
@@ -1773,6 +1778,36 @@ class Compiler:
         keys = [exp.alias_(self._coalesced(n, aliases), ident(n), copy=False) for n in names]
         values = [col(c, aliases[i]) for i, (_, cols) in enumerate(parts) for c in cols]
         return query.select(*keys, *values, copy=False)
+
+    def _fuse(self, parts: list[tuple[exp.Select, list[str]]]) -> list[tuple[exp.Select, list[str]]]:
+        """Parts that are plain simple metrics of one model, time dimension and names, as one."""
+        groups: dict[tuple, list[int]] = {}
+        for i, (select, _) in enumerate(parts):
+            leaf = select.meta.get(LEAF)
+            if leaf is not None:
+                groups.setdefault(leaf.key, []).append(i)
+        if all(len(g) < 2 for g in groups.values()):
+            return parts
+        out: list[tuple[exp.Select, list[str]]] = []
+        merged = {i: g for g in groups.values() if len(g) > 1 for i in g}
+        for i, part in enumerate(parts):
+            group = merged.get(i)
+            if group is None:
+                out.append(part)
+            elif i == group[0]:
+                leaves = [parts[j][0].meta[LEAF] for j in group]
+                select = fused(
+                    leaves,
+                    lambda model, measure, names, conditions, metric: self._rows(
+                        model, measure, names, conditions, None, metric
+                    ),
+                    aggregate,
+                    col,
+                    qualified,
+                    VALUE,
+                )
+                out.append((select, [c for j in group for c in parts[j][1]]))
+        return out
 
     @staticmethod
     def _coalesced(name: str, aliases: list[str]) -> exp.Expression:
