@@ -419,22 +419,26 @@ def _is_day(text: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="server processes sharing the port; each has its own Redis client and metrics query worker",
+    ),
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
-    import gc
-
     import uvicorn
 
-    from pantry.api.http import create_app
+    from pantry.api.http import serving_app
 
-    store = _store()
-    _ = store.definitions  # fail fast on bad definitions
-    app = create_app(store)
-    # Everything loaded so far lives as long as the server: keep it out of the cyclic
-    # collector's reach, so a full collection cannot stall a request for tens of ms.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    _ = _store().definitions  # fail fast on bad definitions, before any worker starts
+    if workers == 1:
+        uvicorn.run(serving_app(), host=host, port=port, log_level="warning")
+    else:  # each worker builds its own app from the same environment (PANTRY_DEFS, ...)
+        uvicorn.run(
+            "pantry.api.http:serving_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+        )
 
 
 @app.command()

@@ -7,6 +7,7 @@ The validated catalog is loaded once and cached on the Store; nothing else is gl
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -622,6 +623,42 @@ class Store:
             for name, column in zip(names, columns):
                 result[f"{view}__{name}" if full_feature_names else name] = list(column)
         return result
+
+    def get_online_json(self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]]) -> bytes:
+        """``get_online_features`` as the HTTP API answers it, JSON bytes: from a standalone
+        Redis and daily views, the stored values' own text, joined (``online/raw_read.py``)."""
+        from redis.cluster import RedisCluster
+
+        from pantry.online.client import guarded
+        from pantry.online.raw_read import read_raw, response_json
+
+        plans = self._plans(features)
+        client = self._redis_client
+        if isinstance(client, RedisCluster) or any(plan.streaming for plan, _ in plans.values()):
+            values = self.get_online_features(features, entity_rows)
+            return json.dumps(values, separators=(",", ":")).encode()
+        requests = []
+        for view, (plan, names) in plans.items():
+            try:
+                requests.append((view, names, [row[plan.key] for row in entity_rows]))
+            except KeyError:
+                self.get_online_features(features, entity_rows)  # raises the Python API's error
+                raise
+        replies = guarded(
+            self.online_url,
+            lambda: read_raw(client, requests),
+            doing="the online read",
+            view=requests[0][0] if len(requests) == 1 else None,
+        )
+        columns: list[tuple[str, Any, int | None]] = []
+        seen: set[str] = set()
+        for (view, names, keys), view_replies in zip(requests, replies):
+            key = plans[view][0].key
+            if key not in seen:
+                seen.add(key)
+                columns.append((key, keys, None))
+            columns += [(name, view_replies, i) for i, name in enumerate(names)]
+        return response_json(columns)
 
     @cached_property
     def _has_streams(self) -> bool:
