@@ -75,12 +75,12 @@ def ladder(port: int, server: subprocess.Popen, body: dict, rates: list[int]) ->
         cpu = tree_cpu(server.pid) - before
         latencies = sorted(json.loads(done.stdout.strip().splitlines()[-1]))
         p50, p99 = bench.percentiles(latencies)
-        out.append((rate, p50 * 1000, p99 * 1000, cpu / len(latencies) * 1000))
+        out.append((rate, p50, p99, cpu / len(latencies) * 1000))  # percentiles are in ms
         print(
-            f"  {rate:>5} req/s: p50 {p50 * 1000:6.2f} ms  p99 {p99 * 1000:7.2f} ms  CPU {out[-1][3]:.3f} ms/request",
+            f"  {rate:>5} req/s: p50 {p50:6.2f} ms  p99 {p99:7.2f} ms  CPU {out[-1][3]:.3f} ms/request",
             flush=True,
         )
-        if p99 * 1000 > P99_LIMIT_MS:
+        if p99 > P99_LIMIT_MS:
             break
     return out
 
