@@ -151,8 +151,8 @@ def latencies(store: Store, client: redis.Redis, rate: int, seconds: int, batch:
     served: list[float] = []
     handle = consumer._handle
 
-    def timed(model, entries):  # noqa: ANN001, ANN202
-        handle(model, entries)
+    def timed(model, entries, redelivered=False):  # noqa: ANN001, ANN202
+        handle(model, entries, redelivered=redelivered)
         now_ms = time.time() * 1000
         durable.extend((now_ms - int(e[0].split(b"-")[0])) / 1000 for e in entries)
 
