@@ -16,7 +16,6 @@ reference comparable. It is valued by the same combine SQL as a training read.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ import pandas as pd
 from pantry.features.plan import ViewPlan
 from pantry.features.reads import combine, run_read
 from pantry.features.tiles import partial_columns, q, rows_column, tile_table
-from pantry.features.window_figures import HASH_SPACE, dense_forms, window_figures
+from pantry.features.window_figures import HASH_SPACE, dense_forms, sample_cut, window_figures
 
 MEMORY_LIMIT = "1GB"  # DuckDB's own limit for a stamp's values; past it, the table spills
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
@@ -66,20 +65,21 @@ def summarize_days(
     (every feature of an entity from one source, so a sample's rows stay whole)."""
     days = sorted(days)
     forms = dense_forms(con, plan, names)
+    cut = sample_cut(con, plan, days, sample_rows)
     dense = {n: f for n, f in forms.items() if f is not None}
     rest = [n for n in names if forms[n] is None]
     figures: dict[date, dict[str, dict]] = {d: {} for d in days}
     entities: dict[date, int] = {}
     samples: dict[date, pd.DataFrame] = {}
     if dense:
-        computed, entities, samples = window_figures(con, plan, days, dense, sample_rows)
+        computed, entities, samples = window_figures(con, plan, days, dense, cut)
         for d in days:
             figures[d].update(computed[d])
     if rest:
         for d in days:
             computed_sql, entities[d] = _sql_figures(con, plan, d, rest)
             figures[d].update(computed_sql)
-        samples = _samples(con, plan, entities, names, sample_rows)  # one panel for every feature
+        samples = _samples(con, plan, days, names, cut)  # one panel for every feature
     return {d: StampSummary(d, {n: figures[d][n] for n in names}, samples[d], entities[d]) for d in days}
 
 
@@ -136,16 +136,12 @@ def _sql_figures(
 
 
 def _samples(
-    con: duckdb.DuckDBPyConnection, plan: ViewPlan, entities: dict[date, int], names: list[str], sample_rows: int
+    con: duckdb.DuckDBPyConnection, plan: ViewPlan, days: list[date], names: list[str], cut: int
 ) -> dict[date, pd.DataFrame]:
-    """Each stamp's drift sample: the present entities whose key hashes below the stamp's
-    cutoff (about ``sample_rows`` of them), valued by the same combine SQL as a read. One
-    query for every stamp, reading only the tiles of entities under the largest cutoff."""
-    cutoffs = {
-        d: HASH_SPACE if n <= sample_rows else math.ceil(sample_rows / n * HASH_SPACE) for d, n in entities.items()
-    }
-    stamps = ", ".join(f"(DATE '{d + timedelta(days=1)}', {c})" for d, c in cutoffs.items())
-    days = sorted(entities)
+    """Each stamp's drift sample: the present entities whose key hashes below ``cut``
+    (``sample_cut``), valued by the same combine SQL as a read. One query for every stamp,
+    reading only the sampled entities' tiles."""
+    stamps = ", ".join(f"(DATE '{d + timedelta(days=1)}')" for d in days)
     first, last = days[0] - timedelta(days=plan.window - 1), days[-1]
     planned = [plan.feature(n) for n in names]
     columns = ["__key", "__day", "__rows", *dict.fromkeys(c for p in planned for c in partial_columns(p))]
@@ -153,13 +149,13 @@ def _samples(
     needed = ", ".join(q(c) for c in dict.fromkeys(columns))
     values = run_read(
         con,
-        f"""WITH s(__sday, __cut) AS (VALUES {stamps}),
-        sampled AS (SELECT {needed}, hash(__key) % {HASH_SPACE} AS __h FROM offline.{tile_table(plan.view.name)}
-              WHERE __day BETWEEN DATE '{first}' AND DATE '{last}' AND hash(__key) % {HASH_SPACE} < {max(cutoffs.values())}),
+        f"""WITH s(__sday) AS (VALUES {stamps}),
+        sampled AS (SELECT {needed} FROM offline.{tile_table(plan.view.name)}
+              WHERE __day BETWEEN DATE '{first}' AND DATE '{last}' AND hash(__key) % {HASH_SPACE} < {cut}),
         t AS (SELECT *, CAST(UNNEST(generate_series(__day + 1, __day + {plan.window}, INTERVAL 1 DAY)) AS DATE) AS __in
               FROM sampled)  -- each tile at every stamp whose window holds it: an equality join
         SELECT s.__sday, {_values(plan, names, "s.__sday")}
-        FROM s JOIN t ON t.__in = s.__sday AND t.__h < s.__cut
+        FROM s JOIN t ON t.__in = s.__sday
         GROUP BY s.__sday, t.__key
         HAVING SUM(t.__rows) > 0
         ORDER BY s.__sday, t.__key""",

@@ -11,7 +11,9 @@ feature then costs a few passes over its matrix for all stamps together.
 Memory stays bounded: entities are split into chunks by key hash, so one chunk's matrix
 holds about ``DENSE_BYTES``, whatever the number of entities or partitions judged.
 
-What is exact: rows, entities present, nulls, min, max, and a dimension's distinct values.
+What is exact: rows, entities present, nulls, min, max, and a dimension's distinct values
+(up to ``MAX_LABELS`` of them; past that, holding them all costs memory with the data, and
+the figure is None).
 Sums and means add in another order than SQL does, so they can differ in the last bits (a
 window with no tiles is exactly 0: equal cumulative sums subtract to 0). A numeric
 feature's distinct values are counted while the view fits one chunk (about 100k entities
@@ -39,6 +41,7 @@ from pantry.features.tiles import partial_columns, q, rows_column, tile_table
 DENSE_BYTES = 64 * 1024 * 1024  # one chunk's (entities x days) float64 matrix, about
 STAMPS_PER_PASS = 32  # stamps laid out together: a pass's days are these and the window before
 HASH_SPACE = 1_000_003  # a prime: key hashes modulo it decide the drift sample
+MAX_LABELS = 100_000  # a dimension's distinct values counted up to this many; past it, None
 SUMS = ("sum", "count", "sum_boolean")
 NUMERIC_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
 
@@ -66,7 +69,7 @@ class _Figure:
     total: float = 0.0
     low: float = math.inf
     high: float = -math.inf
-    labels: set = field(default_factory=set)
+    labels: set | None = field(default_factory=set)  # None: too many to hold (MAX_LABELS)
     distinct: int | None = 0
 
     def add_numbers(self, values: np.ndarray, count_distinct: bool) -> None:
@@ -86,7 +89,10 @@ class _Figure:
         """This chunk's codes at the stamp (present entities only; -1: null) and their labels."""
         counts = np.bincount(codes[codes >= 0], minlength=len(labels))
         self.present += int(counts.sum())
-        self.labels.update(labels[counts > 0].tolist())
+        if self.labels is not None:  # a dimension of 2M distinct values would hold them all, per stamp
+            self.labels.update(labels[counts > 0].tolist())
+            if len(self.labels) > MAX_LABELS:
+                self.labels = None
 
     def figure(self, entities: int, numeric: bool) -> dict[str, float | int | None]:
         some = self.present > 0 and numeric
@@ -97,7 +103,7 @@ class _Figure:
             "mean": self.total / self.present if some else None,
             "min": self.low if some else None,
             "max": self.high if some else None,
-            "distinct": len(self.labels) if not numeric else self.distinct,
+            "distinct": self.distinct if numeric else (len(self.labels) if self.labels is not None else None),
             "sum": self.total if some else None,
         }
 
@@ -113,25 +119,29 @@ def dense_forms(con: duckdb.DuckDBPyConnection, plan: ViewPlan, names: list[str]
     return {n: dense_form(plan.feature(n), schema.field(c).type) for n, c in zip(names, columns)}
 
 
+def sample_cut(con: duckdb.DuckDBPyConnection, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
+    """The drift sample's cutoff for a range: entities whose key hashes (mod ``HASH_SPACE``)
+    below it, about ``sample_rows`` of the range's entities; the same panel at every stamp."""
+    keys = _keys(con, plan, min(days) - timedelta(days=plan.window - 1), max(days))
+    return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
+
+
 def window_figures(
-    con: duckdb.DuckDBPyConnection, plan: ViewPlan, days: list[date], forms: dict[str, str], sample_rows: int
+    con: duckdb.DuckDBPyConnection, plan: ViewPlan, days: list[date], forms: dict[str, str], cut: int
 ) -> tuple[dict[date, dict[str, dict]], dict[date, int], dict[date, pd.DataFrame]]:
     """Figures of the features in ``forms`` (each with a dense form) at the stamp of every
     partition in ``days``, each stamp's entities present, and each stamp's drift sample: the
-    present entities whose key hashes below a cutoff, about ``sample_rows`` of the range's
-    entities, the same panel at every stamp. ``con`` has the store attached as ``offline``.
+    present entities whose key hashes below ``cut`` (``sample_cut``). ``con`` has the store
+    attached as ``offline``.
 
     The stamps go in passes of at most ``STAMPS_PER_PASS``: a pass lays out its stamps'
     days alone, so memory depends on the longest window, never on the partitions judged."""
     days = sorted(days)
-    table = f"offline.{tile_table(plan.view.name)}"
-    first = days[0] - timedelta(days=plan.window - 1)  # the oldest tile day any stamp reads
-    keys = _keys(con, table, first, days[-1])
     run = _Run(
         con,
         plan,
         forms,
-        cut=HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE),
+        cut=cut,
         figures={d: {n: _Figure() for n in forms} for d in days},
         entities=dict.fromkeys(days, 0),
         samples={d: {n: [] for n in forms} for d in days},
@@ -148,8 +158,10 @@ def window_figures(
     )
 
 
-def _keys(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date) -> int:
+def _keys(con: duckdb.DuckDBPyConnection, plan: ViewPlan, first: date, last: date) -> int:
+    """About how many entities have tiles in days ``first..last``."""
     within = f"__day BETWEEN DATE '{first}' AND DATE '{last}'"
+    table = f"offline.{tile_table(plan.view.name)}"
     return con.execute(f"SELECT approx_count_distinct(__key) FROM {table} WHERE {within}").fetchall()[0][0] or 0
 
 
@@ -171,7 +183,7 @@ class _Run:
         first = days[0] - timedelta(days=plan.window - 1)
         span = (days[-1] - first).days + 1
         table = f"offline.{tile_table(plan.view.name)}"
-        chunks = max(1, math.ceil(_keys(self.con, table, first, days[-1]) * span * 8 / DENSE_BYTES))
+        chunks = max(1, math.ceil(_keys(self.con, plan, first, days[-1]) * span * 8 / DENSE_BYTES))
         groups = _groups([plan.feature(n) for n in self.forms])
         columns = ", ".join(q(c) for c in ["__rows", *dict.fromkeys(c for g in groups for c in _columns(g[0]))])
         ends = [(d - first).days + 1 for d in days]  # each stamp's window is rows [end - days, end)
