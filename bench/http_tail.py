@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import httpx
 
 ROOT = Path(__file__).resolve().parent
@@ -31,11 +30,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
 
 import online as bench  # noqa: E402
-
-from pantry import Store  # noqa: E402
-from pantry.features.plan import plan_view  # noqa: E402
-from pantry.features.tiles import materialize  # noqa: E402
-from pantry.offline.sources import connect  # noqa: E402
 
 
 def server_cpu(pid: int, ticks: int) -> float:
@@ -71,15 +65,8 @@ def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "nopin"
     pin = mode == "pin"
     root = Path(tempfile.mkdtemp())
-    defs = bench.build_project(root)
-    redis_proc, url = bench.start_redis(root)
-    store = Store(defs=defs, home=root / "home", redis_url=url)
-    store.home.mkdir()
-    plan = plan_view(store.definitions, store.definitions.views["wide"])
-    offline = duckdb.connect(str(store.offline_db))
-    materialize(connect(store.definitions, models=plan.models), offline, plan, bench.YESTERDAY, bench.YESTERDAY)
-    offline.close()
-    store.push_online("wide", bench.YESTERDAY)
+    store, redis_proc, url = bench.served_project(root)
+    defs = store.defs
     port = bench.free_port()
     env = {"PANTRY_DEFS": str(defs), "PANTRY_HOME": str(store.home), "PANTRY_REDIS_URL": url, "PATH": "/usr/bin:/bin"}
     server_cmd = [sys.executable, "-m", "pantry.api.cli", "serve", "--port", str(port)]

@@ -26,10 +26,14 @@ import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import redis
+
+if TYPE_CHECKING:
+    from pantry import Store
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
@@ -113,6 +117,28 @@ feature_views:
 """)
     )
     return defs
+
+
+def served_project(root: Path) -> tuple[Store, subprocess.Popen, str]:
+    """The ``wide`` view built under ``root``, its newest day materialized and pushed into a
+    redis-server of its own: what the HTTP benchmarks serve."""
+    import duckdb
+
+    from pantry import Store
+    from pantry.features.plan import plan_view
+    from pantry.features.tiles import materialize
+    from pantry.offline.sources import connect
+
+    defs = build_project(root)
+    redis_proc, url = start_redis(root)
+    store = Store(defs=defs, home=root / "home", redis_url=url)
+    store.home.mkdir()
+    plan = plan_view(store.definitions, store.definitions.views["wide"])
+    offline = duckdb.connect(str(store.offline_db))
+    materialize(connect(store.definitions, models=plan.models), offline, plan, YESTERDAY, YESTERDAY)
+    offline.close()
+    store.push_online("wide", YESTERDAY)
+    return store, redis_proc, url
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -19,18 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
-
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
 
 import online as bench  # noqa: E402
-
-from pantry import Store  # noqa: E402
-from pantry.features.plan import plan_view  # noqa: E402
-from pantry.features.tiles import materialize  # noqa: E402
-from pantry.offline.sources import connect  # noqa: E402
 
 SECONDS = 10
 P99_LIMIT_MS = 10.0
@@ -90,15 +83,8 @@ def main() -> None:
     if "--rates" in sys.argv:
         rates = [int(r) for r in sys.argv[sys.argv.index("--rates") + 1].split(",")]
     root = Path(tempfile.mkdtemp())
-    defs = bench.build_project(root)
-    redis_proc, url = bench.start_redis(root)
-    store = Store(defs=defs, home=root / "home", redis_url=url)
-    store.home.mkdir()
-    plan = plan_view(store.definitions, store.definitions.views["wide"])
-    offline = duckdb.connect(str(store.offline_db))
-    materialize(connect(store.definitions, models=plan.models), offline, plan, bench.YESTERDAY, bench.YESTERDAY)
-    offline.close()
-    store.push_online("wide", bench.YESTERDAY)
+    store, redis_proc, url = bench.served_project(root)
+    defs = store.defs
     names = [f"f{i}" for i in range(24)] + ["label_last"]
     body = {"features": [f"wide:{n}" for n in names], "entities": {"entity_id": list(range(1000, 1010))}}
     env = {"PANTRY_DEFS": str(defs), "PANTRY_HOME": str(store.home), "PANTRY_REDIS_URL": url, "PATH": "/usr/bin:/bin"}

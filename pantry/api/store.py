@@ -597,19 +597,10 @@ class Store:
         from pantry.online.read import read_many
 
         result: dict[str, list] = {}
-        requests = []
-        for view, (plan, names) in self._plans(features).items():
-            try:
-                keys = [row[plan.key] for row in entity_rows]
-            except KeyError:
-                missing = next(i for i, row in enumerate(entity_rows) if plan.key not in row)
-                raise PantryError(
-                    f"entity row {missing} has no '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{view}')",
-                    field="entity_rows",
-                    hint=f"pass entity_rows=[{{'{plan.key}': ...}}, ...]",
-                ) from None
-            result.setdefault(plan.key, keys)
-            requests.append((view, names, keys))
+        plans = self._plans(features)
+        requests = self._online_requests(plans, entity_rows)
+        for view, _, keys in requests:
+            result.setdefault(plans[view][0].key, keys)
         client = self._redis_client
         streams = self._stream_stamps([r[0] for r in requests], at) if self._has_streams else None
         replies = guarded(
@@ -624,6 +615,26 @@ class Store:
                 result[f"{view}__{name}" if full_feature_names else name] = list(column)
         return result
 
+    @staticmethod
+    def _online_requests(
+        plans: dict[str, tuple[ViewPlan, list[str]]], entity_rows: Sequence[dict[str, Any]]
+    ) -> list[tuple[str, list[str], list[Any]]]:
+        """Each view's ``(view, feature names, entity keys)``; a row without the view's key
+        is refused by its number."""
+        requests = []
+        for view, (plan, names) in plans.items():
+            try:
+                keys = [row[plan.key] for row in entity_rows]
+            except KeyError:
+                missing = next(i for i, row in enumerate(entity_rows) if plan.key not in row)
+                raise PantryError(
+                    f"entity row {missing} has no '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{view}')",
+                    field="entity_rows",
+                    hint=f"pass entity_rows=[{{'{plan.key}': ...}}, ...]",
+                ) from None
+            requests.append((view, names, keys))
+        return requests
+
     def get_online_json(self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]]) -> bytes:
         """``get_online_features`` as the HTTP API answers it, JSON bytes: from a standalone
         Redis and daily views, the stored values' own text, joined (``online/raw_read.py``)."""
@@ -637,13 +648,7 @@ class Store:
         if isinstance(client, RedisCluster) or any(plan.streaming for plan, _ in plans.values()):
             values = self.get_online_features(features, entity_rows)
             return json.dumps(values, separators=(",", ":")).encode()
-        requests = []
-        for view, (plan, names) in plans.items():
-            try:
-                requests.append((view, names, [row[plan.key] for row in entity_rows]))
-            except KeyError:
-                self.get_online_features(features, entity_rows)  # raises the Python API's error
-                raise
+        requests = self._online_requests(plans, entity_rows)
         replies = guarded(
             self.online_url,
             lambda: read_raw(client, requests),

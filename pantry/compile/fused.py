@@ -46,16 +46,14 @@ class Leaf:
 
 
 Rows = Callable[[SemanticModel, Measure, list[str], list[exp.Expression], Metric], exp.Select]
-Aggregate = Callable[[Measure, exp.Expression], exp.Expression]
-Column = Callable[[str], exp.Column]
-Qualified = Callable[[str, str], exp.Expression]
 
 
-def fused(
-    leaves: list[Leaf], rows: Rows, aggregate: Aggregate, col: Column, qualified: Qualified, value: str
-) -> exp.Select:
+def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
     """One scan of the leaves' model: every leaf's aggregate, filtered by its own conditions.
-    ``rows`` builds the row-level subquery (``Compiler._rows``) whose value column is ``value``."""
+    ``rows`` builds the row-level subquery (``Compiler._rows``)."""
+    from pantry.compile.query import VALUE as value  # the rows' value column; query imports this module
+    from pantry.compile.query import aggregate, col, qualified
+
     first = leaves[0]
     names = list(first.names)
     texts = [{c.sql(): c for c in leaf.conditions} for leaf in leaves]

@@ -1801,10 +1801,6 @@ class Compiler:
                     lambda model, measure, names, conditions, metric: self._rows(
                         model, measure, names, conditions, None, metric
                     ),
-                    aggregate,
-                    col,
-                    qualified,
-                    VALUE,
                 )
                 out.append((select, [c for j in group for c in parts[j][1]]))
         return out
