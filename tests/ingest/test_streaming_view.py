@@ -190,6 +190,63 @@ def test_served_equals_training_equals_brute_force_as_windows_fill_slide_and_emp
     assert checked == 9 * 6 * len(FEATURES)
 
 
+def test_a_read_keeps_its_answer_until_a_late_event_changes_it(stream_store: Store, redis_server: RedisServer) -> None:
+    """Issue 26 part 5: the first read at a stamp keeps its answer beside the tiles, and later
+    reads at that stamp return it. An event of the open tile leaves it (the window excludes
+    that tile); a late event inside the window drops it, and the next read is exact again.
+    An entity never seen gets no key at all (a key made by a read would have no expiry)."""
+    import redis
+
+    from pantry.online.layout import entity_key
+
+    store = stream_store
+    store.sync_stream("live", at=T0)
+    clicks = _events(4, 120, 100)
+    first = clicks[clicks.ts < T0 + timedelta(minutes=10)]
+    store.push("clicks", first)
+    rows = pd.concat([_declared(), first], ignore_index=True)
+    t = T0 + timedelta(minutes=10, seconds=30)
+    client = redis.Redis.from_url(redis_server.url)
+    key = entity_key("live", 1)
+    assert client.hget(key, "__memo") is None
+    _check_parity(store, rows, [t])
+    memo = client.hget(key, "__memo")
+    assert client.hget(key, "__at") is not None and memo
+
+    def one(user: int, at: datetime, click_id: int, amount: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "click_id": [click_id],
+                "user_id": [user],
+                "ts": [at],
+                "channel": ["tv"],
+                "amount": [amount],
+                "units": [1],
+                "paid": [True],
+            }
+        )
+
+    now = one(1, T0 + timedelta(minutes=10, seconds=5), 9001, 500.0)  # the open tile: after the stamp
+    store.push("clicks", now)
+    rows = pd.concat([rows, now], ignore_index=True)
+    assert client.hget(key, "__memo") == memo
+    _check_parity(store, rows, [t])  # read from the memo, still the brute force's answer
+    assert client.hget(key, "__memo") == memo
+
+    late = one(1, T0 + timedelta(minutes=8), 9002, 1000.0)  # inside every window at the stamp
+    store.push("clicks", late)
+    rows = pd.concat([rows, late], ignore_index=True)
+    assert client.hget(key, "__memo") is None
+    _check_parity(store, rows, [t])  # a stale memo would miss the 1000.0
+    spend = store.get_online_features(["live:spend_5m"], [{"user_id": 1}], at=pd.Timestamp(t, tz="UTC"))
+    assert spend["spend_5m"][0] >= 1000.0
+
+    store.get_online_features(["live:spend_5m"], [{"user_id": 12345}], at=pd.Timestamp(t, tz="UTC"))
+    assert not client.exists(entity_key("live", 12345))
+    keys = list(client.scan_iter("pantry:live:*"))
+    assert keys and all(client.ttl(k) > 0 for k in keys)
+
+
 def test_daily_partitions_materialize_from_the_same_rows(
     tmp_path: Path, dagster_home: Path, redis_server: RedisServer
 ) -> None:
