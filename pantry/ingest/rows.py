@@ -74,6 +74,10 @@ def _text(value: Any) -> str | None:
 
 
 def _row_problem(row: dict[Any, Any], limit: int) -> str | None:
+    if all(type(v) is str and len(v) <= limit for v in row.values()):  # the usual row: short text
+        names = [str(k).lower() for k in row]
+        if len(set(names)) == len(names):
+            return None
     seen: dict[str, str] = {}
     for key, value in row.items():
         name = str(key)
@@ -108,7 +112,10 @@ def as_batch(rows: Any) -> Batch:
             else:
                 columns.update(dict.fromkeys(str(k) for k in row))
         data = {
-            column: [None if i in refused else _text(row.get(column)) for i, row in enumerate(rows)]
+            column: [
+                None if i in refused else (value if type(value := row.get(column)) is str else _text(value))
+                for i, row in enumerate(rows)
+            ]
             for column in columns
         }
         frame = pd.DataFrame(data, index=range(len(rows)), dtype=object)

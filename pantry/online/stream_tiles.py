@@ -24,19 +24,23 @@ Layout, per view and entity (``entity_key``, so a Redis Cluster keeps both in on
   an event id, so the online tiles must count it once too. The script adds an event only
   if its id is new (HSETNX), all in one atomic step per entity.
 
-- ``__at`` and ``__memo`` in the tiles hash: the stamp of the last read and its finished
-  values. Why: a read combines up to ``W / tile`` tiles per entity (3,600 for an hour of
-  1-second tiles), 4.9x the daily read's single HMGET, yet every read within one tile asks
-  the same question, and the answer at ``s`` changes only when a tile older than ``s``
-  does. So the first read at a stamp combines the tiles and keeps the answer; later reads
-  at that stamp return it; the write script drops it when an event lands in a tile older
-  than its stamp (a late event). Events of the open tile (``>= s``) leave it valid. Why not
-  running sums corrected as tiles leave the window: subtracting a float is not exact, and a
-  served double must be the training read's double to the last bit.
+- ``__at``, ``__until`` and ``__memo`` in the tiles hash: a read's finished values and the
+  stamps ``[__at, __until)`` they hold for. Why: a read combines up to ``W / tile`` tiles
+  per entity (3,600 for an hour of 1-second tiles), 4.9x the daily read's single HMGET, yet
+  the answer changes only when a tile enters a window or leaves one. So a read that combines
+  the tiles also works out the first stamp where that happens (the next tile after ``s``
+  enters at its end; each window's oldest tile leaves ``window`` later) and keeps its
+  answer; reads at stamps in the range return it (one HMGET inside the script). The write
+  script keeps it true: an event in a tile older than ``__at`` (a late event) drops it, an
+  event of a newer tile ends the range where that tile enters. Why not running sums
+  corrected as tiles leave the window: subtracting a float is not exact, and a served double
+  must be the training read's double to the last bit; this keeps the combine's own output.
 
 Both keys expire at ``newest + tile + W``, when every window is empty anyway; tiles and ids
-older than ``newest - W`` are dropped when a new tile starts, so memory stays bounded by the
-window. An event older than ``newest - W`` is late for every read from now on and skipped.
+older than ``newest - W`` are dropped when a new tile starts and the window's start has moved
+by ``prune_step`` (an eighth of the window) since the last prune (``__cut``), so memory stays
+bounded by 9/8 of the window. An event older than ``newest - W`` is late for every read
+from now on and skipped.
 
 Both scripts are generated per view and unrolled (a feature's code is its own lines, with
 no per-feature lookups), and one read call combines up to ``read.PER_SCRIPT`` entities: a read of
@@ -163,6 +167,16 @@ def _better(code: str, new: str, old: str) -> str:
     return f"({new} < {old} or ({old} ~= {old} and {new} == {new}))"
 
 
+def prune_step(layout: StreamLayout) -> int:
+    """How far the window's start moves between two prunes of an entity's tiles and ids.
+
+    Why not at every new tile: a prune reads the entity's whole hash of tiles and ids, and
+    with 1-second tiles nearly every event starts a tile, so pruning each time was most of
+    the write's cost. Tiles older than the window are ignored by reads and skipped by
+    writes, so only memory waits: at most an eighth of the window more."""
+    return max(layout.tile, layout.window // 8)
+
+
 def write_script(layout: StreamLayout) -> str:
     """Apply events to many entities' tiles, each event once (KEYS: per entity its tiles
     and its seen ids).
@@ -203,9 +217,11 @@ def write_script(layout: StreamLayout) -> str:
     return (
         f"""
 local T, W, FMT = {layout.tile}, {layout.window}, '<{"".join(codes)}'
+local STEP = {prune_step(layout)}
 local spack, sunpack = struct.pack, struct.unpack
 local function apply(K1, K2, n, i)
-local newest = tonumber(redis.call('HGET', K1, '__newest') or '')
+local head = redis.call('HMGET', K1, '__newest', '__cut', '__at', '__until')
+local newest = tonumber(head[1] or '')
 local started = false
 local tiles, dirty, low = {{}}, {{}}, nil
 local v, x
@@ -240,11 +256,16 @@ if newest ~= nil then
     args[#args + 1] = dirty[j]
     args[#args + 1] = spack(FMT, unpack(tiles[dirty[j]], 1, {width}))
   end
+  local cut, last = newest - W, tonumber(head[2] or '')
+  local prune = started and (last == nil or cut - last >= STEP)
+  if prune then args[#args + 1] = '__cut'; args[#args + 1] = cut end
   redis.call('HSET', K1, unpack(args))
-  local at = tonumber(redis.call('HGET', K1, '__at') or '')
-  if at and low < at then redis.call('HDEL', K1, '__at', '__memo') end  -- a late event: the memo is stale
-  if started then
-    local cut = newest - W
+  local at, valid = tonumber(head[3] or ''), tonumber(head[4] or '')
+  if at and low then  -- the kept read: a tile at or after its stamp enters at low + T, an older one changes it
+    if low < at then redis.call('HDEL', K1, '__at', '__until', '__memo')
+    elseif low + T < valid then redis.call('HSET', K1, '__until', string.format('%d', low + T)) end
+  end
+  if prune then
     local all = redis.call('HGETALL', K1)
     for j = 1, #all, 2 do
       local t = tonumber(all[j])
@@ -278,9 +299,9 @@ def read_script(layout: StreamLayout) -> str:
     adds its part with no lookups. Tiles are combined oldest first, so a float sum adds in
     the order the training read adds it, to the same double; they are sorted only when the
     hash does not already hold them in that order (a late event opened an older tile).
-    The answer is kept in ``__at``/``__memo`` for the next read at the same stamp (see the
-    module docstring); an entity with no hash gets no memo, so a read never makes a key
-    without its expiry."""
+    The answer is kept with the stamps it holds for (``__at``, ``__until``, ``__memo``: see the
+    module docstring); an entity with no hash gets none, so a read never makes a key without
+    its expiry."""
     codes = _struct_codes(layout)
     width = len(codes)
     # Lua allows 200 locals per function: a wide view keeps its parts and sums in tables
@@ -321,27 +342,42 @@ def read_script(layout: StreamLayout) -> str:
     return (
         _LUA_FMT
         + f"""
-local W, FMT = {layout.window}, '<{"".join(codes)}'
+local T, W, FMT = {layout.tile}, {layout.window}, '<{"".join(codes)}'
+local NEVER = 4000000000000000  -- a stamp no clock reaches: nothing after s, nothing to leave
+local SECONDS = {{{", ".join(str(x) for x in sorted({f.seconds for f in layout.features} | {layout.window}))}}}
 local sunpack = struct.unpack
 local s = tonumber(ARGV[1])
 local lo = s - W
 local function before(p, q) return p[1] < q[1] end
 local function entity(all)
-  local ts, vs, n, sorted, prev = {{}}, {{}}, 0, true, -math.huge
+  local ts, vs, n, sorted, prev, enter = {{}}, {{}}, 0, true, -math.huge, NEVER
   for j = 1, #all, 2 do
     local t = tonumber(all[j])
-    if t and t >= lo and t < s then
-      n = n + 1; ts[n] = t; vs[n] = all[j + 1]
-      if t < prev then sorted = false end
-      prev = t
+    if t then
+      if t >= s then
+        if t < enter then enter = t end
+      elseif t >= lo then
+        n = n + 1; ts[n] = t; vs[n] = all[j + 1]
+        if t < prev then sorted = false end
+        prev = t
+      end
     end
   end
-  if n == 0 then return false end
+  local valid = enter + T  -- the first stamp at which a tile now at or after s is inside
+  if n == 0 then return false, valid end
   if not sorted then
     local pairs_ = {{}}
     for j = 1, n do pairs_[j] = {{ts[j], vs[j]}} end
     table.sort(pairs_, before)
     for j = 1, n do ts[j] = pairs_[j][1]; vs[j] = pairs_[j][2] end
+  end
+  for _, sec in ipairs(SECONDS) do  -- the first stamp at which a tile leaves a window
+    for j = 1, n do
+      if ts[j] >= s - sec then
+        if ts[j] + sec + 1 < valid then valid = ts[j] + sec + 1 end
+        break
+      end
+    end
   end
   {chr(10).join("  " + line for line in setup).strip()}
   local present = 0
@@ -351,22 +387,24 @@ local function entity(all)
     present = present + {rows}
     {chr(10).join("    " + line for line in body).strip()}
   end
-  if present == 0 then return false end
-  return {{{", ".join(finish)}}}
+  if present == 0 then return false, valid end
+  return {{{", ".join(finish)}}}, valid
 end
-local S, MFMT, spack = ARGV[1], '<{"s" * len(layout.features)}', struct.pack
+local MFMT, spack = '<{"s" * len(layout.features)}', struct.pack
 local function read(K)
-  local got = redis.call('HMGET', K, '__at', '__memo')
-  if got[1] == S then
-    if got[2] == '' then return false end
-    local v = {{sunpack(MFMT, got[2])}}
+  local got = redis.call('HMGET', K, '__at', '__until', '__memo')
+  local at, valid = tonumber(got[1] or ''), tonumber(got[2] or '')
+  if at and at <= s and s < valid then
+    if got[3] == '' then return false end
+    local v = {{sunpack(MFMT, got[3])}}
     v[#v] = nil  -- unpack's last result is the next position
     return v
   end
   local all = redis.call('HGETALL', K)
   if #all == 0 then return false end  -- no key: nothing to memoize (and no key made without its expiry)
-  local v = entity(all)
-  redis.call('HSET', K, '__at', S, '__memo', v and spack(MFMT, unpack(v)) or '')
+  local v, upto = entity(all)
+  local memo = v and spack(MFMT, unpack(v)) or ''
+  redis.call('HSET', K, '__at', ARGV[1], '__until', string.format('%d', upto), '__memo', memo)
   return v
 end
 local out = {{}}
