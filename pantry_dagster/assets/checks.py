@@ -1,4 +1,4 @@
-"""Verdicts (pantry/monitor) as Dagster asset check results and per-partition observations.
+"""Verdicts (pantry/monitor) as Dagster asset check results, and per-partition figures.
 
 Why the checks run inside the materializing run (``check_specs``): the verdict is then on
 the asset page next to the materialization it judges, a blocking check stops what comes
@@ -75,13 +75,16 @@ def check_result(key: dg.AssetKey, check: str, verdicts: list[Verdict], partitio
     )
 
 
-def observation(key: dg.AssetKey, partition: str, figures: Mapping[str, Any]) -> dg.AssetObservation:
-    """A partition's own figures, recorded as its own event (a range run writes one per day)."""
-    return dg.AssetObservation(
-        asset_key=key,
-        partition=partition,
-        metadata={k: _value(v) for k, v in figures.items() if v is not None and not (isinstance(v, float) and v != v)},
-    )
+def partition_figures(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """A partition's own figures as metadata of that partition's materialization.
+
+    Why on the materialization, not an ``AssetObservation`` per partition: a range run writes a
+    materialization per partition anyway (``add_asset_metadata(..., partition_key=)`` fills
+    each with its own day's figures), so the figures cost no event of their own. Each event
+    is a SQLite write of about 15 ms: the churn lab's 775 observations were 11 s of its run.
+    Each partition's page in the UI shows that day's figures
+    (docs/screens/partition_figures_feature.png)."""
+    return {k: _value(v) for k, v in figures.items() if v is not None and not (isinstance(v, float) and v != v)}
 
 
 # a range run records each judged partition's own evaluation up to this many partitions per

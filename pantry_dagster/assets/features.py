@@ -20,8 +20,8 @@ from pantry.spec.model import Catalog
 from pantry_dagster.assets.checks import (
     check_result,
     check_spec,
-    observation,
     partition_evaluations,
+    partition_figures,
     source_schema_evaluations,
 )
 from pantry_dagster.assets.metadata import (
@@ -171,29 +171,25 @@ def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str
         source_schema_evaluations(context, verdicts)
         send_alerts(context, alerts)
         figures: dict[date, dict[str, dict]] = {day: {n: every[day][n] for n in names} for day in days}
-        for day in days:
+        for day in days:  # each partition's own figures, on its own materialization
             for key in selected:
                 figure = figures[day][by_key[key].planned.feature.name]
-                context.log_event(observation(key, day.isoformat(), {**figure, "stamp": stamp_of(day).isoformat()}))
+                context.add_asset_metadata(
+                    partition_figures({**figure, "stamp": stamp_of(day).isoformat()}),
+                    asset_key=key,
+                    partition_key=day.isoformat(),
+                )
         if not figures[end] or not any(s["rows"] for s in figures[end].values()):
             context.log.warning(
                 f"no {plan.view.entity} is present at {stamp_of(end)}: the sources have no rows in the window (late or empty partition?)"
             )
         store.offline.write_stats(view_name, end, figures[end])
         for key in selected:
-            name = by_key[key].planned.feature.name
-            one_day = figures[end][name] if len(days) == 1 else {}  # a range's figures are its partitions' own
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
-                    **{
-                        k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else dg.MetadataValue.int(int(v))
-                        for k, v in one_day.items()
-                        if v is not None
-                    },
                     "tile_rows": dg.MetadataValue.int(rows),
                     "partitions": dg.MetadataValue.int(len(days)),
-                    "stamp": stamp_of(end).isoformat(),
                     "partition_range": f"{start}..{end}",
                 },
             )

@@ -21,8 +21,8 @@ from pantry.offline.sources import connect, source_schema
 from pantry_dagster.assets.checks import (
     check_result,
     check_spec,
-    observation,
     partition_evaluations,
+    partition_figures,
     source_schema_evaluations,
 )
 from pantry_dagster.assets.metadata import (
@@ -124,23 +124,20 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
             )
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         totals = _day_values(store, metric, frame, start, end)
-        for day in days:  # each partition's own figures, in its own event
+        for day in days:  # each partition's own figures, on its own materialization
             today = frame[frame[DAY] == day]
-            context.log_event(
-                observation(
-                    context.asset_key,
-                    day.isoformat(),
-                    {"value": totals.get(day), "rows": len(today), "null_count": int(today[name].isna().sum())},
-                )
+            context.add_asset_metadata(
+                partition_figures(
+                    {"value": totals.get(day), "rows": len(today), "null_count": int(today[name].isna().sum())}
+                ),
+                asset_key=context.asset_key,
+                partition_key=day.isoformat(),
             )
-        metadata: dict[str, object] = {
-            "rows": dg.MetadataValue.int(rows),
+        metadata: dict[str, object] = {  # the run's own facts; a partition's figures override its rows and nulls
+            "rows_written": dg.MetadataValue.int(rows),
             "days": dg.MetadataValue.int(len(days)),
-            "null_count": dg.MetadataValue.int(int(frame[name].isna().sum())),
             "partition_range": f"{start}..{end}",
         }
-        if len(days) == 1 and totals.get(end) is not None:  # a one-day run's value is that partition's own
-            metadata["value"] = dg.MetadataValue.float(float(totals[end]))
         verdicts = metric_range_checks(store, name, days)
         record(store.home, verdicts)
         send_alerts(context, alerts)

@@ -40,10 +40,10 @@ def test_backfill_range_then_reads_match_the_oracle(project, dagster_home: Path)
         assert len(instance.fetch_materializations(feature_key("shopper", "median_7d"), limit=50).records) == 12
         record = instance.fetch_materializations(feature_key("shopper", "revenue_7d"), limit=1).records[0]
         assert record.asset_materialization.metadata["partition_range"].value == "2024-01-01..2024-01-12"
-        # each partition's own figures, in its own observation (not the last day's copied onto all 12)
+        # each partition's own figures, on its own materialization (not the last day's copied onto all 12)
         observed = {
-            r.partition_key: r.asset_observation.metadata
-            for r in instance.fetch_observations(feature_key("shopper", "revenue_7d"), limit=100).records
+            r.partition_key: r.asset_materialization.metadata
+            for r in instance.fetch_materializations(feature_key("shopper", "revenue_7d"), limit=100).records
         }
         assert sorted(observed) == [f"2024-01-{d:02d}" for d in range(1, 13)]
         for day in (date(2024, 1, 5), date(2024, 1, 12)):

@@ -109,13 +109,12 @@ def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path:
         events = instance.fetch_materializations(metric_key("revenue_per_classic_drink"), limit=10).records
         assert {e.partition_key for e in events} == {"2022-01-03", "2022-01-04", "2022-01-05"}
         metadata = events[0].asset_materialization.metadata
-        assert metadata["rows"].value == 3 and metadata["partition_range"].value == "2022-01-03..2022-01-05"
-        assert "value" not in metadata  # a range has no one value: each partition records its own
-        observed = {
-            r.partition_key: r.asset_observation.metadata["value"].value
-            for r in instance.fetch_observations(metric_key("revenue_per_classic_drink"), limit=10).records
-        }
+        assert metadata["rows_written"].value == 3 and metadata["partition_range"].value == "2022-01-03..2022-01-05"
+        # each partition's materialization carries its own figures, not the last day's copied onto all
+        observed = {r.partition_key: r.asset_materialization.metadata["value"].value for r in events}
         assert observed == pytest.approx({"2022-01-03": 11.0, "2022-01-04": 9.6, "2022-01-05": 79 / 7})
+        assert {r.asset_materialization.metadata["rows"].value for r in events} == {1}
+        assert len(instance.fetch_observations(metric_key("revenue_per_classic_drink"), limit=10).records) == 0
         checks = {
             r.event.dagster_event.event_specific_data.check_name: r.event.dagster_event.event_specific_data
             for name in ("value", "rows_and_nulls")

@@ -272,8 +272,8 @@ def test_daily_partitions_materialize_from_the_same_rows(
     view = built.resolve_assets_def(feature_key("live", "spend_5m"))
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         assert dg.materialize([view], instance=instance, partition_key="2026-11-20").success
-        observed = instance.fetch_observations(feature_key("live", "clicks_1h"), limit=5).records[0]
-    figures = observed.asset_observation.metadata
+        observed = instance.fetch_materializations(feature_key("live", "clicks_1h"), limit=5).records[0]
+    figures = observed.asset_materialization.metadata
     want = [_brute(rows, u, stamp)["clicks_1h"] for u in range(1, 6)]
     present = [w for w in want if w is not None]
     assert figures["entities_present"].value == len(present)
