@@ -641,7 +641,7 @@ class Store:
         from redis.cluster import RedisCluster
 
         from pantry.online.client import guarded
-        from pantry.online.raw_read import read_raw, response_json
+        from pantry.online.raw_read import columns_of, read_raw, response_json
 
         plans = self._plans(features)
         client = self._redis_client
@@ -655,14 +655,14 @@ class Store:
             doing="the online read",
             view=requests[0][0] if len(requests) == 1 else None,
         )
-        columns: list[tuple[str, Any, int | None]] = []
+        columns: list[tuple[str, Any, bool]] = []
         seen: set[str] = set()
         for (view, names, keys), view_replies in zip(requests, replies):
             key = plans[view][0].key
             if key not in seen:
                 seen.add(key)
-                columns.append((key, keys, None))
-            columns += [(name, view_replies, i) for i, name in enumerate(names)]
+                columns.append((key, keys, False))
+            columns += [(name, column, True) for name, column in zip(names, columns_of(view_replies, len(names)))]
         return response_json(columns)
 
     @cached_property

@@ -71,15 +71,25 @@ def read_raw(
         pool.release(connection)
 
 
-def response_json(columns: Sequence[tuple[str, Sequence[Any] | list[list[bytes | None]], int | None]]) -> bytes:
-    """``{"name": [...], ...}`` from ``(name, values, field)``: with ``field`` None the values
-    are Python (an entity key column, encoded here); else they are the raw replies, and the
-    column is each reply's ``field``-th value."""
+@lru_cache(maxsize=4096)
+def _label(name: str) -> bytes:
+    return json.dumps(name).encode() + b":"
+
+
+def response_json(columns: Sequence[tuple[str, Sequence[Any], bool]]) -> bytes:
+    """``{"name": [...], ...}`` from ``(name, values, raw)``: raw values are stored JSON text
+    (None where missing), joined as they are; other values are Python (an entity key column),
+    encoded here. Lists are joined, not generators: this runs once per column per request."""
     parts = []
-    for name, values, field in columns:
-        if field is None:
-            encoded = json.dumps(list(values), separators=(",", ":")).encode()
+    for name, values, raw in columns:
+        if raw:
+            encoded = b"[" + b",".join([v or b"null" for v in values]) + b"]"  # an empty text is no JSON: null
         else:
-            encoded = b"[" + b",".join(reply[field] or b"null" for reply in values) + b"]"  # type: ignore[index]
-        parts.append(json.dumps(name).encode() + b":" + encoded)
+            encoded = json.dumps(list(values), separators=(",", ":")).encode()
+        parts.append(_label(name) + encoded)
     return b"{" + b",".join(parts) + b"}"
+
+
+def columns_of(replies: Sequence[Sequence[bytes | None]], width: int) -> list[Sequence[bytes | None]]:
+    """Per-key HMGET replies as per-field columns (``width`` of them, also with no keys)."""
+    return list(zip(*replies)) if replies else [() for _ in range(width)]
