@@ -24,3 +24,12 @@ def env_number(name: str, default: float, kind: type = float) -> float:
     if value <= 0:
         raise PantryError(f"{name}={text!r} is not a positive number", field=name, hint=f"unset it for {default:g}")
     return value
+
+
+def sensor_seconds() -> int:
+    """How often the alert and online-push sensors tick (``PANTRY_SENSOR_SECONDS``, 30 s).
+
+    Why a setting: an alert or a push waits up to one tick, and a team may want them sooner
+    (or a busy instance, later); the end-to-end test under ``dagster dev`` ticks every few
+    seconds instead of waiting out 30-second ticks."""
+    return int(env_number("PANTRY_SENSOR_SECONDS", 30, int))

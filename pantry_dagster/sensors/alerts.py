@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from pantry.monitor.verdicts import Verdict, record
+from pantry.settings import sensor_seconds
 from pantry_dagster.resources.alerts import SlackAlerts
 
 FRESHNESS_DEADLINE = "0 2 * * *"  # a day's partition is late when it is not materialized by 02:00 UTC the next day
@@ -52,7 +53,7 @@ def freshness_verdicts(instance: dg.DagsterInstance, checks: Sequence[dg.AssetCh
 def build_alert_sensors(freshness_checks: Sequence[dg.AssetChecksDefinition]) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="monitor_alerts_sensor",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=sensor_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Sends failed checks, late partitions and failed runs to Slack, once per failure, one recovery.",
     )

@@ -11,6 +11,7 @@ import json
 
 import dagster as dg
 
+from pantry.settings import sensor_seconds
 from pantry_dagster.assets.features import feature_key
 from pantry_dagster.resources.online import OnlineStore
 
@@ -46,7 +47,7 @@ def build_online_push_sensor(online_views: dict[str, str]) -> dg.SensorDefinitio
     @dg.sensor(
         name="online_push_sensor",
         job=online_push_job,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=sensor_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def online_push_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:

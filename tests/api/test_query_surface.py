@@ -289,7 +289,8 @@ def test_row_cap_and_timeout(
             and "group_by=event" in logged[0]
             and "k-slow" not in logged[0]
         )
-        assert "ran longer than 0.05 s" in reply.json()["detail"]
+        detail = reply.json()["detail"]  # stopped in its worker, or (on a busy machine) the worker replaced
+        assert "ran longer than 0.05 s" in detail or "past PANTRY_QUERY_TIMEOUT (0.05 s)" in detail, detail
         again = client.get("/metrics/query", params={"metrics": "p50"}, headers={"X-API-Key": "k-slow"})  # type: ignore[attr-defined]
         assert again.status_code in (200, 504)  # the worker took the next query
         assert client.get("/healthz").status_code in (200, 503)  # type: ignore[attr-defined]  # the server still answers
