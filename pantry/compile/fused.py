@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from pantry.compile.sql import VALUE, aggregate, col, qualified
 from pantry.spec.model import Measure, Metric, SemanticModel
 
 FUSABLE = ("sum", "count", "count_distinct", "average", "min", "max", "sum_boolean")
@@ -51,9 +52,7 @@ Rows = Callable[[SemanticModel, Measure, list[str], list[exp.Expression], Metric
 def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
     """One scan of the leaves' model: every leaf's aggregate, filtered by its own conditions.
     ``rows`` builds the row-level subquery (``Compiler._rows``)."""
-    from pantry.compile.query import VALUE as value  # the rows' value column; query imports this module
-    from pantry.compile.query import aggregate, col, qualified
-
+    value = VALUE
     first = leaves[0]
     names = list(first.names)
     texts = [{c.sql(): c for c in leaf.conditions} for leaf in leaves]

@@ -10,7 +10,7 @@ from sqlglot import exp
 from sqlglot.lineage import lineage
 
 from pantry.compile.dialects import to_sql
-from pantry.compile.query import SOURCE_SCHEMA
+from pantry.compile.sql import SOURCE_SCHEMA
 
 
 def read_columns(tree: exp.Expression) -> set[tuple[str, str]]:

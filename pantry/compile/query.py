@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 
-import sqlglot
 from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
@@ -38,13 +36,11 @@ from pantry.compile.names import (
     metric_time_grain,
     output_name,
 )
+from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE, VALUE, _parse_expr, aggregate, col, ident, qualified
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
 from pantry.spec.windows import GRAINS, SUB_DAILY, Window
 
-SPINE_TABLE = "pantry_time_spine"
-SOURCE_SCHEMA = "src"
-VALUE = "__value"
 DAY = "metric_time__day"
 METRIC_TIME = "metric_time"
 
@@ -136,14 +132,6 @@ class _Context:
     offset: Window | None = None
 
 
-def ident(name: str) -> exp.Identifier:
-    return exp.Identifier(this=name, quoted=True)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.Column(this=ident(name), table=exp.Identifier(this=table, quoted=False) if table else None)
-
-
 def source_table(model: SemanticModel, alias: str) -> exp.Table:
     """Models are read through views ``src.<model>``; the offline layer creates them."""
     return exp.Table(
@@ -151,20 +139,6 @@ def source_table(model: SemanticModel, alias: str) -> exp.Table:
         db=exp.to_identifier(SOURCE_SCHEMA),
         alias=exp.TableAlias(this=exp.to_identifier(alias)),
     )
-
-
-@lru_cache(maxsize=4096)
-def _parse_expr(sql: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read="duckdb")
-
-
-def qualified(sql: str, alias: str) -> exp.Expression:
-    """A model's column expression with every column bound to the model's alias."""
-    tree = _parse_expr(sql).copy()
-    for column in tree.find_all(exp.Column):
-        if not column.table:
-            column.set("table", exp.to_identifier(alias))
-    return tree
 
 
 def date_add(value: exp.Expression, window: Window, sign: int = 1, kind: str = "DATE") -> exp.Expression:
@@ -274,30 +248,6 @@ def fine_bounds(
     lo = _fine_floor(start_at, grain) if start_at is not None else None
     hi = _fine_floor(end_at, grain) + _FINE_STEP[grain] if end_at is not None else None
     return lo, hi
-
-
-def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
-    """The measure's aggregation over one column, in sqlglot terms."""
-    agg = measure.agg
-    if agg == "sum":
-        return exp.Sum(this=value)
-    if agg == "count":
-        return exp.Count(this=value)
-    if agg == "count_distinct":
-        return exp.Count(this=exp.Distinct(expressions=[value]))
-    if agg == "average":
-        return exp.Avg(this=value)
-    if agg == "min":
-        return exp.Min(this=value)
-    if agg == "max":
-        return exp.Max(this=value)
-    if agg == "sum_boolean":
-        return exp.Sum(this=exp.cast(value, "INT", copy=False))
-    quantile = exp.Literal.number(measure.percentile if measure.percentile is not None else 0.5)
-    if measure.use_approximate_percentile:
-        return exp.ApproxQuantile(this=value, quantile=quantile)
-    kind = exp.PercentileDisc if measure.use_discrete_percentile else exp.PercentileCont
-    return exp.WithinGroup(this=kind(this=quantile), expression=exp.Order(expressions=[exp.Ordered(this=value)]))
 
 
 class Compiler:

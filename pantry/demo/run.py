@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from pantry.api.store import Store
+from pantry.api.tables import drift_table, frame_table
 from pantry.demo.data import build_demo_data
 from pantry.errors import PantryError
 
@@ -81,7 +82,6 @@ def serve_online(store: Store, console: Console) -> dict[str, pd.DataFrame]:
     """
     import pandas as pd
 
-    from pantry.api.cli import frame_table
     from pantry.features.plan import stamp_of
     from pantry.online.layout import expires_at
 
@@ -128,8 +128,6 @@ def serve_stream(store: Store, console: Console, guest: int = 7) -> None:
 
     import pandas as pd
 
-    from pantry.api.cli import frame_table
-
     view = store.definitions.views["guest_live"]
     refs = [f"guest_live:{f.name}" for f in view.features]
     store.sync_stream("guest_live")  # the declared rows, and any pushed while Redis was away
@@ -164,7 +162,6 @@ def serve_stream(store: Store, console: Console, guest: int = 7) -> None:
 
 
 def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
-    from pantry.api.cli import frame_table
 
     written = build_demo_data(store.defs)
     console.print(f"demo data in {store.defs / 'data'} ({len(written)} files written)")
@@ -231,7 +228,6 @@ def run_demo(store: Store, console: Console, materialize: bool = True) -> None:
         )
         console.print(frame_table(frame, title="Point-in-time training rows (plane_activity)"))
     if materialize and "plane_activity" in store.definitions.views:
-        from pantry.api.cli import drift_table
         from pantry.monitor.drift import view_drift
 
         drift = view_drift(store, "plane_activity", store.latest_partition("plane_activity"))

@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.compile.dialects import to_sql
-from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.errors import PantryError
 from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.features.reads import TIMESTAMP

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.features.plan import ViewPlan
 from pantry.features.tiles import BATCH_NAME, model_rows, q
 from pantry.offline.scratch import scratch

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from pantry.compile.query import SOURCE_SCHEMA, qualified
+from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.offline.atomic import atomically
 from pantry.offline.location import OfflineTables

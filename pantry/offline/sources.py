@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pantry.compile.query import SOURCE_SCHEMA, SPINE_TABLE
+from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.location import OfflineTables
 from pantry.spec.model import Catalog, SemanticModel, TimeSpine

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.names import NameResolver, output_name
-from pantry.compile.query import SOURCE_SCHEMA
+from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
@@ -68,7 +68,7 @@ AGG_SQL = {
 def _binds(con: duckdb.DuckDBPyConnection, model: SemanticModel, text: str, agg: str | None) -> str | None:
     """DuckDB's reason why ``text`` (inside its aggregation, for a measure) does not bind
     against the model's real source, or None. A bind reads no rows: DESCRIBE only plans."""
-    from pantry.compile.query import qualified
+    from pantry.compile.sql import qualified
 
     try:  # rendered as the compiler renders it: sqlglot qualifies and quotes names ('at' is a keyword)
         value = f"({qualified(text, 'm0').sql('duckdb')})"

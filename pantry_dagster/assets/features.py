@@ -34,15 +34,12 @@ from pantry_dagster.assets.metadata import (
     still_running,
     table_schema,
 )
+from pantry_dagster.keys import feature_key
 from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
 
 IO_MANAGER = "pantry_features_io"
 TILE_MEMORY = "1GB"  # DuckDB's memory for computing a run's tiles; past it, the aggregate spills
-
-
-def feature_key(view: str, feature: str) -> dg.AssetKey:
-    return dg.AssetKey(["features", view, feature])
 
 
 def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:

@@ -36,12 +36,9 @@ from pantry_dagster.assets.metadata import (
     table_schema,
     tags,
 )
+from pantry_dagster.keys import metric_key
 from pantry_dagster.resources.alerts import SlackAlerts, send_alerts
 from pantry_dagster.resources.offline import OfflineStore
-
-
-def metric_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["metrics", name])
 
 
 def partitions_for(facts: MetricFacts) -> dg.DailyPartitionsDefinition:

@@ -12,7 +12,7 @@ import json
 import dagster as dg
 
 from pantry.settings import sensor_seconds
-from pantry_dagster.assets.features import feature_key
+from pantry_dagster.keys import feature_key
 from pantry_dagster.resources.online import OnlineStore
 
 JOB = "online_push"

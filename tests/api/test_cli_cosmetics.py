@@ -6,7 +6,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-from pantry.api.cli import _fmt
+from pantry.api.tables import cell as _fmt
 
 
 def test_version_is_printed_not_called_a_bug() -> None:

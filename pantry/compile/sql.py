@@ -1,0 +1,67 @@
+"""SQL building blocks every compiler room shares: quoted names, a model's column bound to
+its alias, a measure's aggregate, the name of a row's value column.
+
+Why a leaf module: the compiler, the fused scans (``fused.py``), the offline sources and the
+feature tiles all need these few helpers; importing them from ``query.py`` pulled in the
+whole compiler and made ``fused.py`` and ``query.py`` import each other. This module imports
+nothing of Pantry but the definition model.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.spec.model import Measure
+
+SPINE_TABLE = "pantry_time_spine"  # the daily time spine the offline layer creates
+SOURCE_SCHEMA = "src"  # models are read through views src.<model>, which the offline layer creates
+VALUE = "__value"  # the column holding a measure's value in a metric's row-level subquery
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=exp.Identifier(this=table, quoted=False) if table else None)
+
+
+@lru_cache(maxsize=4096)
+def _parse_expr(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def qualified(sql: str, alias: str) -> exp.Expression:
+    """A model's column expression with every column bound to the model's alias."""
+    tree = _parse_expr(sql).copy()
+    for column in tree.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(alias))
+    return tree
+
+
+def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
+    """The measure's aggregation over one column, in sqlglot terms."""
+    agg = measure.agg
+    if agg == "sum":
+        return exp.Sum(this=value)
+    if agg == "count":
+        return exp.Count(this=value)
+    if agg == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[value]))
+    if agg == "average":
+        return exp.Avg(this=value)
+    if agg == "min":
+        return exp.Min(this=value)
+    if agg == "max":
+        return exp.Max(this=value)
+    if agg == "sum_boolean":
+        return exp.Sum(this=exp.cast(value, "INT", copy=False))
+    quantile = exp.Literal.number(measure.percentile if measure.percentile is not None else 0.5)
+    if measure.use_approximate_percentile:
+        return exp.ApproxQuantile(this=value, quantile=quantile)
+    kind = exp.PercentileDisc if measure.use_discrete_percentile else exp.PercentileCont
+    return exp.WithinGroup(this=kind(this=quantile), expression=exp.Order(expressions=[exp.Ordered(this=value)]))
