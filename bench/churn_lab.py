@@ -168,7 +168,7 @@ sys.exit(code)
 def training_read(defs: Path, home: Path, customers: int) -> tuple[float, float]:
     """10,000 entity rows at random times in the month: Pantry against a raw ASOF read."""
     from pantry import Store
-    from pantry.features.tiles import tile_table
+    from pantry.offline.feature_tables import tile_table
 
     rng = np.random.default_rng(7)
     entity_df = pd.DataFrame(

@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from pantry.errors import PantryError
 from pantry.features.plan import PlannedFeature, ViewPlan
-from pantry.features.tiles import PARTITIONS_TABLE, partial_columns, q, rows_column, tile_table
+from pantry.features.tiles import partial_columns, rows_column
+from pantry.offline.feature_tables import PARTITIONS_TABLE, q, tile_table
 
 TIMESTAMP = "event_timestamp"
 

@@ -25,8 +25,9 @@ import pandas as pd
 
 from pantry.features.plan import ViewPlan
 from pantry.features.reads import combine, run_read
-from pantry.features.tiles import partial_columns, q, rows_column, tile_table
+from pantry.features.tiles import partial_columns, rows_column
 from pantry.features.window_figures import HASH_SPACE, dense_forms, sample_cut, window_figures
+from pantry.offline.feature_tables import q, tile_table
 
 MEMORY_LIMIT = "1GB"  # DuckDB's own limit for a stamp's values; past it, the table spills
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")

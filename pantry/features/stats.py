@@ -6,12 +6,10 @@ Dagster UI plots each materialization's numbers over time.
 
 from __future__ import annotations
 
-from datetime import date
-
 import duckdb
 import pandas as pd
 
-STATS_TABLE = "features.pantry_feature_stats"
+from pantry.offline.feature_tables import STATS_TABLE
 
 
 def feature_stats(values: pd.DataFrame, name: str) -> dict[str, float | int | None]:
@@ -28,32 +26,6 @@ def feature_stats(values: pd.DataFrame, name: str) -> dict[str, float | int | No
         "max": float(numeric.max()) if numeric.notna().any() else None,
         "distinct": int(column.nunique(dropna=True)),
     }
-
-
-def write_stats(
-    con: duckdb.DuckDBPyConnection, view: str, day: date, stats: dict[str, dict[str, float | int | None]]
-) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS features")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {STATS_TABLE} (view VARCHAR, feature VARCHAR, day DATE, rows BIGINT, entities_present BIGINT, "
-        "null_rate DOUBLE, mean DOUBLE, min DOUBLE, max DOUBLE, distinct_count BIGINT, recorded_at TIMESTAMPTZ)"
-    )
-    for feature, s in stats.items():
-        con.execute(
-            f"INSERT INTO {STATS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [
-                view,
-                feature,
-                day,
-                s["rows"],
-                s["entities_present"],
-                s["null_rate"],
-                s["mean"],
-                s["min"],
-                s["max"],
-                s["distinct"],
-            ],
-        )
 
 
 def latest_stats(con: duckdb.DuckDBPyConnection, prefix: str = "") -> dict[tuple[str, str], dict[str, object]]:

@@ -22,31 +22,19 @@ from datetime import date, timedelta
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.features.plan import PlannedFeature, ViewPlan
-from pantry.offline.atomic import atomically
+from pantry.offline.feature_tables import q, write_tiles
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.spec.model import Dimension, SemanticModel
 
-FEATURES_SCHEMA = "features"
 # the order rows reached the store: the declared source first, then pushed batches by name
 # (arrival time), each in row order; ``stream_events.arrival_rank`` is the same order
 # (a batch on S3 is read from its cached copy, ``.../<batch name>/<etag>.parquet``)
 BATCH_NAME = r"(\d{20})-([0-9a-f]{8})\.parquet(/[^/]*)?$"
 ARRIVAL = f"regexp_matches(m0.{FILE_COLUMN}, '{BATCH_NAME}'), m0.{FILE_COLUMN}, m0.{ROW_COLUMN}"
-PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"
-
-
-def q(name: str) -> str:
-    """A quoted identifier, safe for any user-chosen name."""
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-def tile_table(view: str) -> str:
-    return f"{FEATURES_SCHEMA}.{q(view)}"
 
 
 def rows_column(model: SemanticModel) -> str:
@@ -204,43 +192,6 @@ def stream_tiles(source: duckdb.DuckDBPyConnection, plan: ViewPlan, lo: date, hi
 
 
 TILE_BATCH_ROWS = 200_000
-
-
-def write_tiles(
-    con: duckdb.DuckDBPyConnection,
-    plan: ViewPlan,
-    tiles: pa.Table | pa.RecordBatchReader,
-    lo: date,
-    hi: date,
-    start: date,
-    end: date,
-) -> int:
-    """Replace tiles of days ``lo..hi`` and mark partitions ``start..end`` materialized, atomically."""
-    table = tile_table(plan.view.name)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FEATURES_SCHEMA}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} (view VARCHAR, day DATE, materialized_at TIMESTAMPTZ)")
-    shape = tiles.schema.empty_table()  # a stream is read once: the table's shape comes from its schema
-    con.register("__pantry_tiles_shape", shape)
-    try:
-        with atomically(con, "__pantry_tiles", tiles):
-            con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM __pantry_tiles_shape")
-            existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-            if existing != shape.column_names:
-                con.execute(f"DROP TABLE {table}")  # the view's shape changed: its tiles are rebuilt from here
-                con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_tiles_shape")
-                con.execute(f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ?", [plan.view.name])
-            con.execute(f"DELETE FROM {table} WHERE __day BETWEEN ? AND ?", [lo, hi])
-            inserted = int(con.execute(f"INSERT INTO {table} SELECT * FROM __pantry_tiles").fetchall()[0][0])
-            con.execute(
-                f"DELETE FROM {PARTITIONS_TABLE} WHERE view = ? AND day BETWEEN ? AND ?", [plan.view.name, start, end]
-            )
-            con.execute(
-                f"INSERT INTO {PARTITIONS_TABLE} SELECT ?, CAST(range AS DATE), now() FROM range(?::DATE, ?::DATE + 1, INTERVAL 1 DAY)",
-                [plan.view.name, start, end],
-            )
-    finally:
-        con.unregister("__pantry_tiles_shape")
-    return inserted
 
 
 def materialize(

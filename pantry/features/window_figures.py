@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pantry.features.plan import PlannedFeature, ViewPlan
-from pantry.features.tiles import partial_columns, q, rows_column, tile_table
+from pantry.features.tiles import partial_columns, rows_column
+from pantry.offline.feature_tables import q, tile_table
 
 DENSE_BYTES = 64 * 1024 * 1024  # one chunk's (entities x days) float64 matrix, about
 STAMPS_PER_PASS = 32  # stamps laid out together: a pass's days are these and the window before

@@ -119,13 +119,13 @@ class LocalOffline:
     def write_tiles(
         self, plan: ViewPlan, tiles: pa.Table | pa.RecordBatchReader, lo: date, hi: date, start: date, end: date
     ) -> int:
-        from pantry.features.tiles import write_tiles
+        from pantry.offline.feature_tables import write_tiles
 
         with self.connection() as con:
             return write_tiles(con, plan, tiles, lo, hi, start, end)
 
     def write_stats(self, view: str, day: date, stats: dict[str, dict[str, float | int | None]]) -> None:
-        from pantry.features.stats import write_stats
+        from pantry.offline.feature_tables import write_stats
 
         with self.connection() as con:
             write_stats(con, view, day, stats)
