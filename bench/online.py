@@ -119,9 +119,8 @@ feature_views:
     return defs
 
 
-def served_project(root: Path) -> tuple[Store, subprocess.Popen, str]:
-    """The ``wide`` view built under ``root``, its newest day materialized and pushed into a
-    redis-server of its own: what the HTTP benchmarks serve."""
+def materialized_project(root: Path, redis_url: str) -> Store:
+    """The ``wide`` view built under ``root`` with its newest day materialized offline."""
     import duckdb
 
     from pantry import Store
@@ -129,14 +128,20 @@ def served_project(root: Path) -> tuple[Store, subprocess.Popen, str]:
     from pantry.features.tiles import materialize
     from pantry.offline.sources import connect
 
-    defs = build_project(root)
-    redis_proc, url = start_redis(root)
-    store = Store(defs=defs, home=root / "home", redis_url=url)
+    store = Store(defs=build_project(root), home=root / "home", redis_url=redis_url)
     store.home.mkdir()
     plan = plan_view(store.definitions, store.definitions.views["wide"])
     offline = duckdb.connect(str(store.offline_db))
     materialize(connect(store.definitions, models=plan.models), offline, plan, YESTERDAY, YESTERDAY)
     offline.close()
+    return store
+
+
+def served_project(root: Path) -> tuple[Store, subprocess.Popen, str]:
+    """The ``wide`` view built under ``root``, its newest day materialized and pushed into a
+    redis-server of its own: what the HTTP benchmarks serve."""
+    redis_proc, url = start_redis(root)
+    store = materialized_project(root, url)
     store.push_online("wide", YESTERDAY)
     return store, redis_proc, url
 
@@ -200,26 +205,15 @@ async def load(host: str, port: int, rate: int, seconds: int, body: dict, connec
 
 
 def main() -> None:
-    from pantry import Store
-    from pantry.features.plan import plan_view
-    from pantry.features.tiles import materialize
-    from pantry.offline.sources import connect
     from pantry.online.layout import encode
 
     root = Path(tempfile.mkdtemp())
-    defs = build_project(root)
     ours_redis, ours_url = start_redis(root)
     raw_dir = root / "raw"
     raw_dir.mkdir()
     raw_redis, raw_url = start_redis(raw_dir)
-    store = Store(defs=defs, home=root / "home", redis_url=ours_url)
-    store.home.mkdir()
-    plan = plan_view(store.definitions, store.definitions.views["wide"])
-    import duckdb
-
-    offline = duckdb.connect(str(store.offline_db))
-    materialize(connect(store.definitions, models=plan.models), offline, plan, YESTERDAY, YESTERDAY)
-    offline.close()
+    store = materialized_project(root, ours_url)
+    defs = store.defs
     names = [f"f{i}" for i in range(FEATURES - 1)] + ["label_last"]
     rows = []
 
