@@ -376,18 +376,27 @@ class Store:
 
         return connect(self.online_url, timeout=60.0)
 
-    def push(self, model: str, rows: Any) -> Any:
+    def push(self, model: str, rows: Any, serve: bool = True) -> Any:
         """Rows into an ``ingest: push`` model (a DataFrame, a pyarrow table or a list of
         dicts). Returns once the good rows are durable in the offline store, with how many were
-        kept and each refused row with its reason; an event id seen before counts once."""
+        kept and each refused row with its reason; an event id seen before counts once.
+
+        ``serve=False`` returns before the streaming views' online tiles take the rows; the
+        caller then owes ``serve_pushed(result)``. Why: a stream consumer applies one batch's
+        tiles (mostly waiting on Redis) while it reads and writes the next."""
         from pantry.ingest.push import push_rows
 
         catalog = self.definitions
         schemas = self.__dict__.setdefault("_push_schemas", {})
         result = push_rows(catalog, self.home, self.offline, model, rows, schemas)
-        if result.batch is not None:
-            self._serve_pushed(model, result.rows, result.batch)
+        if serve:
+            self.serve_pushed(result)
         return result
+
+    def serve_pushed(self, result: Any) -> None:
+        """A push's durable rows (``push(..., serve=False)``) into the online tiles."""
+        if result.batch is not None:
+            self._serve_pushed(result.model, result.rows, result.batch)
 
     def _streaming_views(self, model: str | None = None) -> list[str]:
         """Streaming views served online, those reading ``model`` when it is given."""

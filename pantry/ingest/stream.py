@@ -8,6 +8,14 @@ them back (its own pending list first, then XAUTOCLAIM of entries idle too long)
 writing them again is harmless because a model's rows are read first-row-per-event-id.
 So nothing is lost and nothing counts twice.
 
+Why a batch's online tiles are applied while the next batch is read: applying them is
+mostly waiting on Redis to run the tile script, and checking and writing a batch is mostly
+Python and disk. One worker thread applies batch ``k`` while the consumer reads, checks and
+writes batch ``k+1``; batch ``k`` is acknowledged only once its tiles are in, so the order
+above holds for every entry (durable, served, acknowledged), batches are served in the
+order they were read, and a failure of the tiles leaves the batch pending, to be applied
+again (each event counts once).
+
 Why poison entries go to the dead letters and never stop the stream: an entry that cannot
 be read (invalid UTF-8, a field past ``PANTRY_MAX_FIELD_BYTES``) or that made the push
 itself fail would stay pending, crash every restart and every consumer that claims it, and
@@ -29,11 +37,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 GROUP = "pantry"
 DEFAULT_MAX_DELIVERIES = 5
+CLAIM_EVERY_S = 1.0  # while batches are being served, how often a consumer claims stopped ones' entries
 PREVIEW_CHARS = 1_000  # a dead letter keeps this much of each value, not a 100 MB field
 
 
@@ -120,6 +130,9 @@ class StreamConsumer:
         )
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled
+        self._serving: ThreadPoolExecutor | None = None  # applies a batch's tiles beside the next batch
+        self._inflight: list[tuple[str, list[Any], Future | None]] = []  # durable, not yet acknowledged
+        self._claimed_at = 0.0  # time.monotonic() of the last claim round
         for model in models:
             try:  # from the start of the stream: entries added before the first consumer count
                 self.client.xgroup_create(stream_key(model), GROUP, id="0", mkstream=True)
@@ -161,19 +174,48 @@ class StreamConsumer:
                 readable.append((entry_id, _decode(fields)))
             except UnicodeDecodeError as err:
                 self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
-        self._store(model, readable, entries)
-        self.client.xack(stream_key(model), GROUP, *[e[0] for e in entries])
-        self.counts.acked += len(entries)
+        results = self._store(model, readable, entries)
+        self.flush()  # the batch before: served and acknowledged before this one is served
+        if results:
+            if self._serving is None:
+                self._serving = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-serve")
+            serve = self._serving.submit(lambda: [self.store.serve_pushed(r) for r in results])
+            self._inflight.append((model, [e[0] for e in entries], serve))
+        else:
+            self._inflight.append((model, [e[0] for e in entries], None))
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait for the batches whose tiles are being applied, then acknowledge them. An error
+        applying them is raised here, and they stay pending (each event counts once, so a
+        redelivery applies them again)."""
+        while self._inflight:
+            model, ids, serve = self._inflight[0]
+            if serve is not None:
+                serve.result()
+            self._inflight.pop(0)
+            self.client.xack(stream_key(model), GROUP, *ids)
+            self.counts.acked += len(ids)
+
+    def close(self) -> None:
+        """Acknowledge what is served, and stop the serving thread."""
+        try:
+            self.flush()
+        finally:
+            if self._serving is not None:
+                self._serving.shutdown(wait=True)
+                self._serving = None
 
     def _store(
         self, model: str, readable: list[tuple[Any, dict[str, str]]], entries: list[tuple[Any, dict[Any, Any]]]
-    ) -> None:
-        """Push the readable entries as one batch; if the push itself fails, entry by entry,
-        so that only the entry at fault is dead-lettered."""
+    ) -> list[Any]:
+        """Push the readable entries as one batch, durable but not yet served; if the push
+        itself fails, entry by entry, so that only the entry at fault is dead-lettered.
+        Returns the pushes whose rows the online tiles still owe."""
         if not readable:
-            return
+            return []
         try:
-            result = self.store.push(model, [row for _, row in readable])
+            result = self.store.push(model, [row for _, row in readable], serve=False)
         except Exception as err:  # noqa: BLE001 - any failure of a bad entry must not stop the stream
             if _transient(err):
                 raise
@@ -181,14 +223,13 @@ class StreamConsumer:
                 entry_id = readable[0][0]
                 raw = next(fields for i, fields in entries if i == entry_id)
                 self._dead(model, entry_id, raw, f"the push failed on it: {type(err).__name__}: {str(err)[:300]}")
-                return
-            for one in readable:
-                self._store(model, [one], entries)
-            return
+                return []
+            return [r for one in readable for r in self._store(model, [one], entries)]
         for index, reason in result.refused:
             entry_id, row = readable[index]
             self._dead(model, entry_id, row, reason)
         self.counts.accepted += result.accepted
+        return [result]
 
     def _own_pending(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:
         """Entries this consumer read before it stopped and never acknowledged."""
@@ -209,34 +250,55 @@ class StreamConsumer:
         (a restart resumes there; afterwards every entry it reads is handled before the next
         read), entries a stopped consumer left, then new entries. Returns how many were handled."""
         handled = 0
+        # a batch being served is still pending, this consumer's own: reading the pending list
+        # or claiming idle entries would take it again, so either first waits for it. Claims
+        # then run once a second while the stream is busy, not every round.
+        claims = not self._inflight or time.monotonic() - self._claimed_at >= CLAIM_EVERY_S
         for model in self.models:
             if model not in self._resumed:
+                self.flush()
                 pending = self._own_pending(model)
                 self._handle(model, pending, redelivered=True)
                 handled += len(pending)
                 if len(pending) < self.batch:
                     self._resumed.add(model)
-            claimed = self._claim(model)
-            self._handle(model, claimed, redelivered=True)
-            handled += len(claimed)
+            if claims:
+                self.flush()
+                claimed = self._claim(model)
+                self._handle(model, claimed, redelivered=True)
+                handled += len(claimed)
+        if claims:
+            self._claimed_at = time.monotonic()
+        # with a batch's tiles still being applied, do not block: an idle stream acknowledges it now
+        block = None if self._inflight else self.block_ms
         reply = self.client.xreadgroup(
-            GROUP, self.name, {stream_key(m): ">" for m in self.models}, count=self.batch, block=self.block_ms
+            GROUP, self.name, {stream_key(m): ">" for m in self.models}, count=self.batch, block=block
         )
         for key, entries in reply or []:
             model = (key.decode() if isinstance(key, bytes) else key).removeprefix("pantry:ingest:")
             self._handle(model, entries)
             handled += len(entries)
+        if not reply:
+            self.flush()
         return handled
 
     def run(self, until: Callable[[], bool] | None = None, idle_rounds: int | None = None) -> Counts:
         """Consume until ``until()`` is true, or after ``idle_rounds`` rounds with nothing new."""
         idle = 0
-        while until is None or not until():
-            if self.step():
-                idle = 0
-            else:
-                idle += 1
-                if idle_rounds is not None and idle >= idle_rounds:
-                    break
-                time.sleep(0.01)
+        try:
+            while until is None or not until():
+                if self.step():
+                    idle = 0
+                else:
+                    idle += 1
+                    if idle_rounds is not None and idle >= idle_rounds:
+                        break
+                    time.sleep(0.01)
+        except BaseException:  # failing or stopped: what is not acknowledged stays pending
+            if self._serving is not None:
+                self._serving.shutdown(wait=True, cancel_futures=True)
+                self._serving = None
+            self._inflight.clear()
+            raise
+        self.close()
         return self.counts

@@ -353,6 +353,54 @@ def test_a_stream_consumer_killed_mid_batch_leaves_serving_exact(
     assert _check_parity(store, rows, moments) == 2 * 6 * len(FEATURES)
 
 
+def test_a_batch_whose_tiles_fail_stays_pending_and_counts_once_when_delivered_again(
+    stream_store: Store, redis_server: RedisServer
+) -> None:
+    """Issue 26 part 4: a consumer applies a batch's tiles while it reads and writes the next,
+    and acknowledges a batch only once its tiles are in. Here one user's tiles cannot be
+    written (its ``:seen`` key is not a hash): the consumer stops with Redis's error, what it
+    had not served stays pending, and once the key is mended the same consumer serves it,
+    each click once, equal to the training read and the brute force."""
+    import redis
+
+    from pantry.ingest.stream import StreamConsumer, stream_key
+    from pantry.online.stream_tiles import seen_key
+
+    store = stream_store
+    store.sync_stream("live", at=T0)
+    clicks = _events(6, 600, 100).sort_values("ts", kind="stable")
+    client = redis.Redis.from_url(redis_server.url)
+    pipe = client.pipeline()
+    for row in clicks.itertuples(index=False):
+        fields = {"click_id": str(row.click_id), "user_id": str(row.user_id), "ts": row.ts.isoformat(sep=" ")}
+        fields |= {"units": str(row.units), "paid": str(row.paid).lower()}
+        if not math.isnan(row.amount):
+            fields["amount"] = repr(row.amount)
+        if row.channel is not None:
+            fields["channel"] = row.channel
+        pipe.xadd(stream_key("clicks"), fields)
+    pipe.execute()
+    user = 5  # has no declared rows: nothing of it is in Redis yet
+    assert user in set(clicks.user_id) and user not in set(_declared().user_id)
+    client.set(seen_key("live", user), "not a hash")
+    consumer = StreamConsumer(store, ["clicks"], client, name="worker", batch=100, block_ms=50)
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        consumer.run(idle_rounds=2)
+    group = client.xinfo_groups(stream_key("clicks"))[0]
+    assert consumer.counts.acked < len(clicks) and group["pending"] >= 100  # the failed batch is not acknowledged
+    assert group["pending"] + consumer.counts.acked + group["lag"] == len(clicks)
+
+    client.delete(seen_key("live", user))
+    again = StreamConsumer(store, ["clicks"], client, name="worker", batch=100, block_ms=50).run(idle_rounds=2)
+    group = client.xinfo_groups(stream_key("clicks"))[0]
+    assert group["pending"] == 0 and group["lag"] == 0
+    assert consumer.counts.acked + again.acked == len(clicks)
+    assert len(client.xrange(f"{stream_key('clicks')}:dead")) == 0
+    rows = pd.concat([_declared(), clicks], ignore_index=True)
+    moments = [T0 + timedelta(minutes=12), T0 + timedelta(minutes=20, seconds=30)]
+    assert _check_parity(store, rows, moments) == 2 * 6 * len(FEATURES)
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [
