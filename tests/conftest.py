@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import textwrap
 import time
 import uuid
@@ -445,6 +447,22 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
         os.environ.pop("DAGSTER_HOME", None)
     else:
         os.environ["DAGSTER_HOME"] = old
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
+    """Stop a process and its children (started with ``start_new_session=True``): SIGTERM,
+    then SIGKILL if the group is still up after ``grace_s``. Why: ``dagster dev`` under load
+    sometimes takes over a minute to wind down its webserver and daemon, which is not what
+    the tests that start it are checking."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def free_port() -> int:

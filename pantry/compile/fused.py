@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from pantry.compile.sql import VALUE, aggregate, col, qualified
+from pantry.compile.sql import VALUE, aggregate, col, date_add, ident, qualified, truncate
 from pantry.spec.model import Measure, Metric, SemanticModel
+from pantry.spec.windows import Window
 
 FUSABLE = ("sum", "count", "count_distinct", "average", "min", "max", "sum_boolean")
 LEAF = "pantry_leaf"  # the key of a simple metric's Leaf in its select's ``meta``
@@ -38,27 +39,104 @@ class Leaf:
     names: tuple[str, ...]
     conditions: list[exp.Expression]  # over the rows' name columns: the query's, metric's, measure's, range
     column: str
+    offset: Window | None = None  # the metric time shift of its rows (an offset input)
+    present: str | None = None  # a column saying whether the leaf has rows in the group (on_top.py)
+    # an offset of whole periods of the one queried time name (``metric_time__month`` moved by
+    # ``1 month``): (that name, its grain). Such a leaf is its unshifted aggregate, moved.
+    shift: tuple[str, str] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the leaf answers: its value, and its presence where asked."""
+        return [self.column] + ([self.present] if self.present is not None else [])
 
     @property
     def key(self) -> tuple:
-        """Leaves with one key can share a scan: one model, time dimension and group-by."""
+        """Leaves with one key can share a scan: one model, time dimension and group-by, and
+        one offset (a period offset shares the unshifted scan and moves its groups)."""
         time = self.model.time_dimension_for(self.measure)
-        return (self.model.name, time.name if time is not None else None, self.names)
+        offset = None if self.shift is not None else self.offset
+        return (self.model.name, time.name if time is not None else None, self.names, str(offset))
 
 
-Rows = Callable[[SemanticModel, Measure, list[str], list[exp.Expression], Metric], exp.Select]
+Part = tuple[exp.Select, list[str]]  # a subquery of the query's join, and its value columns
+Rows = Callable[[SemanticModel, Measure, list[str], list[exp.Expression], Window | None, Metric], exp.Select]
 
 
-def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
+def fused_parts(leaves: list[Leaf], rows: Rows, scan: str) -> tuple[exp.Select | None, list[Part]]:
+    """The leaves of one key as parts of the query's join. Without period offsets, one part:
+    the shared scan. With them, the scan is a named subquery (``WITH <scan>``, returned
+    first, for the caller to attach): one part reads the unshifted leaves from it, and one
+    part per offset reads the shifted ones with their period moved, as the join at the
+    query's grain moves each row's period (a period that does not land on a period start
+    has no value).
+
+    Each part keeps only the groups where one of its leaves has rows: a flag per leaf,
+    unless the part's leaves have rows wherever the scan has (for each leaf of the scan, one
+    of the part's with the same conditions, or one with none of its own). A leaf with the
+    measure and conditions of another (this month's revenue and last month's) is computed
+    once."""
+    twins = [leaf for leaf in leaves if leaf.shift is not None]
+    if not twins:
+        return None, [(fused(leaves, rows), [c for leaf in leaves for c in leaf.columns])]
+    names = list(leaves[0].names)
+    moving, grain = twins[0].shift  # type: ignore[misc]  # one key: one moving name and grain
+    signs = [frozenset(c.sql() for c in leaf.conditions) for leaf in leaves]
+    least = frozenset.intersection(*signs)  # the conditions every leaf has: a leaf with no more has every group
+    canon: dict[tuple, int] = {}
+    same = [canon.setdefault((signs[i], leaf.measure.agg, leaf.measure.expr), i) for i, leaf in enumerate(leaves)]
+    groups: dict[str, list[int]] = {}
+    for i, leaf in enumerate(leaves):
+        groups.setdefault(str(leaf.offset) if leaf.shift is not None else "", []).append(i)
+
+    def covers(members: list[int]) -> bool:
+        mine = {signs[i] for i in members}
+        return least in mine or all(sign in mine for sign in signs)
+
+    flagged = {same[i] for members in groups.values() if not covers(members) for i in members}
+    flags = [f"__any{i}" if i in flagged else None for i in range(len(leaves))]
+    select = fused(leaves, rows, flags, same)
+    parts: list[Part] = []
+    for offset, members in groups.items():
+        keys: list[exp.Expression] = [col(n) for n in names]
+        where: list[exp.Expression] = []
+        if not covers(members):
+            where.append(exp.or_(*[col(f"__any{same[i]}") for i in members], copy=False))
+        if offset:
+            window = leaves[members[0]].offset
+            assert window is not None
+            moved = date_add(col(moving), window)
+            keys = [exp.alias_(moved, ident(moving), copy=False) if n == moving else col(n) for n in names]
+            where.append(exp.EQ(this=truncate(moved.copy(), grain), expression=moved.copy()))
+        values: list[exp.Expression] = []
+        for i in members:
+            leaf = leaves[i]
+            source = leaves[same[i]].column
+            values.append(col(source) if source == leaf.column else exp.alias_(col(source), ident(leaf.column)))
+            if leaf.present is not None:
+                values.append(col(leaf.present))
+        part = exp.select(*keys, *values, copy=False).from_(scan, copy=False)
+        if where:
+            part = part.where(exp.and_(*where, copy=False), copy=False)
+        parts.append((part, [c for i in members for c in leaves[i].columns]))
+    return select, parts
+
+
+def fused(
+    leaves: list[Leaf], rows: Rows, flags: list[str | None] | None = None, same: list[int] | None = None
+) -> exp.Select:
     """One scan of the leaves' model: every leaf's aggregate, filtered by its own conditions.
-    ``rows`` builds the row-level subquery (``Compiler._rows``)."""
+    ``rows`` builds the row-level subquery (``Compiler._rows``). With ``flags``, a leaf
+    also answers whether it has rows in the group, in the column so named; a leaf whose
+    ``same`` is another's is not computed again (its reader takes the other's column)."""
     value = VALUE
     first = leaves[0]
     names = list(first.names)
     texts = [{c.sql(): c for c in leaf.conditions} for leaf in leaves]
     shared = {text: c for text, c in texts[0].items() if all(text in t for t in texts[1:])}
     every = list({text: c for t in texts for text, c in t.items()}.values())
-    select = rows(first.model, first.measure, names, every, first.metric)
+    offset = None if any(leaf.shift is not None for leaf in leaves) else first.offset  # twins read unshifted rows
+    select = rows(first.model, first.measure, names, every, offset, first.metric)
     columns = {first.measure.expr: value}  # a measure's SQL -> its value column in the rows
     for leaf in leaves[1:]:
         if leaf.measure.expr not in columns:
@@ -70,8 +148,14 @@ def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
     )
     present = []
     every_group = False  # a leaf with no conditions of its own has a row in every group
-    for leaf, own in zip(leaves, texts):
+    for i, (leaf, own) in enumerate(zip(leaves, texts)):
         mine = [c.copy() for text, c in own.items() if text not in shared]
+        if same is not None and same[i] != i:  # computed once, under the other leaf's column
+            every_group = every_group or not mine
+            if leaf.present is not None:
+                here = _rows_in(mine) if mine else exp.true()
+                outer = outer.select(exp.alias_(here, col(leaf.present).this, copy=False), copy=False)
+            continue
         agg = aggregate(leaf.measure, col(columns[leaf.measure.expr]))
         rows_in: exp.Expression = exp.Count(this=exp.Star())
         every_group = every_group or not mine
@@ -83,6 +167,12 @@ def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
         if leaf.measure.agg in COUNTS and mine and names:  # no row in a group: null, as the join gives
             agg = exp.Case(ifs=[exp.If(this=present[-1].copy(), true=agg)])
         outer = outer.select(exp.alias_(agg, col(leaf.column).this, copy=False), copy=False)
+        if leaf.present is not None:
+            here = present[-1].copy() if mine else exp.true()
+            outer = outer.select(exp.alias_(here, col(leaf.present).this, copy=False), copy=False)
+        if flags is not None and flags[i] is not None:
+            flag = present[-1].copy() if mine else exp.true()
+            outer = outer.select(exp.alias_(flag, ident(flags[i]), copy=False), copy=False)
     for condition in shared.values():
         outer = outer.where(condition.copy(), copy=False)
     if names:
@@ -92,14 +182,20 @@ def fused(leaves: list[Leaf], rows: Rows) -> exp.Select:
     return outer
 
 
+def _rows_in(mine: list[exp.Expression]) -> exp.Expression:
+    """Whether the group has rows passing a leaf's own conditions."""
+    where = exp.Where(this=exp.and_(*[c.copy() for c in mine], copy=False))
+    return exp.GT(this=exp.Filter(this=exp.Count(this=exp.Star()), expression=where), expression=exp.Literal.number(0))
+
+
 def fusable(measure: Measure, metric: Metric) -> bool:
-    """A plain simple metric: no semi-additive pick, no spine join, an aggregate FILTER takes."""
+    """A plain simple metric: no semi-additive pick, no spine join, an aggregate FILTER takes
+    (an offset is fine: leaves share a scan only with leaves of the same offset)."""
     ref = metric.measure  # the metric's use of its measure: filter, offset, spine join
     return (
         metric.type == "simple"
         and ref is not None
         and not ref.join_to_timespine
-        and ref.offset_window is None
         and measure.non_additive is None
         and measure.agg in FUSABLE
     )

@@ -20,13 +20,14 @@ The tree is dialect-neutral; ``dialects.to_sql`` renders it and fixes the traps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlglot import exp
 
+from pantry.compile.context import Context, Range
 from pantry.compile.filters import filter_names, parse_filter
-from pantry.compile.fused import LEAF, Leaf, fusable, fused
+from pantry.compile.fused import LEAF, Leaf, fusable, fused_parts
 from pantry.compile.names import (
     DATE_PARTS,
     Hop,
@@ -36,7 +37,19 @@ from pantry.compile.names import (
     metric_time_grain,
     output_name,
 )
-from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE, VALUE, _parse_expr, aggregate, col, ident, qualified
+from pantry.compile.on_top import on_top
+from pantry.compile.sql import (
+    SOURCE_SCHEMA,
+    SPINE_TABLE,
+    VALUE,
+    _parse_expr,
+    aggregate,
+    col,
+    date_add,
+    ident,
+    qualified,
+    truncate,
+)
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
 from pantry.spec.windows import GRAINS, SUB_DAILY, Window
@@ -113,25 +126,6 @@ class QueryRequest:
     apply_group_by: bool = True
 
 
-@dataclass(frozen=True)
-class _Range:
-    """An inclusive day range on metric time, widened to the grain as MetricFlow does."""
-
-    lo: date | None
-    hi: date | None
-    whole_days: bool = False
-    # below a day, with a time of day given: [lo_at, hi_at) at the query's finest grain
-    lo_at: datetime | None = None
-    hi_at: datetime | None = None
-    fine: str | None = None
-
-
-@dataclass
-class _Context:
-    filters: list[exp.Expression] = field(default_factory=list)
-    offset: Window | None = None
-
-
 def source_table(model: SemanticModel, alias: str) -> exp.Table:
     """Models are read through views ``src.<model>``; the offline layer creates them."""
     return exp.Table(
@@ -139,22 +133,6 @@ def source_table(model: SemanticModel, alias: str) -> exp.Table:
         db=exp.to_identifier(SOURCE_SCHEMA),
         alias=exp.TableAlias(this=exp.to_identifier(alias)),
     )
-
-
-def date_add(value: exp.Expression, window: Window, sign: int = 1, kind: str = "DATE") -> exp.Expression:
-    count = exp.Literal.number(window.count)
-    unit = exp.var(window.unit.upper())
-    node = exp.DateAdd if sign > 0 else exp.DateSub
-    return exp.cast(node(this=value, expression=count, unit=unit), kind, copy=False)
-
-
-def truncate(day: exp.Expression, grain: str) -> exp.Expression:
-    """Start of the grain period, as a DATE (a TIMESTAMP below a day). Weeks start on Monday
-    in every dialect."""
-    if grain == "day":
-        return day
-    kind = "TIMESTAMP" if grain in SUB_DAILY else "DATE"
-    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), kind, copy=False)
 
 
 def at_grain(value: exp.Expression, grain: str | None, offset: Window | None = None) -> exp.Expression:
@@ -258,6 +236,7 @@ class Compiler:
         self._filtering: list[str] = []  # metrics being compiled for a metric filter, outermost first
         self._query_where: list[exp.Expression] = []
         self._dedupe = True  # a query without metrics answers distinct rows (apply_group_by)
+        self._scans = 0  # shared scans named so far (``WITH __scan<n>``)
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
@@ -306,8 +285,11 @@ class Compiler:
         where = [self._where(w) for w in request.where]
         self._query_where = where  # the query's own filters (not metrics' or measures')
         window = self._range(request, names)
-        parts = [(self._metric(m, names, _Context(list(where)), window, m.name), [m.name]) for m in metrics]
-        query = self._join(parts, names)
+        if any(m.type in ("ratio", "derived") for m in metrics):  # computed on top of shared parts
+            query = on_top(self, metrics, names, Context(list(where)), window)
+        else:
+            parts = [(self._metric(m, names, Context(list(where)), window, m.name), [m.name]) for m in metrics]
+            query = self._join(parts, names)
         fills = {m.name: self._fill(m) for m in metrics}
         if any(v is not None for v in fills.values()):
             query = exp.select(
@@ -624,9 +606,9 @@ class Compiler:
         return found
 
     # -- metric types -------------------------------------------------------------
-    def _metric(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+    def _metric(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
         own = [self._where(f, metric) for f in metric.filter]
-        inner = _Context(ctx.filters + own, ctx.offset)
+        inner = Context(ctx.filters + own, ctx.offset)
         if metric.type in ("simple", "cumulative"):
             assert metric.measure is not None
             inner.filters += [self._where(f, metric) for f in metric.measure.filter]
@@ -678,7 +660,7 @@ class Compiler:
             joined.subquery("derived_inputs", copy=False), copy=False
         )
 
-    def _input(self, ref, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric) -> exp.Select:
+    def _input_metric(self, ref, parent: Metric) -> Metric:  # noqa: ANN001 - a MetricInput
         metric = self.catalog.metric_or_measure(ref.name)
         if metric is None:
             raise PantryError(
@@ -688,7 +670,11 @@ class Compiler:
                 definition=f"metric '{parent.name}'",
                 hint=did_you_mean(ref.name, list(self.catalog.metrics)),
             )
-        inner = _Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
+        return metric
+
+    def _input(self, ref, names: list[str], ctx: Context, window: Range, column: str, parent: Metric) -> exp.Select:
+        metric = self._input_metric(ref, parent)
+        inner = Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
         if ref.offset_window is not None:
             inner.offset = self._add_offsets(inner.offset, ref.offset_window, parent)
         if ref.offset_to_grain is not None:
@@ -718,7 +704,7 @@ class Compiler:
             copy=False,
         ).from_(joined.subquery("filled_inputs", copy=False), copy=False)
 
-    def _conversion(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+    def _conversion(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
         """MetricFlow's conversion metric: each conversion event is credited to the latest base
         event of the same entity (and constant properties) at or before it, within the window;
         conversions are counted at that base event's names and time, beside the base measure.
@@ -728,7 +714,7 @@ class Compiler:
         conversion = metric.conversion
         assert conversion is not None
         base_metric = self.metric(conversion.base.name)
-        base_ctx = _Context(ctx.filters + [self._where(f, metric) for f in conversion.base.filter], ctx.offset)
+        base_ctx = Context(ctx.filters + [self._where(f, metric) for f in conversion.base.filter], ctx.offset)
         opportunities = self._metric(base_metric, names, base_ctx, window, "__base")
         base_model, base_measure = self._measure(base_metric)
         conversion_model, conversion_measure = self._measure(self.metric(conversion.conversion.name))
@@ -857,7 +843,7 @@ class Compiler:
         )
 
     def _to_grain(
-        self, metric: Metric, grain: str, names: list[str], ctx: _Context, window: _Range, column: str, parent: Metric
+        self, metric: Metric, grain: str, names: list[str], ctx: Context, window: Range, column: str, parent: Metric
     ) -> exp.Select:
         """``offset_to_grain``: each time period answers with the input's value at the start of
         its ``grain`` period (a day of March gets March 1st's value), as MetricFlow's inner join
@@ -894,7 +880,7 @@ class Compiler:
         # ``grain`` period starts (the week of Monday March 4th reads March 1st)
         by_day = finest == "week" or GRAINS.index(finest) > GRAINS.index(grain)
         read_at = DAY if by_day else finest_name
-        values = self._metric(metric, [read_at] + others, _Context(rest, None), _Range(None, None), column)
+        values = self._metric(metric, [read_at] + others, Context(rest, None), Range(None, None), column)
         day = col("ds", "s")
         bounds = [self._on_spine(f, day) for f in on_time]
         if window.lo is not None:
@@ -958,7 +944,7 @@ class Compiler:
         return joined
 
     @staticmethod
-    def _range_conditions(model: SemanticModel, measure: Measure, window: _Range) -> list[exp.Expression]:
+    def _range_conditions(model: SemanticModel, measure: Measure, window: Range) -> list[exp.Expression]:
         """The time range on metric time. A measure timed below a day is compared at its own
         grain with the end as midnight, as MetricFlow does: ``--end-time 2024-01-20`` leaves
         out that day's events after 00:00."""
@@ -984,7 +970,7 @@ class Compiler:
                 conditions.append(exp.LT(this=moment.copy(), expression=_timestamp_literal(window.hi_at)))
         return conditions
 
-    def _simple(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+    def _simple(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
         model, measure = self._measure(metric)
         conditions = list(ctx.filters) + self._range_conditions(model, measure, window)
         rows = self._rows(model, measure, names, conditions, ctx.offset, metric)
@@ -999,8 +985,9 @@ class Compiler:
             select = select.where(condition.copy(), copy=False)
         if names:
             select = select.group_by(*[col(n) for n in names], copy=False)
-        if ctx.offset is None and metric.measure is not None and fusable(measure, metric):
-            select.meta[LEAF] = Leaf(model, measure, metric, tuple(names), conditions, column)  # how to fuse it
+        if metric.measure is not None and fusable(measure, metric):  # how to fuse it
+            shift = self._period_shift(metric, model, measure, names, conditions, ctx.offset)
+            select.meta[LEAF] = Leaf(model, measure, metric, tuple(names), conditions, column, ctx.offset, None, shift)
         spine_grains = [n for n in names if self._time_grain(metric, n) or self._custom_time(metric, n)]
         if metric.measure and metric.measure.join_to_timespine and spine_grains:
             joined = self._join_to_spine(
@@ -1026,6 +1013,40 @@ class Compiler:
                 )
             return joined
         return select
+
+    def _period_shift(
+        self,
+        metric: Metric,
+        model: SemanticModel,
+        measure: Measure,
+        names: list[str],
+        conditions: list[exp.Expression],
+        offset: Window | None,
+    ) -> tuple[str, str] | None:
+        """(the queried time name, its grain) when an offset moves whole periods of it and
+        nothing else: one time name among ``names``, coarser than a day, the offset's unit at
+        least as coarse (``_period_grain``), and no condition on time (conditions read the
+        moved periods). Such a leaf's value is its unshifted aggregate with the period moved
+        (``fused.fused_parts``), so it shares the unshifted scan."""
+        if offset is None or offset.unit in self.catalog.custom_grains or offset.unit not in GRAINS:
+            return None
+        own = model.time_dimension_for(measure)
+        if own is None:
+            return None
+
+        def timely(name: str) -> bool:
+            parts = name.split("__")
+            return parts[0] == METRIC_TIME or own.name in parts or self._custom_time(metric, name) is not None
+
+        timed = [n for n in names if timely(n)]
+        if len(timed) != 1 or any(timely(n) for c in conditions for n in filter_names(c)):
+            return None
+        grain = self._time_grain(metric, timed[0])
+        if grain is None or grain not in GRAINS or grain in SUB_DAILY or grain == "day":
+            return None
+        if GRAINS.index(offset.unit) < GRAINS.index(grain):
+            return None
+        return timed[0], grain
 
     def _semi_additive(
         self,
@@ -1074,7 +1095,7 @@ class Compiler:
         names: list[str],
         grains: list[str],
         column: str | list[str],
-        window: _Range,
+        window: Range,
         model: SemanticModel,
         measure: Measure,
         metric: Metric,
@@ -1143,7 +1164,7 @@ class Compiler:
             .join(select.subquery("agg", copy=False), on=on, join_type="left", copy=False)
         )
 
-    def _cumulative(self, metric: Metric, names: list[str], ctx: _Context, window: _Range, column: str) -> exp.Select:
+    def _cumulative(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
         """Spine periods joined to rows in the window; then periods reduced to the grain by
         period_agg. The spine is the daily one, or, for a measure timed below a day, the user's
         spine at that grain (``time_spines:`` with ``time_granularity: hour``), as MetricFlow
@@ -1547,7 +1568,7 @@ class Compiler:
             self._filtering.append(item.metric)
             try:
                 metric = self.metric(item.metric)
-                values_sql = self._metric(metric, [item.entity], _Context(), _Range(None, None), item.metric)
+                values_sql = self._metric(metric, [item.entity], Context(), Range(None, None), item.metric)
             finally:
                 self._filtering.pop()
             alias = f"metric_filter_{i}"
@@ -1706,7 +1727,13 @@ class Compiler:
     def _join(self, parts: list[tuple[exp.Select, list[str]]], names: list[str]) -> exp.Select:
         """FULL OUTER JOIN on the names, null-safe, keys coalesced, as MetricFlow does; simple
         metrics that can share a scan first become one part (``fused``)."""
-        parts = self._fuse(parts)
+        parts, scans = self._fuse(parts)
+        query = self._joined(parts, names)
+        for name, scan in scans:  # shared scans that several parts read
+            query = query.with_(name, as_=scan, copy=False)
+        return query
+
+    def _joined(self, parts: list[tuple[exp.Select, list[str]]], names: list[str]) -> exp.Select:
         if len(parts) == 1:
             return parts[0][0]
         aliases = [f"q{i}" for i in range(len(parts))]
@@ -1729,31 +1756,39 @@ class Compiler:
         values = [col(c, aliases[i]) for i, (_, cols) in enumerate(parts) for c in cols]
         return query.select(*keys, *values, copy=False)
 
-    def _fuse(self, parts: list[tuple[exp.Select, list[str]]]) -> list[tuple[exp.Select, list[str]]]:
-        """Parts that are plain simple metrics of one model, time dimension and names, as one."""
+    def _fuse(
+        self, parts: list[tuple[exp.Select, list[str]]]
+    ) -> tuple[list[tuple[exp.Select, list[str]]], list[tuple[str, exp.Select]]]:
+        """Parts that are plain simple metrics of one model, time dimension and names, as one
+        scan; with the scans that several parts read (period offsets), by name."""
         groups: dict[tuple, list[int]] = {}
         for i, (select, _) in enumerate(parts):
             leaf = select.meta.get(LEAF)
             if leaf is not None:
                 groups.setdefault(leaf.key, []).append(i)
         if all(len(g) < 2 for g in groups.values()):
-            return parts
+            return parts, []
         out: list[tuple[exp.Select, list[str]]] = []
+        scans: list[tuple[str, exp.Select]] = []
         merged = {i: g for g in groups.values() if len(g) > 1 for i in g}
         for i, part in enumerate(parts):
             group = merged.get(i)
             if group is None:
                 out.append(part)
             elif i == group[0]:
-                leaves = [parts[j][0].meta[LEAF] for j in group]
-                select = fused(
-                    leaves,
-                    lambda model, measure, names, conditions, metric: self._rows(
-                        model, measure, names, conditions, None, metric
+                self._scans += 1
+                name = f"__scan{self._scans}"
+                scan, shared = fused_parts(
+                    [parts[j][0].meta[LEAF] for j in group],
+                    lambda model, measure, names, conditions, offset, metric: self._rows(
+                        model, measure, names, conditions, offset, metric
                     ),
+                    name,
                 )
-                out.append((select, [c for j in group for c in parts[j][1]]))
-        return out
+                out += shared
+                if scan is not None:
+                    scans.append((name, scan))
+        return out, scans
 
     @staticmethod
     def _coalesced(name: str, aliases: list[str]) -> exp.Expression:
@@ -1789,7 +1824,7 @@ class Compiler:
             column.set("table", None)
         return condition
 
-    def _range(self, request: QueryRequest, names: list[str]) -> _Range:
+    def _range(self, request: QueryRequest, names: list[str]) -> Range:
         """The time range widened to whole periods of the finest metric_time grain queried;
         without metric_time in the query, of the metrics' default grain, as MetricFlow widens
         a range for a monthly metric grouped by another dimension."""
@@ -1803,7 +1838,7 @@ class Compiler:
         lo = period_start(request.start_time, finest) if request.start_time else None
         hi = period_end(request.end_time, finest) if request.end_time else None
         lo_at, hi_at = fine_bounds(request.start_at, request.end_at, fine) if fine else (None, None)
-        return _Range(lo, hi, request.whole_days, lo_at, hi_at, fine)
+        return Range(lo, hi, request.whole_days, lo_at, hi_at, fine)
 
     @staticmethod
     def _add_offsets(outer: Window | None, inner: Window, metric: Metric) -> Window:

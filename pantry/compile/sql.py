@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.spec.model import Measure
+from pantry.spec.windows import SUB_DAILY, Window
 
 SPINE_TABLE = "pantry_time_spine"  # the daily time spine the offline layer creates
 SOURCE_SCHEMA = "src"  # models are read through views src.<model>, which the offline layer creates
@@ -65,3 +66,19 @@ def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
         return exp.ApproxQuantile(this=value, quantile=quantile)
     kind = exp.PercentileDisc if measure.use_discrete_percentile else exp.PercentileCont
     return exp.WithinGroup(this=kind(this=quantile), expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+
+
+def date_add(value: exp.Expression, window: Window, sign: int = 1, kind: str = "DATE") -> exp.Expression:
+    count = exp.Literal.number(window.count)
+    unit = exp.var(window.unit.upper())
+    node = exp.DateAdd if sign > 0 else exp.DateSub
+    return exp.cast(node(this=value, expression=count, unit=unit), kind, copy=False)
+
+
+def truncate(day: exp.Expression, grain: str) -> exp.Expression:
+    """Start of the grain period, as a DATE (a TIMESTAMP below a day). Weeks start on Monday
+    in every dialect."""
+    if grain == "day":
+        return day
+    kind = "TIMESTAMP" if grain in SUB_DAILY else "DATE"
+    return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), kind, copy=False)

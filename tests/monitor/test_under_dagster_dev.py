@@ -4,7 +4,6 @@ and the daemon's push sensor does not serve a partition whose blocking check fai
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import REPO, RedisServer, SlackStandIn, free_port
+from tests.conftest import REPO, RedisServer, SlackStandIn, free_port, stop_group
 from tests.monitor.conftest import DAY0, SHIFTED, THIN, write_monitored_defs
 
 BOUND_S = 300
@@ -89,5 +88,4 @@ def test_drift_alerts_once_and_a_failed_partition_is_not_served(
         time.sleep(3 * TICK_S)
         assert drift_posts().count(shifted) == 1
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
+        stop_group(dev)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, stop_group
 
 DAY = "2026-11-30"
 
@@ -154,5 +153,4 @@ def test_a_new_project_runs_under_dagster_from_its_own_folder(
             time.sleep(1)
         assert entries == [{"name": "my_shop", "loadStatus": "LOADED"}], (tmp_path / "dev.log").read_text()[-3000:]
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
+        stop_group(dev)

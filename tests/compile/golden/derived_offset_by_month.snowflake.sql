@@ -1,15 +1,15 @@
 SELECT
   "metric_time__month",
-  revenue - revenue_prev AS "revenue_wow"
+  "__part0" - "__part1" AS "revenue_wow"
 FROM (
   SELECT
     COALESCE(q0."metric_time__month", q1."metric_time__month") AS "metric_time__month",
-    q0."revenue",
-    q1."revenue_prev"
+    q0."__part0",
+    q1."__part1"
   FROM (
     SELECT
       "metric_time__month",
-      SUM("__value") AS "revenue"
+      SUM("__value") AS "__part0"
     FROM (
       SELECT
         m0.amount AS "__value",
@@ -22,7 +22,7 @@ FROM (
   FULL OUTER JOIN (
     SELECT
       "metric_time__month",
-      SUM("__value") AS "revenue_prev"
+      SUM("__value") AS "__part1"
     FROM (
       SELECT
         m0.amount AS "__value",
@@ -35,6 +35,6 @@ FROM (
       "metric_time__month"
   ) AS q1
     ON q0."metric_time__month" IS NOT DISTINCT FROM q1."metric_time__month"
-) AS derived_inputs
+) AS parts
 ORDER BY
   "metric_time__month" ASC

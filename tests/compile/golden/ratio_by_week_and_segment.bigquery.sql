@@ -1,13 +1,18 @@
 SELECT
   `metric_time__week`,
   `customer__segment`,
-  CAST(`__num` AS FLOAT64) / NULLIF(CAST(`__den` AS FLOAT64), 0) AS `revenue_per_buyer`
+  CASE
+    WHEN COALESCE(`__here0`, FALSE) OR COALESCE(`__here1`, FALSE)
+    THEN CAST(`__part0` AS FLOAT64) / NULLIF(CAST(`__part1` AS FLOAT64), 0)
+  END AS `revenue_per_buyer`
 FROM (
   SELECT
     `metric_time__week`,
     `customer__segment`,
-    SUM(IF(`order__status` = 'completed', `__value`, NULL)) AS `__num`,
-    COUNT(DISTINCT `__value_1`) AS `__den`
+    SUM(IF(`order__status` = 'completed', `__value`, NULL)) AS `__part0`,
+    COUNTIF(`order__status` = 'completed') > 0 AS `__here0`,
+    COUNT(DISTINCT `__value_1`) AS `__part1`,
+    TRUE AS `__here1`
   FROM (
     SELECT
       m0.amount AS `__value`,
@@ -22,7 +27,7 @@ FROM (
   GROUP BY
     `metric_time__week`,
     `customer__segment`
-) AS ratio_inputs
+) AS parts
 ORDER BY
   `metric_time__week` ASC NULLS LAST,
   `customer__segment` ASC NULLS LAST

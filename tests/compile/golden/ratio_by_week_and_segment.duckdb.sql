@@ -1,14 +1,20 @@
 SELECT
   "metric_time__week",
   "customer__segment",
-  CAST("__num" AS DOUBLE) / NULLIF(CAST("__den" AS DOUBLE), 0) AS "revenue_per_buyer"
+  CASE
+    WHEN COALESCE("__here0", FALSE) OR COALESCE("__here1", FALSE)
+    THEN CAST("__part0" AS DOUBLE) / NULLIF(CAST("__part1" AS DOUBLE), 0)
+  END AS "revenue_per_buyer"
 FROM (
   SELECT
     "metric_time__week",
     "customer__segment",
     SUM("__value") FILTER(WHERE
-      "order__status" = 'completed') AS "__num",
-    COUNT(DISTINCT "__value_1") AS "__den"
+      "order__status" = 'completed') AS "__part0",
+    COUNT(*) FILTER(WHERE
+      "order__status" = 'completed') > 0 AS "__here0",
+    COUNT(DISTINCT "__value_1") AS "__part1",
+    TRUE AS "__here1"
   FROM (
     SELECT
       m0.amount AS "__value",
@@ -23,7 +29,7 @@ FROM (
   GROUP BY
     "metric_time__week",
     "customer__segment"
-) AS ratio_inputs
+) AS parts
 ORDER BY
   "metric_time__week" ASC,
   "customer__segment" ASC
