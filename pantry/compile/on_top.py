@@ -25,6 +25,7 @@ from typing import Any
 from sqlglot import exp
 
 from pantry.compile.context import Context, Range
+from pantry.compile.cumulative import CUMULATIVE
 from pantry.compile.fused import LEAF
 from pantry.compile.sql import _parse_expr, col, ident
 from pantry.spec.model import Metric
@@ -70,8 +71,8 @@ class Parts:
                 out.append((select, [f"__part{i}"]))
                 continue
             here = exp.alias_(exp.true(), ident(f"__here{i}"), copy=False)
-            leaf = select.meta.get(LEAF)
-            if leaf is not None:  # a simple metric: fused() names its presence when it shares a scan
+            leaf = select.meta.get(LEAF) or select.meta.get(CUMULATIVE)
+            if leaf is not None:  # it names its presence itself when it shares a scan or a spine join
                 leaf.present = f"__here{i}"
                 select = select.select(here, copy=False)
             else:

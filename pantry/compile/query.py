@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from sqlglot import exp
 
 from pantry.compile.context import Context, Range
+from pantry.compile.cumulative import CUMULATIVE, CumulativeLeaf, Frame, cumulative_select, shareable
 from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.fused import LEAF, Leaf, fusable, fused_parts
 from pantry.compile.names import (
@@ -48,6 +49,7 @@ from pantry.compile.sql import (
     date_add,
     ident,
     qualified,
+    spine_period,
     truncate,
 )
 from pantry.errors import PantryError, did_you_mean
@@ -156,14 +158,6 @@ def sub_daily_refused(what: str, names: list[str]) -> None:
             f"{what} below a day ({', '.join(fine)}) is not supported yet: the time spine is daily",
             hint="group by metric_time__day or coarser",
         )
-
-
-def spine_period(value: exp.Expression, grain: str, base: str) -> exp.Expression:
-    """A spine period at a requested grain: a DATE from a day up, even when the spine steps
-    below a day (``base``)."""
-    if base in SUB_DAILY and grain not in SUB_DAILY:
-        value = exp.cast(value, "DATE", copy=False)
-    return truncate(value, grain)
 
 
 def period_start(day: date, grain: str) -> date:
@@ -1183,7 +1177,6 @@ class Compiler:
         # MetricFlow: it must not drop the rows that the window reaches back to
         on_time = self._time_only(ctx.filters, metric)
         row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
-        rows = self._rows(model, measure, others + [base_name], row_filters, ctx.offset, metric)
         day_r, day_s = col(base_name, "r"), col("ds", "s")
         if metric.window is not None:
             on = exp.and_(
@@ -1238,61 +1231,27 @@ class Compiler:
                 bounds.append(exp.GTE(this=day_s, expression=date_add(_date_literal(window.lo), ctx.offset)))
         if window.hi is not None:
             bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
-        filters = [self._bind(f, "r") for f in row_filters] + [self._on_spine(f, day_s, metric) for f in on_time]
-        daily = (
-            exp.select(
-                exp.alias_(day_s, ident("__ds"), copy=False),
-                *[exp.alias_(col(g, "s"), ident(n), copy=False) for n, g in customs.items()],
-                *[col(n, "r") for n in others],
-                exp.alias_(aggregate(measure, col(VALUE, "r")), ident("__day_value"), copy=False),
-                copy=False,
-            )
-            .from_(
-                exp.Table(this=exp.to_identifier(spine_table), alias=exp.TableAlias(this=exp.to_identifier("s"))),
-                copy=False,
-            )
-            .join(
-                exp.Table(this=exp.to_identifier("cumulative_rows"), alias=exp.TableAlias(this=exp.to_identifier("r"))),
-                on=on,
-                join_type="inner",
-                copy=False,
-            )
-            .where(exp.and_(*bounds, *filters, copy=False), copy=False)
-            .group_by(day_s, *[col(g, "s") for g in customs.values()], *[col(n, "r") for n in others], copy=False)
-            .with_("cumulative_rows", as_=rows, copy=False)
+        frame = Frame(
+            model=model,
+            names=tuple(names),
+            base=base,
+            base_name=base_name,
+            spine_table=spine_table,
+            customs=customs,
+            others=others,
+            periods={n: self._time_grain(metric, n) or base for n in grains},
+            on=on,
+            where=bounds + [self._on_spine(f, day_s, metric) for f in on_time],
+            period_agg=metric.period_agg or "first",
+            offset=str(ctx.offset),
+            time=time_dim.name if (time_dim := model.time_dimension_for(measure)) is not None else None,
+            rows=lambda conditions: self._rows(model, measure, others + [base_name], conditions, ctx.offset, metric),
         )
-        keys = [
-            exp.alias_(spine_period(col("__ds"), self._time_grain(metric, n) or base, base), ident(n), copy=False)
-            for n in grains
-        ]
-        if not customs and all(self._time_grain(metric, n) == base for n in grains):
-            return exp.select(
-                *keys,
-                *[col(n) for n in others],
-                exp.alias_(col("__day_value"), ident(column), copy=False),
-                copy=False,
-            ).from_(daily.subquery("cumulative_days", copy=False), copy=False)
-        if metric.period_agg == "average":
-            reduced = exp.Avg(this=col("__day_value"))
-        elif metric.period_agg == "last":
-            reduced = exp.ArgMax(this=col("__day_value"), expression=col("__ds"))
-        else:
-            reduced = exp.ArgMin(this=col("__day_value"), expression=col("__ds"))
-        group = (
-            [spine_period(col("__ds"), self._time_grain(metric, n) or base, base) for n in grains]
-            + [col(n) for n in customs]
-            + [col(n) for n in others]
-        )
-        ordered = {n: k for n, k in zip(grains, keys)}
-        return (
-            exp.select(
-                *[ordered[n] if n in ordered else col(n) for n in names],
-                exp.alias_(reduced, ident(column), copy=False),
-                copy=False,
-            )
-            .from_(daily.subquery("cumulative_days", copy=False), copy=False)
-            .group_by(*group, copy=False)
-        )
+        leaf = CumulativeLeaf(frame, metric, measure, row_filters, column)
+        select = cumulative_select([leaf])
+        if shareable(measure):  # how to share its spine join with others of its frame
+            select.meta[CUMULATIVE] = leaf
+        return select
 
     def _custom_time(self, metric: Metric, name: str) -> str | None:
         """The custom granularity of ``name`` when it is metric time for ``metric``
@@ -1765,7 +1724,10 @@ class Compiler:
         for i, (select, _) in enumerate(parts):
             leaf = select.meta.get(LEAF)
             if leaf is not None:
-                groups.setdefault(leaf.key, []).append(i)
+                groups.setdefault(("simple", leaf.key), []).append(i)
+            cumulative = select.meta.get(CUMULATIVE)
+            if cumulative is not None:
+                groups.setdefault(("cumulative", cumulative.frame.key), []).append(i)
         if all(len(g) < 2 for g in groups.values()):
             return parts, []
         out: list[tuple[exp.Select, list[str]]] = []
@@ -1775,6 +1737,9 @@ class Compiler:
             group = merged.get(i)
             if group is None:
                 out.append(part)
+            elif i == group[0] and CUMULATIVE in part[0].meta:  # one spine join for the group
+                leaves = [parts[j][0].meta[CUMULATIVE] for j in group]
+                out.append((cumulative_select(leaves), [c for leaf in leaves for c in leaf.columns]))
             elif i == group[0]:
                 self._scans += 1
                 name = f"__scan{self._scans}"

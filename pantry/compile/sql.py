@@ -68,6 +68,23 @@ def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
     return exp.WithinGroup(this=kind(this=quantile), expression=exp.Order(expressions=[exp.Ordered(this=value)]))
 
 
+def combined(measure: Measure, partials: exp.Expression) -> exp.Expression | None:
+    """The measure's aggregate over ``partials``, each the measure's ``aggregate`` of some of
+    the rows; None where partials do not combine exactly (distinct counts, averages,
+    percentiles). Why: a cumulative window over days reads each day's partial, not every
+    row once per day it reaches."""
+    agg = measure.agg
+    if agg in ("sum", "sum_boolean"):
+        return exp.Sum(this=partials)
+    if agg == "count":  # a sum of counts is a wider integer in some engines; a count is BIGINT
+        return exp.cast(exp.Sum(this=partials), "BIGINT", copy=False)
+    if agg == "min":
+        return exp.Min(this=partials)
+    if agg == "max":
+        return exp.Max(this=partials)
+    return None
+
+
 def date_add(value: exp.Expression, window: Window, sign: int = 1, kind: str = "DATE") -> exp.Expression:
     count = exp.Literal.number(window.count)
     unit = exp.var(window.unit.upper())
@@ -82,3 +99,11 @@ def truncate(day: exp.Expression, grain: str) -> exp.Expression:
         return day
     kind = "TIMESTAMP" if grain in SUB_DAILY else "DATE"
     return exp.cast(exp.DateTrunc(this=day, unit=exp.Literal.string(grain.upper())), kind, copy=False)
+
+
+def spine_period(value: exp.Expression, grain: str, base: str) -> exp.Expression:
+    """A spine period at a requested grain: a DATE from a day up, even when the spine steps
+    below a day (``base``)."""
+    if base in SUB_DAILY and grain not in SUB_DAILY:
+        value = exp.cast(value, "DATE", copy=False)
+    return truncate(value, grain)

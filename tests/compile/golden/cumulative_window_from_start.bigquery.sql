@@ -1,18 +1,25 @@
 SELECT
   `__ds` AS `metric_time__day`,
-  `__day_value` AS `revenue_7d`
+  `__v0` AS `revenue_7d`
 FROM (
   WITH cumulative_rows AS (
     SELECT
       m0.amount AS `__value`,
       CAST(m0.ordered_at AS DATE) AS `metric_time__day`
     FROM src.orders AS m0
+  ), cumulative_partials AS (
+    SELECT
+      `metric_time__day`,
+      SUM(`__value`) AS `__p0`
+    FROM cumulative_rows
+    GROUP BY
+      `metric_time__day`
   )
   SELECT
     s.`ds` AS `__ds`,
-    SUM(r.`__value`) AS `__day_value`
+    SUM(r.`__p0`) AS `__v0`
   FROM pantry_time_spine AS s
-  INNER JOIN cumulative_rows AS r
+  INNER JOIN cumulative_partials AS r
     ON r.`metric_time__day` <= s.`ds`
     AND r.`metric_time__day` > CAST(DATE_SUB(s.`ds`, INTERVAL 7 DAY) AS DATE)
   WHERE
