@@ -390,10 +390,16 @@ def serve(
 
     _ = _store().definitions  # fail fast on bad definitions, before any worker starts
     if workers == 1:
-        uvicorn.run(serving_app(), host=host, port=port, log_level="warning")
+        uvicorn.run(serving_app(), host=host, port=port, log_level="warning", access_log=False)
     else:  # each worker builds its own app from the same environment (PANTRY_DEFS, ...)
         uvicorn.run(
-            "pantry.api.http:serving_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+            "pantry.api.http:serving_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,  # at log level warning it prints nothing anyway; this skips the call
         )
 
 

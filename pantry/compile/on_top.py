@@ -4,16 +4,19 @@ Why: a derived metric compiles its inputs at the query's names and FULL OUTER JO
 as MetricFlow does, so forty month-over-month growth metrics are forty joins of two
 subqueries each, and metrics that read the same rows never share a scan. Here every
 metric of a query is first reduced to its parts: a simple metric (with its filters and
-offset) is one part; a cumulative, conversion or grain-offset input is an opaque part with
-its own subquery. All parts of the query are joined once (``Compiler._join``), where parts
-of one model, time dimension, names and offset share one scan (``fused.py``). Each ratio
-and derived metric is then an expression over its parts' columns.
+offset) is one part, and so is a cumulative one; a conversion or grain-offset input is an
+opaque part with its own subquery. All parts of the query are joined once
+(``Compiler._join``), where simple parts of one model, time dimension, names and offset
+share one scan (``fused.py``) and cumulative parts of one window share one spine join
+(``cumulative.py``). Each ratio and derived metric is then an expression over its parts'
+columns.
 
 The answer stays the joined one. A derived metric has a row where any of its inputs has
-one, so each part also carries whether it has a row in the group (``present``): a formula is
-computed only where one of its inputs is present (else null, even where a fill would give a
-number), a fill (``fill_nulls_with``) replaces an input's null where the formula is computed,
-and a ratio divides as ``Compiler._metric`` does (doubles, a zero denominator gives null).
+one, so a formula is computed only where one of its inputs has a row (``present``, a column
+the part adds when asked), else it is null, even where a fill would give a number; a fill
+(``fill_nulls_with``) replaces an input's null where the formula is computed; a ratio
+divides as ``Compiler._metric`` does (doubles, a zero denominator gives null). A formula
+that is null whenever its inputs are, with no fill, needs no guard and asks for nothing.
 """
 
 from __future__ import annotations
