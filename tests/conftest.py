@@ -449,6 +449,12 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
         os.environ["DAGSTER_HOME"] = old
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end tests first. Why: ``make test`` runs on two workers, and a test of a
+    minute that starts last holds the whole suite's end while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is None)  # stable
+
+
 def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
     """Stop a process and its children (started with ``start_new_session=True``): SIGTERM,
     then SIGKILL if the group is still up after ``grace_s``. Why: ``dagster dev`` under load

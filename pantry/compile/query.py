@@ -657,10 +657,8 @@ class Compiler:
     def _input_metric(self, ref, parent: Metric) -> Metric:  # noqa: ANN001 - a MetricInput
         metric = self.catalog.metric_or_measure(ref.name)
         if metric is None:
-            raise PantryError(
+            raise parent.origin.error(
                 f"'{ref.name}' is not a metric or measure",
-                file=parent.origin.shown_as,
-                line=parent.origin.line,
                 definition=f"metric '{parent.name}'",
                 hint=did_you_mean(ref.name, list(self.catalog.metrics)),
             )
@@ -1280,10 +1278,8 @@ class Compiler:
             return "day", SPINE_TABLE
         base = min(sub, key=GRAINS.index)
         if GRAINS.index(base) < GRAINS.index(own):
-            raise PantryError(
+            raise metric.origin.error(
                 f"a cumulative metric at {base} grain reads a measure timed by the {own}",
-                file=metric.origin.shown_as,
-                line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
                 hint=f"query it at {own} grain or coarser",
             )
@@ -1294,10 +1290,8 @@ class Compiler:
         """The table of the user's spine at a sub-daily ``grain``, or an error naming the
         spine to add: what steps below a day needs one, as in MetricFlow."""
         if not any(t.grain == grain for t in self.catalog.time_spines):
-            raise PantryError(
+            raise metric.origin.error(
                 f"{what} needs a time spine at {grain} grain",
-                file=metric.origin.shown_as,
-                line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
                 field=field,
                 hint=f"add one under time_spines: with primary_column: {{name: ts, time_granularity: {grain}}}",
@@ -1444,10 +1438,8 @@ class Compiler:
     def _custom_refused(self, what: str, names: list[str], metric: Metric) -> None:
         custom = [n for n in names if n.split("__")[-1] in self.catalog.custom_grains]
         if custom:
-            raise PantryError(
+            raise metric.origin.error(
                 f"{what} at a custom granularity ({', '.join(custom)}) is not supported yet",
-                file=metric.origin.shown_as,
-                line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
                 hint="group by a standard grain (metric_time__day, __week, __month, ...)",
             )
@@ -1649,10 +1641,8 @@ class Compiler:
         if item.kind == "metric_time":
             time_dim = model.time_dimension_for(measure)
             if time_dim is None:
-                raise PantryError(
+                raise model.origin.error(
                     f"measure '{measure.name}' has no agg_time_dimension, so it has no metric_time",
-                    file=model.origin.shown_as,
-                    line=model.origin.line,
                     definition=f"semantic model '{model.name}'",
                     field="defaults.agg_time_dimension",
                     hint="add 'defaults: {agg_time_dimension: <time dimension>}' to the semantic model",
@@ -1671,10 +1661,8 @@ class Compiler:
         assert metric.measure is not None
         found = self.catalog.measure(metric.measure.name)
         if found is None:
-            raise PantryError(
+            raise metric.origin.error(
                 f"measure '{metric.measure.name}' does not exist",
-                file=metric.origin.shown_as,
-                line=metric.origin.line,
                 definition=f"metric '{metric.name}'",
                 field="type_params.measure",
                 hint=did_you_mean(
@@ -1773,10 +1761,8 @@ class Compiler:
             condition = parse_filter(text)
         except ValueError as err:
             if metric is not None:
-                raise PantryError(
+                raise metric.origin.error(
                     f"filter does not parse: {err}",
-                    file=metric.origin.shown_as,
-                    line=metric.origin.line,
                     definition=f"metric '{metric.name}'",
                     field="filter",
                 ) from None

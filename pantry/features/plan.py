@@ -110,10 +110,8 @@ def plan_view(catalog: Catalog, view: FeatureView) -> ViewPlan:
             1, window_days(view.ttl) if view.ttl.unit in ("day", "week") else int(view.ttl.as_timedelta().days) or 1
         )
     else:
-        raise PantryError(
+        raise view.origin.error(
             "a view with only dimension features needs a ttl, which then bounds presence",
-            file=view.origin.shown_as,
-            line=view.origin.line,
             definition=f"feature view '{view.name}'",
             field="ttl",
         )

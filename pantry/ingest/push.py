@@ -50,10 +50,8 @@ def push_model(catalog: Catalog, name: str) -> SemanticModel:
             hint=did_you_mean(name, list(catalog.semantic_models)) or "run 'pantry catalog' to list them",
         )
     if model.ingest != "push":
-        raise PantryError(
+        raise model.origin.error(
             f"semantic model '{name}' does not accept pushed rows",
-            file=model.origin.shown_as,
-            line=model.origin.line,
             definition=f"semantic model '{name}'",
             field="ingest",
             hint="add 'ingest: push' to the model to let rows in while Pantry runs",

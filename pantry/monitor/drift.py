@@ -72,10 +72,8 @@ class DriftSettings:
     def of(cls, view: FeatureView) -> DriftSettings:
         unknown = sorted(set(view.drift or {}) - set(DEFAULTS))
         if unknown:
-            raise PantryError(
+            raise view.origin.error(
                 f"drift has no setting '{unknown[0]}'",
-                file=view.origin.shown_as,
-                line=view.origin.line,
                 definition=f"feature view '{view.name}'",
                 field=f"drift.{unknown[0]}",
                 hint=did_you_mean(unknown[0], list(DEFAULTS)) or f"the settings are: {', '.join(DEFAULTS)}",
@@ -91,19 +89,15 @@ class DriftSettings:
                 float(given["false_alarm_rate"]),
             )
         except (TypeError, ValueError) as err:
-            raise PantryError(
+            raise view.origin.error(
                 f"drift settings do not parse: {err}",
-                file=view.origin.shown_as,
-                line=view.origin.line,
                 definition=f"feature view '{view.name}'",
                 field="drift",
                 hint="write drift: {method: auto, threshold: 0.1, reference_partitions: 7, min_rows: 30, sample_rows: 10000}",
             ) from None
         if not 0 < settings.false_alarm_rate < 1:
-            raise PantryError(
+            raise view.origin.error(
                 f"drift.false_alarm_rate must lie between 0 and 1, not {settings.false_alarm_rate}",
-                file=view.origin.shown_as,
-                line=view.origin.line,
                 definition=f"feature view '{view.name}'",
                 field="drift.false_alarm_rate",
                 hint="write false_alarm_rate: 0.01 (one calm partition in a hundred may alarm)",

@@ -44,10 +44,8 @@ def source_path(catalog: Catalog, model: SemanticModel) -> Path:
 
 
 def _missing(model: SemanticModel, what: str, hint: str) -> PantryError:
-    return PantryError(
+    return model.origin.error(
         what,
-        file=model.origin.shown_as,
-        line=model.origin.line,
         definition=f"semantic model '{model.name}'",
         field="source",
         hint=hint,

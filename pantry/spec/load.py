@@ -995,10 +995,8 @@ def _index(models: list[SemanticModel], metrics: list[Metric]) -> tuple[dict[str
         for measure in model.measures:
             if measure.name in seen_measures and seen_measures[measure.name] is not model:
                 errors.append(
-                    PantryError(
+                    model.origin.error(
                         f"duplicate measure name '{measure.name}', also in semantic model '{seen_measures[measure.name].name}'",
-                        file=model.origin.shown_as,
-                        line=model.origin.line,
                         definition=f"semantic model '{model.name}'",
                         field="measures",
                         hint="measure names are global, as in MetricFlow; rename one",

@@ -468,10 +468,8 @@ def _partition_range_checks(catalog: Catalog, views: dict) -> list[PantryError]:
         end = item.partitions_end or project.partitions_end
         if end is not None and end < start:
             errors.append(
-                PantryError(
+                item.origin.error(
                     f"partitions.end {end} comes before partitions.start {start}",
-                    file=item.origin.shown_as,
-                    line=item.origin.line,
                     definition=f"{kind} '{item.name}'",
                     field="partitions.end",
                     hint="give an end on or after the start (the project's partitions apply where a definition gives none)",
@@ -501,11 +499,9 @@ def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: di
             fractional = kind.startswith("DECIMAL") and not kind.replace(" ", "").endswith(",0)")
             if kind in ("FLOAT", "DOUBLE", "REAL") or fractional:
                 errors.append(
-                    PantryError(
+                    view.origin.error(
                         f"entity '{view.entity}' has key type {kind} in semantic model '{model.name}' "
                         f"(expr '{entity.expr}'); online keys must be integers or strings",
-                        file=view.origin.shown_as,
-                        line=view.origin.line,
                         definition=f"feature view '{view.name}'",
                         field="entity",
                         hint=f"cast it in the model's entity: expr: CAST({entity.expr} AS BIGINT)",
@@ -528,10 +524,8 @@ def _saved_query_checks(catalog: Catalog) -> list[PantryError]:
             compile_sql(catalog, request, "duckdb")
         except PantryError as err:
             errors.append(
-                PantryError(
+                saved.origin.error(
                     f"does not compile: {err.message}",
-                    file=saved.origin.shown_as,
-                    line=saved.origin.line,
                     definition=f"saved query '{saved.name}'",
                     field=f"query_params.{err.field}" if err.field else "query_params",
                     hint=err.hint,

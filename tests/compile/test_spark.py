@@ -28,7 +28,10 @@ from pantry.offline.metric_tables import compute_days
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
 from tests.features.test_historical_oracle import build, generated_rows
 
-pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pyspark needs Java (17+); none on PATH")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("java") is None, reason="pyspark needs Java (17+); none on PATH"),
+    pytest.mark.end_to_end,  # a Spark cluster's start: scheduled first (tests/conftest.py)
+]
 
 FLIGHTS_DAY = date(2013, 6, 10)
 BAR_DAY = date(2022, 1, 4)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from pantry import Store
@@ -62,6 +63,7 @@ def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: S
     assert _totals(store) == (12, 12.5 + 10)
 
 
+@pytest.mark.end_to_end
 def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
     store: Store, redis_server, tmp_path: Path
 ) -> None:

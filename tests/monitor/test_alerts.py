@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pantry import Store
 from pantry.monitor.slack import deliver, webhook_post
 from pantry.monitor.verdicts import Verdict, record
@@ -70,6 +72,7 @@ def test_the_state_survives_a_new_process(tmp_path: Path, slack: SlackStandIn) -
     assert runs == ["1", "0"] and len(slack.posts) == 1
 
 
+@pytest.mark.end_to_end
 def test_pantry_drift_prints_exits_1_and_alerts_once(tmp_path: Path, slack: SlackStandIn) -> None:
     store: Store = build_monitored(tmp_path)
     env = {

@@ -21,6 +21,8 @@ from pantry import Store
 from tests.conftest import REPO
 from tests.features.test_historical_oracle import materialize_days
 
+pytestmark = pytest.mark.end_to_end  # two processes each importing Evidently: scheduled first (tests/conftest.py)
+
 START = date(2024, 1, 1)
 DAYS = 24  # 16 partitions judged and the 7 reference days before them
 CUSTOMERS = 16_000

@@ -10,10 +10,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.conftest import REPO, RedisServer, SlackStandIn, free_port, stop_group
 from tests.monitor.conftest import DAY0, SHIFTED, THIN, write_monitored_defs
+
+pytestmark = pytest.mark.end_to_end  # a minute or so: scheduled first (tests/conftest.py)
 
 BOUND_S = 300
 TICK_S = 5

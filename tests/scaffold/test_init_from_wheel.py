@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import REPO, free_port, stop_group
 
+pytestmark = pytest.mark.end_to_end  # a minute or so: scheduled first (tests/conftest.py)
+
 DAY = "2026-11-30"
 
 
