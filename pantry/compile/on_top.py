@@ -153,7 +153,8 @@ def metric_value(
 def _input(
     compiler: Compiler, ref: Any, names: list[str], ctx: Context, window: Range, parent: Metric, parts: Parts
 ) -> Value:
-    """One input of a ratio or derived metric, as ``Compiler._input`` compiles it."""
+    """One input of a ratio or derived metric: the input's filters and offset on top of its
+    parent's, then its metric (or, with ``offset_to_grain``, the value at each period's start)."""
     metric = compiler._input_metric(ref, parent)
     inner = Context(ctx.filters + [compiler._where(f, parent) for f in ref.filter], ctx.offset)
     if ref.offset_window is not None:
@@ -164,15 +165,23 @@ def _input(
     return metric_value(compiler, metric, names, inner, window, parts)
 
 
-def on_top(compiler: Compiler, metrics: list[Metric], names: list[str], ctx: Context, window: Range) -> exp.Select:
+def on_top(
+    compiler: Compiler,
+    metrics: list[Metric],
+    names: list[str],
+    ctx: Context,
+    window: Range,
+    columns: list[str] | None = None,
+) -> exp.Select:
     """Every metric's parts joined once, each metric an expression over them: the names, then
-    one column per metric, unfilled (the caller applies the metrics' own fills)."""
+    one column per metric (named ``columns``, else as the metric), unfilled (the caller
+    applies the metrics' own fills)."""
     parts = Parts()
     values = [metric_value(compiler, m, names, Context(list(ctx.filters)), window, parts) for m in metrics]
     joined = compiler._join(parts.selects(), names)
     rows = joined.subquery("parts", copy=False)
     return exp.select(
         *[col(n) for n in names],
-        *[exp.alias_(v.value, ident(m.name), copy=False) for m, v in zip(metrics, values)],
+        *[exp.alias_(v.value, ident(c), copy=False) for c, v in zip(columns or [m.name for m in metrics], values)],
         copy=False,
     ).from_(rows, copy=False)

@@ -43,7 +43,6 @@ from pantry.compile.sql import (
     SOURCE_SCHEMA,
     SPINE_TABLE,
     VALUE,
-    _parse_expr,
     aggregate,
     col,
     date_add,
@@ -601,58 +600,33 @@ class Compiler:
 
     # -- metric types -------------------------------------------------------------
     def _metric(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
-        own = [self._where(f, metric) for f in metric.filter]
-        inner = Context(ctx.filters + own, ctx.offset)
-        if metric.type in ("simple", "cumulative"):
-            assert metric.measure is not None
-            inner.filters += [self._where(f, metric) for f in metric.measure.filter]
-            if metric.measure.offset_window is not None:
-                inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
-            if metric.type == "cumulative" and any(
-                self._time_grain(metric, n) or self._custom_time(metric, n) for n in names
-            ):
-                days = self._cumulative(metric, names, inner, window, column)
-                if not metric.measure.join_to_timespine:
-                    return days
-                # join_to_timespine on a cumulative metric's measure: every spine period gets a row
-                model, measure = self._measure(metric)
-                grains = [n for n in names if self._time_grain(metric, n)]
-                return self._join_to_spine(
-                    days, names, grains, column, window, model, measure, metric, self._time_only(inner.filters)
-                )
-            return self._simple(metric, names, inner, window, column)
+        """``metric`` at ``names``, one value column named ``column``: by its kind."""
+        if metric.type in ("ratio", "derived"):  # an expression over its inputs' parts (on_top.py)
+            return on_top(self, [metric], names, ctx, window, [column])
+        inner = Context(ctx.filters + [self._where(f, metric) for f in metric.filter], ctx.offset)
         if metric.type == "conversion":
             return self._conversion(metric, names, inner, window, column)
-        if metric.type == "ratio":
-            assert metric.numerator and metric.denominator
-            num = self._input(metric.numerator, names, inner, window, "__num", metric)
-            den = self._input(metric.denominator, names, inner, window, "__den", metric)
-            joined = self._join([(num, ["__num"]), (den, ["__den"])], names)
-            joined = self._filled(
-                joined,
-                names,
-                {"__num": self._input_fill(metric.numerator), "__den": self._input_fill(metric.denominator)},
+        return self._measure_metric(metric, names, inner, window, column)
+
+    def _measure_metric(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
+        """A simple or cumulative metric: its measure's filters and offset, then its rows."""
+        assert metric.measure is not None
+        inner = Context(ctx.filters + [self._where(f, metric) for f in metric.measure.filter], ctx.offset)
+        if metric.measure.offset_window is not None:
+            inner.offset = self._add_offsets(inner.offset, metric.measure.offset_window, metric)
+        if metric.type == "cumulative" and any(
+            self._time_grain(metric, n) or self._custom_time(metric, n) for n in names
+        ):
+            days = self._cumulative(metric, names, inner, window, column)
+            if not metric.measure.join_to_timespine:
+                return days
+            # join_to_timespine on a cumulative metric's measure: every spine period gets a row
+            model, measure = self._measure(metric)
+            grains = [n for n in names if self._time_grain(metric, n)]
+            return self._join_to_spine(
+                days, names, grains, column, window, model, measure, metric, self._time_only(inner.filters)
             )
-            ratio = exp.Div(
-                this=exp.cast(col("__num"), "DOUBLE", copy=False),
-                expression=exp.Nullif(
-                    this=exp.cast(col("__den"), "DOUBLE", copy=False), expression=exp.Literal.number(0)
-                ),
-            )
-            return exp.select(*[col(n) for n in names], exp.alias_(ratio, ident(column), copy=False), copy=False).from_(
-                joined.subquery("ratio_inputs", copy=False), copy=False
-            )
-        # derived
-        parts = [(self._input(i, names, inner, window, i.column, metric), [i.column]) for i in metric.inputs]
-        joined = self._join(parts, names)
-        # an input's fill_nulls_with applies after the inputs are joined, as MetricFlow's
-        # COALESCE does: a period that only the other inputs have still gets the filled value
-        joined = self._filled(joined, names, {i.column: self._input_fill(i) for i in metric.inputs})
-        assert metric.expr is not None
-        formula = _parse_expr(str(metric.expr)).copy()
-        return exp.select(*[col(n) for n in names], exp.alias_(formula, ident(column), copy=False), copy=False).from_(
-            joined.subquery("derived_inputs", copy=False), copy=False
-        )
+        return self._simple(metric, names, inner, window, column)
 
     def _input_metric(self, ref, parent: Metric) -> Metric:  # noqa: ANN001 - a MetricInput
         metric = self.catalog.metric_or_measure(ref.name)
@@ -664,37 +638,12 @@ class Compiler:
             )
         return metric
 
-    def _input(self, ref, names: list[str], ctx: Context, window: Range, column: str, parent: Metric) -> exp.Select:
-        metric = self._input_metric(ref, parent)
-        inner = Context(ctx.filters + [self._where(f, parent) for f in ref.filter], ctx.offset)
-        if ref.offset_window is not None:
-            inner.offset = self._add_offsets(inner.offset, ref.offset_window, parent)
-        if ref.offset_to_grain is not None:
-            select = self._to_grain(metric, ref.offset_to_grain, names, inner, window, column, parent)
-        else:
-            select = self._metric(metric, names, inner, window, column)
-        return select
-
     def _input_fill(self, ref) -> object:  # noqa: ANN001 - a MetricInput
         """An input's ``fill_nulls_with``: its own, else its metric's."""
         if ref.fill_nulls_with is not None:
             return ref.fill_nulls_with
         metric = self.catalog.metric_or_measure(ref.name)
         return self._fill(metric) if metric is not None else None
-
-    @staticmethod
-    def _filled(joined: exp.Select, names: list[str], fills: dict[str, object]) -> exp.Select:
-        """The joined inputs with each filled input's nulls replaced by its fill."""
-        if all(f is None for f in fills.values()):
-            return joined
-        return exp.select(
-            *[col(n) for n in names],
-            *[
-                col(c) if f is None else exp.alias_(exp.Coalesce(this=col(c), expressions=[exp.convert(f)]), ident(c))
-                for c, f in fills.items()
-            ],
-            copy=False,
-        ).from_(joined.subquery("filled_inputs", copy=False), copy=False)
 
     def _conversion(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
         """MetricFlow's conversion metric: each conversion event is credited to the latest base

@@ -222,25 +222,19 @@ def test_a_fill_or_a_formula_that_reads_nulls_is_computed_only_where_its_inputs_
 
 
 def test_the_shared_plan_answers_as_the_plan_of_one_subquery_per_input(store) -> None:  # noqa: ANN001
-    """Every metric of the file at once, by month and by channel: the shared plan and
-    MetricFlow's shape (each derived metric joining its own inputs, no shared scans) agree
-    cell for cell."""
+    """Every metric of the file at once, by month and by channel: shared scans and one
+    subquery per input (``_fuse`` switched off, MetricFlow's shape) agree cell for cell."""
     import pantry.compile.query as query
 
     s, _ = store
     names = ["revenue", "web", "web_growth", "web_vs_last_shop", "shop_two_back", "app_filled", "web_share"]
     for group_by in (["metric_time__month"], ["metric_time__month", "order__channel"]):
         ours = s.query(names, group_by=group_by)
-
-        def each_own(compiler, metrics, names_, ctx, window):  # noqa: ANN001, ANN202
-            parts = [(compiler._metric(m, names_, ctx, window, m.name), [m.name]) for m in metrics]
-            return compiler._join(parts, names_)
-
-        on_top, fuse = query.on_top, query.Compiler._fuse
-        query.on_top, query.Compiler._fuse = each_own, lambda self, parts: (parts, [])
+        fuse = query.Compiler._fuse
+        query.Compiler._fuse = lambda self, parts: (parts, [])
         try:
             theirs = s.query(names, group_by=group_by)
         finally:
-            query.on_top, query.Compiler._fuse = on_top, fuse
+            query.Compiler._fuse = fuse
         pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=False)
         assert len(ours) > len(set(ours.metric_time__month)) or group_by == ["metric_time__month"]
