@@ -7,13 +7,15 @@ joins and grains are resolved once, by ``names.NameResolver``. Then:
 
 - simple: aggregate those rows at the requested names. count_distinct, median and
   percentile at week or month are therefore computed from rows, never from days;
-- cumulative: join a daily time spine to the rows on the window, then reduce days to
-  the requested grain with ``period_agg``;
+  simple metrics of one model share a scan (``fused.py``);
+- cumulative: join a daily time spine to each day's partials in the window (or to the
+  rows, where partials do not combine), then reduce days to the requested grain with
+  ``period_agg``; metrics of one window share the join (``cumulative.py``);
 - offset_window: shift each row's metric time by the offset before aggregating, which
   is MetricFlow's spine join written as a row shift (same result, one fewer join);
-- ratio and derived: compile their inputs at the same names and FULL OUTER JOIN them,
-  null-safely, on those names. A ratio divides the two sums, with a zero denominator
-  giving null.
+- ratio and derived: expressions over their inputs' parts, all of a query's parts
+  FULL OUTER JOINed once, null-safely, on the names (``on_top.py``). A ratio divides the
+  two sums, with a zero denominator giving null.
 
 The tree is dialect-neutral; ``dialects.to_sql`` renders it and fixes the traps.
 """

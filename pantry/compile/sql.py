@@ -1,10 +1,12 @@
 """SQL building blocks every compiler room shares: quoted names, a model's column bound to
-its alias, a measure's aggregate, the name of a row's value column.
+its alias, a measure's aggregate and how its partials combine, the name of a row's value
+column, and the time arithmetic (a date moved by a window, a period's start).
 
-Why a leaf module: the compiler, the fused scans (``fused.py``), the offline sources and the
-feature tiles all need these few helpers; importing them from ``query.py`` pulled in the
-whole compiler and made ``fused.py`` and ``query.py`` import each other. This module imports
-nothing of Pantry but the definition model.
+Why a leaf module: the compiler, the fused scans (``fused.py``), the cumulative spine joins
+(``cumulative.py``), the offline sources and the feature tiles all need these few helpers;
+importing them from ``query.py`` pulled in the whole compiler and made ``fused.py`` and
+``query.py`` import each other. This module imports nothing of Pantry but the definition
+model and its windows.
 """
 
 from __future__ import annotations
