@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from pantry.compile.sql import VALUE, aggregate, col, combined, ident, qualified, spine_period
+from pantry.spec.aggregations import counts
 from pantry.spec.model import Measure, Metric, SemanticModel
 
 CUMULATIVE = "pantry_cumulative"  # the key of a cumulative metric's leaf in its select's ``meta``
-COUNTS = ("count", "count_distinct")  # aggregates that give 0, not null, over no rows
 
 
 @dataclass
@@ -121,7 +121,7 @@ def cumulative_select(leaves: list[CumulativeLeaf]) -> exp.Select:
             day = combined(leaf.measure, col(f"__p{i}", "r"))
             assert day is not None
             n = exp.Sum(this=col(f"__n{i}", "r")) if own else None
-            if n is not None and leaf.measure.agg in COUNTS:  # no row of its own in the window: null
+            if n is not None and counts(leaf.measure.agg):  # no row of its own in the window: null
                 day = exp.Case(ifs=[exp.If(this=exp.GT(this=n.copy(), expression=exp.Literal.number(0)), true=day)])
             days.append(day)
             counted.append(n)

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from pantry.compile.sql import VALUE, aggregate, col, date_add, ident, qualified, truncate
+from pantry.spec.aggregations import aggregation, counts
 from pantry.spec.model import Measure, Metric, SemanticModel
 from pantry.spec.windows import Window
 
-FUSABLE = ("sum", "count", "count_distinct", "average", "min", "max", "sum_boolean")
 LEAF = "pantry_leaf"  # the key of a simple metric's Leaf in its select's ``meta``
-COUNTS = ("count", "count_distinct")  # aggregates that give 0, not null, over no rows
 
 
 @dataclass
@@ -164,7 +163,7 @@ def fused(
             agg = exp.Filter(this=agg, expression=exp.Where(this=where))
             rows_in = exp.Filter(this=rows_in, expression=exp.Where(this=where.copy()))
         present.append(exp.GT(this=rows_in, expression=exp.Literal.number(0)))
-        if leaf.measure.agg in COUNTS and mine and names:  # no row in a group: null, as the join gives
+        if counts(leaf.measure.agg) and mine and names:  # no row in a group: null, as the join gives
             agg = exp.Case(ifs=[exp.If(this=present[-1].copy(), true=agg)])
         outer = outer.select(exp.alias_(agg, col(leaf.column).this, copy=False), copy=False)
         if leaf.present is not None:
@@ -197,5 +196,6 @@ def fusable(measure: Measure, metric: Metric) -> bool:
         and ref is not None
         and not ref.join_to_timespine
         and measure.non_additive is None
-        and measure.agg in FUSABLE
+        and (found := aggregation(measure.agg)) is not None
+        and found.shares_scan
     )

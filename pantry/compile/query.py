@@ -54,6 +54,7 @@ from pantry.compile.sql import (
     truncate,
 )
 from pantry.errors import PantryError, did_you_mean
+from pantry.spec.aggregations import adds_up
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
 from pantry.spec.windows import GRAINS, SUB_DAILY, Window
 
@@ -844,7 +845,7 @@ class Compiler:
             simple = metric.type == "simple" and (
                 found := self.catalog.measure(metric.measure.name if metric.measure else "")
             )
-            if not simple or found[1].agg not in ("sum", "count", "sum_boolean"):
+            if not simple or not adds_up(found[1].agg):
                 raise PantryError(
                     f"offset_to_grain: {grain} by several grains ({', '.join(sorted(grains))}) needs an input that adds up",
                     hint="query one grain at a time",

@@ -16,6 +16,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
+from pantry.spec.aggregations import aggregation
 from pantry.spec.model import Measure
 from pantry.spec.windows import SUB_DAILY, Window
 
@@ -75,14 +76,15 @@ def combined(measure: Measure, partials: exp.Expression) -> exp.Expression | Non
     the rows; None where partials do not combine exactly (distinct counts, averages,
     percentiles). Why: a cumulative window over days reads each day's partial, not every
     row once per day it reaches."""
-    agg = measure.agg
-    if agg in ("sum", "sum_boolean"):
-        return exp.Sum(this=partials)
-    if agg == "count":  # a sum of counts is a wider integer in some engines; a count is BIGINT
-        return exp.cast(exp.Sum(this=partials), "BIGINT", copy=False)
-    if agg == "min":
+    found = aggregation(measure.agg)
+    how = found.combine if found is not None else None
+    if how == "sum":
+        total = exp.Sum(this=partials)
+        # a sum of counts is a wider integer in some engines; a count is BIGINT
+        return exp.cast(total, "BIGINT", copy=False) if found is not None and found.counts else total
+    if how == "min":
         return exp.Min(this=partials)
-    if agg == "max":
+    if how == "max":
         return exp.Max(this=partials)
     return None
 

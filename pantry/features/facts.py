@@ -16,6 +16,7 @@ from sqlglot import exp
 from pantry.features.plan import PlannedFeature, ViewPlan, plan_view
 from pantry.features.reads import TIMESTAMP
 from pantry.offline.sources import connect
+from pantry.spec.aggregations import aggregation
 from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness
 
 
@@ -74,7 +75,8 @@ def feature_facts(catalog: Catalog) -> dict[tuple[str, str], FeatureFacts]:
                         ],
                     )
                 )
-                value_type = "BIGINT" if planned.agg in ("count", "count_distinct", "sum_boolean") else "DOUBLE"
+                found = aggregation(planned.agg)
+                value_type = "BIGINT" if found is not None and found.integer else "DOUBLE"
                 if planned.agg in ("sum", "min", "max", "last") and con is not None:
                     value_type = str(
                         con.execute(f'DESCRIBE SELECT {planned.value_expr} AS v FROM src."{model.name}"').fetchall()[0][

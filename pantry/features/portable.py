@@ -28,6 +28,7 @@ from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.tiles import q
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.spec.aggregations import adds_up
 from pantry.spec.model import SemanticModel
 
 LAST_VALUE = "PANTRY_LAST_VALUE"  # rendered per dialect by ``_last_value``
@@ -98,7 +99,7 @@ def partition_tree(plan: ViewPlan, day: date) -> exp.Expression:
     for planned in plan.features:
         name = q(planned.feature.name)
         # a model's branch is null for the other models' features: MAX picks the one value
-        zero = planned.agg in ("sum", "count", "sum_boolean")
+        zero = adds_up(planned.agg)
         outer.append(f"COALESCE(MAX(v.{name}), 0) AS {name}" if zero else f"MAX(v.{name}) AS {name}")
     sql = (
         f"SELECT v.__key AS {q(plan.key)}, TIMESTAMP '{stamp}' AS {TIMESTAMP}, {', '.join(outer)} "

@@ -29,6 +29,7 @@ from pantry.errors import PantryError
 from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import PARTITIONS_TABLE, q, tile_table
+from pantry.spec.aggregations import adds_up
 
 TIMESTAMP = "event_timestamp"
 
@@ -50,7 +51,7 @@ def combine(
             return f"COALESCE({total}, 0)"
         count = f"t.{q(partial_columns(planned)[1])}"
         return f"{total} / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)"
-    if agg in ("sum", "count", "sum_boolean"):
+    if adds_up(agg):
         return f"COALESCE(SUM({part}) FILTER (WHERE {inside}), 0)"
     if agg == "average":
         s, c = (f"t.{q(col)}" for col in partial_columns(planned))

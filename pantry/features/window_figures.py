@@ -38,12 +38,12 @@ import pyarrow.compute as pc
 from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import q, tile_table
+from pantry.spec.aggregations import adds_up
 
 DENSE_BYTES = 64 * 1024 * 1024  # one chunk's (entities x days) float64 matrix, about
 STAMPS_PER_PASS = 32  # stamps laid out together: a pass's days are these and the window before
 HASH_SPACE = 1_000_003  # a prime: key hashes modulo it decide the drift sample
 MAX_LABELS = 100_000  # a dimension's distinct values counted up to this many; past it, None
-SUMS = ("sum", "count", "sum_boolean")
 NUMERIC_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
 
 
@@ -51,7 +51,7 @@ def dense_form(planned: PlannedFeature, kind: pa.DataType) -> str | None:
     """How a feature is laid out densely: "sum", "average", "min", "max", "last" (a numeric
     dimension), "label" (any other dimension, by its values' codes), or None (left to SQL)."""
     numeric = any(test(kind) for test in NUMERIC_TYPES)  # booleans are labels: drift judges them as categories
-    if planned.agg in SUMS:
+    if adds_up(planned.agg):
         return "sum"
     if planned.agg == "average":
         return "average"

@@ -13,6 +13,7 @@ from typing import Any
 
 from pantry.compile.names import NameResolver
 from pantry.errors import PantryError, did_you_mean
+from pantry.spec.aggregations import AGGREGATIONS
 from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin, SemanticModel
 from pantry.spec.windows import SUB_DAILY, Window, parse_window
 
@@ -377,7 +378,7 @@ def _read_view(
     )
 
 
-STREAM_AGGS = ("sum", "count", "sum_boolean", "average", "min", "max")
+STREAM_AGGS = tuple(a.name for a in AGGREGATIONS.values() if a.streams)
 
 
 def _stream_tile(

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pantry.errors import PantryError, PantryErrors, did_you_mean
+from pantry.spec.aggregations import ALIASES as AGG_ALIASES
+from pantry.spec.aggregations import NAMES as AGG_NAMES
 from pantry.spec.model import (
     Catalog,
     Conversion,
@@ -132,7 +134,6 @@ TYPE_PARAMS_KEYS = {
     "conversion_type_params",
 }
 INPUT_KEYS = {"name", "filter", "alias", "offset_window", "offset_to_grain", "fill_nulls_with", "join_to_timespine"}
-AGGS = {"sum", "count", "count_distinct", "average", "avg", "min", "max", "sum_boolean", "median", "percentile"}
 T = TypeVar("T")
 ENTITY_TYPES = {"primary", "unique", "foreign", "natural"}
 METRIC_TYPES = {"simple", "ratio", "derived", "cumulative", "conversion"}
@@ -334,15 +335,15 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
     definition = f"{owner} measure '{node['name']}'"
     r.check_keys(node, MEASURE_KEYS, definition)
     agg = str(node.get("agg", "")).lower()
-    if agg not in AGGS:
+    if agg not in AGG_NAMES:
         r.error(
             f"agg '{node.get('agg')}' is not an aggregation",
             node,
             definition,
             "agg",
-            did_you_mean(agg, AGGS) or f"use one of {', '.join(sorted(AGGS))}",
+            did_you_mean(agg, AGG_NAMES) or f"use one of {', '.join(sorted(AGG_NAMES))}",
         )
-    agg = "average" if agg == "avg" else agg
+    agg = AGG_ALIASES.get(agg, agg)
     params = r.mapping(node, "agg_params", definition, "'agg_params: {percentile: 0.9}'")
     r.check_keys(params, AGG_PARAM_KEYS, f"{definition} agg_params")
     percentile = params.get("percentile")

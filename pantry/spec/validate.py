@@ -20,6 +20,7 @@ from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
+from pantry.spec.aggregations import aggregation, counts
 from pantry.spec.feature_views import read_feature_views
 from pantry.spec.model import Catalog, Metric, SemanticModel
 from pantry.spec.windows import GRAINS
@@ -52,19 +53,6 @@ def _parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
         return None, first
 
 
-AGG_SQL = {
-    "sum": "SUM({})",
-    "average": "AVG({})",
-    "min": "MIN({})",
-    "max": "MAX({})",
-    "count": "COUNT({})",
-    "count_distinct": "COUNT(DISTINCT {})",
-    "sum_boolean": "SUM(CAST({} AS INTEGER))",
-    "median": "MEDIAN({})",
-    "percentile": "QUANTILE_CONT({}, 0.5)",
-}
-
-
 def _binds(con: duckdb.DuckDBPyConnection, model: SemanticModel, text: str, agg: str | None) -> str | None:
     """DuckDB's reason why ``text`` (inside its aggregation, for a measure) does not bind
     against the model's real source, or None. A bind reads no rows: DESCRIBE only plans."""
@@ -74,7 +62,8 @@ def _binds(con: duckdb.DuckDBPyConnection, model: SemanticModel, text: str, agg:
         value = f"({qualified(text, 'm0').sql('duckdb')})"
     except Exception as err:  # noqa: BLE001 - sqlglot's own errors: the text does not parse
         return str(err).splitlines()[0]
-    select = AGG_SQL.get(agg or "", "{}").format(value)
+    found = aggregation(agg)
+    select = (found.duckdb if found is not None else "{}").format(value)
     try:
         con.execute(f'DESCRIBE SELECT {select} FROM {SOURCE_SCHEMA}."{model.name}" AS m0').fetchall()
     except duckdb.Error as err:
@@ -336,7 +325,7 @@ def _conversion_checks(catalog: Catalog, metric: Metric, measures: list[str]) ->
             continue
         model, measure = found
         sides[key] = model
-        if not (measure.agg in ("count", "count_distinct") or (measure.agg == "sum" and measure.expr.strip() == "1")):
+        if not (counts(measure.agg) or (measure.agg == "sum" and measure.expr.strip() == "1")):
             errors.append(
                 _err(
                     metric,
