@@ -28,7 +28,7 @@ from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.tiles import q
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
-from pantry.spec.aggregations import adds_up
+from pantry.spec.aggregations import adds_up, aggregation
 from pantry.spec.model import SemanticModel
 
 LAST_VALUE = "PANTRY_LAST_VALUE"  # rendered per dialect by ``_last_value``
@@ -45,20 +45,12 @@ def _aggregate(planned: PlannedFeature, value: str, at: str, stamp: str) -> str:
     if agg == "last":
         return f"{LAST_VALUE}({value}, {at}, m0.{q(FILE_COLUMN)}, m0.{q(ROW_COLUMN)})"
     inside = f"CASE WHEN {at} >= TIMESTAMP '{stamp}' - {_span(planned.days, planned.seconds)} THEN {value} END"
-    if agg == "sum":
-        return f"SUM({inside})"
-    if agg == "count":
-        return f"COUNT({inside})"
-    if agg == "sum_boolean":
-        return f"SUM(CAST({inside} AS INTEGER))"
-    if agg == "average":
-        return f"AVG({inside})"
-    if agg in ("min", "max"):
-        return f"{agg.upper()}({inside})"
-    if agg == "count_distinct":
-        return f"COUNT(DISTINCT {inside})"
+    found = aggregation(agg)
+    assert found is not None, agg
+    if not found.quantile:
+        return found.duckdb.format(inside)
     measure = planned.measure
-    assert measure is not None and agg in ("median", "percentile")
+    assert measure is not None
     kind = "PERCENTILE_DISC" if measure.use_discrete_percentile else "PERCENTILE_CONT"
     p = measure.percentile if measure.percentile is not None else 0.5
     return f"{kind}({p}) WITHIN GROUP (ORDER BY {inside})"

@@ -28,6 +28,7 @@ from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.offline.feature_tables import q, write_tiles
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.spec.aggregations import aggregation
 from pantry.spec.model import Dimension, SemanticModel
 
 # the order rows reached the store: the declared source first, then pushed batches by name
@@ -58,21 +59,16 @@ def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | No
         if agg == "sum":
             return [f"{total} AS {q(name + '__part')}"]
         return [f"{total} AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
-    if agg == "sum":
-        return [f"SUM({value}) AS {q(name + '__part')}"]
-    if agg == "count":
-        return [f"COUNT({value}) AS {q(name + '__part')}"]
-    if agg == "sum_boolean":
-        return [f"SUM(CAST({value} AS INTEGER)) AS {q(name + '__part')}"]
+    found = aggregation(agg)
+    if found is not None and found.combine is not None:  # the tile keeps its own aggregate
+        return [f"{found.duckdb.format(value)} AS {q(name + '__part')}"]
     if agg == "average":
         return [f"SUM({value}) AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
-    if agg in ("min", "max"):
-        return [f"{agg.upper()}({value}) AS {q(name + '__part')}"]
     # lists sorted: a tile's bytes then depend on its rows alone, not on DuckDB's threads, so a
     # day rewritten unchanged keeps its S3 ETag and its cached copy
     if agg == "count_distinct":
         return [f"LIST_SORT(LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
-    if agg in ("median", "percentile"):
+    if found is not None and found.quantile:
         return [f"LIST_SORT(LIST({value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
     # a dimension: the value on the day's latest row; ties go to the later source row
     return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]

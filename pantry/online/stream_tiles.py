@@ -61,21 +61,15 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from pantry.online.layout import entity_key, key_text
+from pantry.spec.aggregations import AGGREGATIONS, aggregation
 
 if TYPE_CHECKING:
     from pantry.features.plan import ViewPlan
 
 ORDER_OFFSET = 2**62  # order keys are zero-padded from here, so earlier sorts first as text
 
-AGG_CODE = {
-    "sum": "sum",
-    "count": "count",
-    "sum_boolean": "sum",
-    "average": "avg",
-    "min": "min",
-    "max": "max",
-    "last": "last",
-}
+# how the tile script keeps each aggregation (spec/aggregations.py), and a dimension's latest value
+AGG_CODE = {a.name: a.stream_code for a in AGGREGATIONS.values() if a.stream_code is not None} | {"last": "last"}
 
 
 def part_codes(code: str, kind: str) -> list[str]:
@@ -126,7 +120,7 @@ def layout_for(plan: ViewPlan, kinds: dict[str, str]) -> StreamLayout:
     for planned in plan.features:
         code = AGG_CODE[planned.agg]
         kind = kinds[planned.feature.name]
-        if code == "count" or planned.agg == "sum_boolean":
+        if (found := aggregation(planned.agg)) is not None and found.integer:
             kind = "int"
         elif code == "avg":
             kind = "float"

@@ -4,8 +4,9 @@ Why one table: an aggregation's name used to be spelled out wherever a rule depe
 (which ones add up across days, which give 0 over no rows, which a streaming view keeps,
 which share a scan, which return integers, their SQL for the definition check), so a new
 aggregation meant finding every list. Each rule is a field here; the code asks the field.
-The SQL that computes an aggregation, its tiles and their merge still live with the code
-that builds each (``compile/sql.py``, ``features/tiles.py``, ``online/stream_tiles.py``).
+An aggregation whose parts combine (``combine``) is kept in a tile as its own SQL over the
+tile's rows; the compiler builds its sqlglot form (``compile/sql.py``), and the Redis tile
+script its Lua (``online/stream_tiles.py``, by ``stream_code``).
 """
 
 from __future__ import annotations
@@ -20,23 +21,32 @@ class Aggregation:
     combine: str | None  # how partial results combine exactly ("sum", "min", "max"), or None
     adds_up: bool = False  # a total is the sum of its parts' totals, 0 where no part has rows
     counts: bool = False  # a count: 0, not null, over no rows
-    shares_scan: bool = True  # its aggregate takes FILTER (WHERE ...): metrics of it share a scan
-    streams: bool = False  # a streaming view keeps it in tiles in Redis
+    quantile: bool = False  # a quantile (median, percentile): kept as the values themselves
+    stream_code: str | None = None  # how the Redis tile script keeps it, where a streaming view may
     integer: bool = False  # its result is an integer whatever the value's type
+
+    @property
+    def shares_scan(self) -> bool:
+        """Its aggregate takes FILTER (WHERE ...): simple metrics of it share a scan."""
+        return not self.quantile
+
+    @property
+    def streams(self) -> bool:
+        return self.stream_code is not None
 
 
 AGGREGATIONS: dict[str, Aggregation] = {
     a.name: a
     for a in (
-        Aggregation("sum", "SUM({})", "sum", adds_up=True, streams=True),
-        Aggregation("count", "COUNT({})", "sum", adds_up=True, counts=True, streams=True, integer=True),
-        Aggregation("sum_boolean", "SUM(CAST({} AS INTEGER))", "sum", adds_up=True, streams=True, integer=True),
-        Aggregation("average", "AVG({})", None, streams=True),
-        Aggregation("min", "MIN({})", "min", streams=True),
-        Aggregation("max", "MAX({})", "max", streams=True),
+        Aggregation("sum", "SUM({})", "sum", adds_up=True, stream_code="sum"),
+        Aggregation("count", "COUNT({})", "sum", adds_up=True, counts=True, stream_code="count", integer=True),
+        Aggregation("sum_boolean", "SUM(CAST({} AS INTEGER))", "sum", adds_up=True, stream_code="sum", integer=True),
+        Aggregation("average", "AVG({})", None, stream_code="avg"),
+        Aggregation("min", "MIN({})", "min", stream_code="min"),
+        Aggregation("max", "MAX({})", "max", stream_code="max"),
         Aggregation("count_distinct", "COUNT(DISTINCT {})", None, counts=True, integer=True),
-        Aggregation("median", "MEDIAN({})", None, shares_scan=False),
-        Aggregation("percentile", "QUANTILE_CONT({}, 0.5)", None, shares_scan=False),
+        Aggregation("median", "MEDIAN({})", None, quantile=True),
+        Aggregation("percentile", "QUANTILE_CONT({}, 0.5)", None, quantile=True),
     )
 }
 ALIASES = {"avg": "average"}  # MetricFlow's other spellings, read as the name they stand for
