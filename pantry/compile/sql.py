@@ -48,22 +48,11 @@ def qualified(sql: str, alias: str) -> exp.Expression:
 
 
 def aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
-    """The measure's aggregation over one column, in sqlglot terms."""
-    agg = measure.agg
-    if agg == "sum":
-        return exp.Sum(this=value)
-    if agg == "count":
-        return exp.Count(this=value)
-    if agg == "count_distinct":
-        return exp.Count(this=exp.Distinct(expressions=[value]))
-    if agg == "average":
-        return exp.Avg(this=value)
-    if agg == "min":
-        return exp.Min(this=value)
-    if agg == "max":
-        return exp.Max(this=value)
-    if agg == "sum_boolean":
-        return exp.Sum(this=exp.cast(value, "INT", copy=False))
+    """The measure's aggregation over one column, in sqlglot terms (``spec/aggregations.py``;
+    a quantile reads its measure's parameters)."""
+    found = aggregation(measure.agg)
+    if found is not None and found.build is not None:
+        return found.build(value)
     quantile = exp.Literal.number(measure.percentile if measure.percentile is not None else 0.5)
     if measure.use_approximate_percentile:
         return exp.ApproxQuantile(this=value, quantile=quantile)

@@ -29,7 +29,7 @@ from pantry.errors import PantryError
 from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import PARTITIONS_TABLE, q, tile_table
-from pantry.spec.aggregations import adds_up
+from pantry.spec.aggregations import aggregation
 
 TIMESTAMP = "event_timestamp"
 
@@ -51,13 +51,13 @@ def combine(
             return f"COALESCE({total}, 0)"
         count = f"t.{q(partial_columns(planned)[1])}"
         return f"{total} / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)"
-    if adds_up(agg):
-        return f"COALESCE(SUM({part}) FILTER (WHERE {inside}), 0)"
+    found = aggregation(agg)
+    if found is not None and found.combine is not None:  # parts combine by the table's function
+        merged = f"{found.combine.upper()}({part}) FILTER (WHERE {inside})"
+        return f"COALESCE({merged}, 0)" if found.adds_up else merged
     if agg == "average":
         s, c = (f"t.{q(col)}" for col in partial_columns(planned))
         return f"SUM({s}) FILTER (WHERE {inside}) / NULLIF(SUM({c}) FILTER (WHERE {inside}), 0)"
-    if agg in ("min", "max"):
-        return f"{agg.upper()}({part}) FILTER (WHERE {inside})"
     if agg == "count_distinct":
         return f"LENGTH(LIST_DISTINCT(FLATTEN(LIST({part}) FILTER (WHERE {inside}))))"
     if agg in ("median", "percentile"):

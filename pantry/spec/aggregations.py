@@ -11,14 +11,19 @@ script its Lua (``online/stream_tiles.py``, by ``stream_code``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlglot import exp
 
 
 @dataclass(frozen=True)
 class Aggregation:
     name: str
     duckdb: str  # DuckDB's SQL of it over one value (``{}``): what the definition check binds
+    build: Callable[[exp.Expression], exp.Expression] | None  # its sqlglot form over one value (not quantiles)
     combine: str | None  # how partial results combine exactly ("sum", "min", "max"), or None
+    # (a tile's part is its own SQL over the tile's rows; parts are combined with that function)
     adds_up: bool = False  # a total is the sum of its parts' totals, 0 where no part has rows
     counts: bool = False  # a count: 0, not null, over no rows
     quantile: bool = False  # a quantile (median, percentile): kept as the values themselves
@@ -38,15 +43,39 @@ class Aggregation:
 AGGREGATIONS: dict[str, Aggregation] = {
     a.name: a
     for a in (
-        Aggregation("sum", "SUM({})", "sum", adds_up=True, stream_code="sum"),
-        Aggregation("count", "COUNT({})", "sum", adds_up=True, counts=True, stream_code="count", integer=True),
-        Aggregation("sum_boolean", "SUM(CAST({} AS INTEGER))", "sum", adds_up=True, stream_code="sum", integer=True),
-        Aggregation("average", "AVG({})", None, stream_code="avg"),
-        Aggregation("min", "MIN({})", "min", stream_code="min"),
-        Aggregation("max", "MAX({})", "max", stream_code="max"),
-        Aggregation("count_distinct", "COUNT(DISTINCT {})", None, counts=True, integer=True),
-        Aggregation("median", "MEDIAN({})", None, quantile=True),
-        Aggregation("percentile", "QUANTILE_CONT({}, 0.5)", None, quantile=True),
+        Aggregation("sum", "SUM({})", lambda v: exp.Sum(this=v), "sum", adds_up=True, stream_code="sum"),
+        Aggregation(
+            "count",
+            "COUNT({})",
+            lambda v: exp.Count(this=v),
+            "sum",
+            adds_up=True,
+            counts=True,
+            stream_code="count",
+            integer=True,
+        ),
+        Aggregation(
+            "sum_boolean",
+            "SUM(CAST({} AS INTEGER))",
+            lambda v: exp.Sum(this=exp.cast(v, "INT", copy=False)),
+            "sum",
+            adds_up=True,
+            stream_code="sum",
+            integer=True,
+        ),
+        Aggregation("average", "AVG({})", lambda v: exp.Avg(this=v), None, stream_code="avg"),
+        Aggregation("min", "MIN({})", lambda v: exp.Min(this=v), "min", stream_code="min"),
+        Aggregation("max", "MAX({})", lambda v: exp.Max(this=v), "max", stream_code="max"),
+        Aggregation(
+            "count_distinct",
+            "COUNT(DISTINCT {})",
+            lambda v: exp.Count(this=exp.Distinct(expressions=[v])),
+            None,
+            counts=True,
+            integer=True,
+        ),
+        Aggregation("median", "MEDIAN({})", None, None, quantile=True),
+        Aggregation("percentile", "QUANTILE_CONT({}, 0.5)", None, None, quantile=True),
     )
 }
 ALIASES = {"avg": "average"}  # MetricFlow's other spellings, read as the name they stand for
