@@ -21,6 +21,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -187,83 +189,81 @@ GROUP BY s.ds HAVING {present}
 ORDER BY 1"""
 
 
-def trailing_run(store, con) -> list[tuple[str, float]]:  # noqa: ANN001
-    """The 40 trailing-3-month metrics by day: Pantry, MetricFlow's plan shape, by hand."""
+@contextmanager
+def metricflow_shape(spine_join_over_rows: bool = False) -> Iterator[None]:
+    """Pantry with its sharing switched off: one subquery per metric or input, joined (and,
+    for cumulative metrics, every row joined to every day its window reaches)."""
     import pantry.compile.cumulative as cumulative
     import pantry.compile.query as query
 
-    names = [f"t3_{n}" for n in growth_names()]
-    hand = trailing_sql()
-    run = lambda: store.query(names, group_by=["metric_time__day"])  # noqa: E731
-    run(), con.execute(hand).fetchall()
-    ours_s, ours, hand_s, theirs = timed_pair(run, lambda: con.execute(hand).df())
     shareable, fuse = cumulative.shareable, query.Compiler._fuse
-    cumulative.shareable = lambda measure: False  # each row joins every day it reaches
-    query.shareable = cumulative.shareable
-    query.Compiler._fuse = lambda self, parts: (parts, [])  # one spine join per metric
+    query.Compiler._fuse = lambda self, parts: (parts, [])
+    if spine_join_over_rows:
+        cumulative.shareable = query.shareable = lambda measure: False
     try:
-        before_s, before, _, _ = timed_pair(run, lambda: None, runs=1)
+        yield
     finally:
         cumulative.shareable = query.shareable = shareable
         query.Compiler._fuse = fuse
-    for frame in (ours, before, theirs):
-        frame["metric_time__day"] = pd.to_datetime(frame["metric_time__day"])
-    expected = theirs.set_index("metric_time__day")[names].astype(float)
-    for frame in (ours, before):
-        got = frame.set_index("metric_time__day")[names].astype(float)
-        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
-    print(f"\n40 trailing-3-month metrics (cumulative, one filter each) by day, {len(ours)} days; answers identical\n")
-    print("| plan | seconds | x hand-written |")
-    print("|---|---:|---:|")
-    rows = [
-        ("Pantry (one spine join over daily partials, FILTER per metric)", ours_s),
-        ("one spine join over the rows per metric (MetricFlow's plan shape; Pantry's before)", before_s),
-        ("hand-written: one-scan daily pivot, each day joined to its window (raw DuckDB)", hand_s),
-    ]
-    for label, seconds in rows:
-        print(f"| {label} | {seconds:.2f} | {seconds / hand_s:.1f} |")
-    return rows
 
 
-def growth_run(store, con) -> list[tuple[str, float]]:  # noqa: ANN001
-    """The 40 growth metrics: Pantry, its plan before, the hand-written query."""
-    import pantry.compile.query as query
-
-    names = [f"growth_{n}" for n in growth_names()]
-    hand = growth_sql()
-    run = lambda: store.query(names, group_by=["metric_time__month"])  # noqa: E731
-    run(), con.execute(hand).fetchall()
+def compare(
+    store, con, title: str, names: list[str], by: str, hand: str, labels: tuple[str, str, str], **shape
+) -> None:  # noqa: ANN001
+    """Pantry, MetricFlow's plan shape and the hand-written query, timed in one run, their
+    answers compared cell by cell, printed as a table."""
+    run = lambda: store.query(names, group_by=[by])  # noqa: E731
+    run(), con.execute(hand).fetchall()  # warm: catalog, page cache
     ours_s, ours, hand_s, theirs = timed_pair(run, lambda: con.execute(hand).df())
-    fuse = query.Compiler._fuse
-    query.Compiler._fuse = lambda self, parts: (parts, [])  # one subquery per input, joined
-    try:
-        before_s, before, _, _ = timed_pair(run, lambda: None, runs=3)
-    finally:
-        query.Compiler._fuse = fuse
+    with metricflow_shape(**shape):
+        before_s, before, _, _ = timed_pair(run, lambda: None, runs=1 if shape else 3)
     for frame in (ours, before, theirs):
-        frame["metric_time__month"] = pd.to_datetime(frame["metric_time__month"])
-    expected = theirs.set_index("metric_time__month")[names].astype(float)
+        frame[by] = pd.to_datetime(frame[by])
+    expected = theirs.set_index(by)[names].astype(float)
     for frame in (ours, before):
-        got = frame.set_index("metric_time__month")[names].astype(float)
-        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
-    print(
-        f"\n40 month-over-month growth metrics (derived, an offset input each), {len(ours)} months; answers identical\n"
-    )
+        pd.testing.assert_frame_equal(frame.set_index(by)[names].astype(float), expected, check_exact=False, rtol=1e-9)
+    print(f"\n{title}, {len(ours)} rows; answers identical\n")
     print("| plan | seconds | x hand-written |")
     print("|---|---:|---:|")
-    rows = [
-        ("Pantry (derived metrics on top of one shared scan; last month's values are its groups moved)", ours_s),
-        ("one subquery per input, all joined (MetricFlow's plan shape)", before_s),
-        ("hand-written: one-scan pivot joined to itself a month later (raw DuckDB)", hand_s),
-    ]
-    for label, seconds in rows:
+    for label, seconds in zip(labels, (ours_s, before_s, hand_s)):
         print(f"| {label} | {seconds:.2f} | {seconds / hand_s:.1f} |")
-    return rows
+
+
+def growth_run(store, con) -> None:  # noqa: ANN001
+    compare(
+        store,
+        con,
+        "40 month-over-month growth metrics (derived, an offset input each) by month",
+        [f"growth_{n}" for n in growth_names()],
+        "metric_time__month",
+        growth_sql(),
+        (
+            "Pantry (derived metrics on top of one shared scan; last month's values are its groups moved)",
+            "one subquery per input, all joined (MetricFlow's plan shape)",
+            "hand-written: one-scan pivot joined to itself a month later (raw DuckDB)",
+        ),
+    )
+
+
+def trailing_run(store, con) -> None:  # noqa: ANN001
+    compare(
+        store,
+        con,
+        "40 trailing-3-month metrics (cumulative, one filter each) by day",
+        [f"t3_{n}" for n in growth_names()],
+        "metric_time__day",
+        trailing_sql(),
+        (
+            "Pantry (one spine join over daily partials, FILTER per metric)",
+            "one spine join over the rows per metric (MetricFlow's plan shape; Pantry's before)",
+            "hand-written: one-scan daily pivot, each day joined to its window (raw DuckDB)",
+        ),
+        spine_join_over_rows=True,
+    )
 
 
 def main() -> None:
     from pantry import Store
-    from pantry.compile.query import Compiler
 
     ensure_data()
     names = [n for n, *_ in metric_filters()]
@@ -277,12 +277,8 @@ def main() -> None:
         query = lambda: store.query(names, group_by=["metric_time__month"])  # noqa: E731
         query(), con.execute(pivot).fetchall()  # warm: catalog, page cache
         ours_s, ours, pivot_s, theirs = timed_pair(query, lambda: con.execute(pivot).df())
-        fuse = Compiler._fuse
-        Compiler._fuse = lambda self, parts: (parts, [])  # one subquery per metric, joined
-        try:
+        with metricflow_shape():  # one subquery per metric, joined
             joined_s, joined, _, _ = timed_pair(query, lambda: None, runs=3)
-        finally:
-            Compiler._fuse = fuse
         growth_run(store, con)
         trailing_run(store, con)
     for frame in (ours, joined, theirs):

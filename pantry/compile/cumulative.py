@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from pantry.compile.sql import VALUE, aggregate, col, combined, ident, qualified, spine_period
+from pantry.compile.fused import shared_rows
+from pantry.compile.sql import VALUE, aggregate, col, combined, ident, spine_period
 from pantry.spec.aggregations import counts
 from pantry.spec.model import Measure, Metric, SemanticModel
 
@@ -89,17 +90,8 @@ def cumulative_select(leaves: list[CumulativeLeaf]) -> exp.Select:
     """The leaves (one frame) as one spine join: the names, then each leaf's column."""
     first = leaves[0]
     frame = first.frame
-    texts = [{c.sql(): c for c in leaf.conditions} for leaf in leaves]
-    shared = {text: c for text, c in texts[0].items() if all(text in t for t in texts[1:])}
-    every = list({text: c for t in texts for text, c in t.items()}.values())
-    rows = frame.rows(every)
-    columns = {first.measure.expr: VALUE}  # a measure's SQL -> its value column in the rows
-    for leaf in leaves[1:]:
-        if leaf.measure.expr not in columns:
-            columns[leaf.measure.expr] = f"{VALUE}_{len(columns)}"
-            alias = exp.alias_(qualified(leaf.measure.expr, "m0"), ident(columns[leaf.measure.expr]), copy=False)
-            rows = rows.select(alias, copy=False)
-    owns = [[c for text, c in own.items() if text not in shared] for own in texts]
+    found = shared_rows([leaf.conditions for leaf in leaves], [leaf.measure for leaf in leaves], frame.rows)
+    rows, columns, shared, owns = found.select, found.columns, found.shared, found.owns
     day_s = col("ds", "s")
     keys = [col(frame.base_name), *[col(n) for n in frame.others]]
     if len(leaves) == 1 and not shareable(first.measure):  # each row joins every spine day it reaches

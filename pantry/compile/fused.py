@@ -58,6 +58,37 @@ class Leaf:
         return (self.model.name, time.name if time is not None else None, self.names, str(offset))
 
 
+@dataclass
+class SharedRows:
+    """One row-level subquery for several metrics of one model: the rows every metric reads
+    (each measure's value a column of its own), and how the metrics' conditions split into
+    those all of them have (``shared``, a WHERE) and each one's own (``owns``, a FILTER)."""
+
+    select: exp.Select
+    columns: dict[str, str]  # a measure's SQL -> its value column in the rows
+    shared: dict[str, exp.Expression]  # by SQL text
+    owns: list[list[exp.Expression]]
+
+
+def shared_rows(
+    conditions: list[list[exp.Expression]], measures: list[Measure], rows: Callable[[list[exp.Expression]], exp.Select]
+) -> SharedRows:
+    """The rows for metrics with these conditions and measures (the first measure's value is
+    ``VALUE``); ``rows(every condition)`` builds the subquery naming what they all read."""
+    texts = [{c.sql(): c for c in own} for own in conditions]
+    shared = {text: c for text, c in texts[0].items() if all(text in t for t in texts[1:])}
+    every = list({text: c for t in texts for text, c in t.items()}.values())
+    select = rows(every)
+    columns = {measures[0].expr: VALUE}
+    for measure in measures[1:]:
+        if measure.expr not in columns:
+            columns[measure.expr] = f"{VALUE}_{len(columns)}"
+            alias = exp.alias_(qualified(measure.expr, "m0"), ident(columns[measure.expr]), copy=False)
+            select = select.select(alias, copy=False)
+    owns = [[c for text, c in own.items() if text not in shared] for own in texts]
+    return SharedRows(select, columns, shared, owns)
+
+
 Part = tuple[exp.Select, list[str]]  # a subquery of the query's join, and its value columns
 Rows = Callable[[SemanticModel, Measure, list[str], list[exp.Expression], Window | None, Metric], exp.Select]
 
@@ -128,27 +159,22 @@ def fused(
     ``rows`` builds the row-level subquery (``Compiler._rows``). With ``flags``, a leaf
     also answers whether it has rows in the group, in the column so named; a leaf whose
     ``same`` is another's is not computed again (its reader takes the other's column)."""
-    value = VALUE
     first = leaves[0]
     names = list(first.names)
-    texts = [{c.sql(): c for c in leaf.conditions} for leaf in leaves]
-    shared = {text: c for text, c in texts[0].items() if all(text in t for t in texts[1:])}
-    every = list({text: c for t in texts for text, c in t.items()}.values())
     offset = None if any(leaf.shift is not None for leaf in leaves) else first.offset  # twins read unshifted rows
-    select = rows(first.model, first.measure, names, every, offset, first.metric)
-    columns = {first.measure.expr: value}  # a measure's SQL -> its value column in the rows
-    for leaf in leaves[1:]:
-        if leaf.measure.expr not in columns:
-            columns[leaf.measure.expr] = f"{value}_{len(columns)}"
-            alias = exp.alias_(qualified(leaf.measure.expr, "m0"), col(columns[leaf.measure.expr]).this, copy=False)
-            select = select.select(alias, copy=False)
+    found = shared_rows(
+        [leaf.conditions for leaf in leaves],
+        [leaf.measure for leaf in leaves],
+        lambda every: rows(first.model, first.measure, names, every, offset, first.metric),
+    )
+    columns, shared = found.columns, found.shared
     outer = exp.select(*[col(n) for n in names], copy=False).from_(
-        select.subquery("measure_rows", copy=False), copy=False
+        found.select.subquery("measure_rows", copy=False), copy=False
     )
     present = []
     every_group = False  # a leaf with no conditions of its own has a row in every group
-    for i, (leaf, own) in enumerate(zip(leaves, texts)):
-        mine = [c.copy() for text, c in own.items() if text not in shared]
+    for i, leaf in enumerate(leaves):
+        mine = [c.copy() for c in found.owns[i]]
         if same is not None and same[i] != i:  # computed once, under the other leaf's column
             every_group = every_group or not mine
             if leaf.present is not None:

@@ -131,7 +131,7 @@ class StreamConsumer:
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled
         self._serving: ThreadPoolExecutor | None = None  # applies a batch's tiles beside the next batch
-        self._inflight: list[tuple[str, list[Any], Future | None]] = []  # durable, not yet acknowledged
+        self._inflight: tuple[str, list[Any], Future] | None = None  # durable, being served, not acknowledged
         self._claimed_at = 0.0  # time.monotonic() of the last claim round
         for model in models:
             try:  # from the start of the stream: entries added before the first consumer count
@@ -176,26 +176,27 @@ class StreamConsumer:
                 self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
         results = self._store(model, readable, entries)
         self.flush()  # the batch before: served and acknowledged before this one is served
-        if results:
-            if self._serving is None:
-                self._serving = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-serve")
-            serve = self._serving.submit(lambda: [self.store.serve_pushed(r) for r in results])
-            self._inflight.append((model, [e[0] for e in entries], serve))
-        else:
-            self._inflight.append((model, [e[0] for e in entries], None))
-            self.flush()
+        ids = [e[0] for e in entries]
+        if not results:  # nothing for the online tiles: acknowledged now
+            self._ack(model, ids)
+            return
+        if self._serving is None:
+            self._serving = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-serve")
+        self._inflight = (model, ids, self._serving.submit(lambda: [self.store.serve_pushed(r) for r in results]))
+
+    def _ack(self, model: str, ids: list[Any]) -> None:
+        self.client.xack(stream_key(model), GROUP, *ids)
+        self.counts.acked += len(ids)
 
     def flush(self) -> None:
-        """Wait for the batches whose tiles are being applied, then acknowledge them. An error
-        applying them is raised here, and they stay pending (each event counts once, so a
-        redelivery applies them again)."""
-        while self._inflight:
-            model, ids, serve = self._inflight[0]
-            if serve is not None:
-                serve.result()
-            self._inflight.pop(0)
-            self.client.xack(stream_key(model), GROUP, *ids)
-            self.counts.acked += len(ids)
+        """Wait for the batch whose tiles are being applied, then acknowledge it. An error
+        applying them is raised here, and the batch stays pending (each event counts once, so
+        a redelivery applies it again)."""
+        if self._inflight is not None:
+            model, ids, serve = self._inflight
+            serve.result()
+            self._inflight = None
+            self._ack(model, ids)
 
     def close(self) -> None:
         """Acknowledge what is served, and stop the serving thread."""
@@ -298,7 +299,7 @@ class StreamConsumer:
             if self._serving is not None:
                 self._serving.shutdown(wait=True, cancel_futures=True)
                 self._serving = None
-            self._inflight.clear()
+            self._inflight = None
             raise
         self.close()
         return self.counts
