@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from sqlglot import exp
 
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.features.plan import ViewPlan
@@ -28,7 +29,7 @@ from pantry.features.tiles import BATCH_NAME, model_rows, q
 from pantry.offline.scratch import scratch
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.online.layout import encode, key_text
-from pantry.online.stream_tiles import ORDER_OFFSET, StreamLayout, number_text
+from pantry.online.stream_tiles import ORDER_OFFSET, StreamLayout
 from pantry.spec.model import SemanticModel
 
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
@@ -71,31 +72,77 @@ def file_ranks(files: Iterable[str]) -> dict[str, tuple[int, int]]:
     return ranks
 
 
-def _events_sql(plan: ViewPlan, model: SemanticModel, table: str, since: datetime | None) -> str:
+def _floor_div(value: str, divisor: int) -> str:
+    """``value // divisor`` rounded down, as Python's ``//`` (DuckDB's rounds toward zero)."""
+    return f"(({value}) - (((({value}) % {divisor}) + {divisor}) % {divisor})) // {divisor}"
+
+
+def _number_text(value: str, kind: str) -> str:
+    """An int or float value as ``number_text`` writes it, '' for a null: DuckDB's text for a
+    DOUBLE is Python's ``repr`` (shortest round trip), for an integer its digits."""
+    if kind == "int":
+        return f"COALESCE(CAST(CAST({value} AS HUGEINT) AS VARCHAR), '')"
+    return f"COALESCE(CAST(CAST({value} AS DOUBLE) AS VARCHAR), '')"
+
+
+def _literal(text: str) -> str:
+    return exp.Literal.string(text).sql("duckdb")
+
+
+def _where(plan: ViewPlan, model: SemanticModel, since: datetime | None) -> str:
+    """The rows that are events: a key and a time, at or after ``since`` when given."""
+    key, at, _ = model_rows(plan, model)
+    after = f" AND {at} >= TIMESTAMP '{since.isoformat(sep=' ')}'" if since is not None else ""
+    return f"{key} IS NOT NULL AND {at} IS NOT NULL{after}"
+
+
+def _events_sql(
+    plan: ViewPlan,
+    layout: StreamLayout,
+    model: SemanticModel,
+    table: str,
+    since: datetime | None,
+    ranks: dict[str, str],
+) -> tuple[str, list[int]]:
+    """The events' texts, a row per event in arrival order: the key, then what the tile
+    script reads (id, tile, order key, model, values). A text feature's column holds its
+    value, which ``_text`` writes as JSON afterwards; its position is returned."""
     key, at, _ = model_rows(plan, model)
     primary = model.entity(model.primary or "")
     assert primary is not None, "a push model has a primary entity (checked at load)"
-    values = [
-        f"{qualified(p.value_expr, 'm0').sql('duckdb') if p.model.name == model.name else 'NULL'} AS {q(p.feature.name)}"
-        for p in plan.features
+    index = layout.models.index(model.name) + 1
+    file, row = f"m0.{q(FILE_COLUMN)}", f"m0.{q(ROW_COLUMN)}"
+    rank = "CASE " + " ".join(f"WHEN {file} = {_literal(f)} THEN '{r}'" for f, r in ranks.items()) + " END"
+    if len(ranks) == 1:
+        rank = f"'{next(iter(ranks.values()))}'"
+    texts: list[int] = []
+    values = []
+    for position, (planned, feature) in enumerate(zip(plan.features, layout.features), start=4):
+        value = qualified(planned.value_expr, "m0").sql("duckdb")
+        if planned.model.name != model.name:
+            values.append("''")
+        elif feature.kind == "text":
+            texts.append(position)
+            values.append(value)
+        else:
+            values.append(_number_text(value, feature.kind))
+    epoch = f"epoch_us({at})"
+    columns = [
+        f"{key} AS __key",
+        f"{_literal(model.name + ':')} || CAST({qualified(primary.expr, 'm0').sql('duckdb')} AS VARCHAR)",
+        f"CAST({_floor_div(epoch, layout.tile * 1_000_000)} * {layout.tile} AS VARCHAR)",
+        f"lpad(CAST({epoch} + {ORDER_OFFSET} AS VARCHAR), 20, '0') || {rank} || lpad(CAST({row} AS VARCHAR), 12, '0')",
+        f"'{index}'",
+        *values,
     ]
-    after = f"AND {at} >= TIMESTAMP '{since.isoformat(sep=' ')}'" if since is not None else ""
-    return (
-        f"SELECT {key} AS __key, epoch_us({at}) AS __at, CAST({qualified(primary.expr, 'm0').sql('duckdb')} AS VARCHAR) "
-        f"AS __id, m0.{q(FILE_COLUMN)} AS __file, m0.{q(ROW_COLUMN)} AS __row, {', '.join(values)} "
-        f"FROM {table} AS m0 WHERE {key} IS NOT NULL AND {at} IS NOT NULL {after}"
-    )
+    order = f" ORDER BY {rank}, {row}" if len(ranks) > 1 else f" ORDER BY {row}"
+    return f"SELECT {', '.join(columns)} FROM {table} AS m0 WHERE {_where(plan, model, since)}{order}", texts
 
 
-def _text(value: Any, kind: str) -> str:
-    if kind == "text":
-        text = encode(value)
-        return "" if text == "null" else text  # a null is no value: a text min must not pick 'null'
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return number_text(int(value) if kind == "int" else float(value))
+def _text(value: Any) -> str:
+    """A text feature's value as a tile keeps it: its JSON, '' for a null (a text min must not pick 'null')."""
+    text = encode(value)
+    return "" if text == "null" else text
 
 
 def events_of(
@@ -105,22 +152,35 @@ def events_of(
     model: SemanticModel,
     table: str,
     since: datetime | None = None,
+    files: list[str] | None = None,
 ) -> dict[str, list[list[str]]]:
-    """The rows of ``table`` (a model's columns, with file and row) as events by entity key."""
-    cursor = con.execute(_events_sql(plan, model, table, since))
-    index = layout.models.index(model.name) + 1
-    kinds = [f.kind for f in layout.features]
-    mine = [p.model.name == model.name for p in plan.features]
-    tile_us = layout.tile * 1_000_000
-    found = cursor.fetchall()
-    ranks = file_ranks(r[3] for r in found)
+    """The rows of ``table`` (a model's columns, with file and row) as events by entity key;
+    ``files``, when the caller knows them, are the files its rows come from.
+
+    Why DuckDB writes the texts: a stream drain turns every event into them, and a Python
+    loop over the values cost as much as checking and storing the batch."""
+    if files is None:
+        found = con.execute(
+            f"SELECT DISTINCT m0.{q(FILE_COLUMN)} FROM {table} AS m0 WHERE {_where(plan, model, since)}"
+        )
+        files = [f for (f,) in found.fetchall()]
+    if not files:
+        return {}
+    ranks = {f: f"{origin}{rank:030d}" for f, (origin, rank) in file_ranks(files).items()}
+    sql, texts = _events_sql(plan, layout, model, table, since, ranks)
+    if texts:  # the values as DuckDB hands them to Python, as the offline read's are encoded
+        rows = [list(r) for r in con.execute(sql).fetchall()]
+        for r in rows:
+            for position in texts:
+                r[position + 1] = _text(r[position + 1])
+        keys = [r.pop(0) for r in rows]
+    else:
+        table_ = con.sql(sql).to_arrow_table()
+        keys = table_.column(0).to_pylist()
+        rows = [list(r) for r in zip(*(c.to_pylist() for c in table_.columns[1:]))]
     events: dict[str, list[list[str]]] = {}
-    for key, at, event_id, file, row, *values in found:
-        origin, rank = ranks[file]
-        order = f"{at + ORDER_OFFSET:020d}{origin}{rank:030d}{row:012d}"
-        texts = [_text(v, k) if m else "" for v, k, m in zip(values, kinds, mine)]
-        tile = str((at // tile_us) * layout.tile)
-        events.setdefault(key_text(key), []).append([f"{model.name}:{event_id}", tile, order, str(index), *texts])
+    for key, event in zip(keys, rows):
+        events.setdefault(key_text(key), []).append(event)
     return events
 
 
@@ -135,7 +195,7 @@ def batch_events(
             pa.array(np.arange(batch.num_rows, dtype=np.int64)),  # pa.array(range) is slow
         )
         con.register("__pantry_batch", rows)
-        return events_of(con, plan, layout, model, "__pantry_batch")
+        return events_of(con, plan, layout, model, "__pantry_batch", files=[name])
     finally:
         con.close()
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pantry.offline.scratch import scratch
 from pantry.settings import env_number
@@ -57,10 +59,45 @@ class Checked:
 
 @dataclass
 class Batch:
-    """Rows as one frame, with the rows already refused while building it."""
+    """Rows as one frame, with the rows already refused while building it. A pyarrow table
+    of text columns stays a table: DuckDB reads it as it is, with no pandas objects made."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | pa.Table
     refused: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[Any]:
+        """The columns' labels (a frame's may be other than text)."""
+        frame = self.frame
+        return frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def present(self, column: Any) -> list[int]:
+        """Indices of the rows with a value in ``column``."""
+        frame = self.frame
+        if isinstance(frame, pa.Table):
+            return pc.indices_nonzero(pc.is_valid(frame.column(column))).to_pylist()
+        return [int(i) for i in frame.index[frame[column].notna()]]
+
+    def text(self, column: Any) -> bool:
+        """Whether ``column`` holds text (JSON, CSV, stream fields) for DuckDB to cast."""
+        frame = self.frame
+        if isinstance(frame, pa.Table):
+            return pa.types.is_string(frame.schema.field(column).type)
+        return frame[column].dtype == object
+
+    def chosen(self, columns: dict[Any, str]) -> pd.DataFrame | pa.Table:
+        """The given columns (a name in the batch: its lower-case name), with ``__i`` the row's index."""
+        frame = self.frame
+        if isinstance(frame, pa.Table):
+            data = frame.select(list(columns)).rename_columns(list(columns.values()))
+            return data.append_column("__i", pa.array(np.arange(len(data), dtype=np.int64)))
+        data = frame[list(columns)].copy()
+        data.columns = list(columns.values())
+        data["__i"] = range(len(data))
+        return data
 
 
 def _text(value: Any) -> str | None:
@@ -100,6 +137,8 @@ def as_batch(rows: Any) -> Batch:
     if isinstance(rows, pd.DataFrame):
         return Batch(rows.reset_index(drop=True))
     if isinstance(rows, pa.Table):
+        if all(pa.types.is_string(t) for t in rows.schema.types) and len(set(rows.column_names)) == rows.num_columns:
+            return Batch(rows)
         return Batch(rows.to_pandas())
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         limit = max_field_bytes()
@@ -156,29 +195,26 @@ def _strict(column: str, kind: str, typed: str, event_time: bool, latest: dateti
 def check(batch: Batch, schema: dict[str, str], required: set[str], event_time: str | None = None) -> Checked:
     """Cast every column to the source's type; refuse a row with an unknown column, a missing
     required value, a value that does not cast or does not fit (see the module's docstring)."""
-    frame = batch.frame
     refused: dict[int, str] = dict(batch.refused)
-    unknown = [c for c in frame.columns if str(c).lower() not in schema]
-    lower = {str(c).lower(): c for c in frame.columns}
+    unknown = [c for c in batch.columns if str(c).lower() not in schema]
+    lower = {str(c).lower(): c for c in batch.columns}
     for column in unknown:
-        for i in frame.index[frame[column].notna()]:
-            refused.setdefault(int(i), f"unknown column '{column}' (the model's source has {', '.join(schema)})")
+        for i in batch.present(column):
+            refused.setdefault(i, f"unknown column '{column}' (the model's source has {', '.join(schema)})")
     latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=max_event_skew())
     con = scratch()
     try:
         con.execute("SET TimeZone = 'UTC'")  # a time without an offset is UTC, whatever the machine's zone
-        data = frame[[lower[c] for c in schema if c in lower]].copy()
-        data.columns = [str(c).lower() for c in data.columns]
-        data["__i"] = range(len(data))
+        data = batch.chosen({lower[c]: c for c in schema if c in lower})
         con.register("pushed", data)
         selects, checks = [], []
         for column, kind in schema.items():
-            if column not in data.columns:
+            if column not in lower:
                 selects.append(f'CAST(NULL AS {kind}) AS "{column}"')
                 if column in required:
                     checks.append(f"'column ''{column}'' is missing'")
                 continue
-            typed = _typed(column, kind, data[column].dtype == object)
+            typed = _typed(column, kind, batch.text(lower[column]))
             selects.append(f'{typed} AS "{column}"')
             checks.append(
                 f"""CASE WHEN "{column}" IS NOT NULL AND {typed} IS NULL """

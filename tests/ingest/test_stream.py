@@ -46,6 +46,44 @@ def test_entries_become_rows_bad_ones_go_dead_and_all_are_acknowledged(store: St
     assert client.xpending(KEY, GROUP)["pending"] == 0
 
 
+def test_a_plain_batch_read_as_columns_keeps_each_entrys_verdict(store: Store, redis_server) -> None:
+    """Entries with the same fields are read as columns at once (the drain's fast path):
+    the bad value and the repeated event are still told apart entry by entry, and a dead
+    letter keeps the entry's own bytes."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.xadd(KEY, _event(300, "2.5"))
+    client.xadd(KEY, _event(301, "1e999"))  # not a finite DOUBLE
+    client.xadd(KEY, _event(302, "0.25"))
+    client.xadd(KEY, _event(300, "2.5"))  # the same event again
+    client.xadd(KEY, _event(303, "caf\u00e9"))  # UTF-8 text, not a number
+    consumer = StreamConsumer(store, ["events"], client, name="cols", block_ms=50)
+    counts = consumer.run(idle_rounds=3)
+    assert (counts.acked, counts.refused) == (5, 2)
+    assert _totals(store) == (2 + 2, 5.0 + 7.5 + 2.5 + 0.25)  # the declared two, then 300 and 302
+    dead = {d[1][b"event_id"]: d[1] for _, d in enumerate(client.xrange(dead_key("events")))}
+    assert (
+        dead[b"301"][b"__reason"]
+        == b"'1e999' is not a finite number (column amount; PANTRY_ACCEPT_NONFINITE=1 allows it)"
+    )
+    assert dead[b"303"][b"amount"] == "caf\u00e9".encode()
+    assert dead[b"303"][b"__reason"].decode() == "'caf\u00e9' is not a DOUBLE (column amount)"
+
+
+def test_entries_are_read_as_columns_only_when_every_one_is_plain() -> None:
+    from pantry.ingest.stream import _as_table
+
+    plain = [(b"1-0", {b"a": b"x", b"b": b"1"}), (b"2-0", {b"a": b"\xc3\xa9", b"b": b"2"})]
+    table = _as_table(plain)
+    assert table is not None and table.to_pydict() == {"a": ["x", "\u00e9"], "b": ["1", "2"]}
+    assert _as_table([plain[0], (b"2-0", {b"a": b"y"})]) is None  # another set of fields
+    assert _as_table([plain[0], (b"2-0", {b"b": b"2", b"a": b"y"})]) is None  # another order
+    assert _as_table([plain[0], (b"2-0", {b"a": b"\xff", b"b": b"2"})]) is None  # not UTF-8
+    assert _as_table([(b"1-0", {b"a": b"x", b"A": b"y"})]) is None  # one name twice, ignoring case
+    assert _as_table([(b"1-0", {b"a": b"x" * 70_000})]) is None  # past PANTRY_MAX_FIELD_BYTES
+    assert _as_table([(b"1-0", {"a": "x"})]) is None  # text already decoded
+    assert _as_table([]) is None
+
+
 def test_a_stopped_consumers_pending_entries_are_claimed_and_count_once(store: Store, redis_server) -> None:
     client = redis.Redis.from_url(redis_server.url)
     for i in range(200, 210):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import redis
 
 from pantry import Store
 from pantry.errors import PantryError
@@ -682,3 +683,32 @@ def test_a_naive_moment_is_utc_whatever_the_machine_clock_zone(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_a_sync_adds_a_tiles_values_in_arrival_order_across_batches(stream_store: Store) -> None:
+    """A replay (``sync_stream``) reads rows from several files; a tile's sum must add them in
+    the order they arrived (the offline read's order), not in time order nor in whatever
+    order a scan returns: (0.1 + 0.2) + 0.3 is 0.6000000000000001, 0.3 + 0.2 + 0.1 is 0.6."""
+    store = stream_store
+    tile = T0 + timedelta(minutes=1)
+
+    def click(click_id: int, seconds: int, amount: float) -> dict[str, object]:
+        return {
+            "click_id": click_id,
+            "user_id": 7,
+            "ts": tile + timedelta(seconds=seconds),
+            "channel": "seo",
+            "amount": amount,
+            "units": 1,
+            "paid": True,
+        }
+
+    store.push("clicks", pd.DataFrame([click(501, 50, 0.1), click(502, 40, 0.2)]))  # first batch, later times
+    store.push("clicks", pd.DataFrame([click(503, 10, 0.3)]))  # second batch, earliest time
+    redis.Redis.from_url(store.online_url).flushall()  # served only through the replay below
+    store.sync_stream("live", at=tile + timedelta(minutes=2))
+    at = pd.Timestamp(tile + timedelta(minutes=2), tz="UTC")
+    online = store.get_online_features(["live:spend_5m"], [{"user_id": 7}], at=at)
+    training = store.get_historical_features(pd.DataFrame({"user_id": [7], "event_timestamp": [at]}), ["live:spend_5m"])
+    assert (0.1 + 0.2) + 0.3 == 0.6000000000000001 != 0.3 + 0.2 + 0.1
+    assert online["spend_5m"][0] == float(training["spend_5m"].iloc[0]) == 0.6000000000000001
