@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 from pantry import Store  # noqa: E402
-from pantry.features.plan import plan_view, stamp_of  # noqa: E402
+from pantry.compile.view_plan import plan_view, stamp_of  # noqa: E402
 from pantry.features.tiles import materialize  # noqa: E402
 from pantry.offline.sources import connect  # noqa: E402
 from pantry_dagster.assets.features import feature_key  # noqa: E402

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pantry import Store  # noqa: E402
-from pantry.features.plan import plan_view  # noqa: E402
+from pantry.compile.view_plan import plan_view  # noqa: E402
 from pantry.features.tiles import materialize  # noqa: E402
 from pantry.ingest.stream import GROUP, StreamConsumer, stream_key  # noqa: E402
 from pantry.offline.sources import connect  # noqa: E402

@@ -141,7 +141,7 @@ def compile_benchmark() -> list[tuple[str, float, float | None, str]]:
     from pantry.compile.query import QueryRequest
     from pantry.compile.render import compile_sql
     from pantry.spec.load import read_catalog
-    from pantry.spec.validate import validate
+    from pantry.verify.validate import validate
 
     with tempfile.TemporaryDirectory() as tmp:
         defs = Path(tmp) / "metrics_defs"

@@ -124,7 +124,7 @@ def materialized_project(root: Path, redis_url: str) -> Store:
     import duckdb
 
     from pantry import Store
-    from pantry.features.plan import plan_view
+    from pantry.compile.view_plan import plan_view
     from pantry.features.tiles import materialize
     from pantry.offline.sources import connect
 

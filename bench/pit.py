@@ -89,7 +89,7 @@ ORDER BY q.qid
 
 
 def materialize_all(store, views: tuple[str, ...] = ("customer_spend", "customer_last_order")) -> None:  # noqa: ANN001
-    from pantry.features.plan import plan_view
+    from pantry.compile.view_plan import plan_view
     from pantry.features.tiles import materialize
     from pantry.offline.sources import connect
 

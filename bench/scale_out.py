@@ -52,7 +52,7 @@ def s3_part() -> list[tuple[str, float, float, str]]:
     import boto3
 
     from pantry import Store
-    from pantry.features.plan import plan_view
+    from pantry.compile.view_plan import plan_view
     from pantry.features.tiles import materialize
     from pantry.offline.sources import connect
 
@@ -129,7 +129,7 @@ def s3_part() -> list[tuple[str, float, float, str]]:
 
 def cluster_part() -> list[tuple[str, float, float, str]]:
     from pantry import Store
-    from pantry.features.plan import plan_view
+    from pantry.compile.view_plan import plan_view
     from pantry.features.tiles import materialize
     from pantry.offline.sources import connect
 

@@ -28,11 +28,11 @@ from pantry.offline.location import OfflineTables, offline_store
 from pantry.offline.sources import connect
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
-from pantry.spec.validate import validate
+from pantry.verify.validate import validate
 
 if TYPE_CHECKING:  # facts pull in sqlglot's lineage module; only the catalog needs it
     from pantry.api.facts import MetricFacts
-    from pantry.features.plan import ViewPlan
+    from pantry.compile.view_plan import ViewPlan
 
 
 def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -138,9 +138,9 @@ class Store:
 
     @cached_property
     def definitions(self) -> Catalog:
-        """The sound part of the catalog, validated (``spec/sound.py``): a broken definition is
+        """The sound part of the catalog, validated (``verify/sound.py``): a broken definition is
         left out with a warning, and what does not touch it still answers."""
-        from pantry.spec.sound import broken_summary, load_sound
+        from pantry.verify.sound import broken_summary, load_sound
 
         catalog = load_sound(self.defs, offline=self.offline)
         if catalog.broken:
@@ -159,8 +159,8 @@ class Store:
 
     def _refuse_broken(self, kind: str, names: Sequence[str]) -> None:
         """A query naming a left-out definition is told why it was left out."""
-        from pantry.spec.sound import label as _label_of
-        from pantry.spec.sound import why_broken
+        from pantry.verify.sound import label as _label_of
+        from pantry.verify.sound import why_broken
 
         known = {
             "metric": self.definitions.metrics,
@@ -212,7 +212,7 @@ class Store:
         return cache[key]
 
     def _make_plans(self, features: Sequence[str]) -> dict[str, tuple[ViewPlan, list[str]]]:
-        from pantry.features.plan import plan_view
+        from pantry.compile.view_plan import plan_view
 
         views = self.definitions.views
         wanted: dict[str, list[str]] = {}
@@ -400,7 +400,7 @@ class Store:
 
     def _streaming_views(self, model: str | None = None) -> list[str]:
         """Streaming views served online, those reading ``model`` when it is given."""
-        from pantry.features.plan import plan_view
+        from pantry.compile.view_plan import plan_view
 
         readers = self.__dict__.get("_stream_readers")
         if readers is None:  # planned once per Store, not on every push
@@ -419,7 +419,7 @@ class Store:
         if view not in cache:
             from dataclasses import replace
 
-            from pantry.features.plan import plan_view
+            from pantry.compile.view_plan import plan_view
             from pantry.features.stream_events import feature_kinds
             from pantry.online.stream_tiles import StreamScripts, layout_for
 
@@ -496,7 +496,7 @@ class Store:
         so they read as null. An older partition never overwrites a newer stamp.
         ``progress(entities_done, entities_total)`` follows the push batch by batch.
         """
-        from pantry.features.plan import stamp_of
+        from pantry.compile.view_plan import stamp_of
         from pantry.online.client import guarded
         from pantry.online.layout import encoded_rows, expires_at, meta_key
         from pantry.online.push import push_rows, record_push
@@ -550,7 +550,7 @@ class Store:
     def _refuse_failed_checks(self, view: str, day: date) -> None:
         """Bad data never reaches serving: a failed blocking check (rows_and_nulls of the
         partition, schema of a source it reads) refuses the push, naming the check."""
-        from pantry.features.plan import plan_view
+        from pantry.compile.view_plan import plan_view
         from pantry.monitor.verdicts import blocking_failures
 
         spec = self.definitions.views[view]
@@ -809,7 +809,7 @@ class Store:
     ) -> str:
         """The SQL that computes one partition of a metric (its day-grain rows) or of a feature
         view (its values at the partition's stamp, in the portable form), in ``dialect``."""
-        from pantry.features.plan import plan_view
+        from pantry.compile.view_plan import plan_view
         from pantry.features.portable import partition_sql
         from pantry.offline.metric_tables import day_request
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pantry.compile.filters import filter_names, parse_filter
-from pantry.compile.names import output_name
 from pantry.errors import PantryError
+from pantry.spec.filters import filter_names, parse_filter
 from pantry.spec.model import Catalog
+from pantry.spec.names import output_name
 from pantry.spec.windows import GRAINS
 
 

@@ -29,17 +29,7 @@ from sqlglot import exp
 
 from pantry.compile.context import Context, Range
 from pantry.compile.cumulative import CUMULATIVE, CumulativeLeaf, Frame, cumulative_select, shareable
-from pantry.compile.filters import filter_names, parse_filter
 from pantry.compile.fused import LEAF, Leaf, fusable, fused_parts
-from pantry.compile.names import (
-    DATE_PARTS,
-    Hop,
-    NameResolver,
-    Resolved,
-    date_part_of,
-    metric_time_grain,
-    output_name,
-)
 from pantry.compile.on_top import on_top
 from pantry.compile.sql import (
     SOURCE_SCHEMA,
@@ -55,7 +45,17 @@ from pantry.compile.sql import (
 )
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.aggregations import adds_up
+from pantry.spec.filters import filter_names, parse_filter
 from pantry.spec.model import Catalog, Measure, Metric, SemanticModel
+from pantry.spec.names import (
+    DATE_PARTS,
+    Hop,
+    NameResolver,
+    Resolved,
+    date_part_of,
+    metric_time_grain,
+    output_name,
+)
 from pantry.spec.windows import GRAINS, SUB_DAILY, Window
 
 DAY = "metric_time__day"

@@ -82,7 +82,7 @@ def serve_online(store: Store, console: Console) -> dict[str, pd.DataFrame]:
     """
     import pandas as pd
 
-    from pantry.features.plan import stamp_of
+    from pantry.compile.view_plan import stamp_of
     from pantry.online.layout import expires_at
 
     console.print(f"online store: {store.online_url}")

@@ -13,7 +13,7 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
-from pantry.features.plan import PlannedFeature, ViewPlan, plan_view
+from pantry.compile.view_plan import PlannedFeature, ViewPlan, plan_view
 from pantry.features.reads import TIMESTAMP
 from pantry.offline.sources import connect
 from pantry.spec.aggregations import aggregation

@@ -23,8 +23,8 @@ from sqlglot import exp
 
 from pantry.compile.dialects import to_sql
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
+from pantry.compile.view_plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.errors import PantryError
-from pantry.features.plan import PlannedFeature, ViewPlan, stamp_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.tiles import q
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN

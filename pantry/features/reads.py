@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pantry.compile.view_plan import PlannedFeature, ViewPlan
 from pantry.errors import PantryError
-from pantry.features.plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import PARTITIONS_TABLE, q, tile_table
 from pantry.spec.aggregations import aggregation
@@ -181,7 +181,7 @@ def run_read(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 
 
 def stamps_in(days: list[date], start: datetime | None, end: datetime | None) -> list[datetime]:
-    from pantry.features.plan import stamp_of
+    from pantry.compile.view_plan import stamp_of
 
     stamps = [stamp_of(d) for d in days]
     lo = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pantry.features.plan import ViewPlan
+from pantry.compile.view_plan import ViewPlan
 from pantry.features.reads import combine, run_read
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.features.window_figures import HASH_SPACE, dense_forms, sample_cut, window_figures

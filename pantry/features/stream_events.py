@@ -24,7 +24,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
-from pantry.features.plan import ViewPlan
+from pantry.compile.view_plan import ViewPlan
 from pantry.features.tiles import BATCH_NAME, model_rows, q
 from pantry.offline.scratch import scratch
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN

@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pantry.features.plan import ViewPlan
+from pantry.compile.view_plan import ViewPlan
 from pantry.features.reads import TIMESTAMP, combine, query_frame, run_read
 from pantry.features.tiles import q, tile_start, tiles_between
 

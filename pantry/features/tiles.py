@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
-from pantry.features.plan import PlannedFeature, ViewPlan
+from pantry.compile.view_plan import PlannedFeature, ViewPlan
 from pantry.offline.feature_tables import q, write_tiles
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN

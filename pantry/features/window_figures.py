@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pantry.features.plan import PlannedFeature, ViewPlan
+from pantry.compile.view_plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import q, tile_table
 from pantry.spec.aggregations import adds_up

@@ -16,8 +16,8 @@ import sqlglot
 from sqlglot import exp
 
 from pantry.errors import PantryError, did_you_mean
-from pantry.ingest.log import append_batch
 from pantry.ingest.rows import as_batch, check
+from pantry.offline.batch_log import append_batch
 from pantry.offline.sources import connect, source_schema
 from pantry.spec.model import Catalog, SemanticModel
 

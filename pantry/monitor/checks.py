@@ -59,7 +59,7 @@ VALUE_TOLERANCE = 1.0
 
 def fill_days(window: Window | None) -> int:
     """Days a window takes to fill: the feature plan's whole days, a calendar month as 31."""
-    from pantry.features.plan import window_days
+    from pantry.compile.view_plan import window_days
 
     if window is None:
         return 1
@@ -267,7 +267,7 @@ def _summaries(
     )
     plan = store._plans([f"{view}:{n}" for n in names])[view][0]
     if plan.streaming:  # every tile boundary is a stamp: read as training reads, then summarize
-        from pantry.features.plan import stamp_of
+        from pantry.compile.view_plan import stamp_of
         from pantry.features.reads import TIMESTAMP
 
         values = store.get_historical_features(
@@ -497,7 +497,7 @@ def consistency_checks(store: Store, view: str, currents: dict[date, dict[str, d
     entity). The metric is queried once per pair for all the days the partitions' windows
     cover, not once per partition."""
     from pantry.compile.query import DAY
-    from pantry.features.plan import plan_view, window_days
+    from pantry.compile.view_plan import plan_view, window_days
 
     catalog = store.definitions
     spec = catalog.views[view]

@@ -314,7 +314,7 @@ def partition_frames(
     store: Store, view: str, partition: date, names: list[str], reference_partitions: int
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[date, ...]]:
     """The values at the partition's stamp, at the previous partitions' stamps, and those partitions."""
-    from pantry.features.plan import stamp_of
+    from pantry.compile.view_plan import stamp_of
 
     if view not in store.definitions.views:
         raise PantryError(

@@ -19,7 +19,7 @@ from sqlglot import exp
 from pantry.offline.atomic import atomically
 
 if TYPE_CHECKING:
-    from pantry.features.plan import ViewPlan
+    from pantry.compile.view_plan import ViewPlan
 
 FEATURES_SCHEMA = "features"
 PARTITIONS_TABLE = f"{FEATURES_SCHEMA}.pantry_partitions"

@@ -21,7 +21,7 @@ import pyarrow as pa
 from pantry.errors import PantryError
 
 if TYPE_CHECKING:
-    from pantry.features.plan import ViewPlan
+    from pantry.compile.view_plan import ViewPlan
 
 LOCK_ATTEMPTS = 20
 LOCK_DELAY_S = 0.5

@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 from pantry.errors import PantryError
 
 if TYPE_CHECKING:
-    from pantry.features.plan import ViewPlan
+    from pantry.compile.view_plan import ViewPlan
 
 ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 3.0

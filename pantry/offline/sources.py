@@ -123,7 +123,7 @@ def _register_pushed(
 ) -> None:
     """An ``ingest: push`` model: its declared source and every pushed batch, the first row of
     each event id kept (so a repeated push or a redelivered entry counts once)."""
-    from pantry.ingest.log import batches
+    from pantry.offline.batch_log import batches
 
     base = f'{SOURCE_SCHEMA}."__declared_{model.name}"'
     _register_file(con, catalog, model, base)
@@ -244,7 +244,7 @@ def lock_down(
     folders: list[str] = []
     for model in models:
         if model.ingest == "push":  # its pushed batches, here or (on S3) in the cache
-            from pantry.ingest.log import ingest_dir
+            from pantry.offline.batch_log import ingest_dir
 
             folders.append(str(ingest_dir(_home(offline), model.name)) + "/")
             folders.append(str(s3_cache(offline)) + "/")

@@ -64,7 +64,7 @@ from pantry.online.layout import entity_key, key_text
 from pantry.spec.aggregations import AGGREGATIONS, aggregation
 
 if TYPE_CHECKING:
-    from pantry.features.plan import ViewPlan
+    from pantry.compile.view_plan import ViewPlan
 
 ORDER_OFFSET = 2**62  # order keys are zero-padded from here, so earlier sorts first as text
 

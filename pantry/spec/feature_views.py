@@ -11,10 +11,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pantry.compile.names import NameResolver
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.aggregations import AGGREGATIONS
 from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin, SemanticModel
+from pantry.spec.names import NameResolver
 from pantry.spec.windows import SUB_DAILY, Window, parse_window
 
 # a view's ``drift:`` settings (pantry.monitor.drift reads them; a misspelt one is an error here)

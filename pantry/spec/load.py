@@ -783,7 +783,7 @@ def _strings(r: _Reader, value: Any, node: Any, definition: str, field: str) -> 
 
 
 def _read_saved_query(r: _Reader, node: Any) -> SavedQuery | None:
-    from pantry.compile.filters import reference_name
+    from pantry.spec.filters import reference_name
 
     if not r.require_mapping(node, "a saved query"):
         return None

@@ -1,6 +1,6 @@
 """Broken definitions shown in Dagster: one ``broken/...`` asset each, never silently missing.
 
-Why assets: the code location loads the sound definitions (``pantry/spec/sound.py``), so a
+Why assets: the code location loads the sound definitions (``pantry/verify/sound.py``), so a
 typo in one team's metric does not take every other asset down; the broken one appears in
 the asset graph, in group ``broken_definitions``, with its error as description and
 metadata, and materializing it fails with that error.
@@ -14,7 +14,7 @@ import dagster as dg
 
 from pantry.errors import PantryError
 from pantry.spec.model import Catalog
-from pantry.spec.sound import label, named, why_broken
+from pantry.verify.sound import label, named, why_broken
 
 
 def _key(err: PantryError) -> dg.AssetKey:

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from pantry.compile.view_plan import stamp_of
 from pantry.features.facts import FeatureFacts
-from pantry.features.plan import stamp_of
 from pantry.features.tiles import materialize
 from pantry.monitor.checks import consistency_pairs
 from pantry.monitor.verdicts import record

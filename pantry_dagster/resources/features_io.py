@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from pantry import Store
-from pantry.features.plan import stamp_of
+from pantry.compile.view_plan import stamp_of
 from pantry_dagster.resources.offline import default_defs, default_home
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from pantry import Store
 from pantry.compile.query import DAY, SOURCE_SCHEMA, SPINE_TABLE
-from pantry.features.plan import plan_view, stamp_of
+from pantry.compile.view_plan import plan_view, stamp_of
 from pantry.features.portable import partition_sql
 from pantry.features.tiles import materialize
 from pantry.offline.metric_tables import compute_days

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pantry import PantryError, Store
-from pantry.features.plan import plan_view
+from pantry.compile.view_plan import plan_view
 from pantry.features.tiles import materialize
 from pantry.offline.sources import connect
 from tests.conftest import own_offline_uri

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pantry import PantryError, Store
-from pantry.features.plan import plan_view
+from pantry.compile.view_plan import plan_view
 from pantry.features.tiles import materialize
 from pantry.offline.sources import connect
 from tests.conftest import write_defs

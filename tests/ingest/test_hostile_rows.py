@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from pantry import PantryError, Store
-from pantry.ingest.log import batches
 from pantry.ingest.stream import GROUP, StreamConsumer, dead_key, stream_key
+from pantry.offline.batch_log import batches
 from tests.conftest import Server
 from tests.ingest.conftest import totals as _totals
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from pantry import PantryError, Store
-from pantry.features.plan import plan_view
+from pantry.compile.view_plan import plan_view
 from pantry.features.tiles import materialize
 from pantry.offline.s3_store import STALE_AFTER_S
 from pantry.offline.sources import connect

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from pantry import PantryError, Store
-from pantry.features.plan import stamp_of
+from pantry.compile.view_plan import stamp_of
 from tests.conftest import RedisServer, free_port, offline_env
 from tests.features.oracle import Row, expected
 from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, generated_rows, materialize_days

@@ -10,7 +10,7 @@ import pytest
 
 from pantry.errors import PantryError
 from pantry.spec.load import read_catalog
-from pantry.spec.validate import validate
+from pantry.verify.validate import validate
 
 BASE = """
 semantic_models:

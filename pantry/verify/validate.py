@@ -14,15 +14,15 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from pantry.compile.filters import filter_names, parse_filter
-from pantry.compile.names import NameResolver, output_name
 from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
 from pantry.spec.aggregations import aggregation, counts
 from pantry.spec.feature_views import read_feature_views
+from pantry.spec.filters import filter_names, parse_filter
 from pantry.spec.model import Catalog, Metric, SemanticModel
+from pantry.spec.names import NameResolver, output_name
 from pantry.spec.windows import GRAINS
 
 

@@ -21,8 +21,8 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from pantry.compile.where_guard import MAX_WHERE_CHARS, allowed_condition, check_nesting, deep_recursion, read_back
 from pantry.errors import PantryError, did_you_mean
+from pantry.spec.where_guard import MAX_WHERE_CHARS, allowed_condition, check_nesting, deep_recursion, read_back
 
 _BLOCK = re.compile(r"\{\{(.*?)\}\}", re.S)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

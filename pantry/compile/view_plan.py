@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from pantry.compile.names import NameResolver
 from pantry.errors import PantryError, did_you_mean
 from pantry.spec.feature_views import dimension_model
 from pantry.spec.model import Catalog, Feature, FeatureView, Measure, SemanticModel
+from pantry.spec.names import NameResolver
 from pantry.spec.windows import Window
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

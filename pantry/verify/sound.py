@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from pantry.errors import PantryError, PantryErrors
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
-from pantry.spec.validate import validate
+from pantry.verify.validate import validate
 
 if TYPE_CHECKING:
     from pathlib import Path
