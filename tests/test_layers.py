@@ -77,3 +77,23 @@ def test_the_picture_in_the_docs_names_every_layer() -> None:
         for prefix in prefixes:
             shown = prefix.replace("pantry_dagster.", "").replace("pantry.", "")
             assert shown in picture, (name, prefix)
+
+
+def test_only_the_storage_layer_talks_to_redis_and_s3() -> None:
+    """The Store, the faces, the monitors and Dagster reach Redis and S3 through the online
+    and offline store interfaces (``online/store.py``, ``offline/store.py``), the seam where
+    another engine's storage plugs in; none of them imports a client library itself."""
+    import ast
+
+    storage = LAYERS.index(next(layer for layer in LAYERS if layer[0] == "storage"))
+    clients = ("redis", "boto3", "botocore")
+    found = []
+    for module, path in _modules().items():
+        if layer_of(module) <= storage:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found += [f"{module} imports {n}" for n in names if n.split(".")[0] in clients]
+    assert not found, found

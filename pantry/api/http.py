@@ -37,7 +37,6 @@ from pantry.api.store import Store
 from pantry.compile.pii import PiiNames
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
 from pantry.online.client import RedisRefused, RedisUnavailable
-from pantry.online.layout import meta_key
 
 OPEN_PATHS = {"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 # query parameters that look like a key: refused (keys go in headers) and never logged
@@ -489,7 +488,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     def healthz() -> JSONResponse:
         status: dict[str, str] = {}
         try:
-            store._redis_client.ping()
+            store.online.ping()
             status["redis"] = "ok"
         except Exception as err:  # noqa: BLE001 - any failure is unhealthy
             status["redis"] = f"error: {err}"
@@ -505,11 +504,10 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         if (refused := lacks(request, "read")) is not None:
             return refused
         try:
-            client = store._redis_client
             for view in store.definitions.views:
-                stamp = client.hget(meta_key(view), "stamp")
+                stamp = store.online.pushed_stamp(view)
                 if stamp is not None:
-                    stamp_age.labels(view).set(time.time() - int(stamp))
+                    stamp_age.labels(view).set(time.time() - stamp)
         except Exception:  # noqa: BLE001 - metrics must render even when Redis is down
             redis_errors.inc()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -26,6 +26,7 @@ from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded
 from pantry.offline.location import OfflineTables, offline_store
 from pantry.offline.sources import connect
+from pantry.online.store import OnlineStore, online_store
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
 from pantry.verify.validate import validate
@@ -281,7 +282,7 @@ class Store:
             return sources[plan.view.name]
 
         try:
-            days = {name: self._days(con, name) if attached else [] for name in plans}
+            days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
             if entity_df is None:
                 entities = {plan.view.entity for plan, _ in plans.values()}
                 if len(entities) != 1:
@@ -340,41 +341,16 @@ class Store:
             for source in sources.values():
                 source.close()
 
-    @staticmethod
-    def _days(con: duckdb.DuckDBPyConnection, view: str) -> list[date]:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'offline' AND schema_name = 'features' AND table_name = 'pantry_partitions'"
-        ).fetchall()[0][0]
-        if not exists:
-            return []
-        rows = con.execute(
-            "SELECT day FROM offline.features.pantry_partitions WHERE view = ? ORDER BY day", [view]
-        ).fetchall()
-        return [r[0] for r in rows]
-
     # -- online -------------------------------------------------------------------
     @cached_property
+    def online(self) -> OnlineStore:
+        """Where served values live (``online/store.py``): Redis at PANTRY_REDIS_URL, or a
+        local redis-server under PANTRY_HOME for development."""
+        return online_store(self.redis_url, self.home)
+
+    @property
     def online_url(self) -> str:
-        """PANTRY_REDIS_URL, or a local redis-server under PANTRY_HOME for development."""
-        if self.redis_url:
-            return self.redis_url
-        from pantry.online.local import ensure_local_redis
-
-        return ensure_local_redis(self.home)
-
-    @cached_property
-    def _redis_client(self):  # noqa: ANN202
-        """One client (and connection pool) per Store: serving reuses its connections."""
-        from pantry.online.client import connect
-
-        return connect(self.online_url)
-
-    @cached_property
-    def _redis_bulk(self):  # noqa: ANN202
-        """The push's client: the same retries, a longer wait for each chunk's script."""
-        from pantry.online.client import connect
-
-        return connect(self.online_url, timeout=60.0)
+        return self.online.url
 
     def push(self, model: str, rows: Any, serve: bool = True) -> Any:
         """Rows into an ``ingest: push`` model (a DataFrame, a pyarrow table or a list of
@@ -439,19 +415,14 @@ class Store:
         Each event counts once (the tiles remember event ids), so a failure here is mended by
         pushing the same rows again, or by a stream redelivering them."""
         from pantry.features.stream_events import batch_events
-        from pantry.online.client import guarded
-        from pantry.online.stream_tiles import apply_events
 
         semantic = self.definitions.semantic_models[model]
         for view in self._streaming_views(model):
             plan, scripts = self._stream(view)
             events = batch_events(plan, scripts.layout, semantic, rows, batch)
             try:
-                guarded(
-                    self.online_url,
-                    lambda s=scripts, e=events: apply_events(self._redis_client, s, e),
-                    doing=f"the online update of streaming view '{view}'",
-                    view=view,
+                self.online.apply_events(
+                    scripts, events, doing=f"the online update of streaming view '{view}'", view=view
                 )
             except PantryError as err:
                 raise PantryError(
@@ -469,8 +440,6 @@ class Store:
         Why: rows in the declared source, or pushed while Redis was away, reach serving this
         way; the daily online push of a streaming view runs it."""
         from pantry.features.stream_events import events_of, merged
-        from pantry.online.client import guarded
-        from pantry.online.stream_tiles import apply_events
 
         plan, scripts = self._stream(view)
         now = _utc(at or datetime.now(UTC)).replace(tzinfo=None)
@@ -482,12 +451,7 @@ class Store:
             con.close()
         for rows in events.values():
             rows.sort(key=lambda e: e[2][20:])  # arrival order: the order a tile's sums add in
-        return guarded(
-            self.online_url,
-            lambda: apply_events(self._redis_bulk, scripts, events),
-            doing=f"the online sync of streaming view '{view}'",
-            view=view,
-        )
+        return self.online.apply_events(scripts, events, doing=f"the online sync of streaming view '{view}'", view=view)
 
     def push_online(self, view: str, partition: str | date, progress: Callable[[int, int], None] | None = None) -> int:
         """Write partition ``partition``'s values into Redis; returns the count of keys written.
@@ -497,9 +461,7 @@ class Store:
         ``progress(entities_done, entities_total)`` follows the push batch by batch.
         """
         from pantry.compile.view_plan import stamp_of
-        from pantry.online.client import guarded
-        from pantry.online.layout import encoded_rows, expires_at, meta_key
-        from pantry.online.push import push_rows, record_push
+        from pantry.online.layout import encoded_rows, expires_at
 
         day = _as_date(partition, "partition")
         assert day is not None
@@ -527,24 +489,23 @@ class Store:
         epoch = int(stamp.timestamp())
         expires = expires_at(spec.ttl, stamp)
         expire = int(expires.timestamp()) if expires is not None else None
-        client = self._redis_bulk
         report = (lambda entities: progress(entities, len(values))) if progress is not None else None
 
-        def write() -> int:
-            previous = client.hget(meta_key(view), "stamp")
-            rows = encoded_rows(values, plan_key, names)
-            written = push_rows(client, view, epoch, expire, names, rows, encoded=True, progress=report)
-            if previous is not None and int(previous) < epoch:
-                before = datetime.fromtimestamp(int(previous), tz=UTC)
-                earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
-                gone = set(earlier[plan_key].tolist()) - set(values[plan_key].tolist())
-                written += push_rows(client, view, epoch, expire, names, [(k, [None] * len(names)) for k in gone])
-            record_push(client, view, epoch)
-            return written
+        def gone(previous: int) -> set[Any]:
+            """Entities served at the previous stamp and absent now: they read as null."""
+            before = datetime.fromtimestamp(previous, tz=UTC)
+            earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
+            return set(earlier[plan_key].tolist()) - set(values[plan_key].tolist())
 
-        # a refused write leaves the stamp unrecorded, so running the push again completes it
-        return guarded(
-            self.online_url, write, doing=f"part of the push of feature view '{view}', partition {day}", view=view
+        return self.online.push(
+            view,
+            epoch,
+            expire,
+            names,
+            lambda: encoded_rows(values, plan_key, names),
+            gone,
+            progress=report,
+            doing=f"part of the push of feature view '{view}', partition {day}",
         )
 
     def _refuse_failed_checks(self, view: str, day: date) -> None:
@@ -569,7 +530,7 @@ class Store:
         """The days of ``view`` that are materialized, oldest first."""
         con, attached = self._offline_reader(views=[view])
         try:
-            return self._days(con, view) if attached else []
+            return self.offline.materialized_days(con, view) if attached else []
         finally:
             con.close()
 
@@ -602,22 +563,13 @@ class Store:
         Kept lean on purpose: a one-entity read costs about 0.1 ms, and every list this
         builds twice shows in the benchmark's ratio to a raw pipelined HMGET.
         """
-        from pantry.online.client import guarded
-        from pantry.online.read import read_many
-
         result: dict[str, list] = {}
         plans = self._plans(features)
         requests = self._online_requests(plans, entity_rows)
         for view, _, keys in requests:
             result.setdefault(plans[view][0].key, keys)
-        client = self._redis_client
         streams = self._stream_stamps([r[0] for r in requests], at) if self._has_streams else None
-        replies = guarded(
-            self.online_url,
-            lambda: read_many(client, requests, streams),
-            doing="the online read",
-            view=requests[0][0] if len(requests) == 1 else None,
-        )
+        replies = self.online.read(requests, streams)
         for (view, names, _), rows in zip(requests, replies):
             columns = zip(*rows) if rows else ((),) * len(names)
             for name, column in zip(names, columns):
@@ -647,23 +599,14 @@ class Store:
     def get_online_json(self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]]) -> bytes:
         """``get_online_features`` as the HTTP API answers it, JSON bytes: from a standalone
         Redis and daily views, the stored values' own text, joined (``online/raw_read.py``)."""
-        from redis.cluster import RedisCluster
-
-        from pantry.online.client import guarded
-        from pantry.online.raw_read import columns_of, read_raw, response_json
+        from pantry.online.raw_read import columns_of, response_json
 
         plans = self._plans(features)
-        client = self._redis_client
-        if isinstance(client, RedisCluster) or any(plan.streaming for plan, _ in plans.values()):
+        requests = self._online_requests(plans, entity_rows)
+        replies = None if any(plan.streaming for plan, _ in plans.values()) else self.online.read_json(requests)
+        if replies is None:  # typed values, encoded here: a streaming view, or a store without raw reads
             values = self.get_online_features(features, entity_rows)
             return json.dumps(values, separators=(",", ":")).encode()
-        requests = self._online_requests(plans, entity_rows)
-        replies = guarded(
-            self.online_url,
-            lambda: read_raw(client, requests),
-            doing="the online read",
-            view=requests[0][0] if len(requests) == 1 else None,
-        )
         columns: list[tuple[str, Any, bool]] = []
         seen: set[str] = set()
         for (view, names, keys), view_replies in zip(requests, replies):
@@ -682,20 +625,15 @@ class Store:
         """For each streaming view read: its scripts and the stamp ``floor(at, tile)``."""
         import time
 
+        from pantry.features.stream_reads import serving_stamp
+
         now = _utc(at).timestamp() if at is not None else time.time()
         stamps = {}
         for view in views:
             spec = self.definitions.views[view]
-            if spec.stream_tile is None:
-                continue
-            plan, scripts = self._stream(view)
-            tile = plan.tile or 1
-            stamp = int(now // tile) * tile
-            ttl = spec.ttl
-            if ttl is not None and ttl.unit not in ("month", "quarter", "year"):
-                if now - stamp > ttl.as_timedelta().total_seconds():
-                    stamp = -(2**40)  # the value at this stamp has expired: read as absent
-            stamps[view] = (scripts, stamp)
+            if spec.stream_tile is not None:
+                plan, scripts = self._stream(view)
+                stamps[view] = (scripts, serving_stamp(plan.tile or 1, spec.ttl, now))
         return stamps
 
     @property

@@ -26,6 +26,7 @@ import pyarrow as pa
 from pantry.compile.view_plan import ViewPlan
 from pantry.features.reads import TIMESTAMP, combine, query_frame, run_read
 from pantry.features.tiles import q, tile_start, tiles_between
+from pantry.spec.windows import Window
 
 
 def _inside(seconds: int) -> str:
@@ -38,6 +39,20 @@ def _bounds(plan: ViewPlan, first: datetime, last: datetime) -> tuple[str, str]:
     lo = _floor(first, tile) - timedelta(seconds=plan.window_seconds)
     hi = _floor(last, tile)
     return lo.isoformat(sep=" "), hi.isoformat(sep=" ")
+
+
+EXPIRED_STAMP = -(2**40)  # a stamp no tile is near: the online read finds the entity absent
+
+
+def serving_stamp(tile: int, ttl: Window | None, now: float) -> int:
+    """The stamp an online read at epoch second ``now`` serves: ``floor(now, tile)``, or
+    ``EXPIRED_STAMP`` when ``now - stamp`` is past the ttl (rule 1 above, as the training
+    read applies it). A ttl in months or longer is never shorter than a tile."""
+    stamp = int(now // tile) * tile
+    if ttl is not None and ttl.unit not in ("month", "quarter", "year"):
+        if now - stamp > ttl.as_timedelta().total_seconds():
+            return EXPIRED_STAMP
+    return stamp
 
 
 def _floor(at: datetime, tile: int) -> datetime:

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pantry.errors import PantryError
+from pantry.offline.store import OfflineStore
 
 if TYPE_CHECKING:
     from pantry.compile.view_plan import ViewPlan
@@ -27,7 +28,7 @@ LOCK_ATTEMPTS = 20
 LOCK_DELAY_S = 0.5
 
 
-class LocalOffline:
+class LocalOffline(OfflineStore):
     """Metric partitions, feature tiles and their bookkeeping in ``<home>/pantry.duckdb``."""
 
     kind = "local"

@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pantry.errors import PantryError
+from pantry.offline.store import OfflineStore
 
 if TYPE_CHECKING:
     from pantry.compile.view_plan import ViewPlan
@@ -147,7 +148,7 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-class S3Offline:
+class S3Offline(OfflineStore):
     """Metric partitions, feature tiles and their bookkeeping as Parquet objects on S3."""
 
     kind = "s3"

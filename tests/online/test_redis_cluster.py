@@ -51,7 +51,7 @@ def store(tmp_path, redis_cluster: RedisClusterServers) -> Store:  # noqa: ANN00
 
 def test_push_spreads_over_every_node_and_reads_equal_training(store: Store, redis_cluster) -> None:  # noqa: ANN001
     day = TODAY - timedelta(days=3)
-    assert is_cluster(store._redis_client)
+    assert is_cluster(store.online.client)
     written = store.push_online("shopper", day)
     keys = list(range(1, CUSTOMERS + 1)) + [10**6]  # and one entity nobody has seen
     online = store.get_online_features(FEATURES, [{"customer_id": k} for k in keys])
