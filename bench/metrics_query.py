@@ -138,7 +138,7 @@ def generated_metrics(n: int = 80) -> str:
 
 
 def compile_benchmark() -> list[tuple[str, float, float | None, str]]:
-    from pantry.compile.query import QueryRequest
+    from pantry.compile.context import QueryRequest
     from pantry.compile.render import compile_sql
     from pantry.spec.load import read_catalog
     from pantry.verify.validate import validate

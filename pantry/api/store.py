@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pantry.compile.query import QueryRequest
+from pantry.compile.context import QueryRequest
 from pantry.compile.render import compile_checked, compile_sql
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded

@@ -32,3 +32,27 @@ class Context:
 
     filters: list[exp.Expression] = field(default_factory=list)
     offset: Window | None = None
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """What ``mf query`` takes: metrics, group-by names, where, time range, order, limit."""
+
+    metrics: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    start_time: date | None = None
+    end_time: date | None = None
+    order: tuple[str, ...] = ()
+    limit: int | None = None
+    # whole days, every event of ``end_time`` included: a daily partition's range. A user's
+    # range follows MetricFlow, whose end at a day is midnight for measures timed below a day
+    whole_days: bool = False
+    # the moments given, when ``--start-time``/``--end-time`` carry a time of day: a query
+    # below a day reads from the start of the start's period to the end of the end's
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    # MetricFlow's min_max_only: the smallest and largest value of each group-by, no metric
+    min_max_only: bool = False
+    # MetricFlow's apply_group_by: False keeps every row of a query without metrics
+    apply_group_by: bool = True

@@ -21,10 +21,14 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from pantry.compile.context import Context, Range
 from pantry.compile.fused import shared_rows
-from pantry.compile.sql import VALUE, aggregate, col, combined, ident, spine_period
+from pantry.compile.periods import _date_literal
+from pantry.compile.sql import METRIC_TIME, VALUE, aggregate, col, combined, date_add, ident, spine_period, truncate
+from pantry.errors import PantryError
 from pantry.spec.aggregations import counts
 from pantry.spec.model import Measure, Metric, SemanticModel
+from pantry.spec.windows import SUB_DAILY, Window
 
 CUMULATIVE = "pantry_cumulative"  # the key of a cumulative metric's leaf in its select's ``meta``
 
@@ -217,3 +221,102 @@ def _bound(condition: exp.Expression, table: str) -> exp.Expression:
     for column in bound.find_all(exp.Column):
         column.set("table", exp.to_identifier(table))
     return bound
+
+
+class CumulativeMetrics:
+    """The compiler's room for cumulative metrics (``query.Compiler`` inherits it)."""
+
+    def _cumulative(self, metric: Metric, names: list[str], ctx: Context, window: Range, column: str) -> exp.Select:
+        """Spine periods joined to rows in the window; then periods reduced to the grain by
+        period_agg. The spine is the daily one, or, for a measure timed below a day, the user's
+        spine at that grain (``time_spines:`` with ``time_granularity: hour``), as MetricFlow
+        requires one."""
+        model, measure = self._measure(metric)
+        base, spine_table = self._cumulative_spine(metric, model, measure, names)
+        base_name = f"{METRIC_TIME}__{base}"
+        kind = "TIMESTAMP" if base in SUB_DAILY else "DATE"
+        # custom granularities group the spine's days by the spine's own column
+        customs = {n: g for n in names if (g := self._custom_time(metric, n))}
+        if customs and base != "day":
+            self._custom_refused("a cumulative metric below a day", list(customs), metric)
+        others = [n for n in names if not self._time_grain(metric, n) and n not in customs]
+        grains = [n for n in names if self._time_grain(metric, n)]
+        # a filter on metric_time alone narrows the output days, after the window, as in
+        # MetricFlow: it must not drop the rows that the window reaches back to
+        on_time = self._time_only(ctx.filters, metric)
+        row_filters = [f for f in ctx.filters if not any(f is t for t in on_time)]
+        day_r, day_s = col(base_name, "r"), col("ds", "s")
+        if metric.window is not None:
+            on = exp.and_(
+                exp.LTE(this=day_r, expression=day_s),
+                exp.GT(this=day_r, expression=date_add(day_s, metric.window, -1, kind=kind)),
+                copy=False,
+            )
+        elif metric.grain_to_date is not None:
+            on = exp.and_(
+                exp.LTE(this=day_r, expression=day_s),
+                exp.GTE(this=day_r, expression=truncate(day_s, metric.grain_to_date)),
+                copy=False,
+            )
+        else:
+            on = exp.LTE(this=day_r, expression=day_s)
+        first_day = (
+            exp.select(exp.Min(this=col(base_name)), copy=False)
+            .from_("cumulative_rows", copy=False)
+            .subquery(copy=False)
+        )
+        last_day = (
+            exp.select(exp.Max(this=col(base_name)), copy=False)
+            .from_("cumulative_rows", copy=False)
+            .subquery(copy=False)
+        )
+        if metric.window is not None:
+            last = exp.LT(this=day_s, expression=date_add(last_day, metric.window, kind=kind))
+        elif metric.grain_to_date is not None:
+            # to the end of the last row's grain period
+            period = truncate(exp.cast(last_day, kind, copy=False), metric.grain_to_date)
+            last = exp.LT(this=day_s, expression=date_add(period, Window(1, metric.grain_to_date), kind=kind))
+        else:
+            last = exp.LTE(this=day_s, expression=last_day)
+        # With --end-time the spine runs to it, as MetricFlow's does; without, it stops where the
+        # window stops covering data (an all-time total would otherwise run to the spine's end).
+        # an all-time total over a user's spine runs to the spine's end, as MetricFlow's does
+        to_spine_end = self.catalog.daily_spine is not None and metric.window is None and metric.grain_to_date is None
+        bounds = [exp.GTE(this=day_s, expression=first_day)] + (
+            [last] if window.hi is None and not to_spine_end else []
+        )
+        if window.lo is not None:
+            bounds.append(exp.GTE(this=day_s, expression=_date_literal(window.lo)))
+            if ctx.offset is not None and ctx.offset.unit in self.catalog.custom_grains:
+                raise PantryError(
+                    f"an offset of '{ctx.offset}' over a cumulative metric with a time range is not supported yet",
+                    definition=f"metric '{metric.name}'",
+                    hint="drop --start-time, or offset by days",
+                )
+            if ctx.offset is not None:
+                # MetricFlow windows a cumulative input inside the time range, then offsets it:
+                # a day whose unshifted day falls before the range has no value
+                bounds.append(exp.GTE(this=day_s, expression=date_add(_date_literal(window.lo), ctx.offset)))
+        if window.hi is not None:
+            bounds.append(exp.LTE(this=day_s, expression=_date_literal(window.hi)))
+        frame = Frame(
+            model=model,
+            names=tuple(names),
+            base=base,
+            base_name=base_name,
+            spine_table=spine_table,
+            customs=customs,
+            others=others,
+            periods={n: self._time_grain(metric, n) or base for n in grains},
+            on=on,
+            where=bounds + [self._on_spine(f, day_s, metric) for f in on_time],
+            period_agg=metric.period_agg or "first",
+            offset=str(ctx.offset),
+            time=time_dim.name if (time_dim := model.time_dimension_for(measure)) is not None else None,
+            rows=lambda conditions: self._rows(model, measure, others + [base_name], conditions, ctx.offset, metric),
+        )
+        leaf = CumulativeLeaf(frame, metric, measure, row_filters, column)
+        select = cumulative_select([leaf])
+        if shareable(measure):  # how to share its spine join with others of its frame
+            select.meta[CUMULATIVE] = leaf
+        return select

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from sqlglot import Dialect, exp
 from sqlglot.tokens import TokenType
 
+from pantry.compile.context import QueryRequest
 from pantry.compile.dialects import to_sql
-from pantry.compile.query import Compiler, QueryRequest
+from pantry.compile.query import Compiler
 from pantry.errors import PantryError
 from pantry.spec.model import Catalog
 

@@ -20,6 +20,9 @@ from pantry.spec.aggregations import aggregation
 from pantry.spec.model import Measure
 from pantry.spec.windows import SUB_DAILY, Window
 
+DAY = "metric_time__day"
+METRIC_TIME = "metric_time"
+
 SPINE_TABLE = "pantry_time_spine"  # the daily time spine the offline layer creates
 SOURCE_SCHEMA = "src"  # models are read through views src.<model>, which the offline layer creates
 VALUE = "__value"  # the column holding a measure's value in a metric's row-level subquery

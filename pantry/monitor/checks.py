@@ -357,7 +357,7 @@ def metric_partition_checks(store: Store, metric: str, partition: date, referenc
 
 def metric_range_checks(store: Store, metric: str, days: list[date], reference_days: int = 7) -> list[Verdict]:
     """value and rows_and_nulls of every day of ``days``, from one query over the days and their references."""
-    from pantry.compile.query import DAY
+    from pantry.compile.sql import DAY
 
     spec = store.definitions.metrics[metric]
     group = [DAY, *spec.dimensions]
@@ -411,7 +411,7 @@ def metric_range_checks(store: Store, metric: str, days: list[date], reference_d
 
 
 def _value_verdict(asset: str, day: str, metric: str, today: pd.DataFrame, before: pd.DataFrame, count: int) -> Verdict:
-    from pantry.compile.query import DAY
+    from pantry.compile.sql import DAY
 
     values = before.set_index(DAY)[metric].astype(float)
     value = float(today[metric].iloc[0]) if len(today) and pd.notna(today[metric].iloc[0]) else None
@@ -496,7 +496,7 @@ def consistency_checks(store: Store, view: str, currents: dict[date, dict[str, d
     ``currents``: each partition's figures at its stamp (a feature's ``sum`` over every
     entity). The metric is queried once per pair for all the days the partitions' windows
     cover, not once per partition."""
-    from pantry.compile.query import DAY
+    from pantry.compile.sql import DAY
     from pantry.compile.view_plan import plan_view, window_days
 
     catalog = store.definitions

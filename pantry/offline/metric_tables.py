@@ -13,8 +13,9 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from pantry.compile.query import DAY, QueryRequest
+from pantry.compile.context import QueryRequest
 from pantry.compile.render import compile_sql
+from pantry.compile.sql import DAY
 from pantry.errors import PantryError
 from pantry.offline.atomic import atomically
 from pantry.spec.model import Catalog, Metric

@@ -308,7 +308,7 @@ class S3Offline(OfflineStore):
     # -- writes ---------------------------------------------------------------------
     def replace_metric_days(self, name: str, frame: pd.DataFrame, start: date, end: date) -> int:
         """Days ``start..end`` of the metric, one object each (empty days too: the day was computed)."""
-        from pantry.compile.query import DAY
+        from pantry.compile.sql import DAY
 
         existing = self._schema(self.list(f"metrics/{name}/"))
         if existing is not None and existing != list(frame.columns):

@@ -501,7 +501,7 @@ def _key_type_checks(con: duckdb.DuckDBPyConnection, catalog: Catalog, views: di
 
 def _saved_query_checks(catalog: Catalog) -> list[PantryError]:
     """A saved query must compile: its metrics, group-bys, filters and order all resolve."""
-    from pantry.compile.query import QueryRequest
+    from pantry.compile.context import QueryRequest
     from pantry.compile.render import compile_sql
 
     errors: list[PantryError] = []

@@ -13,7 +13,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from pantry.api.facts import MetricFacts
-from pantry.compile.query import DAY
+from pantry.compile.sql import DAY
 from pantry.monitor.checks import metric_range_checks, schema_check
 from pantry.monitor.verdicts import record
 from pantry.offline.metric_tables import compute_days

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
-from pantry.compile.query import DAY, SOURCE_SCHEMA, SPINE_TABLE
+from pantry.compile.sql import DAY, SOURCE_SCHEMA, SPINE_TABLE
 from pantry.compile.view_plan import plan_view, stamp_of
 from pantry.features.portable import partition_sql
 from pantry.features.tiles import materialize
