@@ -40,32 +40,29 @@ def combine(
     """SQL combining one feature's tiles inside its window, per query row: ``inside`` says
     which tiles ``t`` of row ``v`` the window holds, ``latest`` orders them for a dimension,
     ``ordered`` (a streaming view's tile column) fixes the order its sums add in."""
-    name, agg = planned.feature.name, planned.agg
     inside = inside or f"t.__day >= v.__sday - {planned.days}"
-    part = f"t.{q(name + '__part')}"
-    if ordered is not None and agg in ("sum", "average"):
+    columns = [f"t.{q(c)}" for c in partial_columns(planned)]
+    found = aggregation(planned.agg)
+    if found is not None and ordered is not None and found.ordered_sum:
         # a streaming view adds its tiles' sums oldest first, as the read script in Redis does
-        first = part if agg == "sum" else f"t.{q(partial_columns(planned)[0])}"
-        total = f"LIST_SUM(LIST({first} ORDER BY {ordered}) FILTER (WHERE {inside}))"
-        if agg == "sum":
+        total = f"LIST_SUM(LIST({columns[0]} ORDER BY {ordered}) FILTER (WHERE {inside}))"
+        if found.adds_up:
             return f"COALESCE({total}, 0)"
-        count = f"t.{q(partial_columns(planned)[1])}"
-        return f"{total} / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)"
-    found = aggregation(agg)
+        return f"{total} / NULLIF(SUM({columns[1]}) FILTER (WHERE {inside}), 0)"  # the average: sum / count
     if found is not None and found.combine is not None:  # parts combine by the table's function
-        merged = f"{found.combine.upper()}({part}) FILTER (WHERE {inside})"
+        merged = f"{found.combine.upper()}({columns[0]}) FILTER (WHERE {inside})"
         return f"COALESCE({merged}, 0)" if found.adds_up else merged
-    if agg == "average":
-        s, c = (f"t.{q(col)}" for col in partial_columns(planned))
-        return f"SUM({s}) FILTER (WHERE {inside}) / NULLIF(SUM({c}) FILTER (WHERE {inside}), 0)"
-    if agg == "count_distinct":
-        return f"LENGTH(LIST_DISTINCT(FLATTEN(LIST({part}) FILTER (WHERE {inside}))))"
-    if agg in ("median", "percentile"):
-        measure = planned.measure
-        assert measure is not None
-        kind = "quantile_disc" if measure.use_discrete_percentile else "quantile_cont"
-        p = measure.percentile if measure.percentile is not None else 0.5
-        return f"LIST_AGGREGATE(FLATTEN(LIST({part}) FILTER (WHERE {inside})), '{kind}', {p})"
+    if found is not None and found.merge is not None:
+        quantile = {}
+        if found.quantile:
+            measure = planned.measure
+            assert measure is not None
+            quantile = {
+                "kind": "quantile_disc" if measure.use_discrete_percentile else "quantile_cont",
+                "p": measure.percentile if measure.percentile is not None else 0.5,
+            }
+        return found.merge.format(inside=inside, **dict(zip(found.parts, columns)), **quantile)
+    part = columns[0]
     rows = f"t.{q(rows_column(planned.model))}"
     return f"ARG_MAX_NULL({part}, {latest}) FILTER (WHERE {rows} > 0)"
 

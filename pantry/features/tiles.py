@@ -43,35 +43,27 @@ def rows_column(model: SemanticModel) -> str:
 
 
 def partial_columns(planned: PlannedFeature) -> list[str]:
-    name = planned.feature.name
-    if planned.agg == "average":
-        return [f"{name}__sum", f"{name}__count"]
-    return [f"{name}__part"]
+    """A feature's partial columns in a tile (``spec/aggregations.py``: its parts)."""
+    found = aggregation(planned.agg)
+    return [f"{planned.feature.name}__{part}" for part in (found.parts if found is not None else ("part",))]
 
 
 def _partials(planned: PlannedFeature, value: str, order: str, arrival: str | None = None) -> list[str]:
     """One feature's partial aggregates of a tile. With ``arrival`` (a streaming view), float
     sums add the values in arrival order, as the online tiles in Redis do, so both sides
     round every addition alike and serve the very same double."""
-    name, agg = planned.feature.name, planned.agg
-    if arrival is not None and agg in ("sum", "average"):
-        total = f"LIST_SUM(LIST({value} ORDER BY {arrival}))"
-        if agg == "sum":
-            return [f"{total} AS {q(name + '__part')}"]
-        return [f"{total} AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
-    found = aggregation(agg)
-    if found is not None and found.combine is not None:  # the tile keeps its own aggregate
-        return [f"{found.duckdb.format(value)} AS {q(name + '__part')}"]
-    if agg == "average":
-        return [f"SUM({value}) AS {q(name + '__sum')}", f"COUNT({value}) AS {q(name + '__count')}"]
-    # lists sorted: a tile's bytes then depend on its rows alone, not on DuckDB's threads, so a
-    # day rewritten unchanged keeps its S3 ETag and its cached copy
-    if agg == "count_distinct":
-        return [f"LIST_SORT(LIST(DISTINCT {value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
-    if found is not None and found.quantile:
-        return [f"LIST_SORT(LIST({value}) FILTER (WHERE {value} IS NOT NULL)) AS {q(name + '__part')}"]
-    # a dimension: the value on the day's latest row; ties go to the later source row
-    return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
+    name = planned.feature.name
+    found = aggregation(planned.agg)
+    if found is None:  # a dimension: the value on the day's latest row; ties go to the later source row
+        return [f"ARG_MAX_NULL({value}, {order}) AS {q(name + '__part')}"]
+    if found.combine is not None:  # the tile keeps its own aggregate
+        parts = {"part": found.duckdb.format(value)}
+    else:
+        parts = {part: sql.format(v=value) for part, sql in found.tile_parts}
+    if arrival is not None and found.ordered_sum:  # the first part is the sum, added in arrival order
+        first = next(iter(parts))
+        parts[first] = f"LIST_SUM(LIST({value} ORDER BY {arrival}))"
+    return [f"{sql} AS {q(f'{name}__{part}')}" for part, sql in parts.items()]
 
 
 # An SCD type II model (``validity_params``) is read as events: each version at its start,

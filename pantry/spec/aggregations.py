@@ -29,6 +29,19 @@ class Aggregation:
     quantile: bool = False  # a quantile (median, percentile): kept as the values themselves
     stream_code: str | None = None  # how the Redis tile script keeps it, where a streaming view may
     integer: bool = False  # its result is an integer whatever the value's type
+    # A tile's partials of an aggregation whose parts do not combine by one function: each
+    # part's name and its SQL over the tile's rows (``{v}`` the value), and the SQL merging
+    # a window's tiles (``{inside}`` the window's condition, ``{<part>}`` each part's column,
+    # ``{kind}`` and ``{p}`` a quantile's function and fraction). Lists are sorted so that a
+    # tile's bytes depend on its rows alone (a day rewritten unchanged keeps its S3 ETag).
+    tile_parts: tuple[tuple[str, str], ...] = ()
+    merge: str | None = None
+    ordered_sum: bool = False  # a streaming view adds its "sum" part in arrival order (float sums)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The names of its partial columns in a tile (``<feature>__<part>``)."""
+        return tuple(name for name, _ in self.tile_parts) or ("part",)
 
     @property
     def shares_scan(self) -> bool:
@@ -43,7 +56,9 @@ class Aggregation:
 AGGREGATIONS: dict[str, Aggregation] = {
     a.name: a
     for a in (
-        Aggregation("sum", "SUM({})", lambda v: exp.Sum(this=v), "sum", adds_up=True, stream_code="sum"),
+        Aggregation(
+            "sum", "SUM({})", lambda v: exp.Sum(this=v), "sum", adds_up=True, stream_code="sum", ordered_sum=True
+        ),
         Aggregation(
             "count",
             "COUNT({})",
@@ -63,7 +78,16 @@ AGGREGATIONS: dict[str, Aggregation] = {
             stream_code="sum",
             integer=True,
         ),
-        Aggregation("average", "AVG({})", lambda v: exp.Avg(this=v), None, stream_code="avg"),
+        Aggregation(
+            "average",
+            "AVG({})",
+            lambda v: exp.Avg(this=v),
+            None,
+            stream_code="avg",
+            tile_parts=(("sum", "SUM({v})"), ("count", "COUNT({v})")),
+            merge="SUM({sum}) FILTER (WHERE {inside}) / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)",
+            ordered_sum=True,
+        ),
         Aggregation("min", "MIN({})", lambda v: exp.Min(this=v), "min", stream_code="min"),
         Aggregation("max", "MAX({})", lambda v: exp.Max(this=v), "max", stream_code="max"),
         Aggregation(
@@ -73,9 +97,21 @@ AGGREGATIONS: dict[str, Aggregation] = {
             None,
             counts=True,
             integer=True,
+            tile_parts=(("part", "LIST_SORT(LIST(DISTINCT {v}) FILTER (WHERE {v} IS NOT NULL))"),),
+            merge="LENGTH(LIST_DISTINCT(FLATTEN(LIST({part}) FILTER (WHERE {inside}))))",
         ),
-        Aggregation("median", "MEDIAN({})", None, None, quantile=True),
-        Aggregation("percentile", "QUANTILE_CONT({}, 0.5)", None, None, quantile=True),
+        *(
+            Aggregation(
+                name,
+                duckdb,
+                None,
+                None,
+                quantile=True,
+                tile_parts=(("part", "LIST_SORT(LIST({v}) FILTER (WHERE {v} IS NOT NULL))"),),
+                merge="LIST_AGGREGATE(FLATTEN(LIST({part}) FILTER (WHERE {inside})), '{kind}', {p})",
+            )
+            for name, duckdb in (("median", "MEDIAN({})"), ("percentile", "QUANTILE_CONT({}, 0.5)"))
+        ),
     )
 }
 ALIASES = {"avg": "average"}  # MetricFlow's other spellings, read as the name they stand for
