@@ -118,7 +118,7 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
         "PANTRY_REDIS_URL": redis_server.url,
     }
     pantry = str(Path(sys.executable).parent / "pantry")
-    args = [pantry, "ingest", "events", "--batch", "100", "--name", "worker", "--idle-exit", "20"]
+    args = [pantry, "ingest", "events", "--batch", "100", "--name", "worker", "--idle-exit", "2"]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((store.home / "ingest" / "events").glob("*.parquet"))) < 3:
