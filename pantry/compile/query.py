@@ -30,7 +30,7 @@ the rooms, so one compiler object carries a query through all of them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -83,6 +83,23 @@ def _grain_rank(grain: str) -> float:
     return GRAINS.index(grain) if grain in GRAINS else GRAINS.index("day") + 0.5
 
 
+@dataclass(frozen=True)
+class QueryPlan:
+    """A query between name resolution and SQL: what ``Compiler.render`` turns into a tree.
+
+    Why a plan: resolving names (grains, join paths, the default grain of a bare
+    ``metric_time``) and widening the range are the same on every engine, while how a step
+    is written (the parts, their join, the fills) is where an engine may differ. MetricFlow
+    keeps a dataflow plan of one node per operation; this is the same idea at the size
+    Pantry needs."""
+
+    request: QueryRequest
+    names: list[str]  # the group-by names, resolved
+    metrics: tuple[Metric, ...] = ()
+    where: list[exp.Expression] = field(default_factory=list)  # the query's own filters
+    window: Range | None = None  # the time range, widened to whole periods
+
+
 class Compiler(TimeRules, Joins, ConversionMetrics, SemiAdditive, SimpleMetrics, CumulativeMetrics):
     """Compiles QueryRequests against one catalog."""
 
@@ -95,6 +112,12 @@ class Compiler(TimeRules, Joins, ConversionMetrics, SemiAdditive, SimpleMetrics,
 
     # -- public -----------------------------------------------------------------
     def compile(self, request: QueryRequest) -> exp.Select:
+        """The query's SQL tree: its plan (names resolved, range widened), then each step."""
+        return self.render(self.plan(request))
+
+    def plan(self, request: QueryRequest) -> QueryPlan:
+        """What the query asks, resolved: group-by names at their grains and join paths, the
+        order in those names, the metrics, the query's filters and the time range."""
         self._dedupe = request.apply_group_by
         if not request.apply_group_by and request.metrics:
             raise PantryError(
@@ -121,15 +144,7 @@ class Compiler(TimeRules, Joins, ConversionMetrics, SemiAdditive, SimpleMetrics,
                     "no metrics and no group-by given",
                     hint="pass --metrics revenue, or --group-by customer__segment for its distinct values",
                 )
-            if request.min_max_only:
-                values = self._dimension_values(request, names).subquery("dimension_values", copy=False)
-                bounds = [
-                    exp.alias_(kind(this=col(n)), ident(f"{n}__{suffix}"), copy=False)
-                    for n in names
-                    for kind, suffix in ((exp.Min, "min"), (exp.Max, "max"))
-                ]
-                return exp.select(*bounds, copy=False).from_(values, copy=False)
-            return self._ordered(self._dimension_values(request, names), request, names, [])
+            return QueryPlan(request, names)
         if request.min_max_only:
             raise PantryError(
                 "min_max_only answers the smallest and largest value of each group-by, without metrics",
@@ -138,26 +153,55 @@ class Compiler(TimeRules, Joins, ConversionMetrics, SemiAdditive, SimpleMetrics,
             )
         metrics = [self.metric(name) for name in request.metrics]
         where = [self._where(w) for w in request.where]
-        self._query_where = where  # the query's own filters (not metrics' or measures')
-        window = self._range(request, names)
-        if any(m.type in ("ratio", "derived") for m in metrics):  # computed on top of shared parts
-            query = on_top(self, metrics, names, Context(list(where)), window)
-        else:
-            parts = [(self._metric(m, names, Context(list(where)), window, m.name), [m.name]) for m in metrics]
-            query = self._join(parts, names)
-        fills = {m.name: self._fill(m) for m in metrics}
-        if any(v is not None for v in fills.values()):
-            query = exp.select(
-                *[col(n) for n in names],
-                *[
-                    exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m), copy=False)
-                    if f is not None
-                    else col(m)
-                    for m, f in fills.items()
-                ],
-                copy=False,
-            ).from_(query.subquery("filled", copy=False), copy=False)
-        return self._ordered(query, request, names, list(fills))
+        return QueryPlan(request, names, tuple(metrics), where, self._range(request, names))
+
+    def render(self, plan: QueryPlan) -> exp.Select:
+        """A plan's SQL, step by step; each step is a method an engine's compiler may override."""
+        if not plan.metrics:
+            return self.render_dimensions(plan)
+        self._query_where = plan.where  # the query's own filters (not metrics' or measures')
+        query = self.render_metrics(plan)
+        query = self.render_fills(plan, query)
+        return self._ordered(query, plan.request, plan.names, [m.name for m in plan.metrics])
+
+    def render_dimensions(self, plan: QueryPlan) -> exp.Select:
+        """A query without metrics: the group-by names' distinct values (or their bounds)."""
+        request, names = plan.request, plan.names
+        if request.min_max_only:
+            values = self._dimension_values(request, names).subquery("dimension_values", copy=False)
+            bounds = [
+                exp.alias_(kind(this=col(n)), ident(f"{n}__{suffix}"), copy=False)
+                for n in names
+                for kind, suffix in ((exp.Min, "min"), (exp.Max, "max"))
+            ]
+            return exp.select(*bounds, copy=False).from_(values, copy=False)
+        return self._ordered(self._dimension_values(request, names), request, names, [])
+
+    def render_metrics(self, plan: QueryPlan) -> exp.Select:
+        """Every metric at the plan's names, one row per group: each by its kind (``KINDS``),
+        joined once; ratios and derived metrics on top of their inputs' shared parts."""
+        assert plan.window is not None
+        names, where, window = plan.names, plan.where, plan.window
+        if any(m.type in ("ratio", "derived") for m in plan.metrics):
+            return on_top(self, list(plan.metrics), names, Context(list(where)), window)
+        parts = [(self._metric(m, names, Context(list(where)), window, m.name), [m.name]) for m in plan.metrics]
+        return self._join(parts, names)
+
+    def render_fills(self, plan: QueryPlan, query: exp.Select) -> exp.Select:
+        """``fill_nulls_with``: a metric's null, where it declares one, becomes that value."""
+        fills = {m.name: self._fill(m) for m in plan.metrics}
+        if all(v is None for v in fills.values()):
+            return query
+        return exp.select(
+            *[col(n) for n in plan.names],
+            *[
+                exp.alias_(exp.Coalesce(this=col(m), expressions=[exp.convert(f)]), ident(m), copy=False)
+                if f is not None
+                else col(m)
+                for m, f in fills.items()
+            ],
+            copy=False,
+        ).from_(query.subquery("filled", copy=False), copy=False)
 
     def default_grain(self, metrics: tuple[str, ...] | list[str]) -> str:
         """What a bare ``metric_time`` means, as in MetricFlow: each metric's
