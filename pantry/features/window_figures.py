@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from pantry.compile.view_plan import PlannedFeature, ViewPlan
 from pantry.features.tiles import partial_columns, rows_column
 from pantry.offline.feature_tables import q, tile_table
-from pantry.spec.aggregations import adds_up
+from pantry.spec.aggregations import aggregation
 
 DENSE_BYTES = 64 * 1024 * 1024  # one chunk's (entities x days) float64 matrix, about
 STAMPS_PER_PASS = 32  # stamps laid out together: a pass's days are these and the window before
@@ -51,12 +51,13 @@ def dense_form(planned: PlannedFeature, kind: pa.DataType) -> str | None:
     """How a feature is laid out densely: "sum", "average", "min", "max", "last" (a numeric
     dimension), "label" (any other dimension, by its values' codes), or None (left to SQL)."""
     numeric = any(test(kind) for test in NUMERIC_TYPES)  # booleans are labels: drift judges them as categories
-    if adds_up(planned.agg):
+    found = aggregation(planned.agg)
+    if found is not None and found.adds_up:
         return "sum"
-    if planned.agg == "average":
+    if found is not None and found.dense == "average":
         return "average"
-    if planned.agg in ("min", "max") and numeric:
-        return planned.agg
+    if found is not None and found.dense in ("min", "max") and numeric:
+        return found.dense
     if planned.agg == "last":
         return "last" if numeric else "label"
     return None

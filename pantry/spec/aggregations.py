@@ -37,6 +37,8 @@ class Aggregation:
     tile_parts: tuple[tuple[str, str], ...] = ()
     merge: str | None = None
     ordered_sum: bool = False  # a streaming view adds its "sum" part in arrival order (float sums)
+    percentile: float | None = None  # a quantile's fraction when ``agg_params`` gives none (None: required)
+    dense: str | None = None  # how the window figures lay it out densely, over numbers ("average", "min", "max")
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -87,9 +89,10 @@ AGGREGATIONS: dict[str, Aggregation] = {
             tile_parts=(("sum", "SUM({v})"), ("count", "COUNT({v})")),
             merge="SUM({sum}) FILTER (WHERE {inside}) / NULLIF(SUM({count}) FILTER (WHERE {inside}), 0)",
             ordered_sum=True,
+            dense="average",
         ),
-        Aggregation("min", "MIN({})", lambda v: exp.Min(this=v), "min", stream_code="min"),
-        Aggregation("max", "MAX({})", lambda v: exp.Max(this=v), "max", stream_code="max"),
+        Aggregation("min", "MIN({})", lambda v: exp.Min(this=v), "min", stream_code="min", dense="min"),
+        Aggregation("max", "MAX({})", lambda v: exp.Max(this=v), "max", stream_code="max", dense="max"),
         Aggregation(
             "count_distinct",
             "COUNT(DISTINCT {})",
@@ -109,8 +112,12 @@ AGGREGATIONS: dict[str, Aggregation] = {
                 quantile=True,
                 tile_parts=(("part", "LIST_SORT(LIST({v}) FILTER (WHERE {v} IS NOT NULL))"),),
                 merge="LIST_AGGREGATE(FLATTEN(LIST({part}) FILTER (WHERE {inside})), '{kind}', {p})",
+                percentile=fraction,
             )
-            for name, duckdb in (("median", "MEDIAN({})"), ("percentile", "QUANTILE_CONT({}, 0.5)"))
+            for name, duckdb, fraction in (
+                ("median", "MEDIAN({})", 0.5),
+                ("percentile", "QUANTILE_CONT({}, 0.5)", None),
+            )
         ),
     )
 }

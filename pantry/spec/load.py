@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pantry.errors import PantryError, PantryErrors, did_you_mean
 from pantry.spec.aggregations import ALIASES as AGG_ALIASES
 from pantry.spec.aggregations import NAMES as AGG_NAMES
+from pantry.spec.aggregations import aggregation
 from pantry.spec.model import (
     Catalog,
     Conversion,
@@ -347,7 +348,8 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
     params = r.mapping(node, "agg_params", definition, "'agg_params: {percentile: 0.9}'")
     r.check_keys(params, AGG_PARAM_KEYS, f"{definition} agg_params")
     percentile = params.get("percentile")
-    if agg == "percentile" and percentile is None:
+    kind = aggregation(agg)  # None for an unknown agg, refused above (the reader goes on to find more)
+    if kind is not None and kind.quantile and kind.percentile is None and percentile is None:
         r.error(
             "a percentile measure needs agg_params.percentile",
             node,
@@ -380,7 +382,7 @@ def _read_measure(r: _Reader, node: Any, owner: str) -> Measure | None:
         agg=agg,
         expr=str(expr if expr is not None else node["name"]),
         agg_time_dimension=node.get("agg_time_dimension"),
-        percentile=float(percentile) if percentile is not None else (0.5 if agg == "median" else None),
+        percentile=float(percentile) if percentile is not None else (kind.percentile if kind else None),
         use_discrete_percentile=bool(params.get("use_discrete_percentile", False)),
         use_approximate_percentile=bool(params.get("use_approximate_percentile", False)),
         create_metric=bool(node.get("create_metric", False)),
