@@ -534,9 +534,8 @@ class TimeRules:
         if outer is None:
             return inner
         if outer.unit != inner.unit:
-            raise PantryError(
+            raise metric.origin.error(
                 f"cannot stack offsets '{outer}' and '{inner}'",
-                file=metric.origin.shown_as,
                 definition=f"metric '{metric.name}'",
                 field="offset_window",
                 hint="use the same unit for nested offsets",

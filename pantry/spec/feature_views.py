@@ -41,14 +41,7 @@ FEATURE_KEYS = {"name", "measure", "window", "dimension", "description", "tags"}
 def _error(
     origin: Origin, view: str, message: str, field: str, hint: str | None = None, line: int | None = None
 ) -> PantryError:
-    return PantryError(
-        message,
-        file=origin.shown_as,
-        line=line or origin.line,
-        definition=f"feature view '{view}'",
-        field=field,
-        hint=hint,
-    )
+    return origin.error(message, definition=f"feature view '{view}'", field=field, hint=hint, line=line)
 
 
 def _feature(

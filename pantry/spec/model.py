@@ -25,11 +25,20 @@ class Origin:
     line: int | None = None
 
     def error(
-        self, message: str, *, definition: str | None = None, field: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        definition: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+        line: int | None = None,
     ) -> PantryError:
-        """An error about the definition here: its file and line, the rest as given. Why one
-        helper: every check that finds a definition wrong names the same place the same way."""
-        return PantryError(message, file=self.shown_as, line=self.line, definition=definition, field=field, hint=hint)
+        """An error about the definition here: its file and line (``line``: a line inside it,
+        the field's own), the rest as given. Why one helper: every check that finds a
+        definition wrong names the same place the same way."""
+        return PantryError(
+            message, file=self.shown_as, line=line or self.line, definition=definition, field=field, hint=hint
+        )
 
     def duplicate(self, definition: str, name: str, first: Origin) -> PantryError:
         """One wording for a name defined twice, whatever kind of definition holds it."""

@@ -34,14 +34,8 @@ def _err(
     hint: str | None = None,
     line: int | None = None,
 ) -> PantryError:
-    origin = metric_or_model.origin
-    return PantryError(
-        message,
-        file=origin.shown_as,
-        line=line or origin.line,
-        definition=f"{kind} '{metric_or_model.name}'",
-        field=field,
-        hint=hint,
+    return metric_or_model.origin.error(
+        message, definition=f"{kind} '{metric_or_model.name}'", field=field, hint=hint, line=line
     )
 
 
