@@ -16,12 +16,12 @@ from pantry.api.facts import MetricFacts
 from pantry.errors import PantryError
 from pantry.features.facts import FeatureFacts
 from pantry.features.stats import latest_stats
-from pantry.offline.location import OfflineTables
 from pantry.offline.metric_tables import last_materializations
+from pantry.offline.store import OfflineStore
 from pantry.spec.model import SavedQuery
 
 
-def _materialized(offline: OfflineTables) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _materialized(offline: OfflineStore) -> tuple[dict[str, dict[str, Any]], str | None]:
     con = duckdb.connect()
     try:
         try:
@@ -79,7 +79,7 @@ def feature_entries(
 
 def catalog_entries(
     facts: dict[str, MetricFacts],
-    offline: OfflineTables,
+    offline: OfflineStore,
     search: str | None = None,
     features: dict[tuple[str, str], FeatureFacts] | None = None,
     saved_queries: dict[str, SavedQuery] | None = None,

@@ -24,8 +24,9 @@ from pantry.compile.context import QueryRequest
 from pantry.compile.render import compile_checked, compile_sql
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded
-from pantry.offline.location import OfflineTables, offline_store
+from pantry.offline.location import offline_store
 from pantry.offline.sources import connect
+from pantry.offline.store import OfflineStore
 from pantry.online.store import OnlineStore, online_store
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
@@ -133,7 +134,7 @@ class Store:
         self.offline_uri = offline_uri or os.environ.get("PANTRY_OFFLINE_URI") or None
 
     @cached_property
-    def offline(self) -> OfflineTables:
+    def offline(self) -> OfflineStore:
         """Where metric partitions and feature tiles live: the DuckDB file, or S3 (PANTRY_OFFLINE_URI)."""
         return offline_store(self.home, self.offline_uri)
 
@@ -602,11 +603,12 @@ class Store:
         from pantry.online.raw_read import columns_of, response_json
 
         plans = self._plans(features)
-        requests = self._online_requests(plans, entity_rows)
-        replies = None if any(plan.streaming for plan, _ in plans.values()) else self.online.read_json(requests)
-        if replies is None:  # typed values, encoded here: a streaming view, or a store without raw reads
+        if not self.online.reads_json or any(plan.streaming for plan, _ in plans.values()):
+            # typed values, encoded here: a streaming view, or a store without raw reads
             values = self.get_online_features(features, entity_rows)
             return json.dumps(values, separators=(",", ":")).encode()
+        requests = self._online_requests(plans, entity_rows)
+        replies = self.online.read_json(requests)
         columns: list[tuple[str, Any, bool]] = []
         seen: set[str] = set()
         for (view, names, keys), view_replies in zip(requests, replies):

@@ -26,8 +26,8 @@ import pyarrow as pa
 from pantry.compile.sql import SOURCE_SCHEMA, qualified
 from pantry.compile.view_plan import PlannedFeature, ViewPlan
 from pantry.offline.feature_tables import q, write_tiles
-from pantry.offline.location import OfflineTables
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.offline.store import OfflineStore
 from pantry.spec.aggregations import aggregation
 from pantry.spec.model import Dimension, SemanticModel
 
@@ -184,7 +184,7 @@ TILE_BATCH_ROWS = 200_000
 
 def materialize(
     source: duckdb.DuckDBPyConnection,
-    offline: duckdb.DuckDBPyConnection | OfflineTables,
+    offline: duckdb.DuckDBPyConnection | OfflineStore,
     plan: ViewPlan,
     start: date,
     end: date,

@@ -15,8 +15,6 @@ from pantry.offline.local_store import LocalOffline
 from pantry.offline.s3_store import S3Offline
 from pantry.offline.store import OfflineStore
 
-OfflineTables = OfflineStore  # the name the callers know
-
 # each kind of offline store by its URI's scheme: (uri, PANTRY_HOME) -> the store
 SCHEMES: dict[str, Callable[[str, Path], OfflineStore]] = {
     "s3": lambda uri, home: S3Offline(uri, home / "cache" / "s3"),

@@ -18,7 +18,7 @@ import duckdb
 
 from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError, did_you_mean
-from pantry.offline.location import OfflineTables
+from pantry.offline.store import OfflineStore
 from pantry.spec.model import Catalog, SemanticModel, TimeSpine
 
 FILE_SUFFIXES = (".parquet", ".csv", ".tsv", ".pq")
@@ -56,14 +56,14 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def s3_cache(offline: OfflineTables | None) -> Path:
+def s3_cache(offline: OfflineStore | None) -> Path:
     """Where S3 objects are cached: under PANTRY_HOME, beside the offline store."""
     if offline is not None:
         return offline.cache
     return Path(os.environ.get("PANTRY_HOME", "./.pantry")).resolve() / "cache" / "s3"
 
 
-def s3_source_files(model: SemanticModel, offline: OfflineTables | None) -> list[str]:
+def s3_source_files(model: SemanticModel, offline: OfflineStore | None) -> list[str]:
     """A model's ``s3://`` source as cached local Parquet files (downloaded only when changed)."""
     from pantry.offline.s3_store import S3Offline
 
@@ -80,13 +80,13 @@ def s3_source_files(model: SemanticModel, offline: OfflineTables | None) -> list
         ) from None
 
 
-def _home(offline: OfflineTables | None) -> Path:
+def _home(offline: OfflineStore | None) -> Path:
     """PANTRY_HOME, as the offline store knows it (its S3 cache is ``<home>/cache/s3``)."""
     return s3_cache(offline).parent.parent
 
 
 def register_model(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline: OfflineTables | None = None
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, model: SemanticModel, offline: OfflineStore | None = None
 ) -> None:
     """Create the view ``src.<model>`` over the model's source, or explain why not."""
     kind = source_kind(model.source)
@@ -118,7 +118,7 @@ def _register_pushed(
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
     model: SemanticModel,
-    offline: OfflineTables | None,
+    offline: OfflineStore | None,
     target: str,
 ) -> None:
     """An ``ingest: push`` model: its declared source and every pushed batch, the first row of
@@ -231,7 +231,7 @@ def lock_down(
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
     models: list[SemanticModel],
-    offline: OfflineTables | None = None,
+    offline: OfflineStore | None = None,
 ) -> None:
     """Let the connection read only the registered sources, and nothing can undo that.
 
@@ -269,7 +269,7 @@ def lock_down(
 
 def connect(
     catalog: Catalog,
-    offline: OfflineTables | None = None,
+    offline: OfflineStore | None = None,
     models: list[SemanticModel] | None = None,
     for_sql: str | None = None,
     locked: bool = False,

@@ -21,6 +21,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pantry.online.client import guarded, is_cluster
+from pantry.online.raw_read import read_raw
+from pantry.online.read import read_many
+
 T = TypeVar("T")
 
 # a read request: (view, feature names, entity keys)
@@ -62,10 +66,14 @@ class OnlineStore(ABC):
     def read(self, requests: Sequence[Request], streams: dict[str, tuple[Any, int]] | None) -> list[list[list[Any]]]:
         """Each request's rows of values, typed; a streaming view's at its stamp (``streams``)."""
 
+    @property
     @abstractmethod
-    def read_json(self, requests: Sequence[Request]) -> list[list[Sequence[bytes | None]]] | None:
-        """Each request's stored values as their own JSON bytes, or None where this store
-        cannot (the caller then reads typed values and encodes them)."""
+    def reads_json(self) -> bool:
+        """Whether ``read_json`` answers here (else the caller reads typed values and encodes them)."""
+
+    @abstractmethod
+    def read_json(self, requests: Sequence[Request]) -> list[list[Sequence[bytes | None]]]:
+        """Each request's stored values as their own JSON bytes (where ``reads_json``)."""
 
     @abstractmethod
     def apply_events(self, scripts: Any, events: dict[str, list[list[str]]], doing: str, view: str) -> int:
@@ -103,8 +111,6 @@ class RedisOnline(OnlineStore):
         return connect(self.url, timeout=60.0)
 
     def guarded(self, action: Callable[[], T], doing: str, view: str | None = None) -> T:
-        from pantry.online.client import guarded
-
         return guarded(self.url, action, doing=doing, view=view)
 
     def ping(self) -> None:
@@ -144,8 +150,6 @@ class RedisOnline(OnlineStore):
         return self.guarded(write, doing=doing, view=view)
 
     def read(self, requests: Sequence[Request], streams: dict[str, tuple[Any, int]] | None) -> list[list[list[Any]]]:
-        from pantry.online.read import read_many
-
         client = self.client
         return self.guarded(
             lambda: read_many(client, requests, streams),
@@ -154,18 +158,12 @@ class RedisOnline(OnlineStore):
         )
 
     @cached_property
-    def _standalone(self) -> bool:
-        from pantry.online.client import is_cluster
-
+    def reads_json(self) -> bool:  # type: ignore[override]
+        """A standalone Redis: a cluster spreads one request's keys over slots, so it reads typed values."""
         return not is_cluster(self.client)
 
-    def read_json(self, requests: Sequence[Request]) -> list[list[Sequence[bytes | None]]] | None:
-        """From a standalone Redis, the stored values' own text (``online/raw_read.py``); a
-        cluster spreads one request's keys over slots, so it reads typed values instead."""
-        from pantry.online.raw_read import read_raw
-
-        if not self._standalone:
-            return None
+    def read_json(self, requests: Sequence[Request]) -> list[list[Sequence[bytes | None]]]:
+        """The stored values' own text (``online/raw_read.py``)."""
         client = self.client
         return self.guarded(
             lambda: read_raw(client, requests),

@@ -27,7 +27,7 @@ from pantry.verify.validate import validate
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pantry.offline.location import OfflineTables
+    from pantry.offline.store import OfflineStore
 
 ROUNDS = 8  # each round leaves out what the previous one's removals broke
 _DEFINITION = re.compile(r"^(semantic model|metric|feature view|saved query) '([^']+)'")
@@ -82,7 +82,7 @@ def _transient(err: PantryError) -> bool:
     return err.field == "source" and "s3://" in err.message and "cannot be read" in err.message
 
 
-def load_sound(root: Path, offline: OfflineTables | None = None) -> Catalog:
+def load_sound(root: Path, offline: OfflineStore | None = None) -> Catalog:
     """The sound definitions under ``root``, validated; ``broken`` holds every error left out.
 
     Raises PantryErrors only when nothing can be isolated (an error names no definition and

@@ -16,8 +16,8 @@ from sqlglot import exp
 
 from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.errors import PantryError, PantryErrors, did_you_mean
-from pantry.offline.location import OfflineTables
 from pantry.offline.sources import connect, register_model, source_schema
+from pantry.offline.store import OfflineStore
 from pantry.spec.aggregations import aggregation, counts
 from pantry.spec.feature_views import read_feature_views
 from pantry.spec.filters import filter_names, parse_filter
@@ -517,7 +517,7 @@ def _saved_query_checks(catalog: Catalog) -> list[PantryError]:
     return errors
 
 
-def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineTables | None = None) -> Catalog:
+def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineStore | None = None) -> Catalog:
     """Raise PantryErrors listing every problem; return the catalog when it is sound."""
     errors: list[PantryError] = []
     schemas: dict[str, dict[str, str] | None] = {}
