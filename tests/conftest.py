@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pantry import Store
 from pantry.demo.data import build_demo_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,15 @@ def write_defs(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (defs / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return defs
+
+
+def store_over(root: Path, yaml: str, tables: dict[str, pd.DataFrame]) -> Store:
+    """A Store over one YAML file and its sources, each table as ``data/<name>.parquet``."""
+    defs = write_defs(root, {"defs.yaml": yaml})
+    (defs / "data").mkdir(exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_parquet(defs / "data" / f"{name}.parquet", index=False)
+    return Store(defs=defs, home=root / "home")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
-from tests.conftest import write_defs
+from tests.conftest import store_over
 
 DEFS = """
 semantic_models:
@@ -85,12 +85,8 @@ def _orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, pd.DataFrame]:
-    root = tmp_path_factory.mktemp("cumulative_shared")
-    defs = write_defs(root, {"orders.yaml": DEFS})
-    (defs / "data").mkdir()
     orders = _orders()
-    orders.to_parquet(defs / "data" / "orders.parquet", index=False)
-    return Store(defs=defs, home=root / "home"), orders
+    return store_over(tmp_path_factory.mktemp("cumulative_shared"), DEFS, {"orders": orders}), orders
 
 
 def _daily(orders: pd.DataFrame, metric: str) -> dict[pd.Timestamp, object]:

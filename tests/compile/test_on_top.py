@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
-from tests.conftest import write_defs
+from tests.conftest import store_over
 
 DEFS = """
 semantic_models:
@@ -104,12 +104,8 @@ def _orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, pd.DataFrame]:
-    root = tmp_path_factory.mktemp("on_top")
-    defs = write_defs(root, {"orders.yaml": DEFS})
-    (defs / "data").mkdir()
     orders = _orders()
-    orders.to_parquet(defs / "data" / "orders.parquet", index=False)
-    return Store(defs=defs, home=root / "home"), orders
+    return store_over(tmp_path_factory.mktemp("on_top"), DEFS, {"orders": orders}), orders
 
 
 def _groups(orders: pd.DataFrame, channel: str | None, grain: str) -> dict[pd.Timestamp, tuple[object, int]]:
