@@ -72,6 +72,9 @@ def file_ranks(files: Iterable[str]) -> dict[str, tuple[int, int]]:
     return ranks
 
 
+RANKS_TABLE = "__pantry_file_ranks"
+
+
 def _floor_div(value: str, divisor: int) -> str:
     """``value // divisor`` rounded down, as Python's ``//`` (DuckDB's rounds toward zero)."""
     return f"(({value}) - (((({value}) % {divisor}) + {divisor}) % {divisor})) // {divisor}"
@@ -111,10 +114,10 @@ def _events_sql(
     primary = model.entity(model.primary or "")
     assert primary is not None, "a push model has a primary entity (checked at load)"
     index = layout.models.index(model.name) + 1
-    file, row = f"m0.{q(FILE_COLUMN)}", f"m0.{q(ROW_COLUMN)}"
-    rank = "CASE " + " ".join(f"WHEN {file} = {_literal(f)} THEN '{r}'" for f, r in ranks.items()) + " END"
-    if len(ranks) == 1:
-        rank = f"'{next(iter(ranks.values()))}'"
+    row = f"m0.{q(ROW_COLUMN)}"
+    one = len(ranks) == 1  # a pushed batch: its rank is a literal; else each file's, joined (RANKS_TABLE)
+    rank = f"'{next(iter(ranks.values()))}'" if one else "r.__rank"
+    source = f"{table} AS m0" if one else f"{table} AS m0 JOIN {RANKS_TABLE} AS r ON r.__file = m0.{q(FILE_COLUMN)}"
     texts: list[int] = []
     values = []
     for position, (planned, feature) in enumerate(zip(plan.features, layout.features), start=4):
@@ -135,8 +138,8 @@ def _events_sql(
         f"'{index}'",
         *values,
     ]
-    order = f" ORDER BY {rank}, {row}" if len(ranks) > 1 else f" ORDER BY {row}"
-    return f"SELECT {', '.join(columns)} FROM {table} AS m0 WHERE {_where(plan, model, since)}{order}", texts
+    order = f" ORDER BY {row}" if one else f" ORDER BY {rank}, {row}"
+    return f"SELECT {', '.join(columns)} FROM {source} WHERE {_where(plan, model, since)}{order}", texts
 
 
 def _text(value: Any) -> str:
@@ -168,16 +171,22 @@ def events_of(
         return {}
     ranks = {f: f"{origin}{rank:030d}" for f, (origin, rank) in file_ranks(files).items()}
     sql, texts = _events_sql(plan, layout, model, table, since, ranks)
-    if texts:  # the values as DuckDB hands them to Python, as the offline read's are encoded
-        rows = [list(r) for r in con.execute(sql).fetchall()]
-        for r in rows:
-            for position in texts:
-                r[position + 1] = _text(r[position + 1])
-        keys = [r.pop(0) for r in rows]
-    else:
-        table_ = con.sql(sql).to_arrow_table()
-        keys = table_.column(0).to_pylist()
-        rows = [list(r) for r in zip(*(c.to_pylist() for c in table_.columns[1:]))]
+    if len(ranks) > 1:  # a replay reads many files (a drain writes one per batch): a table, not a CASE per row
+        con.register(RANKS_TABLE, pa.table({"__file": list(ranks), "__rank": list(ranks.values())}))
+    try:
+        if texts:  # the values as DuckDB hands them to Python, as the offline read's are encoded
+            rows = [list(r) for r in con.execute(sql).fetchall()]
+            for r in rows:
+                for position in texts:
+                    r[position + 1] = _text(r[position + 1])
+            keys = [r.pop(0) for r in rows]
+        else:
+            found_rows = con.sql(sql).to_arrow_table()
+            keys = found_rows.column(0).to_pylist()
+            rows = [list(r) for r in zip(*(c.to_pylist() for c in found_rows.columns[1:]))]
+    finally:
+        if len(ranks) > 1:
+            con.unregister(RANKS_TABLE)
     events: dict[str, list[list[str]]] = {}
     for key, event in zip(keys, rows):
         events.setdefault(key_text(key), []).append(event)
