@@ -36,7 +36,9 @@ Layout, per view and entity (``entity_key``, so a Redis Cluster keeps both in on
   corrected as tiles leave the window: subtracting a float is not exact, and a served double
   must be the training read's double to the last bit; this keeps the combine's own output.
 
-Both keys expire at ``newest + tile + W``, when every window is empty anyway; tiles and ids
+Both keys live at least until ``newest + tile + W``, when every window is empty anyway: the
+expiry is set ``prune_step`` beyond that and kept in ``__exp``, so it is moved once a step, not
+at every event (two calls of the few a write makes per entity, issue 26). Tiles and ids
 older than ``newest - W`` are dropped when a new tile starts and the window's start has moved
 by ``prune_step`` (an eighth of the window) since the last prune (``__cut``), so memory stays
 bounded by 9/8 of the window. An event older than ``newest - W`` is late for every read
@@ -213,8 +215,22 @@ def write_script(layout: StreamLayout) -> str:
 local T, W, FMT = {layout.tile}, {layout.window}, '<{"".join(codes)}'
 local STEP = {prune_step(layout)}
 local spack, sunpack = struct.pack, struct.unpack
+local function drop(K, all, cut, by_value)  -- fields of tiles (or ids of events in tiles) before cut, few HDELs
+  local gone = {{}}
+  for j = 1, #all, 2 do
+    local t = tonumber(by_value and all[j + 1] or all[j])
+    if t and t < cut then gone[#gone + 1] = all[j] end
+    if #gone == 4000 then redis.call('HDEL', K, unpack(gone)); gone = {{}} end
+  end
+  if #gone > 0 then redis.call('HDEL', K, unpack(gone)) end
+end
 local function apply(K1, K2, n, i)
-local head = redis.call('HMGET', K1, '__newest', '__cut', '__at', '__until')
+local fields, slot = {{'__newest', '__cut', '__at', '__until', '__exp'}}, {{}}
+for j = i + 1, i + n * {4 + nf}, {4 + nf} do  -- the head and every tile the events touch: one HMGET
+  local field = ARGV[j]
+  if slot[field] == nil then fields[#fields + 1] = field; slot[field] = #fields end
+end
+local head = redis.call('HMGET', K1, unpack(fields))
 local newest = tonumber(head[1] or '')
 local started = false
 local tiles, dirty, low = {{}}, {{}}, nil
@@ -225,7 +241,7 @@ for e = 1, n do
   if (newest == nil or tile >= newest - W) and redis.call('HSETNX', K2, ARGV[i], tile) == 1 then
     local p = tiles[field]
     if p == nil then
-      local raw = redis.call('HGET', K1, field)
+      local raw = head[slot[field]]
       if raw then
         p = {{sunpack(FMT, raw)}}
       else
@@ -253,25 +269,23 @@ if newest ~= nil then
   local cut, last = newest - W, tonumber(head[2] or '')
   local prune = started and (last == nil or cut - last >= STEP)
   if prune then args[#args + 1] = '__cut'; args[#args + 1] = cut end
-  redis.call('HSET', K1, unpack(args))
   local at, valid = tonumber(head[3] or ''), tonumber(head[4] or '')
   if at and low then  -- the kept read: a tile at or after its stamp enters at low + T, an older one changes it
     if low < at then redis.call('HDEL', K1, '__at', '__until', '__memo')
-    elseif low + T < valid then redis.call('HSET', K1, '__until', string.format('%d', low + T)) end
+    elseif low + T < valid then args[#args + 1] = '__until'; args[#args + 1] = string.format('%d', low + T) end
   end
+  local exp = tonumber(head[5] or '')
+  local extend = exp == nil or exp < newest + T + W
+  if extend then args[#args + 1] = '__exp'; args[#args + 1] = newest + T + W + STEP end
+  redis.call('HSET', K1, unpack(args))
   if prune then
-    local all = redis.call('HGETALL', K1)
-    for j = 1, #all, 2 do
-      local t = tonumber(all[j])
-      if t and t < cut then redis.call('HDEL', K1, all[j]) end
-    end
-    local seen = redis.call('HGETALL', K2)
-    for j = 1, #seen, 2 do
-      if tonumber(seen[j + 1]) < cut then redis.call('HDEL', K2, seen[j]) end
-    end
+    drop(K1, redis.call('HGETALL', K1), cut, false)
+    drop(K2, redis.call('HGETALL', K2), cut, true)
   end
-  redis.call('EXPIREAT', K1, newest + T + W)
-  redis.call('EXPIREAT', K2, newest + T + W)
+  if extend then
+    redis.call('EXPIREAT', K1, newest + T + W + STEP)
+    redis.call('EXPIREAT', K2, newest + T + W + STEP)
+  end
 end
 return i
 end

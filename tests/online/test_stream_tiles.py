@@ -105,3 +105,21 @@ def test_a_kept_read_serves_every_stamp_until_a_tile_enters_or_leaves(redis_serv
     assert _read(client, scripts, BASE + 110) == [11]
     assert _read(client, scripts, BASE + 120) == [5]
     assert _read(client, scripts, BASE + 200) == [None]  # every tile left: no row in the window
+
+
+def test_both_keys_outlive_every_window_and_the_expiry_moves_once_a_step(redis_server: RedisServer) -> None:
+    """Tiles of 10 s, window 80 s, step 10 s: after the newest tile t both keys live at least
+    until t + 10 + 80 (when every window is empty) and at most one step more; an event in the
+    same tile keeps the expiry where it was, one in the next tile moves it to that tile's."""
+    client = redis.Redis.from_url(redis_server.url)
+    scripts = StreamScripts(LAYOUT)
+    scripts.load(client)
+    key, seen = entity_key("v", 7), entity_key("v", 7) + ":seen"
+    apply_events(client, scripts, {"7": [_event(1, BASE + 3, 1)]})
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 10 + 80 + 10
+    apply_events(client, scripts, {"7": [_event(2, BASE + 7, 1)]})  # same tile: still covered
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 100
+    apply_events(client, scripts, {"7": [_event(3, BASE + 14, 1), _event(4, BASE + 25, 1)]})
+    # newest tile BASE + 20 needs BASE + 110: moved to BASE + 120
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 120
+    assert _read(client, scripts, BASE + 30) == [4]
