@@ -8,34 +8,14 @@ one name per feature), while it reuses the same measures and dimensions as metri
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from pantry.errors import PantryError, did_you_mean
+from pantry.spec import language as lang
 from pantry.spec.aggregations import AGGREGATIONS
 from pantry.spec.model import Catalog, Feature, FeatureView, Freshness, Origin, SemanticModel
 from pantry.spec.names import NameResolver
 from pantry.spec.windows import SUB_DAILY, Window, parse_window
-
-# a view's ``drift:`` settings (pantry.monitor.drift reads them; a misspelt one is an error here)
-DRIFT_KEYS = ("method", "threshold", "reference_partitions", "min_rows", "sample_rows", "false_alarm_rate")
-
-VIEW_KEYS = {
-    "name",
-    "entity",
-    "description",
-    "owner",
-    "tags",
-    "ttl",
-    "online",
-    "freshness",
-    "drift",
-    "partitions",
-    "features",
-    "meta",
-    "stream",
-}
-FEATURE_KEYS = {"name", "measure", "window", "dimension", "description", "tags"}
 
 
 def _error(
@@ -49,54 +29,29 @@ def _feature(
     origin: Origin,
     view: str,
     entity: str,
-    node: Any,
+    node: lang.Feature,
     errors: list[PantryError],
     streaming: bool = False,
 ) -> Feature | None:
-    line = getattr(node, "line", None)
-    if not isinstance(node, dict) or not node.get("name"):
-        errors.append(
-            _error(
-                origin,
-                view,
-                "a feature needs a 'name'",
-                "features",
-                "write '- {name: spend_90d, measure: orders.revenue, window: 90 days}'",
-                line,
-            )
-        )
-        return None
-    name = str(node["name"])
-    for key in node:
-        if key not in FEATURE_KEYS:
-            errors.append(
-                _error(
-                    origin,
-                    view,
-                    f"feature '{name}': unknown field '{key}'",
-                    f"features.{name}.{key}",
-                    did_you_mean(str(key), FEATURE_KEYS),
-                    line,
-                )
-            )
+    line, name = node.line, node.name
     window = None
-    if node.get("window") is not None:
+    if node.window is not None:
         try:
-            window = parse_window(node["window"])
+            window = parse_window(node.window)
             if streaming and window.unit in ("month", "quarter", "year", "millisecond"):
                 raise ValueError(
-                    f"'{node['window']}' has no fixed length in tiles; a streaming view's windows are "
+                    f"'{node.window}' has no fixed length in tiles; a streaming view's windows are "
                     "seconds, minutes, hours, days or weeks"
                 )
             if not streaming and window.unit not in ("day", "week"):
                 raise ValueError(
-                    f"'{node['window']}' is not a whole number of days; feature windows are days or weeks "
+                    f"'{node.window}' is not a whole number of days; feature windows are days or weeks "
                     "(finer windows need 'stream: {tile: 1 minute}' on the view)"
                 )
         except ValueError as err:
             errors.append(_error(origin, view, f"feature '{name}': {err}", f"features.{name}.window", None, line))
             return None
-    measure, dimension = node.get("measure"), node.get("dimension")
+    measure, dimension = node.measure, node.dimension
     if bool(measure) == bool(dimension):
         errors.append(
             _error(
@@ -198,8 +153,8 @@ def _feature(
         measure=str(measure) if measure else None,
         window=window,
         dimension=str(dimension) if dimension else None,
-        description=node.get("description"),
-        tags={str(k): str(v) for k, v in (node.get("tags") or {}).items()},
+        description=node.description,
+        tags={str(k): str(v) for k, v in (node.tags or {}).items()},
         line=line,
     )
 
@@ -229,34 +184,20 @@ def dimension_model(catalog: Catalog, dimension: str, entity: str):  # noqa: ANN
     )
 
 
-def _mapping(
-    origin: Origin, view: str, node: dict, field: str, errors: list[PantryError], example: str, line: int | None = None
-) -> dict:
-    """``node[field]`` when it is a mapping (absent: ``{}``); any other shape is an error naming it."""
-    value = node.get(field)
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    shape = {list: "list", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
-    errors.append(_error(origin, view, f"'{field}' must be a mapping, got a {shape}", field, f"write {example}", line))
-    return {}
-
-
 def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[PantryError]]:
     views: dict[str, FeatureView] = {}
     errors: list[PantryError] = []
     for node in catalog.feature_views:
-        origin = Origin(Path(node["__path__"]), node["__file__"], node.get("__line__"))
+        origin = node.origin
         try:
-            view = _read_view(catalog, node, origin, views, errors)
+            view = _read_view(catalog, node.doc, origin, views, errors)
         except (AttributeError, TypeError, KeyError, ValueError, IndexError) as err:
             # a shape no check foresaw: the view, its file and line, never a traceback
             view = None
             errors.append(
                 _error(
                     origin,
-                    str(node["name"]),
+                    node.name,
                     f"a field has the wrong shape ({type(err).__name__}: {err})",
                     None,
                     "compare its fields with docs/features.md: lists ('- item') and mappings ('key: value') differ",
@@ -268,16 +209,13 @@ def read_feature_views(catalog: Catalog) -> tuple[dict[str, FeatureView], list[P
 
 
 def _read_view(
-    catalog: Catalog, node: dict, origin: Origin, views: dict[str, FeatureView], errors: list[PantryError]
+    catalog: Catalog, node: lang.FeatureView, origin: Origin, views: dict[str, FeatureView], errors: list[PantryError]
 ) -> FeatureView | None:
     entities = {e.name for m in catalog.semantic_models.values() for e in m.entities}
-    name = str(node["name"])
-    for key in node:
-        if not key.startswith("__") and key not in VIEW_KEYS:
-            errors.append(_error(origin, name, f"unknown field '{key}'", key, did_you_mean(str(key), VIEW_KEYS)))
+    name = node.name
     if name in views:
         errors.append(origin.duplicate(f"feature view '{name}'", name, views[name].origin))
-    entity = str(node.get("entity") or "")
+    entity = node.entity or ""
     if entity not in entities:
         errors.append(
             _error(
@@ -291,21 +229,8 @@ def _read_view(
         return None
     features: list[Feature] = []
     seen: set[str] = set()
-    items = node.get("features") or []
-    if not isinstance(items, list):
-        errors.append(
-            _error(
-                origin,
-                name,
-                "'features' must be a list",
-                "features",
-                "write 'features:' followed by '- {name: ..., measure: ..., window: ...}' items",
-            )
-        )
-        items = []
-    stream = _mapping(origin, name, node, "stream", errors, "'stream: {tile: 1 minute}'")
-    streaming = "stream" in node
-    for item in items:
+    streaming = node.given("stream")
+    for item in node.features or ():
         feature = _feature(catalog, origin, name, entity, item, errors, streaming)
         if feature is None:
             continue
@@ -323,48 +248,37 @@ def _read_view(
             continue
         seen.add(feature.name)
         features.append(feature)
-    if not node.get("features"):
+    if not node.features:
         errors.append(_error(origin, name, "has no features", "features", "add 'features:' with at least one feature"))
     ttl = freshness = None
     try:
-        ttl = parse_window(node["ttl"]) if node.get("ttl") else None
+        ttl = parse_window(node.ttl) if node.ttl else None
     except ValueError as err:
         errors.append(_error(origin, name, f"ttl: {err}", "ttl"))
-    fresh = _mapping(origin, name, node, "freshness", errors, "'freshness: {fail_after: 26 hours}'")
-    if fresh:
+    if node.freshness is not None:
         try:
             freshness = Freshness(
-                parse_window(fresh.get("fail_after")),
-                parse_window(fresh["warn_after"]) if fresh.get("warn_after") else None,
+                parse_window(node.freshness.fail_after),
+                parse_window(node.freshness.warn_after) if node.freshness.warn_after else None,
             )
-        except (ValueError, AttributeError) as err:
+        except ValueError as err:
             errors.append(_error(origin, name, f"freshness: {err}", "freshness"))
-    start = _partition_day(origin, name, node, "start", errors)
-    end = _partition_day(origin, name, node, "end", errors)
-    tags = _mapping(origin, name, node, "tags", errors, "'tags: {pii: \"false\"}'")
-    drift = _mapping(origin, name, node, "drift", errors, "'drift: {method: auto, threshold: 0.1}'")
-    for key in sorted(set(drift) - set(DRIFT_KEYS)):
-        errors.append(
-            _error(
-                origin,
-                name,
-                f"drift has no setting '{key}'",
-                f"drift.{key}",
-                did_you_mean(key, list(DRIFT_KEYS)) or f"the settings are: {', '.join(DRIFT_KEYS)}",
-            )
-        )
+    partitions = node.partitions or lang.Partitions()
+    start = _partition_day(origin, name, partitions.start, "start", errors)
+    end = _partition_day(origin, name, partitions.end, "end", errors)
+    stream = node.stream or lang.Stream()
     return FeatureView(
         name=name,
         entity=entity,
         features=tuple(features),
         origin=origin,
-        description=node.get("description"),
-        owner=str(node["owner"]) if node.get("owner") else None,
-        tags={str(k): str(v) for k, v in tags.items()},
+        description=node.description,
+        owner=node.owner or None,
+        tags={str(k): str(v) for k, v in (node.tags or {}).items()},
         ttl=ttl,
-        online=bool(node.get("online", False)),
+        online=bool(node.online),
         freshness=freshness,
-        drift=dict(drift),
+        drift=node.drift.model_dump(exclude_unset=True) if node.drift else {},
         partitions_start=start,
         partitions_end=end,
         stream_tile=_stream_tile(catalog, origin, name, entity, stream, features, errors) if streaming else None,
@@ -379,7 +293,7 @@ def _stream_tile(
     origin: Origin,
     view: str,
     entity: str,
-    stream: dict,
+    stream: lang.Stream,
     features: list[Feature],
     errors: list[PantryError],
 ) -> Window | None:
@@ -389,18 +303,11 @@ def _stream_tile(
     (the daily partitions still materialize), a window must be whole tiles (the online
     store keeps whole tiles), and rows only arrive while running through ``ingest: push``.
     """
-    for key in stream:
-        if key != "tile":
-            errors.append(
-                _error(
-                    origin, view, f"unknown field 'stream.{key}'", f"stream.{key}", "write 'stream: {tile: 1 minute}'"
-                )
-            )
     try:
-        tile = parse_window(stream.get("tile"))
+        tile = parse_window(stream.tile)
         seconds = tile.as_timedelta().total_seconds()
         if seconds < 1 or seconds != int(seconds) or 86400 % int(seconds):
-            raise ValueError(f"'{stream.get('tile')}' does not divide a day into whole seconds")
+            raise ValueError(f"'{stream.tile}' does not divide a day into whole seconds")
     except ValueError as err:
         errors.append(
             _error(
@@ -476,17 +383,8 @@ def _feature_model(catalog: Catalog, feature: Feature, entity: str) -> SemanticM
     return home if isinstance(home, SemanticModel) else None
 
 
-def _partition_day(origin: Origin, view: str, node: dict, bound: str, errors: list[PantryError]) -> date | None:
+def _partition_day(origin: Origin, view: str, value: Any, bound: str, errors: list[PantryError]) -> date | None:
     """``partitions: {start: ..., end: ...}``: a date, or None when not given."""
-    block = node.get("partitions") or {}
-    if not isinstance(block, dict):
-        errors.append(
-            _error(
-                origin, view, "partitions must be a mapping", "partitions", "write 'partitions: {start: 2024-01-01}'"
-            )
-        )
-        return None
-    value = block.get(bound)
     if value is None or isinstance(value, date):
         return value
     try:

@@ -304,6 +304,19 @@ class Project:
 
 
 @dataclass(frozen=True)
+class ViewNode:
+    """A feature view as written (its shape checked, ``language.FeatureView``) and where it is:
+    its references are read once every file is in (``feature_views.py``)."""
+
+    doc: Any
+    origin: Origin
+
+    @property
+    def name(self) -> str:
+        return str(self.doc.name)
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Everything in ``metrics_defs/``: validated, resolved, ready to compile."""
 
@@ -311,7 +324,7 @@ class Catalog:
     project: Project
     semantic_models: dict[str, SemanticModel]
     metrics: dict[str, Metric]
-    feature_views: tuple[dict[str, Any], ...] = ()
+    feature_views: tuple[ViewNode, ...] = ()
     skipped: tuple[str, ...] = ()
     views: dict[str, FeatureView] = field(default_factory=dict)
     # definitions left out because they (or what they read) are broken: their errors

@@ -57,7 +57,7 @@ def _without(catalog: Catalog, errors: list[PantryError]) -> Catalog:
         elif kind == "saved query":
             saved.pop(name, None)
         elif kind == "feature view":
-            views = [v for v in views if v.get("name") != name]
+            views = [v for v in views if v.name != name]
         elif name in models:
             part = _PART.match(err.field or "")
             item_of = _ITEM.match(err.definition or "")

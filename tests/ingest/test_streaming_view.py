@@ -406,7 +406,7 @@ def test_a_batch_whose_tiles_fail_stays_pending_and_counts_once_when_delivered_a
     ("change", "says"),
     [
         ("stream: {tile: 7 minutes}", "stream.tile: '7 minutes' does not divide a day"),
-        ("stream: {tile: 1 minute, lag: 2}", "unknown field 'stream.lag'"),
+        ("stream: {tile: 1 minute, lag: 2}", "feature view 'live' stream: unknown field 'lag'"),
         ("stream: {tile: 2 minutes}", "window '5 minutes' is not a whole number of tiles (2 minutes each)"),
         ("stream: 1 minute", "'stream' must be a mapping"),
     ],

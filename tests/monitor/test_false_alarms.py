@@ -123,6 +123,6 @@ def test_an_unknown_drift_setting_is_refused(tmp_path: Path) -> None:
         textwrap.dedent(YAML).replace("    ttl: 3650 days\n", "    ttl: 3650 days\n    drift: {treshold: 0.2}\n")
     )
     orders().head(50).to_parquet(defs / "data" / "orders.parquet", index=False)
-    with pytest.raises(PantryError, match="drift has no setting 'treshold'") as err:
+    with pytest.raises(PantryError, match="drift: unknown field 'treshold'") as err:
         Store(defs=defs, home=tmp_path / "h").validate()
     assert "did you mean 'threshold'" in str(err.value) and "defs.yaml" in str(err.value)

@@ -5,9 +5,9 @@ of a slowly changing dimension. This test walks the JSON schema that dbt-semanti
 ships (``make setup`` installs the package without its dependencies; it is read, never
 imported) and, for every object with properties:
 
-- the object must be one Pantry reads with its keys checked (``READ``), or one it does not
+- the object must be one Pantry declares in its language (``pantry/spec/language.py``, ``READ``), or one it does not
   take at all, with the reason (``NOT_TAKEN``): a new object in the schema fails here;
-- every property must be in the key set Pantry's reader checks (read), or, placed into a
+- every property must be a field of that class (read), or, placed into a
   valid definitions file at that object, be refused with ``unknown field '<key>'``, the
   file and the line.
 """
@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from pantry import PantryError, Store
-from pantry.spec import load
+from pantry.spec import language as lang
+from pantry.spec.language import keys
 
 
 def _schema() -> dict[str, Any]:
@@ -38,40 +39,43 @@ def _schema() -> dict[str, Any]:
 
 # schema object -> (Pantry's checked key set, where the object sits in BASE)
 READ: dict[str, tuple[set[str], tuple[Any, ...]]] = {
-    "semantic_model_schema": (load.MODEL_KEYS, ("semantic_models", 0)),
-    "semantic_model_defaults_schema": (load.DEFAULTS_KEYS, ("semantic_models", 0, "defaults")),
-    "semantic_model_config_schema": (load.CONFIG_KEYS, ("semantic_models", 0, "config")),
-    "entity_schema": (load.ENTITY_KEYS, ("semantic_models", 0, "entities", 0)),
-    "entity_config_schema": (load.CONFIG_KEYS, ("semantic_models", 0, "entities", 0, "config")),
-    "dimension_schema": (load.DIMENSION_KEYS, ("semantic_models", 0, "dimensions", 0)),
-    "dimension_config_schema": (load.CONFIG_KEYS, ("semantic_models", 0, "dimensions", 0, "config")),
-    "dimension_type_params_schema": (load.DIMENSION_PARAM_KEYS, ("semantic_models", 0, "dimensions", 0, "type_params")),
+    "semantic_model_schema": (keys(lang.SemanticModel), ("semantic_models", 0)),
+    "semantic_model_defaults_schema": (keys(lang.Defaults), ("semantic_models", 0, "defaults")),
+    "semantic_model_config_schema": (keys(lang.Config), ("semantic_models", 0, "config")),
+    "entity_schema": (keys(lang.Entity), ("semantic_models", 0, "entities", 0)),
+    "entity_config_schema": (keys(lang.Config), ("semantic_models", 0, "entities", 0, "config")),
+    "dimension_schema": (keys(lang.Dimension), ("semantic_models", 0, "dimensions", 0)),
+    "dimension_config_schema": (keys(lang.Config), ("semantic_models", 0, "dimensions", 0, "config")),
+    "dimension_type_params_schema": (
+        keys(lang.DimensionParams),
+        ("semantic_models", 0, "dimensions", 0, "type_params"),
+    ),
     "validity_params_schema": (
-        load.VALIDITY_KEYS,
+        keys(lang.Validity),
         ("semantic_models", 1, "dimensions", 0, "type_params", "validity_params"),
     ),
-    "measure_schema": (load.MEASURE_KEYS, ("semantic_models", 0, "measures", 0)),
-    "measure_config_schema": (load.CONFIG_KEYS, ("semantic_models", 0, "measures", 0, "config")),
-    "aggregation_type_params_schema": (load.AGG_PARAM_KEYS, ("semantic_models", 0, "measures", 1, "agg_params")),
+    "measure_schema": (keys(lang.Measure), ("semantic_models", 0, "measures", 0)),
+    "measure_config_schema": (keys(lang.Config), ("semantic_models", 0, "measures", 0, "config")),
+    "aggregation_type_params_schema": (keys(lang.AggParams), ("semantic_models", 0, "measures", 1, "agg_params")),
     "non_additive_dimension_schema": (
-        load.NON_ADDITIVE_KEYS,
+        keys(lang.NonAdditive),
         ("semantic_models", 0, "measures", 2, "non_additive_dimension"),
     ),
-    "metric_schema": (load.METRIC_KEYS, ("metrics", 0)),
-    "metric_config_schema": (load.CONFIG_KEYS, ("metrics", 0, "config")),
-    "metric_type_params": (load.TYPE_PARAMS_KEYS, ("metrics", 0, "type_params")),
-    "metric_input_schema": (load.INPUT_KEYS, ("metrics", 2, "type_params", "metrics", 0)),
-    "cumulative_type_params_schema": (load.CUMULATIVE_KEYS, ("metrics", 1, "type_params", "cumulative_type_params")),
-    "conversion_type_params_schema": (load.CONVERSION_KEYS, ("metrics", 3, "type_params", "conversion_type_params")),
+    "metric_schema": (keys(lang.Metric), ("metrics", 0)),
+    "metric_config_schema": (keys(lang.Config), ("metrics", 0, "config")),
+    "metric_type_params": (keys(lang.TypeParams), ("metrics", 0, "type_params")),
+    "metric_input_schema": (keys(lang.MetricInput), ("metrics", 2, "type_params", "metrics", 0)),
+    "cumulative_type_params_schema": (keys(lang.Cumulative), ("metrics", 1, "type_params", "cumulative_type_params")),
+    "conversion_type_params_schema": (keys(lang.Conversion), ("metrics", 3, "type_params", "conversion_type_params")),
     "constant_property_input_schema": (
-        load.CONSTANT_PROPERTY_KEYS,
+        keys(lang.ConstantProperty),
         ("metrics", 3, "type_params", "conversion_type_params", "constant_properties", 0),
     ),
-    "saved_query_schema": (load.SAVED_QUERY_KEYS, ("saved_queries", 0)),
-    "saved_query_query_params_schema": (load.QUERY_PARAM_KEYS, ("saved_queries", 0, "query_params")),
-    "time_spine_schema": (load.TIME_SPINE_KEYS, ("time_spines", 0)),
-    "time_spine_primary_column_schema": (load.PRIMARY_COLUMN_KEYS, ("time_spines", 0, "primary_column")),
-    "custom_granularity_column_schema": (load.CUSTOM_GRAIN_KEYS, ("time_spines", 0, "custom_granularities", 0)),
+    "saved_query_schema": (keys(lang.SavedQuery), ("saved_queries", 0)),
+    "saved_query_query_params_schema": (keys(lang.QueryParams), ("saved_queries", 0, "query_params")),
+    "time_spine_schema": (keys(lang.TimeSpine), ("time_spines", 0)),
+    "time_spine_primary_column_schema": (keys(lang.PrimaryColumn), ("time_spines", 0, "primary_column")),
+    "custom_granularity_column_schema": (keys(lang.CustomGrain), ("time_spines", 0, "custom_granularities", 0)),
 }
 # schema objects Pantry does not take as such, and why
 NOT_TAKEN = {
