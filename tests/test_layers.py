@@ -15,7 +15,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("language", ["pantry.spec"]),
     ("compiler", ["pantry.compile"]),
     # the verdict record is storage (SQLite in PANTRY_HOME): the Store's push reads it to refuse a failed partition
-    ("storage", ["pantry.offline", "pantry.online", "pantry.monitor.verdicts"]),
+    # engines: a warehouse that holds the sources and runs the compiled SQL (issue 28)
+    ("storage", ["pantry.offline", "pantry.online", "pantry.engines", "pantry.monitor.verdicts"]),
     ("features and bound checks", ["pantry.features", "pantry.verify"]),
     ("ingestion", ["pantry.ingest"]),
     (

@@ -22,6 +22,9 @@ import pyarrow as pa
 
 from pantry.compile.context import QueryRequest
 from pantry.compile.render import compile_checked, compile_sql
+from pantry.engines import Engine, engine_for
+from pantry.engines.frames import arrow_frame
+from pantry.engines.relations import engine_sql
 from pantry.errors import PantryError, did_you_mean
 from pantry.offline.bounded import run_bounded
 from pantry.offline.location import offline_store
@@ -127,16 +130,29 @@ class Store:
         home: str | Path | None = None,
         redis_url: str | None = None,
         offline_uri: str | None = None,
+        engine: str | None = None,
     ) -> None:
         self.defs = Path(defs or os.environ.get("PANTRY_DEFS", "./metrics_defs")).resolve()
         self.home = Path(home or os.environ.get("PANTRY_HOME", "./.pantry")).resolve()
         self.redis_url = redis_url or os.environ.get("PANTRY_REDIS_URL")
         self.offline_uri = offline_uri or os.environ.get("PANTRY_OFFLINE_URI") or None
+        self.engine_url = engine or os.environ.get("PANTRY_ENGINE") or None
+
+    @cached_property
+    def engine(self) -> Engine | None:
+        """Where the sources live and metric queries run (PANTRY_ENGINE); None: embedded DuckDB."""
+        return engine_for(self.engine_url)
 
     @cached_property
     def offline(self) -> OfflineStore:
-        """Where metric partitions and feature tiles live: the DuckDB file, or S3 (PANTRY_OFFLINE_URI)."""
-        return offline_store(self.home, self.offline_uri)
+        """Where metric partitions and feature tiles live: the DuckDB file, or S3 (PANTRY_OFFLINE_URI).
+        With an engine, a table source is the engine's table."""
+        store = offline_store(self.home, self.offline_uri)
+        if self.engine is not None:
+            from pantry.engines.source_tables import EngineTables
+
+            store.source_tables = EngineTables(self.engine)
+        return store
 
     @cached_property
     def definitions(self) -> Catalog:
@@ -701,6 +717,8 @@ class Store:
             metrics, group_by, where, start_time, end_time, order, limit, min_max_only, apply_group_by
         )
         self._refuse_broken("metric", request.metrics)
+        if self.engine is not None:
+            return arrow_frame(self.engine.run(engine_sql(self.definitions, request, self.engine.dialect), timeout))
         sql = compile_checked(self.definitions, request)
         con = connect(
             self.definitions, self.offline, for_sql=sql, locked=True, threads=threads, memory_limit=memory_limit
@@ -740,8 +758,11 @@ class Store:
         limit: int | None = None,
         dialect: str = "duckdb",
     ) -> str:
-        """The SQL ``query`` would run, rendered in ``dialect``."""
+        """The SQL ``query`` would run, rendered in ``dialect``; with an engine, the engine's
+        SQL over its own tables (``dialect`` left as ``duckdb``)."""
         request = self._request(metrics, group_by, where, start_time, end_time, order, limit)
+        if self.engine is not None and dialect == "duckdb":
+            return engine_sql(self.definitions, request, self.engine.dialect)
         return compile_sql(self.definitions, request, dialect)
 
     def compile_partition(

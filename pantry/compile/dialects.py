@@ -11,7 +11,11 @@ worst kind of bug. The traps we know, each covered by a golden test:
 - BigQuery has no exact MEDIAN or PERCENTILE_CONT aggregate: a clear error, unless the
   measure asks for ``use_approximate_percentile``, which renders APPROX_QUANTILES;
 - Spark renders PERCENTILE_CONT as the approximate PERCENTILE_APPROX; we use Spark's
-  exact ``PERCENTILE`` instead.
+  exact ``PERCENTILE`` instead;
+- PostgreSQL runs a FULL JOIN only on equalities it can hash or merge, and refuses
+  ``IS NOT DISTINCT FROM`` (how metrics over the same group-bys are joined, a null key
+  matching a null key). There it becomes two equalities with the same meaning: the keys as
+  text with nulls as '', and whether each is null (so a null never matches an empty text).
 """
 
 from __future__ import annotations
@@ -41,6 +45,27 @@ def _bigquery(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _null_safe_equal(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    def text(side: exp.Expression) -> exp.Expression:
+        return exp.Coalesce(this=exp.cast(side.copy(), "TEXT"), expressions=[exp.Literal.string("")])
+
+    def missing(side: exp.Expression) -> exp.Expression:
+        return exp.Paren(this=exp.Is(this=side.copy(), expression=exp.Null()))
+
+    return exp.and_(
+        exp.EQ(this=text(left), expression=text(right)), exp.EQ(this=missing(left), expression=missing(right))
+    )
+
+
+def _postgres(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Join) and node.side == "FULL" and node.args.get("on") is not None:
+        on = node.args["on"].transform(
+            lambda n: _null_safe_equal(n.this, n.expression) if isinstance(n, exp.NullSafeEQ) else n
+        )
+        node.set("on", on)
+    return node
+
+
 def _spark(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.PercentileCont):
         value = node.expression.expressions[0].this
@@ -57,6 +82,8 @@ def to_sql(tree: exp.Expression, dialect: str = "duckdb", pretty: bool = True) -
         tree = tree.transform(_bigquery)  # transform copies; the caller's tree is untouched
     elif dialect == "spark":
         tree = tree.transform(_spark)
+    elif dialect == "postgres":
+        tree = tree.transform(_postgres)
     sql = tree.sql(dialect=dialect, pretty=pretty)
     if dialect == "snowflake" and "DATE_TRUNC('WEEK'" in sql:
         sql = "-- weeks start on Monday: requires WEEK_START = 0 or 1 (Snowflake's default is 0)\n" + sql

@@ -39,19 +39,24 @@ def compile_sql(catalog: Catalog, request: QueryRequest, dialect: str = "duckdb"
 
 
 def compile_checked(catalog: Catalog, request: QueryRequest) -> str:
-    """DuckDB SQL for a query that is about to run, checked as text against its tree.
+    """DuckDB SQL for a query that is about to run, checked as text against its tree."""
+    with paused_gc():
+        tree = Compiler(catalog).compile(request)
+        return checked_text(tree, "duckdb")
+
+
+def checked_text(tree: exp.Expression, dialect: str) -> str:
+    """``tree`` as the text an engine runs, checked against the tree.
 
     Why a second look at the text: each ``where`` already reads back as the tree it was
-    checked as (``where_guard.read_back``), but what DuckDB runs is the whole query's text.
+    checked as (``where_guard.read_back``), but what the engine runs is the whole query's text.
     Tokenizing it (a few milliseconds, a tenth of a parse) and finding exactly one
     statement, no comment and as many SELECTs as the tree has, catches any rendering that
     smuggles a statement or a subquery in, whatever the trick.
     """
-    with paused_gc():
-        tree = Compiler(catalog).compile(request)
-        sql = to_sql(tree, "duckdb", pretty=False)
-        selects = sum(1 for node in tree.walk() if isinstance(node, exp.Select))
-    tokens = Dialect.get_or_raise("duckdb").tokenize(sql)
+    sql = to_sql(tree, dialect, pretty=False)
+    selects = sum(1 for node in tree.walk() if isinstance(node, exp.Select))
+    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
     seen = sum(1 for t in tokens if t.token_type == TokenType.SELECT)
     if seen != selects or any(t.token_type == TokenType.SEMICOLON or t.comments for t in tokens):
         raise PantryError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import pandas as pd
@@ -21,6 +21,15 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     from pantry.compile.view_plan import ViewPlan
+    from pantry.spec.model import SemanticModel
+
+
+class SourceTables(Protocol):
+    """Where a model's ``source: <schema>.<table>`` lives when it is not the store's own table:
+    a warehouse engine (``engines/source_tables.py``)."""
+
+    def register(self, con: duckdb.DuckDBPyConnection, model: SemanticModel, target: str, extra: str) -> None:
+        """The table readable on ``con`` as ``target`` (its columns at least), ``extra`` added."""
 
 
 class OfflineStore(ABC):
@@ -28,6 +37,8 @@ class OfflineStore(ABC):
 
     kind: str  # "local", "s3": how Dagster runs it (one writing process for the DuckDB file)
     uri: str
+    # None: a table source is the store's own; set when an engine holds the sources (issue 28)
+    source_tables: SourceTables | None = None
 
     @abstractmethod
     def exists(self) -> bool:

@@ -156,9 +156,20 @@ class Defaults(Node):
     agg_time_dimension: Text | None = None
 
 
+class NodeRelation(Node):
+    """dbt's name of a warehouse table: a model's ``source`` spelled as MetricFlow's manifest
+    does (read as ``schema_name.alias``, or ``relation_name`` when given)."""
+
+    alias: Text | None = None
+    schema_name: Text | None = None
+    database: Text | None = None
+    relation_name: Text | None = None
+
+
 class SemanticModel(Described):
     name: Text
     source: Value = None
+    node_relation: NodeRelation | None = None
     ingest: Value = None
     model: Value = None  # dbt's ref('...'): the table is read from 'source:'
     defaults: Defaults | None = None
@@ -274,6 +285,7 @@ class CustomGrain(Node):
 class TimeSpine(Node):
     name: Text
     source: Value = None
+    node_relation: NodeRelation | None = None
     primary_column: PrimaryColumn | None = None
     custom_granularities: list[CustomGrain] | None = None
     description: Text | None = None

@@ -255,17 +255,10 @@ def _read_model(r: _Reader, raw: Any) -> SemanticModel | None:
     node = r.typed(lang.SemanticModel, raw, definition)
     if node is None:
         return None
-    if not node.source:
-        r.error(
-            "has no 'source'",
-            node,
-            definition,
-            "source",
-            "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name)",
-        )
+    source = _source(r, node, definition)
     model = SemanticModel(
         name=node.name,
-        source=str(node.source or ""),
+        source=source,
         entities=tuple(_read_entity(r, e, definition) for e in node.entities or ()),
         dimensions=tuple(_read_dimension(r, d, definition) for d in node.dimensions or ()),
         measures=tuple(_read_measure(r, m, definition) for m in node.measures or ()),
@@ -287,6 +280,42 @@ def _read_model(r: _Reader, raw: Any) -> SemanticModel | None:
             "mark one time dimension {is_start: true} and one {is_end: true} in type_params.validity_params",
         )
     return model
+
+
+def _source(r: _Reader, node: lang.SemanticModel | lang.TimeSpine, definition: str) -> str:
+    """``source:``, or dbt's ``node_relation:`` (a warehouse table, ``schema.alias``): one of them."""
+    relation = node.node_relation
+    if relation is not None and node.source:
+        r.error(
+            "has both 'source' and 'node_relation'",
+            node,
+            definition,
+            "node_relation",
+            "keep one: they name the same table",
+        )
+    if relation is not None:
+        if relation.relation_name:
+            return relation.relation_name.replace('"', "")
+        if relation.alias:
+            return ".".join(p for p in (relation.database, relation.schema_name, relation.alias) if p)
+        r.error(
+            "'node_relation' has no 'alias'",
+            node,
+            definition,
+            "node_relation.alias",
+            "write {schema_name: ..., alias: ...}",
+        )
+        return ""
+    if not node.source:
+        r.error(
+            "has no 'source'",
+            node,
+            definition,
+            "source",
+            "add 'source: data/<file>.parquet' (a CSV or Parquet path, an s3:// URI or a table name), "
+            "or dbt's 'node_relation: {schema_name: ..., alias: ...}'",
+        )
+    return str(node.source or "")
 
 
 def _read_ingest(r: _Reader, node: lang.SemanticModel, definition: str) -> str | None:
@@ -503,7 +532,8 @@ def _read_time_spine(r: _Reader, raw: Any) -> TimeSpine | None:
         return None
     primary = node.primary_column or lang.PrimaryColumn()
     customs = _custom_grains(r, node.custom_granularities, node, definition)
-    return _time_spine(r, node, definition, node.name, node.source, primary.name, primary.time_granularity, customs)
+    source = _source(r, node, definition)
+    return _time_spine(r, node, definition, node.name, source, primary.name, primary.time_granularity, customs)
 
 
 def _read_dbt_time_spine(r: _Reader, node: Any) -> TimeSpine | None:

@@ -51,8 +51,6 @@ ITEMS = {
 }
 # what to write instead, for keys of MetricFlow's manifest that a Pantry file spells otherwise
 KEY_HINTS = {
-    "node_relation": "Pantry reads a model's table from 'source:' (a CSV or Parquet path, an s3:// URI or "
-    "schema.table); write source: <schema>.<alias>",
     "metric_aggregation_params": "a metric that aggregates a column itself is not read yet: define a measure "
     "and name it in type_params.measure",
 }

@@ -1,0 +1,165 @@
+"""PostgreSQL as an engine, through ADBC (``adbc-driver-postgresql``): SQL in, Arrow out.
+
+Why ADBC and not psycopg: rows come back as Arrow columns (the COPY binary protocol), not as
+a Python tuple per row, so a result of a million rows costs no per-value Python; and the
+same path takes Snowflake's and BigQuery's ADBC drivers.
+
+What a query connection may do: every transaction on it is ``READ ONLY`` (set once, when it
+connects), and each statement carries ``statement_timeout``. Reading the sources is the
+role's business: docs/engines.md gives the grants (``SELECT`` on the source schemas, nothing
+else).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from pantry.engines.base import Engine
+from pantry.engines.url import masked
+from pantry.errors import PantryError, QueryFailed, QueryTimeout
+
+ATTEMPTS = 3  # a server that does not answer: tried this often, a second apart at most, then refused
+# SQLSTATE classes and codes -> what the user did wrong
+_TIMEOUT = "57014"  # query_canceled: statement_timeout
+_MISSING_TABLE, _MISSING_COLUMN, _NO_PRIVILEGE = "42P01", "42703", "42501"
+_LOGIN = ("28P01", "28000", "3D000")  # wrong password, no such role, no such database
+
+
+def _sqlstate(err: Exception) -> str:
+    return str(getattr(err, "sqlstate", None) or "")
+
+
+def _line(err: Exception) -> str:
+    text = str(err).strip()
+    for prefix in ("IO: ", "INVALID_ARGUMENT: ", "INTERNAL: ", "UNKNOWN: "):
+        text = text.removeprefix(prefix)
+    text = text.removeprefix("[libpq] ")
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class PostgresEngine(Engine):
+    """A PostgreSQL database named by a ``postgresql://`` URL."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: Any = None
+
+    @property
+    def shown(self) -> str:
+        return masked(self.url)
+
+    def _connect(self) -> Any:
+        """A connection, with bounded retries for a server that is not there (yet): a refused
+        login is not retried, it will not get better."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as dbapi
+
+        last = ""
+        for attempt in range(ATTEMPTS):
+            try:
+                con = dbapi.connect(self.url)
+                with con.cursor() as cur:
+                    cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                con.commit()
+                return con
+            except adbc_driver_manager.Error as err:
+                last = _line(err)
+                if _sqlstate(err) in _LOGIN or "password authentication failed" in last or "does not exist" in last:
+                    raise PantryError(
+                        f"PostgreSQL at {self.shown} refused the login: {last}",
+                        field="engine",
+                        hint="check the user, password and database in PANTRY_ENGINE",
+                    ) from None
+                if attempt + 1 < ATTEMPTS:
+                    time.sleep(0.25 * 2**attempt)
+        raise PantryError(
+            f"cannot reach PostgreSQL at {self.shown} ({ATTEMPTS} attempts): {last}",
+            field="engine",
+            hint="is the server running and listening there? PANTRY_ENGINE names it",
+        )
+
+    def _con(self) -> Any:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def run(self, sql: str, timeout: float | None = None) -> pa.Table:
+        import adbc_driver_manager
+
+        con = self._con()
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {int(timeout * 1000) if timeout else 0}")
+                cur.execute(sql)
+                table = cur.fetch_arrow_table()
+            con.rollback()  # read only: nothing to keep, and the next statement starts clean
+            return table
+        except adbc_driver_manager.Error as err:
+            self._recover()
+            raise self._explained(err, timeout) from None
+
+    def _recover(self) -> None:
+        """After a failed statement the transaction is aborted: roll it back, or reconnect next time."""
+        try:
+            self._connection.rollback()
+        except Exception:  # noqa: BLE001 - a broken connection is dropped and made again
+            self.close()
+
+    def _explained(self, err: Exception, timeout: float | None) -> PantryError:
+        state, line = _sqlstate(err), _line(err)
+        if state == _TIMEOUT:
+            return QueryTimeout(
+                f"the query ran longer than {timeout:g} s on {self.shown} and was stopped",
+                field="where",
+                hint="narrow it with --start-time/--end-time, fewer group-by names or a where; "
+                "PANTRY_QUERY_TIMEOUT sets the limit",
+            )
+        if state == _MISSING_TABLE:
+            return PantryError(
+                f"{self.shown}: {line}",
+                field="source",
+                hint="create the table, or point the model's source (or node_relation) at one that exists",
+            )
+        if state == _MISSING_COLUMN:
+            return PantryError(
+                f"{self.shown}: {line}",
+                field="expr",
+                hint="the table has no such column: fix the definition's expr, or the table",
+            )
+        if state == _NO_PRIVILEGE:
+            return PantryError(
+                f"{self.shown}: {line}",
+                field="engine",
+                hint="the engine's role needs SELECT on the source tables (docs/engines.md lists the grants)",
+            )
+        if state.startswith("22"):  # data exceptions: a where comparing a date with a number, say
+            return PantryError(
+                f"the query cannot run on {self.shown}: {line}",
+                field="where",
+                hint="check that the where compares each group-by name with a value of its type",
+            )
+        if state.startswith("08") or not state:
+            return PantryError(
+                f"lost PostgreSQL at {self.shown}: {line}",
+                field="engine",
+                hint="is the server running? the next query connects again",
+            )
+        return QueryFailed(f"the engine {self.shown} failed on the query: {line}")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001, S110 - closing a dead connection has nothing to report
+                pass
+            self._connection = None
+
+
+def schema_of(engine: PostgresEngine, table: str) -> pa.Schema:
+    """A table's columns and their Arrow types, read with no rows."""
+    return engine.run(f"SELECT * FROM {table} LIMIT 0").schema

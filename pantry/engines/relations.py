@@ -1,0 +1,90 @@
+"""The compiled query, pointed at an engine's own tables and rendered in its dialect.
+
+Why a tree transform and not text: the compiler reads every source as ``src."<model>"`` and
+the calendar as ``pantry_time_spine`` (the names the embedded DuckDB path creates). On a
+warehouse those are the model's table (``source: schema.table`` or MetricFlow's
+``node_relation``) and a calendar the warehouse makes itself. Swapping table nodes in
+sqlglot's tree keeps quoting, aliases and every other rule of the dialect in sqlglot's hands.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from pantry.compile.context import QueryRequest
+from pantry.compile.query import Compiler
+from pantry.compile.render import checked_text, paused_gc
+from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE
+from pantry.errors import PantryError
+from pantry.spec.model import Catalog, SemanticModel
+
+SPINE_START, SPINE_END = "1990-01-01", "2050-12-31"  # as the embedded spine (offline/sources.create_spine)
+
+
+def relation(model: SemanticModel) -> exp.Table:
+    """The warehouse table a model reads: ``schema.table`` (or ``database.schema.table``)."""
+    parts = model.source.split(".")
+    if "/" in model.source or model.source.startswith("s3://") or not 1 <= len(parts) <= 3 or not all(parts):
+        raise model.origin.error(
+            f"source '{model.source}' is a file, not a table of the engine",
+            definition=f"semantic model '{model.name}'",
+            field="source",
+            hint="on a warehouse engine a source is a table: 'source: <schema>.<table>' or "
+            "'node_relation: {schema_name: ..., alias: ...}'",
+        )
+    names = [exp.to_identifier(p) for p in parts]
+    return exp.Table(
+        this=names[-1], db=names[-2] if len(names) > 1 else None, catalog=names[0] if len(names) > 2 else None
+    )
+
+
+def _spine(catalog: Catalog, dialect: str) -> exp.Expression:
+    """The daily calendar as a subquery of the engine's own (``ds`` and any custom grains)."""
+    spine = catalog.daily_spine
+    if spine is not None:
+        columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{c}" AS "{n}"' for n, c in spine.custom]
+        table = relation(SemanticModel(spine.name, spine.source, (), (), (), spine.origin))
+        return exp.select(*columns).from_(table)
+    if dialect != "postgres":
+        raise PantryError(f"no calendar for the {dialect} engine yet", field="engine")
+    return sqlglot.parse_one(
+        f"SELECT CAST(d AS DATE) AS ds FROM generate_series(DATE '{SPINE_START}', DATE '{SPINE_END}', "
+        "INTERVAL '1 day') AS g(d)",
+        read="postgres",
+    )
+
+
+def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expression:
+    """``tree`` reading the engine's tables (a copy: the compiler's tree is untouched)."""
+    models = catalog.semantic_models
+    spine: exp.Expression | None = None
+
+    def point(node: exp.Expression) -> exp.Expression:
+        nonlocal spine
+        if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+            return node
+        alias = node.args.get("alias")
+        if node.db == SOURCE_SCHEMA and node.name in models:
+            table = relation(models[node.name])
+            table.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name)))
+            return table
+        if node.name == SPINE_TABLE and not node.db:
+            spine = spine or _spine(catalog, dialect)
+            return exp.Subquery(this=spine.copy(), alias=alias or exp.TableAlias(this=exp.to_identifier(SPINE_TABLE)))
+        if node.name.startswith(SPINE_TABLE + "_") and not node.db:
+            raise PantryError(
+                "a calendar finer than a day is not built on a warehouse engine yet",
+                field="group_by",
+                hint="query at day grain or coarser on this engine",
+            )
+        return node
+
+    return tree.transform(point)
+
+
+def engine_sql(catalog: Catalog, request: QueryRequest, dialect: str) -> str:
+    """A metric query as the engine's SQL, checked as text against its tree (``checked_text``)."""
+    with paused_gc():
+        tree = for_engine(Compiler(catalog).compile(request), catalog, dialect)
+        return checked_text(tree, dialect)

@@ -1,0 +1,49 @@
+"""A warehouse table as the embedded checks see it: its columns and types, no rows.
+
+Why: a definition's expressions are bound against its source before anything runs (an
+``expr`` naming a missing column is a load error with the file and line, not a failed
+query later). On an engine the source is the warehouse's table, so its schema is read
+once (``SELECT * ... LIMIT 0``) and set up in the checks' in-memory DuckDB as an empty
+table of the same columns: every existing check then holds on warehouse sources too.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from pantry.engines.base import Engine
+from pantry.engines.relations import relation
+from pantry.errors import PantryError
+from pantry.spec.model import SemanticModel
+
+
+class EngineTables:
+    """``OfflineStore.source_tables`` for an engine: a model's table read from the warehouse."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._schemas: dict[str, pa.Schema] = {}
+
+    def schema(self, model: SemanticModel) -> pa.Schema:
+        """The table's columns; a table the engine cannot read is the definition's error."""
+        if model.source not in self._schemas:
+            table = relation(model).sql(self.engine.dialect)
+            try:
+                self._schemas[model.source] = self.engine.run(f"SELECT * FROM {table} LIMIT 0").schema
+            except PantryError as err:
+                raise model.origin.error(
+                    f"source table '{model.source}' cannot be read: {err.message}",
+                    definition=f"semantic model '{model.name}'",
+                    field="source",
+                    hint=err.hint,
+                ) from None
+        return self._schemas[model.source]
+
+    def register(self, con: duckdb.DuckDBPyConnection, model: SemanticModel, target: str, extra: str) -> None:
+        empty = self.schema(model).empty_table()
+        con.register("__pantry_engine_schema", empty)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT *, {extra} FROM __pantry_engine_schema")
+        finally:
+            con.unregister("__pantry_engine_schema")

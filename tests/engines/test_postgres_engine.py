@@ -1,0 +1,224 @@
+"""PostgreSQL as the engine, on a real server: the demo's sources loaded into tables, the
+definitions naming them as dbt does (``node_relation``), and every demo metric answered in
+PostgreSQL, compared value by value with the embedded DuckDB path over the same rows.
+
+Also the engine's errors, each one sentence naming the engine (password masked) and the
+object: a server that is not there, a role that may not log in, a table that does not exist,
+a role without SELECT, a statement past its time limit."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import warnings
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pantry import PantryError, Store
+from pantry.compile.sql import SOURCE_SCHEMA
+from pantry.engines.url import masked
+from pantry.errors import QueryTimeout
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
+from tests.conftest import PostgresServer, free_port
+
+pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster and the demo's 336,776 flights
+
+
+def _url(server: PostgresServer, user: str = "pantry", password: str | None = None, db: str = "warehouse") -> str:
+    secret = f":{password}" if password is not None else ""
+    return f"postgresql://{user}{secret}@127.0.0.1:{server.port}/{db}"
+
+
+def _admin(server: PostgresServer, db: str = "warehouse"):  # noqa: ANN202 - an ADBC connection
+    import adbc_driver_postgresql.dbapi as dbapi
+
+    return dbapi.connect(_url(server, db=db), autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def stores(postgres: PostgresServer, demo_defs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
+    """(the demo on DuckDB, the same demo on PostgreSQL)."""
+    root = tmp_path_factory.mktemp("pg_engine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        duck = Store(defs=demo_defs, home=root / "duck_home")
+        catalog = duck.definitions
+    with _admin(postgres, db="postgres") as admin, admin.cursor() as cur:
+        cur.execute("CREATE DATABASE warehouse")
+    con = connect(catalog)
+    with _admin(postgres) as pg, pg.cursor() as cur:
+        cur.execute("CREATE SCHEMA demo")
+        for name in catalog.semantic_models:
+            table = con.execute(
+                f'SELECT * EXCLUDE ({FILE_COLUMN}, {ROW_COLUMN}) FROM {SOURCE_SCHEMA}."{name}"'
+            ).to_arrow_table()
+            cur.adbc_ingest(name, table, mode="create", db_schema_name="demo")
+    con.close()
+    defs = root / "metrics_defs"
+    shutil.copytree(demo_defs, defs, ignore=shutil.ignore_patterns("data"))
+    for path in defs.glob("*.yaml"):
+        docs = list(yaml.safe_load_all(path.read_text()))
+        for doc in docs:
+            for model in doc.get("semantic_models") or []:
+                model.pop("source")
+                model["node_relation"] = {"schema_name": "demo", "alias": model["name"]}
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return duck, Store(defs=defs, home=root / "pg_home", engine=_url(postgres))
+
+
+def _same(left: pd.DataFrame, right: pd.DataFrame, what: str) -> int:
+    """Value by value, rows in the same order (both sorted by every column); returns the count."""
+    assert list(left.columns) == list(right.columns), what
+    order = list(left.columns)
+    a = left.sort_values(order, na_position="last").reset_index(drop=True)
+    b = right.sort_values(order, na_position="last").reset_index(drop=True)
+    assert len(a) == len(b), (what, len(a), len(b))
+    checked = 0
+    for column in order:
+        for i, (x, y) in enumerate(zip(a[column], b[column])):
+            if pd.isna(x) or pd.isna(y):
+                assert pd.isna(x) and pd.isna(y), (what, column, i, x, y)
+            elif isinstance(x, float) or isinstance(y, float):
+                assert math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9), (what, column, i, x, y)
+            else:
+                assert x == y, (what, column, i, x, y)
+            checked += 1
+    return checked
+
+
+def test_every_demo_metric_answers_the_same_in_postgresql(stores: tuple[Store, Store]) -> None:
+    duck, pg = stores
+    metrics = sorted(duck.definitions.metrics)
+    assert sorted(pg.definitions.metrics) == metrics and len(metrics) >= 10
+    checked = 0
+    for metric in metrics:
+        for group_by in (["metric_time__day"], ["metric_time__month"]):
+            args = dict(metrics=[metric], group_by=group_by)
+            checked += _same(duck.query(**args), pg.query(**args), f"{metric} by {group_by}")
+    assert checked > 5_000  # 5,348 on the demo: every metric, day and month
+
+
+def test_group_bys_filters_and_ratios_in_one_query(stores: tuple[Store, Store]) -> None:
+    duck, pg = stores
+    args = dict(
+        metrics=["flights", "on_time_ratio", "avg_departure_delay"],
+        group_by=["metric_time__week", "flight__carrier"],
+        where="{{ Dimension('flight__carrier') }} IN ('UA', 'AA', 'DL')",
+        start_time=date(2013, 3, 1),
+        end_time=date(2013, 5, 31),
+        order=["-flights"],
+        limit=20,
+    )
+    pg_frame = pg.query(**args)
+    assert len(pg_frame) == 20
+    _same(duck.query(**args), pg_frame, "filtered")
+    assert list(pg_frame["flights"]) == sorted(pg_frame["flights"], reverse=True)
+
+
+def test_explain_shows_the_engines_sql_over_its_tables(stores: tuple[Store, Store]) -> None:
+    _, pg = stores
+    sql = pg.explain(["flights"], ["metric_time__month"])
+    assert "demo.flights" in sql.replace('"', "") and "src." not in sql and "generate_series" not in sql
+
+
+def test_a_server_that_is_not_there_is_one_sentence(tmp_path: Path, demo_defs: Path) -> None:
+    url = f"postgresql://pantry:s3cret@127.0.0.1:{free_port()}/warehouse"
+    engine_store = Store(defs=demo_defs, home=tmp_path, engine=url)
+    with pytest.raises(PantryError) as err:
+        engine_store.engine.run("SELECT 1")  # type: ignore[union-attr]
+    said = str(err.value)
+    assert said.startswith(f"cannot reach PostgreSQL at {masked(url)} (3 attempts)") and "s3cret" not in said
+    assert "pantry:***@127.0.0.1" in said
+
+
+def test_a_role_that_may_not_log_in(postgres: PostgresServer, stores: tuple[Store, Store], tmp_path: Path) -> None:
+    from pantry.engines import engine_for
+
+    engine = engine_for(_url(postgres, user="nobody", password="pw"))
+    with pytest.raises(PantryError) as err:
+        engine.run("SELECT 1")  # type: ignore[union-attr]
+    assert str(err.value).startswith(f"PostgreSQL at {masked(_url(postgres, user='nobody', password='pw'))} refused")
+    assert "pw@" not in str(err.value)
+
+
+def test_a_missing_table_and_a_role_without_select(postgres: PostgresServer, stores: tuple[Store, Store]) -> None:
+    from pantry.engines import engine_for
+
+    engine = engine_for(_url(postgres))
+    with pytest.raises(PantryError) as err:
+        engine.run("SELECT * FROM demo.nope")  # type: ignore[union-attr]
+    assert 'relation "demo.nope" does not exist' in str(err.value) and "create the table" in str(err.value)
+    with _admin(postgres) as pg, pg.cursor() as cur:
+        cur.execute("CREATE ROLE reader LOGIN")
+    reader = engine_for(_url(postgres, user="reader"))
+    with pytest.raises(PantryError) as err:
+        reader.run("SELECT count(*) FROM demo.flights")  # type: ignore[union-attr]
+    assert "permission denied" in str(err.value) and "needs SELECT" in str(err.value)
+    assert engine.run("SELECT 1 AS one").to_pylist() == [{"one": 1}]  # type: ignore[union-attr]
+
+
+def test_the_connection_is_read_only_and_a_slow_statement_stops(
+    postgres: PostgresServer, stores: tuple[Store, Store]
+) -> None:
+    from pantry.engines import engine_for
+
+    engine = engine_for(_url(postgres))
+    with pytest.raises(PantryError) as err:
+        engine.run("CREATE TABLE demo.written AS SELECT 1 AS x")  # type: ignore[union-attr]
+    assert "read-only transaction" in str(err.value)
+    with pytest.raises(QueryTimeout):
+        engine.run("SELECT pg_sleep(5)", timeout=0.3)  # type: ignore[union-attr]
+    assert engine.run("SELECT 2 AS two").to_pylist() == [{"two": 2}]  # type: ignore[union-attr]
+
+
+def test_the_cli_queries_and_explains_on_the_engine(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``PANTRY_ENGINE`` is the one setting: the CLI's query runs in PostgreSQL and
+    ``--explain`` prints PostgreSQL's SQL over the warehouse tables."""
+    import sys
+
+    from pantry.api import cli
+
+    duck, pg = stores
+    monkeypatch.setenv("PANTRY_DEFS", str(pg.defs))
+    monkeypatch.setenv("PANTRY_HOME", str(pg.home))
+    monkeypatch.setenv("PANTRY_ENGINE", pg.engine_url or "")
+    monkeypatch.setenv("COLUMNS", "200")
+    for extra in ([], ["--explain"]):
+        monkeypatch.setattr(
+            sys, "argv", ["pantry", "query", "--metrics", "flights", "--group-by", "metric_time__month", *extra]
+        )
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        if extra:
+            assert 'FROM "demo"."flights"' in out or "FROM demo.flights" in out, out
+        else:
+            first = duck.query(["flights"], ["metric_time__month"]).iloc[0]
+            assert f"{int(first['flights']):,}" in out or str(int(first["flights"])) in out, out
+
+
+def test_a_missing_warehouse_table_is_the_definitions_error(postgres: PostgresServer, tmp_path: Path) -> None:
+    defs = tmp_path / "metrics_defs"
+    defs.mkdir()
+    (defs / "shop.yaml").write_text(
+        "semantic_models:\n"
+        "  - name: orders\n"
+        "    node_relation: {schema_name: demo, alias: nope}\n"
+        "    entities: [{name: order, type: primary, expr: id}]\n"
+        "    measures: [{name: n, agg: count, expr: id}]\n"
+    )
+    with pytest.raises(PantryError) as err:
+        Store(defs=defs, home=tmp_path / "home", engine=_url(postgres)).validate()
+    said = str(err.value)
+    assert said.startswith("metrics_defs/shop.yaml: semantic model 'orders': source table 'demo.nope' cannot be read")
+    assert 'relation "demo.nope" does not exist' in said and said.endswith("[line 2]"), said
