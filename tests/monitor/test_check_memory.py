@@ -1,5 +1,5 @@
 """The checks of a range cost memory in proportion to what they report, not to the data:
-judging 16 partitions of a 16,000-customer view peaks about as high as judging 2.
+judging 10 partitions of a 16,000-customer view peaks about as high as judging 2.
 
 Measured in a subprocess each (peak RSS, ``ru_maxrss``), on the same view and store. Before
 the checks summarized each stamp in SQL, a chunk of 31 partitions read every value of every
@@ -24,7 +24,7 @@ from tests.features.test_historical_oracle import materialize_days
 pytestmark = pytest.mark.end_to_end  # two processes each importing Evidently: scheduled first (tests/conftest.py)
 
 START = date(2024, 1, 1)
-DAYS = 24  # 16 partitions judged and the 7 reference days before them
+DAYS = 17  # 10 partitions judged and the 7 reference days before them
 CUSTOMERS = 16_000
 YAML = """
 project: {name: wide, partitions: {start: 2024-01-01}}
@@ -105,15 +105,16 @@ def _probe(store: Store, partitions: int) -> dict:
 
 
 def test_peak_memory_does_not_grow_with_the_partitions_judged(wide: Store) -> None:
-    few, many = _probe(wide, 2), _probe(wide, 16)
+    few, many = _probe(wide, 2), _probe(wide, 10)
     assert few["rows"] == many["rows"] == CUSTOMERS  # every customer is present at the last stamp
-    assert many["verdicts"] > 7 * few["verdicts"]  # 8 times the partitions were judged
+    assert many["verdicts"] > 4 * few["verdicts"]  # 5 times the partitions were judged
     growth_mb = (many["traced_kb"] - few["traced_kb"]) / 1024
     print(
-        f"peak Python memory: {few['traced_kb'] / 1024:.0f} MB for 2 partitions, {many['traced_kb'] / 1024:.0f} MB for 16; "
+        f"peak Python memory: {few['traced_kb'] / 1024:.0f} MB for 2 partitions, {many['traced_kb'] / 1024:.0f} MB for 10; "
         f"peak RSS {few['peak_kb'] / 1024:.0f} and {many['peak_kb'] / 1024:.0f} MB"
     )
-    # 16 x 16,000 entities x 4 features read into pandas at once is 70 MB and more; the
-    # summaries of 23 stamps (2,000 values each in the sample) are a few MB
-    assert growth_mb < 20, f"peak Python memory grew by {growth_mb:.0f} MB from 2 to 16 partitions"
+    # 10 x 16,000 entities x 4 features read into pandas at once is over 40 MB (16 partitions
+    # measured 70 MB before the checks summarized each stamp in SQL); the summaries of 17
+    # stamps (2,000 values each in the sample) are a few MB
+    assert growth_mb < 20, f"peak Python memory grew by {growth_mb:.0f} MB from 2 to 10 partitions"
     assert many["peak_kb"] - few["peak_kb"] < 100 * 1024  # and DuckDB's, capped per stamp, with it
