@@ -41,9 +41,25 @@ class EngineTables:
         return self._schemas[model.source]
 
     def register(self, con: duckdb.DuckDBPyConnection, model: SemanticModel, target: str, extra: str) -> None:
-        empty = self.schema(model).empty_table()
+        empty = pa.schema([_plain(f) for f in self.schema(model)]).empty_table()
         con.register("__pantry_engine_schema", empty)
         try:
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT *, {extra} FROM __pantry_engine_schema")
         finally:
             con.unregister("__pantry_engine_schema")
+
+
+def _plain(field: pa.Field) -> pa.Field:
+    """A column type DuckDB knows: PostgreSQL's ``numeric`` comes as an opaque Arrow type over
+    text; its declared precision and scale make it a decimal (an unconstrained one, a double,
+    as DuckDB would sum it), any other opaque type its text."""
+    kind = field.type
+    if isinstance(kind, pa.BaseExtensionType):
+        meta = field.metadata or {}
+        if meta.get(b"ADBC:postgresql:typname") == b"numeric":
+            typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+            precision, scale = ((typmod - 4) >> 16, (typmod - 4) & 0xFFFF) if typmod > 0 else (0, 0)
+            kind = pa.decimal128(precision, scale) if 0 < precision <= 38 else pa.float64()
+        else:
+            kind = kind.storage_type
+    return pa.field(field.name, kind)

@@ -222,3 +222,40 @@ def test_a_missing_warehouse_table_is_the_definitions_error(postgres: PostgresSe
     said = str(err.value)
     assert said.startswith("metrics_defs/shop.yaml: semantic model 'orders': source table 'demo.nope' cannot be read")
     assert 'relation "demo.nope" does not exist' in said and said.endswith("[line 2]"), said
+
+
+def test_numeric_columns_bind_and_sum_as_duckdb_would(postgres: PostgresServer, tmp_path: Path) -> None:
+    """PostgreSQL's ``numeric`` reaches Python as text: declared ones bind as decimals, free
+    ones as doubles; a sum of integers answers an integer, a sum of cents a float."""
+    with _admin(postgres) as pg, pg.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS shop")
+        cur.execute("CREATE TABLE shop.sales (id bigint, day date, price numeric(12,2), weight numeric, units int)")
+        cur.execute(
+            "INSERT INTO shop.sales VALUES (1, '2024-01-01', 10.25, 1.5, 2), (2, '2024-01-01', 0.75, 2.25, 3), "
+            "(3, '2024-01-02', 100.00, NULL, 4)"
+        )
+    defs = tmp_path / "metrics_defs"
+    defs.mkdir()
+    (defs / "shop.yaml").write_text(
+        "semantic_models:\n"
+        "  - name: sales\n"
+        "    source: shop.sales\n"
+        "    defaults: {agg_time_dimension: day}\n"
+        "    entities: [{name: sale, type: primary, expr: id}]\n"
+        "    dimensions: [{name: day, type: time, type_params: {time_granularity: day}}]\n"
+        "    measures:\n"
+        "      - {name: revenue, agg: sum, expr: price * units}\n"
+        "      - {name: weight, agg: sum, expr: weight}\n"
+        "      - {name: units, agg: sum, expr: units}\n"
+        "metrics:\n"
+        "  - {name: revenue, type: simple, type_params: {measure: revenue}}\n"
+        "  - {name: weight, type: simple, type_params: {measure: weight}}\n"
+        "  - {name: units, type: simple, type_params: {measure: units}}\n"
+    )
+    store = Store(defs=defs, home=tmp_path / "home", engine=_url(postgres))
+    store.validate()
+    got = store.query(["revenue", "weight", "units"], ["metric_time__day"])
+    assert got["units"].dtype == "Int64" and list(got["units"]) == [5, 4]
+    assert list(got["revenue"]) == [10.25 * 2 + 0.75 * 3, 400.0]
+    assert got["weight"][0] == 3.75 and pd.isna(got["weight"][1])
+    assert [d.date() for d in got["metric_time__day"]] == [date(2024, 1, 1), date(2024, 1, 2)]
