@@ -14,6 +14,7 @@ from pantry.compile.lineage import column_lineage
 from pantry.compile.query import Compiler
 from pantry.offline.metric_tables import code_version, day_request, metric_sql
 from pantry.offline.sources import connect
+from pantry.offline.store import OfflineStore
 from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness, Metric
 
 
@@ -37,9 +38,10 @@ class MetricFacts:
         return sorted({f"{model}.{column}" for deps in self.lineage.values() for model, column in deps})
 
 
-def metric_facts(catalog: Catalog) -> dict[str, MetricFacts]:
-    """Facts for every public metric, computed with one DuckDB connection."""
-    con = connect(catalog)
+def metric_facts(catalog: Catalog, offline: OfflineStore | None = None) -> dict[str, MetricFacts]:
+    """Facts for every public metric, computed with one DuckDB connection (``offline``: where
+    a table source is, the store's own or an engine's)."""
+    con = connect(catalog, offline)
     facts: dict[str, MetricFacts] = {}
     try:
         for metric in catalog.public_metrics():

@@ -149,9 +149,9 @@ class Store:
         With an engine, a table source is the engine's table."""
         store = offline_store(self.home, self.offline_uri)
         if self.engine is not None:
-            from pantry.engines.source_tables import EngineTables
+            from pantry.engines.warehouse import EngineWarehouse
 
-            store.source_tables = EngineTables(self.engine)
+            store.warehouse = EngineWarehouse(self.engine)
         return store
 
     @cached_property
@@ -203,7 +203,7 @@ class Store:
         """Compiled SQL, version, schema and lineage of every metric."""
         from pantry.api.facts import metric_facts
 
-        return metric_facts(self.definitions)
+        return metric_facts(self.definitions, self.offline)
 
     @cached_property
     def feature_facts(self) -> dict[tuple[str, str], Any]:
@@ -725,6 +725,43 @@ class Store:
         )
         try:
             return run_bounded(con, sql, timeout)
+        finally:
+            con.close()
+
+    def compute_metric_days(self, metric: str, start: date, end: date) -> pd.DataFrame:
+        """A metric's rows for days ``start..end`` (its partitions' content): in the engine when
+        one is set, else over the embedded sources."""
+        from pantry.compile.sql import DAY
+        from pantry.offline.metric_tables import compute_days, day_request
+
+        found = self.definitions.metrics[metric]
+        if self.engine is None:
+            con = connect(self.definitions, self.offline)
+            try:
+                return compute_days(con, self.definitions, found, start, end)
+            finally:
+                con.close()
+        request = day_request(found, start, end)
+        frame = arrow_frame(self.engine.run(engine_sql(self.definitions, request, self.engine.dialect)))
+        frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
+        return frame
+
+    def metric_days(self, metric: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+        """A metric's stored partitions (all, or days ``start..end``), as materialized."""
+        from pantry.compile.sql import DAY
+        from pantry.offline.metric_tables import read_days
+
+        if self.engine is not None:
+            from pantry.engines.warehouse import METRICS_SCHEMA
+
+            frame = arrow_frame(self.engine.read(METRICS_SCHEMA, metric, DAY, start, end))
+            frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
+            return frame
+        con = duckdb.connect()
+        try:
+            if not self.offline.attach(con, views=[], metrics=[metric]):
+                raise PantryError(f"metric '{metric}' has no stored partitions", field="metric")
+            return read_days(con, metric, start, end, prefix="offline.")
         finally:
             con.close()
 

@@ -3,13 +3,14 @@
 Why this shape (Feast's offline stores, MetricFlow's SQL client): the compiler already
 renders any dialect, so an engine only runs text and answers Arrow, the one format every
 ADBC driver, DuckDB and pandas share without a copy per value. Writes (a day of a
-partition, an entity frame for a training read) are the next steps of issue 28 and join
+partition is here; an entity frame for a training read is the next step of issue 28) join
 this class when they are built, not before.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import date
 
 import pyarrow as pa
 
@@ -28,6 +29,18 @@ class Engine(ABC):
     @abstractmethod
     def run(self, sql: str, timeout: float | None = None) -> pa.Table:
         """Run one read-only statement; ``timeout`` seconds, then ``QueryTimeout``."""
+
+    @abstractmethod
+    def replace_days(
+        self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
+    ) -> int:
+        """Replace days ``start..end`` (column ``day``) of ``schema.table`` with ``rows``, in one
+        transaction: a rerun is idempotent and a failed one leaves the old days. The table is
+        made from ``rows``' columns the first time; ``asset``'s write is logged beside it."""
+
+    @abstractmethod
+    def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
+        """Stored days of ``schema.table`` (all, or ``start..end``)."""
 
     @abstractmethod
     def close(self) -> None:

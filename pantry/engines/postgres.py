@@ -13,6 +13,7 @@ else).
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -53,9 +54,9 @@ class PostgresEngine(Engine):
     def shown(self) -> str:
         return masked(self.url)
 
-    def _connect(self) -> Any:
+    def _connect(self, read_only: bool = True) -> Any:
         """A connection, with bounded retries for a server that is not there (yet): a refused
-        login is not retried, it will not get better."""
+        login is not retried, it will not get better. Queries get a read-only one."""
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as dbapi
 
@@ -63,9 +64,10 @@ class PostgresEngine(Engine):
         for attempt in range(ATTEMPTS):
             try:
                 con = dbapi.connect(self.url)
-                with con.cursor() as cur:
-                    cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                con.commit()
+                if read_only:
+                    with con.cursor() as cur:
+                        cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    con.commit()
                 return con
             except adbc_driver_manager.Error as err:
                 last = _line(err)
@@ -150,6 +152,60 @@ class PostgresEngine(Engine):
                 hint="is the server running? the next query connects again",
             )
         return QueryFailed(f"the engine {self.shown} failed on the query: {line}")
+
+    def replace_days(
+        self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
+    ) -> int:
+        """One transaction on a connection of its own (the query connection is read only):
+        the table made if new, its columns compared, the days deleted, the rows copied in
+        (ADBC's COPY), the write logged, then COMMIT; any failure rolls all of it back."""
+        import adbc_driver_manager
+
+        target = f'"{schema}"."{table}"'
+        con = self._connect(read_only=False)
+        try:
+            with con.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                cur.adbc_ingest(table, rows.slice(0, 0), mode="create_append", db_schema_name=schema)
+                cur.execute(f"SELECT * FROM {target} LIMIT 0")
+                existing = [c[0] for c in cur.description or []]
+                if existing != rows.column_names:
+                    raise PantryError(
+                        f"stored table {target} on {self.shown} has columns {existing}, the definition now gives "
+                        f"{rows.column_names}",
+                        definition=asset,
+                        field="dimensions",
+                        hint=f"the definition changed shape; DROP TABLE {target} and backfill",
+                    )
+                cur.execute(f"DELETE FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
+                if rows.num_rows:
+                    cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
+                cur.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{schema}".pantry_materializations (asset text, partition_start date, '
+                    "partition_end date, rows bigint, materialized_at timestamptz)"
+                )
+                cur.execute(
+                    f'INSERT INTO "{schema}".pantry_materializations VALUES '
+                    f"('{asset.replace(chr(39), chr(39) * 2)}', DATE '{start}', DATE '{end}', {rows.num_rows}, now())"
+                )
+            con.commit()
+            return rows.num_rows
+        except adbc_driver_manager.Error as err:
+            con.rollback()
+            raise PantryError(
+                f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: {_line(err)}",
+                field="engine",
+                hint="the engine's writing role needs CREATE on the database and rights on its pantry schemas",
+            ) from None
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
+        where = f" WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
+        return self.run(f'SELECT * FROM "{schema}"."{table}"{where} ORDER BY "{day}"')
 
     def close(self) -> None:
         if self._connection is not None:

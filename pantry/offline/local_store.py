@@ -114,6 +114,9 @@ class LocalOffline(OfflineStore):
     def replace_metric_days(self, name: str, frame: pd.DataFrame, start: date, end: date) -> int:
         from pantry.offline.metric_tables import replace_days
 
+        if self.warehouse is not None:  # an engine keeps the metric's days (issue 28)
+            return self.warehouse.replace_metric_days(name, frame, start, end)
+
         with self.connection() as con:
             return replace_days(con, name, frame, start, end)
 

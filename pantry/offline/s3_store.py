@@ -310,6 +310,9 @@ class S3Offline(OfflineStore):
         """Days ``start..end`` of the metric, one object each (empty days too: the day was computed)."""
         from pantry.compile.sql import DAY
 
+        if self.warehouse is not None:  # an engine keeps the metric's days (issue 28)
+            return self.warehouse.replace_metric_days(name, frame, start, end)
+
         existing = self._schema(self.list(f"metrics/{name}/"))
         if existing is not None and existing != list(frame.columns):
             raise PantryError(

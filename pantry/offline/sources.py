@@ -100,8 +100,8 @@ def register_model(
         return
     if kind == "table":
         extra = f"'' AS {FILE_COLUMN}, rowid AS {ROW_COLUMN}"
-        if offline is not None and offline.source_tables is not None:  # a warehouse engine's table
-            offline.source_tables.register(con, model, target, f"'' AS {FILE_COLUMN}, 0 AS {ROW_COLUMN}")
+        if offline is not None and offline.warehouse is not None:  # a warehouse engine's table
+            offline.warehouse.register(con, model, target, f"'' AS {FILE_COLUMN}, 0 AS {ROW_COLUMN}")
             return
         if offline is None or not offline.register_table(con, model.source, target, extra):
             where = offline.uri if offline is not None else "the offline store"

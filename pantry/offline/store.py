@@ -24,12 +24,15 @@ if TYPE_CHECKING:
     from pantry.spec.model import SemanticModel
 
 
-class SourceTables(Protocol):
-    """Where a model's ``source: <schema>.<table>`` lives when it is not the store's own table:
-    a warehouse engine (``engines/source_tables.py``)."""
+class Warehouse(Protocol):
+    """An engine that holds the sources and the metric partitions (``engines/warehouse.py``):
+    a model's ``source: <schema>.<table>`` is its table, and a metric's days are stored there."""
 
     def register(self, con: duckdb.DuckDBPyConnection, model: SemanticModel, target: str, extra: str) -> None:
         """The table readable on ``con`` as ``target`` (its columns at least), ``extra`` added."""
+
+    def replace_metric_days(self, name: str, frame: pd.DataFrame, start: date, end: date) -> int:
+        """Replace a metric's days ``start..end`` in the engine, all or nothing."""
 
 
 class OfflineStore(ABC):
@@ -37,8 +40,8 @@ class OfflineStore(ABC):
 
     kind: str  # "local", "s3": how Dagster runs it (one writing process for the DuckDB file)
     uri: str
-    # None: a table source is the store's own; set when an engine holds the sources (issue 28)
-    source_tables: SourceTables | None = None
+    # None: table sources and metric days are the store's own; set when an engine holds them (issue 28)
+    warehouse: Warehouse | None = None
 
     @abstractmethod
     def exists(self) -> bool:

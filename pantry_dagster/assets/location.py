@@ -29,7 +29,7 @@ def build_definitions(
     store = Store(defs=defs or default_defs(), home=home or default_home(), offline_uri=offline_uri)
     uri = store.offline_uri or ""
     catalog = store.definitions
-    facts = metric_facts(catalog)
+    facts = metric_facts(catalog, store.offline)
     jobs, schedules = build_metric_schedules(facts)
     source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
     observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))

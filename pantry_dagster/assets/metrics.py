@@ -16,7 +16,6 @@ from pantry.api.facts import MetricFacts
 from pantry.compile.sql import DAY
 from pantry.monitor.checks import metric_range_checks, schema_check
 from pantry.monitor.verdicts import record
-from pantry.offline.metric_tables import compute_days
 from pantry.offline.sources import connect, source_schema
 from pantry_dagster.assets.checks import (
     check_result,
@@ -99,9 +98,9 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         store = offline.store()
         catalog = store.definitions
         context.log.info(f"computing {name} for {start}..{end}")
+        frame = store.compute_metric_days(name, start, end)  # in the engine when one is set
         source_con = connect(catalog, store.offline)
         try:
-            frame = compute_days(source_con, catalog, metric, start, end)
             # the sources' schemas, judged with the metric that reads them (a backfill of '*'
             # does not select the sources' own checks)
             schemas = [

@@ -33,9 +33,11 @@ class OfflineStore(dg.ConfigurableResource):
     home: str = default_home()
     # empty: PANTRY_OFFLINE_URI when the run starts, else the DuckDB file under ``home``
     offline_uri: str = ""
+    # empty: PANTRY_ENGINE when the run starts, else the embedded DuckDB (docs/engines.md)
+    engine: str = ""
 
     def store(self) -> Store:
-        return Store(defs=self.defs, home=self.home, offline_uri=self.offline_uri or None)
+        return Store(defs=self.defs, home=self.home, offline_uri=self.offline_uri or None, engine=self.engine or None)
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

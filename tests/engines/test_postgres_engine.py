@@ -259,3 +259,45 @@ def test_numeric_columns_bind_and_sum_as_duckdb_would(postgres: PostgresServer, 
     assert list(got["revenue"]) == [10.25 * 2 + 0.75 * 3, 400.0]
     assert got["weight"][0] == 3.75 and pd.isna(got["weight"][1])
     assert [d.date() for d in got["metric_time__day"]] == [date(2024, 1, 1), date(2024, 1, 2)]
+
+
+def test_metric_partitions_are_computed_and_kept_in_postgresql(
+    postgres: PostgresServer, stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    """A Dagster run of the demo's metric assets on the engine: each day computed in
+    PostgreSQL and stored in its ``pantry_metrics`` schema, equal to the embedded path's days;
+    a rerun leaves the same rows; a failed write leaves the old days."""
+    import dagster as dg
+    import pyarrow as pa
+
+    from pantry.api.facts import metric_facts
+    from pantry_dagster.assets.metrics import build_metric_assets
+    from pantry_dagster.resources.alerts import SlackAlerts
+    from pantry_dagster.resources.offline import OfflineStore
+
+    duck, pg = stores
+    names = ["flights", "on_time_ratio", "flights_7d", "avg_departure_delay"]
+    start, end = date(2013, 6, 1), date(2013, 6, 5)
+    assets = [a for a in build_metric_assets(metric_facts(pg.definitions, pg.offline)) if a.key.path[-1] in names]
+    resources = {
+        "offline": OfflineStore(defs=str(pg.defs), home=str(pg.home), engine=pg.engine_url or ""),
+        "alerts": SlackAlerts(home=str(pg.home)),
+    }
+    tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+    for run in range(2):  # the second run replaces the same days with the same rows
+        with dg.instance_for_test() as instance:
+            assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
+        for name in names:
+            stored = pg.metric_days(name)
+            assert sorted(set(stored["metric_time__day"])) == [date(2013, 6, d) for d in range(1, 6)], (run, name)
+            _same(duck.compute_metric_days(name, start, end), stored, f"{name}, run {run}")
+    with _admin(postgres) as con, con.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pantry_metrics.pantry_materializations")
+        assert cur.fetchone()[0] == 2 * len(names)
+    before = pg.metric_days("flights")
+    broken = pa.Table.from_pandas(before.head(1), preserve_index=False)  # the stored columns, and then
+    broken = broken.set_column(0, "metric_time__day", pa.array(["not a date"]))  # COPY fails after the DELETE
+    with pytest.raises(PantryError) as err:
+        pg.engine.replace_days("pantry_metrics", "flights", broken, "metric_time__day", start, end, "metrics/flights")  # type: ignore[union-attr]
+    assert "the stored days are unchanged" in str(err.value)
+    _same(before, pg.metric_days("flights"), "after a failed write")

@@ -1,4 +1,6 @@
-"""A warehouse table as the embedded checks see it: its columns and types, no rows.
+"""The engine as the offline store sees it: source tables to check, metric days to keep.
+
+A warehouse table as the embedded checks see it: its columns and types, no rows.
 
 Why: a definition's expressions are bound against its source before anything runs (an
 ``expr`` naming a missing column is a load error with the file and line, not a failed
@@ -9,7 +11,10 @@ table of the same columns: every existing check then holds on warehouse sources 
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from pantry.engines.base import Engine
@@ -17,9 +22,12 @@ from pantry.engines.relations import relation
 from pantry.errors import PantryError
 from pantry.spec.model import SemanticModel
 
+METRICS_SCHEMA = "pantry_metrics"  # the engine's schema of metric days, as the DuckDB file's "metrics"
 
-class EngineTables:
-    """``OfflineStore.source_tables`` for an engine: a model's table read from the warehouse."""
+
+class EngineWarehouse:
+    """``OfflineStore.warehouse``: a model's table read from the engine, a metric's days
+    computed there and kept there (``pantry_metrics."<metric>"``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -39,6 +47,12 @@ class EngineTables:
                     hint=err.hint,
                 ) from None
         return self._schemas[model.source]
+
+    def replace_metric_days(self, name: str, frame: pd.DataFrame, start: date, end: date) -> int:
+        from pantry.compile.sql import DAY
+
+        rows = pa.Table.from_pandas(frame, preserve_index=False)
+        return self.engine.replace_days(METRICS_SCHEMA, name, rows, DAY, start, end, asset=f"metrics/{name}")
 
     def register(self, con: duckdb.DuckDBPyConnection, model: SemanticModel, target: str, extra: str) -> None:
         empty = pa.schema([_plain(f) for f in self.schema(model)]).empty_table()
