@@ -16,6 +16,7 @@ worst kind of bug. The traps we know, each covered by a golden test:
   ``IS NOT DISTINCT FROM`` (how metrics over the same group-bys are joined, a null key
   matching a null key). There it becomes two equalities with the same meaning: the keys as
   text with nulls as '', and whether each is null (so a null never matches an empty text).
+  BigQuery documents the same rule for FULL JOIN and gets the same rewrite (not run here).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from sqlglot import exp
 from pantry.errors import PantryError
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "spark")
+WEEK_NOTE = "-- weeks start on Monday: requires WEEK_START = 0 or 1 (Snowflake's default is 0)\n"
 
 
 def _bigquery(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Join):  # BigQuery's FULL JOIN asks for equalities too (not run here: no account)
+        return _postgres(node)
     if isinstance(node, exp.DateTrunc) and node.text("unit").upper() == "WEEK":
         return exp.DateTrunc(this=node.this, unit=exp.WeekStart(this=exp.var("MONDAY")))
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, (exp.PercentileCont, exp.PercentileDisc)):
@@ -86,5 +90,5 @@ def to_sql(tree: exp.Expression, dialect: str = "duckdb", pretty: bool = True) -
         tree = tree.transform(_postgres)
     sql = tree.sql(dialect=dialect, pretty=pretty)
     if dialect == "snowflake" and "DATE_TRUNC('WEEK'" in sql:
-        sql = "-- weeks start on Monday: requires WEEK_START = 0 or 1 (Snowflake's default is 0)\n" + sql
+        sql = WEEK_NOTE + sql
     return sql

@@ -9,6 +9,8 @@ sqlglot's tree keeps quoting, aliases and every other rule of the dialect in sql
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlglot
 from sqlglot import exp
 
@@ -46,13 +48,20 @@ def _spine(catalog: Catalog, dialect: str) -> exp.Expression:
         columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{c}" AS "{n}"' for n, c in spine.custom]
         table = relation(SemanticModel(spine.name, spine.source, (), (), (), spine.origin))
         return exp.select(*columns).from_(table)
-    if dialect != "postgres":
-        raise PantryError(f"no calendar for the {dialect} engine yet", field="engine")
-    return sqlglot.parse_one(
-        f"SELECT CAST(d AS DATE) AS ds FROM generate_series(DATE '{SPINE_START}', DATE '{SPINE_END}', "
+    days = (date.fromisoformat(SPINE_END) - date.fromisoformat(SPINE_START)).days + 1
+    calendars = {
+        "postgres": f"SELECT CAST(d AS DATE) AS ds FROM generate_series(DATE '{SPINE_START}', DATE '{SPINE_END}', "
         "INTERVAL '1 day') AS g(d)",
-        read="postgres",
-    )
+        # SEQ4 may skip numbers; ROW_NUMBER over it does not
+        "snowflake": f"SELECT DATEADD(DAY, ROW_NUMBER() OVER (ORDER BY SEQ4()) - 1, DATE '{SPINE_START}') AS ds "
+        f"FROM TABLE(GENERATOR(ROWCOUNT => {days}))",
+        "bigquery": f"SELECT ds FROM UNNEST(GENERATE_DATE_ARRAY(DATE '{SPINE_START}', DATE '{SPINE_END}')) AS ds",
+    }
+    if dialect not in calendars:
+        raise PantryError(
+            f"no calendar for a {dialect} engine", field="engine", hint="use postgres, snowflake or bigquery"
+        )
+    return sqlglot.parse_one(calendars[dialect], read=dialect)
 
 
 def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expression:

@@ -34,7 +34,12 @@ FROM (
     GROUP BY
       `metric_time__month`
   ) AS q1
-    ON q0.`metric_time__month` IS NOT DISTINCT FROM q1.`metric_time__month`
+    ON COALESCE(CAST(q0.`metric_time__month` AS STRING), '') = COALESCE(CAST(q1.`metric_time__month` AS STRING), '')
+    AND (
+      q0.`metric_time__month` IS NULL
+    ) = (
+      q1.`metric_time__month` IS NULL
+    )
 ) AS parts
 ORDER BY
   `metric_time__month` ASC NULLS LAST

@@ -1,0 +1,59 @@
+"""The SQL an engine runs, for the engines that cannot run here (Snowflake, BigQuery) and
+for PostgreSQL: the shop's metrics over warehouse tables (``node_relation``), rendered
+through the same engine code as the PostgreSQL queries that ``test_postgres_engine.py``
+runs. Golden files catch any change; regenerate them on purpose with
+``PANTRY_UPDATE_GOLDEN=1 pytest tests/engines/test_engine_sql.py`` and review the diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlglot
+import yaml
+
+from pantry.compile.context import QueryRequest
+from pantry.engines.relations import engine_sql
+from pantry.spec.load import read_catalog
+from pantry.spec.model import Catalog
+
+GOLDEN = Path(__file__).parent / "golden"
+ENGINES = ("postgres", "snowflake", "bigquery")
+QUERIES = {
+    "ratio_by_week_and_segment": QueryRequest(
+        metrics=("revenue_per_buyer",), group_by=("metric_time__week", "customer__segment")
+    ),
+    "derived_offset_by_month": QueryRequest(metrics=("revenue_wow",), group_by=("metric_time__month",)),
+}
+
+
+@pytest.fixture(scope="module")
+def warehouse_shop(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The shop's definitions with every model naming a table of schema ``analytics``."""
+    defs = tmp_path_factory.mktemp("warehouse") / "metrics_defs"
+    defs.mkdir()
+    for path in shop[0].glob("*.yaml"):
+        docs = list(yaml.safe_load_all(path.read_text()))
+        for doc in docs:
+            for model in doc.get("semantic_models") or []:
+                model.pop("source")
+                model["node_relation"] = {"schema_name": "analytics", "alias": model["name"]}
+        (defs / path.name).write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return read_catalog(defs)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_golden_engine_sql(warehouse_shop: Catalog, name: str, engine: str) -> None:
+    sql = engine_sql(warehouse_shop, QUERIES[name], engine)
+    tree = sqlglot.parse_one(sql, read=engine)  # one statement the engine's dialect reads back
+    tables = {(t.db, t.name) for t in tree.find_all(sqlglot.exp.Table) if isinstance(t.this, sqlglot.exp.Identifier)}
+    assert tables and all(db == "analytics" and name in warehouse_shop.semantic_models for db, name in tables), tables
+    path = GOLDEN / f"{name}.{engine}.sql"
+    pretty = tree.sql(engine, pretty=True)
+    if os.environ.get("PANTRY_UPDATE_GOLDEN"):
+        path.write_text(pretty + "\n")
+    assert path.exists(), f"no golden file {path.name}: record it with PANTRY_UPDATE_GOLDEN=1 and review it"
+    assert pretty + "\n" == path.read_text()
