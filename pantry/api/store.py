@@ -746,6 +746,26 @@ class Store:
         frame[DAY] = pd.to_datetime(frame[DAY]).dt.date
         return frame
 
+    def compute_view_day(self, view: str, day: date) -> pd.DataFrame:
+        """A feature view's values at partition ``day``'s stamp, one row per present entity,
+        computed from the sources: in the engine when one is set (the portable form,
+        ``features/portable.py``), else in DuckDB over the embedded sources."""
+        from pantry.compile.render import checked_text
+        from pantry.compile.view_plan import plan_view
+        from pantry.engines.relations import for_engine
+        from pantry.features.portable import dialect_tree, partition_sql
+
+        plan = plan_view(self.definitions, self.definitions.views[view])
+        if self.engine is None:
+            con = connect(self.definitions, self.offline, models=plan.models)
+            try:
+                return con.sql(partition_sql(plan, day, "duckdb")).df()
+            finally:
+                con.close()
+        dialect = self.engine.dialect
+        tree = for_engine(dialect_tree(plan, day, dialect), self.definitions, dialect)
+        return arrow_frame(self.engine.run(checked_text(tree, dialect)))
+
     def metric_days(self, metric: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
         """A metric's stored partitions (all, or days ``start..end``), as materialized."""
         from pantry.compile.sql import DAY

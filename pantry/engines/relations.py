@@ -19,6 +19,7 @@ from pantry.compile.query import Compiler
 from pantry.compile.render import checked_text, paused_gc
 from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
 from pantry.spec.model import Catalog, SemanticModel
 
 SPINE_START, SPINE_END = "1990-01-01", "2050-12-31"  # as the embedded spine (offline/sources.create_spine)
@@ -64,10 +65,27 @@ def _spine(catalog: Catalog, dialect: str) -> exp.Expression:
     return sqlglot.parse_one(calendars[dialect], read=dialect)
 
 
+def _in_source_order(table: exp.Table, dialect: str) -> exp.Expression:
+    """The table with the source-order columns the embedded sources carry (file, row): a
+    view's latest value breaks a tie between rows at the same time by them. PostgreSQL's
+    order is its rows' physical place (``ctid``): the load order until rows are updated."""
+    if dialect != "postgres":
+        raise PantryError(
+            f"a latest value (a dimension feature) needs the source's row order, which a {dialect} engine does "
+            "not give yet",
+            field="features",
+            hint="compute this view on DuckDB or PostgreSQL",
+        )
+    return exp.select(
+        "*", exp.alias_(exp.Literal.string(""), FILE_COLUMN), exp.alias_(exp.column("ctid"), ROW_COLUMN)
+    ).from_(table)
+
+
 def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expression:
     """``tree`` reading the engine's tables (a copy: the compiler's tree is untouched)."""
     models = catalog.semantic_models
     spine: exp.Expression | None = None
+    ordered = any(c.name == ROW_COLUMN for c in tree.find_all(exp.Column))
 
     def point(node: exp.Expression) -> exp.Expression:
         nonlocal spine
@@ -76,7 +94,10 @@ def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expr
         alias = node.args.get("alias")
         if node.db == SOURCE_SCHEMA and node.name in models:
             table = relation(models[node.name])
-            table.set("alias", alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name)))
+            named = alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name))
+            if ordered:
+                return exp.Subquery(this=_in_source_order(table, dialect), alias=named)
+            table.set("alias", named)
             return table
         if node.name == SPINE_TABLE and not node.db:
             spine = spine or _spine(catalog, dialect)

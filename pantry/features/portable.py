@@ -115,8 +115,8 @@ def _last_value(dialect: str):  # noqa: ANN202 - a sqlglot transform
         # Postgres, Snowflake, BigQuery: the first element of the values ordered latest first
         ordered = exp.Order(expressions=[exp.Ordered(this=o, desc=True) for o in order])
         agg = exp.ArrayAgg(this=exp.Order(this=value, expressions=ordered.expressions))
-        if dialect == "postgres":
-            return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)])
+        if dialect == "postgres":  # 1-based: said so, or sqlglot counts from 0 and writes [2]
+            return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)], offset=1)
         if dialect == "snowflake":
             return exp.Bracket(this=agg, expressions=[exp.Literal.number(0)])
         # BigQuery refuses null array elements: wrap the value in a struct, take its field
@@ -136,9 +136,14 @@ def _last_value(dialect: str):  # noqa: ANN202 - a sqlglot transform
     return transform
 
 
+def dialect_tree(plan: ViewPlan, day: date, dialect: str) -> exp.Expression:
+    """``partition_tree`` with its latest values spelled for ``dialect`` (still reading ``src.<model>``)."""
+    return partition_tree(plan, day).transform(_last_value(dialect.lower()))
+
+
 def partition_sql(plan: ViewPlan, day: date, dialect: str = "duckdb", pretty: bool = True) -> str:
     """``partition_tree`` rendered in ``dialect``; ``src.<model>`` names each source, as in metric SQL."""
-    return to_sql(partition_tree(plan, day).transform(_last_value(dialect.lower())), dialect, pretty=pretty)
+    return to_sql(dialect_tree(plan, day, dialect), dialect, pretty=pretty)
 
 
 def window_days(plan: ViewPlan, day: date) -> tuple[date, date]:
