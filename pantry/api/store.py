@@ -300,6 +300,13 @@ class Store:
 
         try:
             days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
+            if entity_df is None and self.engine is not None:
+                raise PantryError(
+                    "on an engine, a training read needs an entity_df (the stamps' entities are not read from "
+                    "the engine yet)",
+                    field="entity_df",
+                    hint="pass the rows to score, with their event_timestamp",
+                )
             if entity_df is None:
                 entities = {plan.view.entity for plan, _ in plans.values()}
                 if len(entities) != 1:
@@ -346,6 +353,10 @@ class Store:
                 keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
                 if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
                     values = read_stream_view(source_for(plan), plan, keys, stamps, names)
+                elif self.engine is not None:  # the view's partitions are the engine's: joined there
+                    from pantry.features.in_engine import read_view as read_in_engine
+
+                    values = read_in_engine(self.engine, plan, keys, stamps, names)
                 else:
                     if not days[name]:
                         warn_unmaterialized(name)
@@ -765,6 +776,21 @@ class Store:
         dialect = self.engine.dialect
         tree = for_engine(dialect_tree(plan, day, dialect), self.definitions, dialect)
         return arrow_frame(self.engine.run(checked_text(tree, dialect)))
+
+    def materialize_view(self, view: str, start: date, end: date) -> int:
+        """Partitions ``start..end`` of a feature view computed and kept in the engine (one
+        transaction), as training reads then find them. Returns the rows written."""
+        from pantry.compile.view_plan import plan_view
+        from pantry.features.in_engine import materialize_view
+
+        if self.engine is None:
+            raise PantryError(
+                "materialize_view computes partitions in an engine, and none is set",
+                field="engine",
+                hint="set PANTRY_ENGINE, or materialize through Dagster's feature assets",
+            )
+        plan = plan_view(self.definitions, self.definitions.views[view])
+        return materialize_view(self.engine, self.definitions, plan, start, end)
 
     def metric_days(self, metric: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
         """A metric's stored partitions (all, or days ``start..end``), as materialized."""

@@ -39,6 +39,17 @@ class Engine(ABC):
         made from ``rows``' columns the first time; ``asset``'s write is logged beside it."""
 
     @abstractmethod
+    def replace_days_from(self, schema: str, table: str, day: str, selects: dict[date, str], asset: str) -> int:
+        """Replace each day of ``selects`` in ``schema.table`` with what its SELECT answers,
+        computed and written inside the engine (no row passes through Pantry), in one
+        transaction; column ``day`` holds the day. Returns the rows written."""
+
+    @abstractmethod
+    def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
+        """Run ``sql`` with ``rows`` uploaded as the temporary table ``name`` (a training
+        read's entity frame), on one session that drops it afterwards."""
+
+    @abstractmethod
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         """Stored days of ``schema.table`` (all, or ``start..end``)."""
 

@@ -203,6 +203,70 @@ class PostgresEngine(Engine):
         finally:
             con.close()
 
+    def replace_days_from(self, schema: str, table: str, day: str, selects: dict[date, str], asset: str) -> int:
+        """As ``replace_days``, each day's rows made by an ``INSERT ... SELECT`` in the server."""
+        import adbc_driver_manager
+
+        if not selects:
+            return 0
+        target = f'"{schema}"."{table}"'
+        start, end = min(selects), max(selects)
+        con = self._connect(read_only=False)
+        try:
+            with con.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                first = selects[start]
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS \"{day}\", q.* FROM ({first}) AS q "
+                    "WITH NO DATA"
+                )
+                cur.execute(f"DELETE FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
+                for each, sql in sorted(selects.items()):
+                    cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS \"{day}\", q.* FROM ({sql}) AS q")
+                cur.execute(f"SELECT count(*) FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
+                written = int(cur.fetchone()[0])
+                cur.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{schema}".pantry_materializations (asset text, partition_start date, '
+                    "partition_end date, rows bigint, materialized_at timestamptz)"
+                )
+                cur.execute(
+                    f'INSERT INTO "{schema}".pantry_materializations VALUES '
+                    f"('{asset.replace(chr(39), chr(39) * 2)}', DATE '{start}', DATE '{end}', {written}, now())"
+                )
+            con.commit()
+            return written
+        except adbc_driver_manager.Error as err:
+            con.rollback()
+            raise PantryError(
+                f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: {_line(err)}",
+                field="engine",
+                hint="the engine's writing role needs CREATE on the database and rights on its pantry schemas",
+            ) from None
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
+        """A session of its own (a read-only one cannot make a temporary table); the upload
+        is ADBC's COPY, the answer Arrow; the session's end drops the table."""
+        import adbc_driver_manager
+
+        con = self._connect(read_only=False)
+        try:
+            with con.cursor() as cur:
+                cur.adbc_ingest(name, rows, mode="create", temporary=True)
+                cur.execute(sql)
+                answer = cur.fetch_arrow_table()
+            con.rollback()
+            return answer
+        except adbc_driver_manager.Error as err:
+            con.rollback()
+            raise self._explained(err, None) from None
+        finally:
+            con.close()
+
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         where = f" WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
         return self.run(f'SELECT * FROM "{schema}"."{table}"{where} ORDER BY "{day}"')

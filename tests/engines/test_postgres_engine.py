@@ -331,3 +331,62 @@ def test_a_view_partition_computed_in_postgresql_equals_the_training_read(
     got = pg.compute_view_day(view, FLIGHTS_DAY)
     assert len(got) > 10
     assert _same(want[list(got.columns)], got, f"view {view}") == got.size
+
+
+def test_a_training_read_joins_in_postgresql_as_duckdb_does(stores: tuple[Store, Store]) -> None:
+    """Two daily views materialized for 2013-06-01..12 on both paths (tiles in DuckDB; the
+    values at each stamp in PostgreSQL's pantry_features), then 10,000 training rows: planes
+    and carriers that flew and some that never did, moments before the first stamp, between
+    stamps, on a stamp, and past the ttl of the last one. Read on both, compared row by row
+    in input order; the entity frame's own columns come back untouched."""
+    import numpy as np
+
+    from pantry.compile.view_plan import plan_view
+    from pantry.features.tiles import materialize
+
+    duck, pg = stores
+    start, end = date(2013, 6, 1), date(2013, 6, 12)
+    views = ["plane_activity", "carrier_ops"]
+    source = connect(duck.definitions)
+    try:
+        for view in views:
+            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
+    finally:
+        source.close()
+    written = {view: pg.materialize_view(view, start, end) for view in views}
+    assert all(n > 100 for n in written.values()), written
+    rng = np.random.default_rng(28)
+    flights = pg.engine.run("SELECT DISTINCT tailnum, carrier FROM demo.flights WHERE tailnum IS NOT NULL")  # type: ignore[union-attr]
+    planes, carriers = flights.column("tailnum").to_pylist(), flights.column("carrier").to_pylist()
+    n = 10_000
+    pick = rng.integers(0, len(planes), n)
+    moments = pd.Timestamp("2013-05-30") + pd.to_timedelta(rng.integers(0, 60 * 24 * 50, n), unit="min")
+    entity_df = pd.DataFrame(
+        {
+            "tailnum": [planes[i] if i % 10 else "N0NEVER" for i in pick],
+            "carrier": [carriers[i] for i in pick],
+            "event_timestamp": moments,
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    entity_df.loc[:5, "event_timestamp"] = pd.Timestamp("2013-06-02")  # exactly on a stamp
+    names = ["plane_activity:flights_7d", "plane_activity:last_dest", "plane_activity:dep_delay_30d"]
+    names += [
+        "carrier_ops:" + p.feature.name for p in plan_view(pg.definitions, pg.definitions.views["carrier_ops"]).features
+    ]
+    want = duck.get_historical_features(entity_df, names)
+    got = pg.get_historical_features(entity_df, names)
+    assert list(got.columns) == list(want.columns)
+    assert got[["tailnum", "carrier", "label"]].equals(entity_df[["tailnum", "carrier", "label"]])
+    compared = 0
+    for column in [c for c in want.columns if c not in entity_df.columns]:
+        for i, (x, y) in enumerate(zip(want[column], got[column])):
+            if pd.isna(x) or pd.isna(y):
+                assert pd.isna(x) and pd.isna(y), (column, i, x, y, entity_df.iloc[i].to_dict())
+            elif isinstance(x, str) or isinstance(y, str):
+                assert x == y, (column, i, x, y)
+            else:
+                assert math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9), (column, i, x, y)
+            compared += 1
+    nulls = int(got["flights_7d"].isna().sum())
+    assert compared == n * (len(want.columns) - 4) and 0 < nulls < n  # some present, some absent or too old

@@ -1,0 +1,79 @@
+"""A feature view's partitions computed and kept in the engine, and training reads there.
+
+Why the portable form and not tiles: tiles are DuckDB's (lists, ``ARG_MAX_NULL``, ASOF
+joins). In a warehouse a partition is the values at its stamp, plain aggregates over the
+rows of ``[s - W, s)`` (``features/portable.py``): each day is one ``INSERT ... SELECT``
+inside the engine, so no source row and no value passes through Pantry.
+
+A training read uploads the entity frame (key, timestamp, input order) as a temporary
+table and joins it there, the rules of docs/features.md restated in SQL: the latest
+materialized stamp at or before each timestamp (from the log of materialized ranges, so a
+day with no present entity still counts), null past the view's ttl, null for an entity
+absent at that stamp. Only the answer comes back, as Arrow, in input order.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pantry.compile.render import checked_text
+from pantry.compile.view_plan import ViewPlan
+from pantry.engines.base import Engine
+from pantry.engines.frames import arrow_frame
+from pantry.engines.relations import for_engine
+from pantry.features.portable import dialect_tree
+from pantry.features.reads import TIMESTAMP, query_frame
+from pantry.spec.model import Catalog
+
+VIEWS_SCHEMA = "pantry_features"  # the engine's schema of view partitions
+DAY = "__day"
+
+
+def asset(plan: ViewPlan) -> str:
+    return f"views/{plan.view.name}"
+
+
+def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: date, end: date) -> int:
+    """Partitions ``start..end`` of the view, computed and replaced in the engine in one transaction."""
+    dialect = engine.dialect
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    selects = {d: checked_text(for_engine(dialect_tree(plan, d, dialect), catalog, dialect), dialect) for d in days}
+    return engine.replace_days_from(VIEWS_SCHEMA, plan.view.name, DAY, selects, asset(plan))
+
+
+def _materialized(engine: Engine, plan: ViewPlan) -> bool:
+    found = engine.run(
+        f'SELECT to_regclass(\'"{VIEWS_SCHEMA}"."{plan.view.name}"\') IS NOT NULL '
+        f"AND to_regclass('\"{VIEWS_SCHEMA}\".pantry_materializations') IS NOT NULL AS found"
+    )
+    return bool(found.column(0)[0].as_py())
+
+
+def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str]) -> pd.DataFrame:
+    """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order."""
+    rows = query_frame(plan, keys, timestamps)
+    quoted = [f'"{n}"' for n in names]
+    if not _materialized(engine, plan):
+        return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
+    ttl = plan.view.ttl
+    fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
+    name = f"'{asset(plan)}'"
+    sql = f"""
+    WITH days AS MATERIALIZED (
+        SELECT DISTINCT CAST(CAST(d AS DATE) + 1 AS TIMESTAMP) AS __stamp
+        FROM "{VIEWS_SCHEMA}".pantry_materializations AS m,
+             generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
+        WHERE m.asset = {name}
+    ), located AS (
+        SELECT q.__qid, q.__key, q.__ts, (SELECT MAX(__stamp) FROM days WHERE __stamp <= q.__ts) AS __stamp
+        FROM __pantry_q AS q
+    )
+    SELECT {", ".join(f"v.{c}" for c in quoted)}
+    FROM located AS l
+    LEFT JOIN "{VIEWS_SCHEMA}"."{plan.view.name}" AS v
+      ON v."{plan.key}" = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
+    ORDER BY l.__qid
+    """
+    return arrow_frame(engine.run_with("__pantry_q", rows, sql))
