@@ -39,10 +39,13 @@ class Engine(ABC):
         made from ``rows``' columns the first time; ``asset``'s write is logged beside it."""
 
     @abstractmethod
-    def replace_days_from(self, schema: str, table: str, day: str, selects: dict[date, str], asset: str) -> int:
+    def replace_days_from(
+        self, schema: str, table: str, day: str, selects: dict[date, str], asset: str, index: tuple[str, ...] = ()
+    ) -> int:
         """Replace each day of ``selects`` in ``schema.table`` with what its SELECT answers,
         computed and written inside the engine (no row passes through Pantry), in one
-        transaction; column ``day`` holds the day. Returns the rows written."""
+        transaction; column ``day`` holds the day, ``index`` the columns reads look up by.
+        Returns the rows written."""
 
     @abstractmethod
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:

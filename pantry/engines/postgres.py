@@ -203,7 +203,9 @@ class PostgresEngine(Engine):
         finally:
             con.close()
 
-    def replace_days_from(self, schema: str, table: str, day: str, selects: dict[date, str], asset: str) -> int:
+    def replace_days_from(
+        self, schema: str, table: str, day: str, selects: dict[date, str], asset: str, index: tuple[str, ...] = ()
+    ) -> int:
         """As ``replace_days``, each day's rows made by an ``INSERT ... SELECT`` in the server."""
         import adbc_driver_manager
 
@@ -220,6 +222,9 @@ class PostgresEngine(Engine):
                     f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS \"{day}\", q.* FROM ({first}) AS q "
                     "WITH NO DATA"
                 )
+                if index:  # a training read looks rows up by key and stamp: without it, a hash of the whole table
+                    columns = ", ".join(f'"{c}"' for c in index)
+                    cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}__lookup" ON {target} ({columns})')
                 cur.execute(f"DELETE FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
                 for each, sql in sorted(selects.items()):
                     cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS \"{day}\", q.* FROM ({sql}) AS q")
@@ -257,6 +262,7 @@ class PostgresEngine(Engine):
         try:
             with con.cursor() as cur:
                 cur.adbc_ingest(name, rows, mode="create", temporary=True)
+                cur.execute(f'ANALYZE "{name}"')  # its size and keys, so the planner picks lookups or a hash
                 cur.execute(sql)
                 answer = cur.fetch_arrow_table()
             con.rollback()

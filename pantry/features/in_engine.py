@@ -40,7 +40,9 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     dialect = engine.dialect
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     selects = {d: checked_text(for_engine(dialect_tree(plan, d, dialect), catalog, dialect), dialect) for d in days}
-    return engine.replace_days_from(VIEWS_SCHEMA, plan.view.name, DAY, selects, asset(plan))
+    return engine.replace_days_from(
+        VIEWS_SCHEMA, plan.view.name, DAY, selects, asset(plan), index=(plan.key, TIMESTAMP)
+    )
 
 
 def _materialized(engine: Engine, plan: ViewPlan) -> bool:
