@@ -123,7 +123,9 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
         "pantry_last_pushed_stamp_age_seconds", "Age of the newest pushed stamp", ["view"], registry=registry
     )
     workers = QueryWorkers(
-        lambda: worker_pool(store.defs, store.home, store.redis_url, store.offline_uri, limits.query_memory),
+        lambda: worker_pool(
+            store.defs, store.home, store.redis_url, store.offline_uri, limits.query_memory, store.engine_url
+        ),
         workers=limits.query_workers,
         queue=limits.query_queue,
     )
@@ -131,7 +133,7 @@ def create_app(store: Store | None = None, api_keys: str | None = None) -> FastA
     # large online reads: their own worker process, so their GIL-bound decoding and encoding
     # never delays the small reads the event loop answers in a millisecond
     readers = QueryWorkers(
-        lambda: worker_pool(store.defs, store.home, store.redis_url, store.offline_uri),
+        lambda: worker_pool(store.defs, store.home, store.redis_url, store.offline_uri, engine=store.engine_url),
         workers=1,
         queue=limits.query_queue,
     )

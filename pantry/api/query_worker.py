@@ -45,7 +45,12 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _start(
-    defs: str, home: str, redis_url: str | None, offline_uri: str | None = None, memory_limit: str | None = None
+    defs: str,
+    home: str,
+    redis_url: str | None,
+    offline_uri: str | None = None,
+    memory_limit: str | None = None,
+    engine: str | None = None,
 ) -> None:
     global _store, _memory_limit
     import resource
@@ -59,7 +64,7 @@ def _start(
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
     os.nice(10)  # when the cores are short, the scheduler serves the online path first
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _store = Store(defs=defs, home=home, redis_url=redis_url, offline_uri=offline_uri)
+    _store = Store(defs=defs, home=home, redis_url=redis_url, offline_uri=offline_uri, engine=engine)
     _ = _store.definitions  # validate once, at start-up, not on the first request
 
 
@@ -135,14 +140,19 @@ def read_online(features: list[str], rows: list[dict[str, Any]]) -> tuple[int, b
 
 
 def worker_pool(
-    defs: Path, home: Path, redis_url: str | None, offline_uri: str | None = None, memory_limit: str | None = None
+    defs: Path,
+    home: Path,
+    redis_url: str | None,
+    offline_uri: str | None = None,
+    memory_limit: str | None = None,
+    engine: str | None = None,
 ) -> ProcessPoolExecutor:
     """One worker process (spawned, not forked: the server runs threads), warmed at start."""
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
-        initargs=(str(defs), str(home), redis_url, offline_uri, memory_limit),
+        initargs=(str(defs), str(home), redis_url, offline_uri, memory_limit, engine),
     )
     pool.submit(int)  # start the worker now, so the first query does not wait for its imports
     return pool

@@ -390,3 +390,22 @@ def test_a_training_read_joins_in_postgresql_as_duckdb_does(stores: tuple[Store,
             compared += 1
     nulls = int(got["flights_7d"].isna().sum())
     assert compared == n * (len(want.columns) - 4) and 0 < nulls < n  # some present, some absent or too old
+
+
+def test_metrics_over_http_run_in_postgresql(stores: tuple[Store, Store]) -> None:
+    """``GET /metrics/query`` on a server whose Store has the engine: its query workers (other
+    processes) run the query in PostgreSQL; the rows equal DuckDB's."""
+    from tests.conftest import Server
+
+    duck, pg = stores
+    with Server(pg) as http:
+        reply = http.get(
+            "/metrics/query", params={"metrics": "flights,on_time_ratio", "group_by": "metric_time__month"}
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+    want = duck.query(["flights", "on_time_ratio"], ["metric_time__month"])
+    assert body["columns"] == list(want.columns)
+    assert [r[1] for r in body["rows"]] == [int(v) for v in want["flights"]]
+    assert [r[2] for r in body["rows"]] == pytest.approx(want["on_time_ratio"].tolist(), rel=1e-12)
+    assert [r[0][:10] for r in body["rows"]] == [str(d)[:10] for d in want["metric_time__month"]]
