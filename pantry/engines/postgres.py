@@ -13,10 +13,13 @@ else).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from pantry.engines.base import Engine
 from pantry.engines.url import masked
@@ -27,6 +30,16 @@ ATTEMPTS = 3  # a server that does not answer: tried this often, a second apart 
 _TIMEOUT = "57014"  # query_canceled: statement_timeout
 _MISSING_TABLE, _MISSING_COLUMN, _NO_PRIVILEGE = "42P01", "42703", "42501"
 _LOGIN = ("28P01", "28000", "3D000")  # wrong password, no such role, no such database
+
+
+def _name(name: str) -> str:
+    """An identifier (a schema, a metric's or a view's table, a column) quoted by sqlglot: a name
+    from a definition never reaches the SQL as text."""
+    return exp.to_identifier(name, quoted=True).sql("postgres")
+
+
+def _text(value: str) -> str:
+    return exp.Literal.string(value).sql("postgres")
 
 
 def _sqlstate(err: Exception) -> str:
@@ -153,43 +166,19 @@ class PostgresEngine(Engine):
             )
         return QueryFailed(f"the engine {self.shown} failed on the query: {line}")
 
-    def replace_days(
-        self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
-    ) -> int:
-        """One transaction on a connection of its own (the query connection is read only):
-        the table made if new, its columns compared, the days deleted, the rows copied in
-        (ADBC's COPY), the write logged, then COMMIT; any failure rolls all of it back."""
+    @contextmanager
+    def _writing(self, schema: str, table: str, asset: str, start: date, end: date) -> Iterator[Any]:
+        """One transaction on a connection of its own (the query connection is read only): the
+        schema made if new, the days ``start..end`` of ``table`` deleted, then the caller's
+        writes, then COMMIT; any failure rolls all of it back, so the old days stay."""
         import adbc_driver_manager
 
-        target = f'"{schema}"."{table}"'
         con = self._connect(read_only=False)
         try:
             with con.cursor() as cur:
-                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                cur.adbc_ingest(table, rows.slice(0, 0), mode="create_append", db_schema_name=schema)
-                cur.execute(f"SELECT * FROM {target} LIMIT 0")
-                existing = [c[0] for c in cur.description or []]
-                if existing != rows.column_names:
-                    raise PantryError(
-                        f"stored table {target} on {self.shown} has columns {existing}, the definition now gives "
-                        f"{rows.column_names}",
-                        definition=asset,
-                        field="dimensions",
-                        hint=f"the definition changed shape; DROP TABLE {target} and backfill",
-                    )
-                cur.execute(f"DELETE FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
-                if rows.num_rows:
-                    cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
-                cur.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{schema}".pantry_materializations (asset text, partition_start date, '
-                    "partition_end date, rows bigint, materialized_at timestamptz)"
-                )
-                cur.execute(
-                    f'INSERT INTO "{schema}".pantry_materializations VALUES '
-                    f"('{asset.replace(chr(39), chr(39) * 2)}', DATE '{start}', DATE '{end}', {rows.num_rows}, now())"
-                )
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
+                yield cur
             con.commit()
-            return rows.num_rows
         except adbc_driver_manager.Error as err:
             con.rollback()
             raise PantryError(
@@ -202,56 +191,64 @@ class PostgresEngine(Engine):
             raise
         finally:
             con.close()
+
+    @staticmethod
+    def _replace(cur: Any, schema: str, table: str, day: str, start: date, end: date, asset: str) -> int:
+        """Count what the caller wrote for ``start..end``, and log the write beside the table."""
+        target = f"{_name(schema)}.{_name(table)}"
+        cur.execute(f"SELECT count(*) FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+        written = int(cur.fetchone()[0])
+        log = f"{_name(schema)}.pantry_materializations"
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {log} (asset text, partition_start date, partition_end date, rows bigint, "
+            "materialized_at timestamptz)"
+        )
+        cur.execute(f"INSERT INTO {log} VALUES ({_text(asset)}, DATE '{start}', DATE '{end}', {written}, now())")
+        return written
+
+    def replace_days(
+        self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
+    ) -> int:
+        """The table made from ``rows``' columns if new and compared if not, the days replaced
+        by ``rows`` (ADBC's COPY), logged: one transaction."""
+        target = f"{_name(schema)}.{_name(table)}"
+        with self._writing(schema, table, asset, start, end) as cur:
+            cur.adbc_ingest(table, rows.slice(0, 0), mode="create_append", db_schema_name=schema)
+            cur.execute(f"SELECT * FROM {target} LIMIT 0")
+            existing = [c[0] for c in cur.description or []]
+            if existing != rows.column_names:
+                raise PantryError(
+                    f"stored table {target} on {self.shown} has columns {existing}, the definition now gives "
+                    f"{rows.column_names}",
+                    definition=asset,
+                    field="dimensions",
+                    hint=f"the definition changed shape; DROP TABLE {target} and backfill",
+                )
+            cur.execute(f"DELETE FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+            if rows.num_rows:
+                cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
+            return self._replace(cur, schema, table, day, start, end, asset)
 
     def replace_days_from(
         self, schema: str, table: str, day: str, selects: dict[date, str], asset: str, index: tuple[str, ...] = ()
     ) -> int:
         """As ``replace_days``, each day's rows made by an ``INSERT ... SELECT`` in the server."""
-        import adbc_driver_manager
-
         if not selects:
             return 0
-        target = f'"{schema}"."{table}"'
+        target = f"{_name(schema)}.{_name(table)}"
         start, end = min(selects), max(selects)
-        con = self._connect(read_only=False)
-        try:
-            with con.cursor() as cur:
-                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                first = selects[start]
-                cur.execute(
-                    f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS \"{day}\", q.* FROM ({first}) AS q "
-                    "WITH NO DATA"
-                )
-                if index:  # a training read looks rows up by key and stamp: without it, a hash of the whole table
-                    columns = ", ".join(f'"{c}"' for c in index)
-                    cur.execute(f'CREATE INDEX IF NOT EXISTS "{table}__lookup" ON {target} ({columns})')
-                cur.execute(f"DELETE FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
-                for each, sql in sorted(selects.items()):
-                    cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS \"{day}\", q.* FROM ({sql}) AS q")
-                cur.execute(f"SELECT count(*) FROM {target} WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'")
-                written = int(cur.fetchone()[0])
-                cur.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{schema}".pantry_materializations (asset text, partition_start date, '
-                    "partition_end date, rows bigint, materialized_at timestamptz)"
-                )
-                cur.execute(
-                    f'INSERT INTO "{schema}".pantry_materializations VALUES '
-                    f"('{asset.replace(chr(39), chr(39) * 2)}', DATE '{start}', DATE '{end}', {written}, now())"
-                )
-            con.commit()
-            return written
-        except adbc_driver_manager.Error as err:
-            con.rollback()
-            raise PantryError(
-                f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: {_line(err)}",
-                field="engine",
-                hint="the engine's writing role needs CREATE on the database and rights on its pantry schemas",
-            ) from None
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            con.close()
+        with self._writing(schema, table, asset, start, end) as cur:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS {_name(day)}, q.* "
+                f"FROM ({selects[start]}) AS q WITH NO DATA"
+            )
+            if index:  # a training read looks rows up by key and stamp: without it, a hash of the whole table
+                columns = ", ".join(_name(c) for c in index)
+                cur.execute(f"CREATE INDEX IF NOT EXISTS {_name(table + '__lookup')} ON {target} ({columns})")
+            cur.execute(f"DELETE FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+            for each, sql in sorted(selects.items()):
+                cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS {_name(day)}, q.* FROM ({sql}) AS q")
+            return self._replace(cur, schema, table, day, start, end, asset)
 
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
         """A session of its own (a read-only one cannot make a temporary table); the upload
@@ -274,8 +271,8 @@ class PostgresEngine(Engine):
             con.close()
 
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
-        where = f" WHERE \"{day}\" BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
-        return self.run(f'SELECT * FROM "{schema}"."{table}"{where} ORDER BY "{day}"')
+        where = f" WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
+        return self.run(f"SELECT * FROM {_name(schema)}.{_name(table)}{where} ORDER BY {_name(day)}")
 
     def close(self) -> None:
         if self._connection is not None:
@@ -284,8 +281,3 @@ class PostgresEngine(Engine):
             except Exception:  # noqa: BLE001, S110 - closing a dead connection has nothing to report
                 pass
             self._connection = None
-
-
-def schema_of(engine: PostgresEngine, table: str) -> pa.Schema:
-    """A table's columns and their Arrow types, read with no rows."""
-    return engine.run(f"SELECT * FROM {table} LIMIT 0").schema
