@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
+from sqlglot import exp
 
 from pantry.compile.render import checked_text
 from pantry.compile.view_plan import ViewPlan
@@ -45,27 +46,31 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     )
 
 
+def _q(name: str) -> str:
+    """An identifier quoted by sqlglot: a view's or a feature's name never reaches SQL as text."""
+    return exp.to_identifier(name, quoted=True).sql("postgres")
+
+
 def _materialized(engine: Engine, plan: ViewPlan) -> bool:
-    found = engine.run(
-        f'SELECT to_regclass(\'"{VIEWS_SCHEMA}"."{plan.view.name}"\') IS NOT NULL '
-        f"AND to_regclass('\"{VIEWS_SCHEMA}\".pantry_materializations') IS NOT NULL AS found"
-    )
+    table = exp.Literal.string(f"{_q(VIEWS_SCHEMA)}.{_q(plan.view.name)}").sql("postgres")
+    log = exp.Literal.string(f"{_q(VIEWS_SCHEMA)}.pantry_materializations").sql("postgres")
+    found = engine.run(f"SELECT to_regclass({table}) IS NOT NULL AND to_regclass({log}) IS NOT NULL AS found")
     return bool(found.column(0)[0].as_py())
 
 
 def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str]) -> pd.DataFrame:
     """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order."""
     rows = query_frame(plan, keys, timestamps)
-    quoted = [f'"{n}"' for n in names]
+    quoted = [_q(n) for n in names]
     if not _materialized(engine, plan):
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
     ttl = plan.view.ttl
     fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
-    name = f"'{asset(plan)}'"
+    name = exp.Literal.string(asset(plan)).sql("postgres")
     sql = f"""
     WITH days AS MATERIALIZED (
         SELECT DISTINCT CAST(CAST(d AS DATE) + 1 AS TIMESTAMP) AS __stamp
-        FROM "{VIEWS_SCHEMA}".pantry_materializations AS m,
+        FROM {_q(VIEWS_SCHEMA)}.pantry_materializations AS m,
              generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
         WHERE m.asset = {name}
     ), located AS (
@@ -74,8 +79,8 @@ def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Se
     )
     SELECT {", ".join(f"v.{c}" for c in quoted)}
     FROM located AS l
-    LEFT JOIN "{VIEWS_SCHEMA}"."{plan.view.name}" AS v
-      ON v."{plan.key}" = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
+    LEFT JOIN {_q(VIEWS_SCHEMA)}.{_q(plan.view.name)} AS v
+      ON v.{_q(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
     ORDER BY l.__qid
     """
     return arrow_frame(engine.run_with("__pantry_q", rows, sql))
