@@ -210,7 +210,7 @@ class Store:
         """Version, schema and lineage of every feature (DESCRIBE queries: computed once)."""
         from pantry.features.facts import feature_facts
 
-        return feature_facts(self.definitions)
+        return feature_facts(self.definitions, self.offline)
 
     def catalog(self, search: str | None = None) -> list[dict[str, Any]]:
         """Every metric and feature: type, description, owner, tags, lineage, partitions, last run, stats."""
@@ -289,7 +289,9 @@ class Store:
         plans = self._plans(features)
         if not plans:
             raise PantryError("no features given", field="features", hint="pass features=['view:feature', ...]")
-        con, attached = self._offline_reader(views=list(plans))
+        engine = self.engine
+        # on an engine the partitions are its tables: no offline store to attach
+        con, attached = (duckdb.connect(), False) if engine is not None else self._offline_reader(views=list(plans))
         sources: dict[str, duckdb.DuckDBPyConnection] = {}
 
         def source_for(plan: ViewPlan) -> duckdb.DuckDBPyConnection:
@@ -299,14 +301,12 @@ class Store:
             return sources[plan.view.name]
 
         try:
-            days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
-            if entity_df is None and self.engine is not None:
-                raise PantryError(
-                    "on an engine, a training read needs an entity_df (the stamps' entities are not read from "
-                    "the engine yet)",
-                    field="entity_df",
-                    hint="pass the rows to score, with their event_timestamp",
-                )
+            if engine is not None:
+                from pantry.features import in_engine
+
+                days = {name: in_engine.materialized_days(engine, plan) for name, (plan, _) in plans.items()}
+            else:
+                days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
             if entity_df is None:
                 entities = {plan.view.entity for plan, _ in plans.values()}
                 if len(entities) != 1:
@@ -319,7 +319,9 @@ class Store:
                 start = _as_datetime(start_time, "start_time")
                 end = _as_datetime(end_time, "end_time")
                 spines = [
-                    (present_at if plan.streaming else present_entities)(
+                    in_engine.present_entities(engine, plan, stamps_in(days[name], start, end))
+                    if engine is not None and not plan.streaming
+                    else (present_at if plan.streaming else present_entities)(
                         source_for(plan) if plan.streaming else con, plan, stamps_in(days[name], start, end)
                     )
                     for name, (plan, _) in plans.items()
@@ -353,10 +355,8 @@ class Store:
                 keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
                 if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
                     values = read_stream_view(source_for(plan), plan, keys, stamps, names)
-                elif self.engine is not None:  # the view's partitions are the engine's: joined there
-                    from pantry.features.in_engine import read_view as read_in_engine
-
-                    values = read_in_engine(self.engine, plan, keys, stamps, names)
+                elif engine is not None:  # the view's partitions are the engine's: joined there
+                    values = in_engine.read_view(engine, plan, keys, stamps, names)
                 else:
                     if not days[name]:
                         warn_unmaterialized(name)
@@ -555,7 +555,12 @@ class Store:
             )
 
     def materialized_partitions(self, view: str) -> list[date]:
-        """The days of ``view`` that are materialized, oldest first."""
+        """The days of ``view`` that are materialized, oldest first (in the engine, when one is set)."""
+        if self.engine is not None and view in self.definitions.views:
+            from pantry.compile.view_plan import plan_view
+            from pantry.features.in_engine import materialized_days
+
+            return materialized_days(self.engine, plan_view(self.definitions, self.definitions.views[view]))
         con, attached = self._offline_reader(views=[view])
         try:
             return self.offline.materialized_days(con, view) if attached else []

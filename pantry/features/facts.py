@@ -16,6 +16,7 @@ from sqlglot import exp
 from pantry.compile.view_plan import PlannedFeature, ViewPlan, plan_view
 from pantry.features.reads import TIMESTAMP
 from pantry.offline.sources import connect
+from pantry.offline.store import OfflineStore
 from pantry.spec.aggregations import aggregation
 from pantry.spec.model import DEFAULT_FRESHNESS, Catalog, Freshness
 
@@ -40,11 +41,12 @@ def _columns(sql: str) -> list[str]:
     return sorted({c.name for c in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Column)})
 
 
-def feature_facts(catalog: Catalog) -> dict[tuple[str, str], FeatureFacts]:
+def feature_facts(catalog: Catalog, offline: OfflineStore | None = None) -> dict[tuple[str, str], FeatureFacts]:
+    """Every feature's facts (``offline``: where a table source is, the store's own or an engine's)."""
     facts: dict[tuple[str, str], FeatureFacts] = {}
     plans = {name: plan_view(catalog, view) for name, view in catalog.views.items()}
     models = {p.model.name: p.model for plan in plans.values() for p in plan.features}
-    con = connect(catalog, models=list(models.values())) if models else None
+    con = connect(catalog, offline, models=list(models.values())) if models else None
     try:
         for name, plan in plans.items():
             view = plan.view

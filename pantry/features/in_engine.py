@@ -14,13 +14,13 @@ absent at that stamp. Only the answer comes back, as Arrow, in input order.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlglot import exp
 
 from pantry.compile.render import checked_text
-from pantry.compile.view_plan import ViewPlan
+from pantry.compile.view_plan import ViewPlan, stamp_of
 from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
 from pantry.engines.relations import for_engine
@@ -30,6 +30,7 @@ from pantry.spec.model import Catalog
 
 VIEWS_SCHEMA = "pantry_features"  # the engine's schema of view partitions
 DAY = "__day"
+LOG = "pantry_materializations"  # the engine's log of writes, beside the tables
 
 
 def asset(plan: ViewPlan) -> str:
@@ -46,23 +47,65 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     )
 
 
-def _q(name: str) -> str:
+def q(name: str) -> str:
     """An identifier quoted by sqlglot: a view's or a feature's name never reaches SQL as text."""
     return exp.to_identifier(name, quoted=True).sql("postgres")
 
 
-def _materialized(engine: Engine, plan: ViewPlan) -> bool:
-    table = exp.Literal.string(f"{_q(VIEWS_SCHEMA)}.{_q(plan.view.name)}").sql("postgres")
-    log = exp.Literal.string(f"{_q(VIEWS_SCHEMA)}.pantry_materializations").sql("postgres")
-    found = engine.run(f"SELECT to_regclass({table}) IS NOT NULL AND to_regclass({log}) IS NOT NULL AS found")
+def text(value: str) -> str:
+    """A string literal rendered by sqlglot."""
+    return exp.Literal.string(value).sql("postgres")
+
+
+def table_of(plan: ViewPlan) -> str:
+    return f"{q(VIEWS_SCHEMA)}.{q(plan.view.name)}"
+
+
+def stored(engine: Engine, plan: ViewPlan) -> bool:
+    """Whether the view's table and the log of writes exist (neither does before the first run)."""
+    found = engine.run(
+        f"SELECT to_regclass({text(table_of(plan))}) IS NOT NULL "
+        f"AND to_regclass({text(f'{q(VIEWS_SCHEMA)}.{LOG}')}) IS NOT NULL AS found"
+    )
     return bool(found.column(0)[0].as_py())
+
+
+def materialized_days(engine: Engine, plan: ViewPlan) -> list[date]:
+    """The view's materialized partitions, oldest first, from the engine's log of writes."""
+    if not stored(engine, plan):
+        return []
+    days = engine.run(
+        f"""SELECT DISTINCT CAST(g.d AS DATE) AS day
+        FROM {q(VIEWS_SCHEMA)}.{LOG} AS m,
+             generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
+        WHERE m.asset = {text(asset(plan))}
+        ORDER BY day"""
+    )
+    return [d.as_py() for d in days.column(0)]
+
+
+def stamps_sql(days: list[date]) -> str:
+    """The stamps of partitions ``days`` as SQL timestamps (naive UTC, as the table keeps them)."""
+    return ", ".join(f"TIMESTAMP '{stamp_of(d).strftime('%Y-%m-%d %H:%M:%S')}'" for d in days)
+
+
+def present_entities(engine: Engine, plan: ViewPlan, stamps: list[datetime]) -> pd.DataFrame:
+    """``(__key, event_timestamp)`` of every entity present at ``stamps`` (each a partition's
+    stamp): the spine of a training read without an entity frame, as ``reads.present_entities``."""
+    if not stamps:
+        return pd.DataFrame({"__key": [], TIMESTAMP: []})
+    days = [s.date() - timedelta(days=1) for s in stamps]
+    return engine.run(  # as the embedded spine: Arrow's own pandas types, not arrow_frame's nullable ones
+        f"SELECT {q(plan.key)} AS __key, {TIMESTAMP} FROM {table_of(plan)} "
+        f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) ORDER BY {TIMESTAMP}, 1"
+    ).to_pandas()
 
 
 def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str]) -> pd.DataFrame:
     """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order."""
     rows = query_frame(plan, keys, timestamps)
-    quoted = [_q(n) for n in names]
-    if not _materialized(engine, plan):
+    quoted = [q(n) for n in names]
+    if not stored(engine, plan):
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
     ttl = plan.view.ttl
     fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
@@ -70,7 +113,7 @@ def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Se
     sql = f"""
     WITH days AS MATERIALIZED (
         SELECT DISTINCT CAST(CAST(d AS DATE) + 1 AS TIMESTAMP) AS __stamp
-        FROM {_q(VIEWS_SCHEMA)}.pantry_materializations AS m,
+        FROM {q(VIEWS_SCHEMA)}.{LOG} AS m,
              generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
         WHERE m.asset = {name}
     ), located AS (
@@ -79,8 +122,8 @@ def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Se
     )
     SELECT {", ".join(f"v.{c}" for c in quoted)}
     FROM located AS l
-    LEFT JOIN {_q(VIEWS_SCHEMA)}.{_q(plan.view.name)} AS v
-      ON v.{_q(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
+    LEFT JOIN {table_of(plan)} AS v
+      ON v.{q(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
     ORDER BY l.__qid
     """
     return arrow_frame(engine.run_with("__pantry_q", rows, sql))

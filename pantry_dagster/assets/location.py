@@ -33,7 +33,7 @@ def build_definitions(
     jobs, schedules = build_metric_schedules(facts)
     source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
     observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))
-    features = feature_facts(catalog)
+    features = feature_facts(catalog, store.offline)
     feature_jobs, feature_schedules = build_feature_schedules(features)
     online_views: dict[str, str] = {}
     for view, feature in features:

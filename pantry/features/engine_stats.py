@@ -1,0 +1,120 @@
+"""A view's partitions kept in an engine, summarized there for the checks.
+
+Why in the engine: the checks need per feature the rows, nulls, mean, min, max, distinct
+values and sum of each partition, and a sample of values for the drift test
+(``stamp_stats``). Pulling every partition to the client to count it would make the
+client's memory grow with the entities; one ``GROUP BY`` over the partitions' rows in the
+engine answers all the figures of a chunk of days, and only the sample comes back.
+
+The sample follows the embedded path's rule: the entities whose key hashes below a cutoff
+(``sample_cut``: about ``sample_rows`` of the range's entities), the same panel every day.
+The hash is the engine's (PostgreSQL's ``hashtext``), so past ``sample_rows`` entities
+the panel is another draw than DuckDB's; at or below it, both judge every entity and the
+verdicts are the same.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pantry.compile.view_plan import ViewPlan
+from pantry.engines.base import Engine
+from pantry.engines.frames import arrow_frame
+from pantry.features.in_engine import VIEWS_SCHEMA, q, stamps_sql, table_of, text
+from pantry.features.reads import TIMESTAMP
+from pantry.features.stamp_stats import StampSummary
+from pantry.features.window_figures import HASH_SPACE
+
+NUMERIC = ("smallint", "integer", "bigint", "real", "double precision", "numeric")
+
+
+def _types(engine: Engine, plan: ViewPlan) -> dict[str, str]:
+    found = engine.run(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = {text(VIEWS_SCHEMA)} AND table_name = {text(plan.view.name)}"
+    )
+    return dict(zip(found.column(0).to_pylist(), found.column(1).to_pylist()))
+
+
+def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str]) -> dict[date, dict[str, dict]]:
+    """Every figure of every day, one ``GROUP BY`` over the days' rows."""
+    types = _types(engine, plan)
+    aggregates = ["COUNT(*) AS __rows"]
+    numeric = {}
+    for i, name in enumerate(names):
+        c = q(name)
+        kind = types.get(name, "")
+        numeric[name] = kind in NUMERIC or kind == "boolean"
+        v = f"CAST(CAST({c} AS INTEGER) AS DOUBLE PRECISION)" if kind == "boolean" else f"CAST({c} AS DOUBLE PRECISION)"
+        aggregates += [f"COUNT({c}) AS p{i}", f"COUNT(DISTINCT {c}) AS d{i}"]
+        if numeric[name]:
+            aggregates += [f"AVG({v}) AS a{i}", f"MIN({v}) AS l{i}", f"MAX({v}) AS h{i}", f"SUM({v}) AS s{i}"]
+    rows = engine.run(
+        f"SELECT {TIMESTAMP} AS __stamp, {', '.join(aggregates)} FROM {table_of(plan)} "
+        f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) GROUP BY {TIMESTAMP}"
+    ).to_pylist()
+    by_stamp = {r["__stamp"].date() - timedelta(days=1): r for r in rows}
+    figures: dict[date, dict[str, dict]] = {}
+    for day in days:
+        row = by_stamp.get(day, {})
+        entities = int(row.get("__rows") or 0)
+        figures[day] = {}
+        for i, name in enumerate(names):
+            present = int(row.get(f"p{i}") or 0)
+            some = numeric[name] and present > 0
+            figures[day][name] = {
+                "rows": entities,
+                "entities_present": entities,
+                "null_rate": (entities - present) / entities if entities else None,
+                "mean": row.get(f"a{i}") if some else None,
+                "min": row.get(f"l{i}") if some else None,
+                "max": row.get(f"h{i}") if some else None,
+                "distinct": int(row.get(f"d{i}") or 0),
+                "sum": row.get(f"s{i}") if some else None,
+            }
+    return figures
+
+
+def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
+    """The drift panel's cutoff: about ``sample_rows`` of the entities present at the stamps."""
+    found = engine.run(
+        f"SELECT COUNT(DISTINCT {q(plan.key)}) FROM {table_of(plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
+    )
+    keys = int(found.column(0)[0].as_py() or 0)
+    return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
+
+
+def _samples(engine: Engine, plan: ViewPlan, days: list[date], names: list[str], cut: int) -> dict[date, pd.DataFrame]:
+    """Each day's panel: the present entities whose key hashes below ``cut``, values only."""
+    panel = (
+        "" if cut >= HASH_SPACE else f" AND (hashtext(CAST({q(plan.key)} AS TEXT)) & 2147483647) % {HASH_SPACE} < {cut}"
+    )
+    values = arrow_frame(
+        engine.run(
+            f"SELECT {TIMESTAMP} AS __stamp, {', '.join(q(n) for n in names)} FROM {table_of(plan)} "
+            f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}){panel} ORDER BY {TIMESTAMP}, {q(plan.key)}"
+        )
+    )
+    stamps = pd.to_datetime(values["__stamp"]).dt.date if len(values) else pd.Series([], dtype=object)
+    by_stamp = {d: f for d, f in values.groupby(stamps)} if len(values) else {}
+    empty = values[names].iloc[0:0]
+    return {
+        d: by_stamp[d + timedelta(days=1)][names].reset_index(drop=True) if d + timedelta(days=1) in by_stamp else empty
+        for d in days
+    }
+
+
+def summarize_days(
+    engine: Engine, plan: ViewPlan, days: list[date], names: list[str], sample_rows: int
+) -> dict[date, StampSummary]:
+    """Partitions ``days`` of a view kept in the engine, each summarized at its stamp."""
+    days = sorted(days)
+    figures = _figures(engine, plan, days, names)
+    samples = _samples(engine, plan, days, names, sample_cut(engine, plan, days, sample_rows))
+    return {
+        d: StampSummary(d, figures[d], samples[d], next(iter(figures[d].values()))["rows"] if names else 0)
+        for d in days
+    }
