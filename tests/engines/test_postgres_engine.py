@@ -508,3 +508,78 @@ def test_feature_assets_judge_and_push_from_postgresql(stores: tuple[Store, Stor
                     assert (pd.isna(x) and y is None) or x == y or math.isclose(float(x), float(y)), (view, feature, i)
     for view in views:
         assert served[(True, view)] == served[(False, view)], view
+
+
+MILLION_PROBE = """
+import json, sys
+import numpy as np, pandas as pd
+from pantry import Store
+defs, home, engine, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+store = Store(defs=defs, home=home, engine=engine)
+planes = store.engine.run("SELECT DISTINCT tailnum FROM demo.flights WHERE tailnum IS NOT NULL ORDER BY 1").column(0).to_pylist()
+rng = np.random.default_rng(1)
+entity_df = pd.DataFrame({
+    "tailnum": np.array(planes, dtype=object)[rng.integers(0, len(planes), n)],
+    "event_timestamp": pd.Timestamp("2013-06-01") + pd.to_timedelta(rng.integers(0, 60 * 24 * 12, n), unit="min"),
+})
+names = ["plane_activity:flights_7d", "plane_activity:last_dest", "plane_activity:dep_delay_30d"]
+store.get_historical_features(entity_df.head(10), names)  # connections and imports warmed, not measured
+def status(field):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) starts again from here
+before = status("VmRSS")
+out = store.get_historical_features(entity_df, names)
+peak = status("VmHWM")
+pick = rng.choice(n, 500, replace=False)
+print(json.dumps({"grew_kb": peak - before, "answer_kb": int(out.memory_usage(deep=True).sum()) // 1024,
+                  "rows": len(out), "keys_in_order": bool((out["tailnum"].values == entity_df["tailnum"].values).all()),
+                  "pick": pick.tolist(), "values": out.iloc[pick][["flights_7d", "last_dest"]].astype(object).where(
+                      out.iloc[pick][["flights_7d", "last_dest"]].notna(), None).values.tolist(),
+                  "entities": entity_df.iloc[pick].astype(str).values.tolist()}))
+"""
+
+
+def test_a_million_row_training_read_keeps_the_client_small(stores: tuple[Store, Store]) -> None:
+    """A million entity rows read in PostgreSQL, in a process of its own: the client's peak
+    memory grows by about the answer it holds, not by the rows the engine joins; the keys
+    come back in input order, and 500 rows drawn at random hold DuckDB's values."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    duck, pg = stores
+    start, end = date(2013, 6, 1), date(2013, 6, 12)
+    pg.materialize_view("plane_activity", start, end)
+    source = connect(duck.definitions)
+    try:
+        from pantry.compile.view_plan import plan_view
+        from pantry.features.tiles import materialize
+
+        materialize(
+            source, duck.offline, plan_view(duck.definitions, duck.definitions.views["plane_activity"]), start, end
+        )
+    finally:
+        source.close()
+    n = 1_000_000
+    done = subprocess.run(
+        [sys.executable, "-c", MILLION_PROBE, str(pg.defs), str(pg.home), pg.engine_url or "", str(n)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["rows"] == n and probe["keys_in_order"]
+    print(
+        f"a million rows: the client grew {probe['grew_kb'] / 1024:.0f} MB for an answer of {probe['answer_kb'] / 1024:.0f} MB"
+    )
+    assert probe["grew_kb"] < 2 * probe["answer_kb"] + 50 * 1024  # 146 MB for 131 MB when written
+    picked = pd.DataFrame(probe["entities"], columns=["tailnum", "event_timestamp"])
+    picked["event_timestamp"] = pd.to_datetime(picked["event_timestamp"])
+    want = duck.get_historical_features(picked, ["plane_activity:flights_7d", "plane_activity:last_dest"])
+    for (x, y), (a, b) in zip(probe["values"], want[["flights_7d", "last_dest"]].itertuples(index=False)):
+        assert (x is None and pd.isna(a)) or x == a, (x, a)
+        assert (y is None and pd.isna(b)) or y == b, (y, b)
