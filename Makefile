@@ -85,10 +85,18 @@ clean:
 # MetricFlow in its own venv (its dbt pins clash with ours); compares every query live.
 bench/.mf-venv/bin/mf:
 	python3 -m venv bench/.mf-venv
-	bench/.mf-venv/bin/pip install --quiet 'dbt-metricflow[dbt-duckdb]' 'dbt-core<1.11'
+	bench/.mf-venv/bin/pip install --quiet 'dbt-metricflow[dbt-duckdb,dbt-postgres]' 'dbt-core<1.11'
 
-parity: setup bench/.mf-venv/bin/mf
+# dbt-postgres for the PostgreSQL run, added to a venv made before it was part of the list
+bench/.mf-venv/bin/dbt-postgres-installed: bench/.mf-venv/bin/mf
+	bench/.mf-venv/bin/pip show dbt-postgres >/dev/null 2>&1 || bench/.mf-venv/bin/pip install --quiet 'dbt-postgres' 'dbt-core<1.11'
+	@touch $@
+
+# The shop's queries on DuckDB, then on a PostgreSQL of their own (MetricFlow through
+# dbt-postgres, Pantry with PostgreSQL as its engine), then MetricFlow's own manifests.
+parity: setup bench/.mf-venv/bin/mf bench/.mf-venv/bin/dbt-postgres-installed
 	$(BIN)/python bench/metricflow_parity.py
+	$(BIN)/python bench/metricflow_parity.py --engine postgres
 	$(BIN)/python bench/metricflow_manifest.py
 
 # MetricFlow's own integration suite through Pantry, from a local copy of its repository (a

@@ -278,8 +278,30 @@ def to_dbt_yaml(text: str) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def dbt_project(root: Path) -> Path:
-    """A dbt project over the shop data, with a day time spine, parsed for MetricFlow."""
+MODELS = ("orders", "customers", "regions", "accounts", "visits", "buys", "visitor_days")
+PG_SCHEMA = "analytics"  # where dbt builds the models on PostgreSQL, and where Pantry's node_relation points
+
+
+def load_postgres(port: int, data: Path) -> None:
+    """The shop's files as tables of schema ``raw`` in database ``shop``: the warehouse both read."""
+    import adbc_driver_postgresql.dbapi as dbapi
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    with dbapi.connect(f"postgresql://pantry@127.0.0.1:{port}/postgres", autocommit=True) as admin:
+        with admin.cursor() as cur:
+            cur.execute("CREATE DATABASE shop")
+    with dbapi.connect(f"postgresql://pantry@127.0.0.1:{port}/shop", autocommit=True) as con, con.cursor() as cur:
+        cur.execute("CREATE SCHEMA raw")
+        for name in (*MODELS, "time_spine"):
+            path = data / (f"{name}.csv" if name == "regions" else f"{name}.parquet")
+            table = pacsv.read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
+            cur.adbc_ingest(name, table, mode="create", db_schema_name="raw")
+
+
+def dbt_project(root: Path, pg_port: int | None = None) -> Path:
+    """A dbt project over the shop data, with a day time spine, parsed for MetricFlow: on
+    DuckDB (the files), or with ``pg_port`` on PostgreSQL (the files loaded as tables first)."""
     project = root / "shop_dbt"
     (project / "models").mkdir(parents=True)
     data = root / "data"
@@ -294,18 +316,29 @@ def dbt_project(root: Path) -> Path:
     (project / "dbt_project.yml").write_text(
         "name: shop\nversion: '1.0'\nprofile: shop\nconfig-version: 2\nmodel-paths: [models]\n"
     )
-    (project / "profiles.yml").write_text(
-        f"shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {root / 'shop.duckdb'}\n      threads: 1\n"
-    )
-    (project / "models" / "orders.sql").write_text(f"select * from read_parquet('{data / 'orders.parquet'}')")
-    (project / "models" / "customers.sql").write_text(f"select * from read_parquet('{data / 'customers.parquet'}')")
-    (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
-    for name in ("accounts", "visits", "buys", "visitor_days"):
-        (project / "models" / f"{name}.sql").write_text(f"select * from read_parquet('{data / f'{name}.parquet'}')")
     time_spine_frame().to_parquet(data / "time_spine.parquet", index=False)
-    (project / "models" / "metricflow_time_spine.sql").write_text(
-        f"select * from read_parquet('{data / 'time_spine.parquet'}')"
-    )
+    if pg_port is None:
+        (project / "profiles.yml").write_text(
+            f"shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {root / 'shop.duckdb'}\n      threads: 1\n"
+        )
+        (project / "models" / "orders.sql").write_text(f"select * from read_parquet('{data / 'orders.parquet'}')")
+        (project / "models" / "customers.sql").write_text(f"select * from read_parquet('{data / 'customers.parquet'}')")
+        (project / "models" / "regions.sql").write_text(f"select * from read_csv_auto('{data / 'regions.csv'}')")
+        for name in ("accounts", "visits", "buys", "visitor_days"):
+            (project / "models" / f"{name}.sql").write_text(f"select * from read_parquet('{data / f'{name}.parquet'}')")
+        (project / "models" / "metricflow_time_spine.sql").write_text(
+            f"select * from read_parquet('{data / 'time_spine.parquet'}')"
+        )
+    else:
+        load_postgres(pg_port, data)
+        (project / "profiles.yml").write_text(
+            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: 127.0.0.1\n"
+            f"      port: {pg_port}\n      user: pantry\n      password: ''\n      dbname: shop\n"
+            f"      schema: {PG_SCHEMA}\n      threads: 1\n"
+        )
+        for name in MODELS:
+            (project / "models" / f"{name}.sql").write_text(f"select * from raw.{name}")
+        (project / "models" / "metricflow_time_spine.sql").write_text("select * from raw.time_spine")
     # the same spine as Pantry's time_spines: in TIME_SPINE_YAML, in dbt's form
     spine = textwrap.dedent("""
         models:
@@ -374,11 +407,9 @@ RECORDED = ROOT / "tests" / "compile" / "metricflow_answers"
 
 
 def main() -> int:
-    """Compare live; with ``--record``, also save MetricFlow's answers for the test suite."""
-    from pantry import Store
-    from tests.conftest import write_defs
-
-    record = "--record" in sys.argv
+    """Compare live (``--engine postgres``: on a PostgreSQL of its own); with ``--record``,
+    also save MetricFlow's answers for the test suite."""
+    record = "--record" in sys.argv and "--engine" not in sys.argv
     if record:
         RECORDED.mkdir(parents=True, exist_ok=True)
         (RECORDED / "queries.yaml").write_text(yaml.safe_dump(QUERIES, sort_keys=False))
@@ -386,17 +417,48 @@ def main() -> int:
     if not (MF_BIN / "mf").exists():
         print(f"MetricFlow is not installed in {MF_BIN.parent}; see this script's docstring")
         return 2
+    on_postgres = "--engine" in sys.argv and sys.argv[sys.argv.index("--engine") + 1] == "postgres"
+    server = None
+    if on_postgres:
+        from tests.conftest import PostgresServer
+
+        server = PostgresServer()  # a cluster of its own on a free port, stopped at the end
+    try:
+        return _compare(record, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def to_warehouse(text: str) -> str:
+    """Pantry YAML whose file sources become the dbt models' tables, named as dbt does."""
+    spec = yaml.safe_load(text)
+    for item in [*spec.get("semantic_models", []), *spec.get("time_spines", [])]:
+        stem = Path(item.pop("source")).stem
+        alias = "metricflow_time_spine" if stem == "time_spine" else stem
+        item["node_relation"] = {"schema_name": PG_SCHEMA, "alias": alias}
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def _compare(record: bool, server: object | None) -> int:  # noqa: PLR0915 - one report, top to bottom
+    """Every query through ``mf query`` and ``Store.query``, side by side (on PostgreSQL when
+    ``server`` is given: MetricFlow through dbt-postgres, Pantry with it as the engine)."""
+    from pantry import PantryError, Store
+    from tests.conftest import write_defs
+
+    port = getattr(server, "port", None)
+    shape = to_warehouse if port is not None else (lambda text: text)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        project = dbt_project(root)
+        project = dbt_project(root, port)
         defs = write_defs(
             root / "pantry",
             {
-                "shop.yaml": SHOP_YAML,
-                "accounts.yaml": ACCOUNTS_YAML,
-                "funnel.yaml": FUNNEL_YAML,
-                "extras.yaml": SHOP_EXTRAS_YAML,
-                "spine.yaml": TIME_SPINE_YAML,
+                "shop.yaml": shape(SHOP_YAML),
+                "accounts.yaml": shape(ACCOUNTS_YAML),
+                "funnel.yaml": shape(FUNNEL_YAML),
+                "extras.yaml": shape(SHOP_EXTRAS_YAML),
+                "spine.yaml": shape(TIME_SPINE_YAML),
             },
         )
         (defs / "data").mkdir()
@@ -411,7 +473,11 @@ def main() -> int:
             "time_spine.parquet",
         ):
             (defs / "data" / name).write_bytes((root / "data" / name).read_bytes())
-        store = Store(defs=defs, home=root / "home")
+        engine = f"postgresql://pantry@127.0.0.1:{port}/shop" if port is not None else None
+        store = Store(defs=defs, home=root / "home", engine=engine)
+        print(
+            f"engine: {'PostgreSQL (dbt-postgres for MetricFlow)' if engine else 'DuckDB (dbt-duckdb for MetricFlow)'}"
+        )
         failures = 0
         print(f"| {'query':<95} | rows mf | rows pantry | same |")
         print(f"|{'-' * 97}|---------|-------------|------|")
@@ -429,13 +495,18 @@ def main() -> int:
                 print(f"| {label:<95} | error   |             | mf failed: {str(err)[:200]}")
                 failures += 1
                 continue
-            ours = store.query(
-                query["metrics"],
-                group_by=query.get("group_by") or (),
-                where=query.get("where"),
-                start_time=query.get("start_time"),
-                end_time=query.get("end_time"),
-            )
+            try:
+                ours = store.query(
+                    query["metrics"],
+                    group_by=query.get("group_by") or (),
+                    where=query.get("where"),
+                    start_time=query.get("start_time"),
+                    end_time=query.get("end_time"),
+                )
+            except PantryError as err:
+                print(f"| {label:<95} | {len(theirs):>7} | error       | NO: {str(err)[:300]}")
+                failures += 1
+                continue
             same = canonical(theirs) == canonical(ours)
             failures += not same
             print(f"| {label:<95} | {len(theirs):>7} | {len(ours):>11} | {'yes' if same else 'NO'} |")

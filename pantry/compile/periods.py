@@ -487,12 +487,13 @@ class TimeRules:
             ),
             copy=False,
         ).from_(periods.subquery("periods", copy=False), copy=False)
+        # a DateAdd, not ``+ INTERVAL``: sqlglot drops an interval's computed count when it
+        # renders PostgreSQL or Snowflake (``INTERVAL DAY``); a DateAdd renders in each dialect
         target = exp.cast(
-            exp.Add(
+            exp.DateAdd(
                 this=col("__first", "l"),
-                expression=exp.Interval(
-                    this=exp.Sub(this=col("__position", "d"), expression=exp.Literal.number(1)), unit=exp.var("DAY")
-                ),
+                expression=exp.Sub(this=col("__position", "d"), expression=exp.Literal.number(1)),
+                unit=exp.var("DAY"),
             ),
             "DATE",
             copy=False,

@@ -16,11 +16,12 @@ from datetime import date
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import sqlglot
 
 from pantry.engines.base import Engine
 from pantry.engines.relations import relation
 from pantry.errors import PantryError
-from pantry.spec.model import SemanticModel
+from pantry.spec.model import SemanticModel, TimeSpine
 
 METRICS_SCHEMA = "pantry_metrics"  # the engine's schema of metric days, as the DuckDB file's "metrics"
 
@@ -47,6 +48,25 @@ class EngineWarehouse:
                     hint=err.hint,
                 ) from None
         return self._schemas[model.source]
+
+    def spine(self, spine: TimeSpine, columns: str) -> pa.Table:
+        """A time spine kept as a warehouse table (``node_relation`` on ``time_spines:``): its
+        distinct ``columns`` (DuckDB SQL over the spine's own columns, rendered for the engine),
+        read whole: a calendar is thousands of rows, and the checks' DuckDB needs its days."""
+        model = SemanticModel(spine.name, spine.source, (), (), (), spine.origin)
+        table = relation(model).sql(self.engine.dialect)
+        select = sqlglot.transpile(f"SELECT DISTINCT {columns} FROM __spine", read="duckdb", write=self.engine.dialect)[
+            0
+        ]
+        try:
+            return self.engine.run(select.replace("__spine", table, 1))
+        except PantryError as err:
+            raise spine.origin.error(
+                f"time spine table '{spine.source}' cannot be read: {err.message}",
+                definition=f"time spine '{spine.name}'",
+                field="node_relation",
+                hint=err.hint or "the primary column and each custom granularity's column must be in the table",
+            ) from None
 
     def replace_metric_days(self, name: str, frame: pd.DataFrame, start: date, end: date) -> int:
         from pantry.compile.sql import DAY

@@ -175,9 +175,23 @@ def _register_file(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: Sema
     )
 
 
-def _read_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, spine: TimeSpine, table: str, columns: str) -> None:
-    """``CREATE TABLE table AS SELECT DISTINCT columns`` from a user's spine file, or an error
-    naming the spine and what is wrong with it."""
+def _read_spine(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    spine: TimeSpine,
+    table: str,
+    columns: str,
+    offline: OfflineStore | None = None,
+) -> None:
+    """``CREATE TABLE table AS SELECT DISTINCT columns`` from a user's spine file (or, on a
+    warehouse engine, its table), or an error naming the spine and what is wrong with it."""
+    if source_kind(spine.source) == "table" and offline is not None and offline.warehouse is not None:
+        con.register("__pantry_spine_rows", offline.warehouse.spine(spine, columns))
+        try:
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM __pantry_spine_rows")
+        finally:
+            con.unregister("__pantry_spine_rows")
+        return
     path = Path(spine.source) if Path(spine.source).is_absolute() else catalog.root / spine.source
     where = dict(file=spine.origin.shown_as, line=spine.origin.line, definition=f"time spine '{spine.name}'")
     if not path.exists():
@@ -199,7 +213,9 @@ def _read_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, spine: TimeSpi
         ) from None
 
 
-def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, for_sql: str | None = None) -> None:
+def create_spine(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, for_sql: str | None = None, offline: OfflineStore | None = None
+) -> None:
     """The time spines the SQL reads: the daily ``pantry_time_spine(ds, <custom grains>)``,
     the user's (``time_spines:``) or Pantry's own (1990 to 2050), and the user's spines below a
     day (``pantry_time_spine_hour``), each read into memory once per connection."""
@@ -210,7 +226,7 @@ def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, for_sql: str 
     for fine in catalog.time_spines:
         table = f"{SPINE_TABLE}_{fine.grain}"
         if fine.grain != "day" and wanted(table):
-            _read_spine(con, catalog, fine, table, f'CAST("{fine.column}" AS TIMESTAMP) AS ds')
+            _read_spine(con, catalog, fine, table, f'CAST("{fine.column}" AS TIMESTAMP) AS ds', offline)
     if not wanted(SPINE_TABLE):
         return
     spine = catalog.daily_spine
@@ -221,7 +237,7 @@ def create_spine(con: duckdb.DuckDBPyConnection, catalog: Catalog, for_sql: str 
         )
         return
     columns = [f'CAST("{spine.column}" AS DATE) AS ds'] + [f'"{column}" AS "{name}"' for name, column in spine.custom]
-    _read_spine(con, catalog, spine, SPINE_TABLE, ", ".join(columns))
+    _read_spine(con, catalog, spine, SPINE_TABLE, ", ".join(columns), offline)
 
 
 def source_schema(con: duckdb.DuckDBPyConnection, model: SemanticModel) -> dict[str, str]:
@@ -295,7 +311,7 @@ def connect(
         config["temp_directory"] = str(spill_to)
     con = duckdb.connect(config=config)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
-    create_spine(con, catalog, for_sql)
+    create_spine(con, catalog, for_sql, offline)
     if models is None:
         models = list(catalog.semantic_models.values())
         if for_sql is not None:

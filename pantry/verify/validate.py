@@ -521,7 +521,7 @@ def validate(catalog: Catalog, *, check_sources: bool = True, offline: OfflineSt
     """Raise PantryErrors listing every problem; return the catalog when it is sound."""
     errors: list[PantryError] = []
     schemas: dict[str, dict[str, str] | None] = {}
-    con = connect(catalog, models=[]) if check_sources else None
+    con = connect(catalog, offline, models=[]) if check_sources else None
     for model in catalog.semantic_models.values():
         schema = None
         if con is not None:
