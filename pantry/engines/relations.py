@@ -81,8 +81,37 @@ def _in_source_order(table: exp.Table, dialect: str) -> exp.Expression:
     ).from_(table)
 
 
+def _ieee_division(node: exp.Expression) -> exp.Expression:
+    """``n / d`` with DuckDB's answer where ``d`` is 0: infinity of ``n``'s sign, or NaN for 0/0.
+
+    Why: PostgreSQL (and Spark under ANSI) stop the whole query on a division by zero, where
+    DuckDB and MetricFlow on DuckDB answer ``inf`` (a month-over-month growth from an empty
+    month). One definition answers the same on every engine. A divisor already guarded by
+    ``NULLIF(d, 0)`` (a ratio metric: null, as MetricFlow has it) is left alone."""
+    if not isinstance(node, exp.Div) or isinstance(node.expression, exp.Nullif):
+        return node
+    # a replaced node's children are not visited again: divisions inside it are done here
+    numerator, divisor = node.this.transform(_ieee_division), node.expression.transform(_ieee_division)
+    node = exp.Div(this=numerator, expression=divisor, typed=node.args.get("typed"), safe=node.args.get("safe"))
+
+    def special(text: str) -> exp.Expression:
+        return exp.cast(exp.Literal.string(text), "DOUBLE")
+
+    sign = (
+        exp.Case()
+        .when(exp.GT(this=numerator.copy(), expression=exp.Literal.number(0)), special("Infinity"))
+        .when(exp.LT(this=numerator.copy(), expression=exp.Literal.number(0)), special("-Infinity"))
+        .else_(special("NaN"))
+    )
+    return exp.Paren(
+        this=exp.Case().when(exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0)), sign).else_(node.copy())
+    )
+
+
 def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expression:
-    """``tree`` reading the engine's tables (a copy: the compiler's tree is untouched)."""
+    """``tree`` reading the engine's tables (a copy: the compiler's tree is untouched), its
+    divisions by zero answering as DuckDB's do (``_ieee_division``)."""
+    tree = tree.transform(_ieee_division)
     models = catalog.semantic_models
     spine: exp.Expression | None = None
     ordered = any(c.name == ROW_COLUMN for c in tree.find_all(exp.Column))
