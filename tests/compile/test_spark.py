@@ -50,7 +50,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a SparkSe
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.warehouse.dir", str(warehouse / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+        .config(  # C1 only and the serial GC: a short local run spent half its CPU compiling with C2
+            "spark.driver.extraJavaOptions",
+            f"-Dderby.system.home={warehouse} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        )
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
