@@ -285,16 +285,17 @@ def test_metric_partitions_are_computed_and_kept_in_postgresql(
         "alerts": SlackAlerts(home=str(pg.home)),
     }
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
-    for run in range(2):  # the second run replaces the same days with the same rows
+    for run in range(2):  # the second run (one metric) replaces the same days with the same rows
         with dg.instance_for_test() as instance:
-            assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
+            chosen = assets if run == 0 else assets[:1]
+            assert dg.materialize(chosen, instance=instance, resources=resources, tags=tags).success
         for name in names:
             stored = pg.metric_days(name)
             assert sorted(set(stored["metric_time__day"])) == [date(2013, 6, d) for d in range(1, 6)], (run, name)
             _same(duck.compute_metric_days(name, start, end), stored, f"{name}, run {run}")
     with _admin(postgres) as con, con.cursor() as cur:
         cur.execute("SELECT count(*) FROM pantry_metrics.pantry_materializations")
-        assert cur.fetchone()[0] == 2 * len(names)
+        assert cur.fetchone()[0] == len(names) + 1
     before = pg.metric_days("flights")
     broken = pa.Table.from_pandas(before.head(1), preserve_index=False)  # the stored columns, and then
     broken = broken.set_column(0, "metric_time__day", pa.array(["not a date"]))  # COPY fails after the DELETE
