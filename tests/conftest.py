@@ -558,9 +558,17 @@ class Server:
         from pantry.api.http import create_app
 
         self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(store, api_keys=api_keys), host="127.0.0.1", port=self.port, log_level="error")
-        )
+        # one query worker unless the test sets its own: each is a process importing Pantry
+        # (a second CPU-second per server, 30 servers a run); the pool's two-worker behaviour
+        # has tests of its own (test_query_pool.py, test_hostile_client.py)
+        own = os.environ.get("PANTRY_QUERY_WORKERS")
+        os.environ.setdefault("PANTRY_QUERY_WORKERS", "1")
+        try:
+            app = create_app(store, api_keys=api_keys)
+        finally:
+            if own is None:
+                os.environ.pop("PANTRY_QUERY_WORKERS", None)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> object:

@@ -202,19 +202,21 @@ def check(batch: Batch, schema: dict[str, str], required: set[str], event_time: 
         for i in batch.present(column):
             refused.setdefault(i, f"unknown column '{column}' (the model's source has {', '.join(schema)})")
     latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=max_event_skew())
-    con = scratch()
+    con = scratch()  # in UTC (a time without an offset is UTC, whatever the machine's zone): scratch.py
     try:
-        con.execute("SET TimeZone = 'UTC'")  # a time without an offset is UTC, whatever the machine's zone
         data = batch.chosen({lower[c]: c for c in schema if c in lower})
         con.register("pushed", data)
-        selects, checks = [], []
-        for column, kind in schema.items():
+        # each value is cast once, in an inner SELECT (``__t<n>``); the checks and the output
+        # read the cast there: a timestamp's parse was repeated by every check that named it
+        selects, checks, casts = [], [], ["__i"]
+        for n, (column, kind) in enumerate(schema.items()):
             if column not in lower:
                 selects.append(f'CAST(NULL AS {kind}) AS "{column}"')
                 if column in required:
                     checks.append(f"'column ''{column}'' is missing'")
                 continue
-            typed = _typed(column, kind, batch.text(lower[column]))
+            casts += [f'"{column}"', f"{_typed(column, kind, batch.text(lower[column]))} AS __t{n}"]
+            typed = f"__t{n}"
             selects.append(f'{typed} AS "{column}"')
             checks.append(
                 f"""CASE WHEN "{column}" IS NOT NULL AND {typed} IS NULL """
@@ -225,16 +227,21 @@ def check(batch: Batch, schema: dict[str, str], required: set[str], event_time: 
                 checks.append(f"""CASE WHEN "{column}" IS NULL THEN 'column ''{column}'' has no value' END""")
         reason = f"COALESCE({', '.join(checks)})" if checks else "NULL"
         typed_rows = con.sql(
-            f"SELECT __i, {reason} AS __reason, {', '.join(selects)} FROM pushed ORDER BY __i"
+            f"SELECT __i, {reason} AS __reason, {', '.join(selects)} FROM (SELECT {', '.join(casts)} FROM pushed) "
+            "ORDER BY __i"
         ).to_arrow_table()
     finally:
         con.close()
-    reasons = typed_rows.column("__reason").to_pylist()
-    for i, why in enumerate(reasons):
-        if why is not None:
+    reasons = typed_rows.column("__reason")
+    if reasons.null_count < len(reasons):  # some row refused: only those are read into Python
+        at = pc.indices_nonzero(pc.is_valid(reasons))
+        for i, why in zip(at.to_pylist(), pc.take(reasons, at).to_pylist()):
             refused.setdefault(i, why)
-    keep = pa.array([i not in refused for i in range(typed_rows.num_rows)])
-    table = typed_rows.filter(keep).drop(["__i", "__reason"])
+    table = typed_rows.drop(["__i", "__reason"])
+    if refused:
+        keep = np.ones(typed_rows.num_rows, dtype=bool)
+        keep[[i for i in refused if i < len(keep)]] = False
+        table = table.filter(pa.array(keep))
     return Checked(table, sorted(refused.items()))
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import duckdb
 
-_SCRATCH = duckdb.connect()
+# One thread: a batch is a thousand rows, where DuckDB's parallel scheduling cost more than
+# it saved (a stream drain ran 30% faster). UTC for every cursor: a pushed time without an
+# offset is UTC whatever the machine's zone, set once here rather than on every batch.
+_SCRATCH = duckdb.connect(config={"threads": 1})
+_SCRATCH.execute("SET GLOBAL TimeZone = 'UTC'")
 
 
 def scratch() -> duckdb.DuckDBPyConnection:
