@@ -399,8 +399,41 @@ class Store:
 
     def serve_pushed(self, result: Any) -> None:
         """A push's durable rows (``push(..., serve=False)``) into the online tiles."""
-        if result.batch is not None:
-            self._serve_pushed(result.model, result.rows, result.batch)
+        self.serve_events(result, self.pushed_events(result))
+
+    def pushed_events(self, result: Any) -> list[tuple[str, Any, dict[str, list[list[str]]]]]:
+        """A push's durable rows as each streaming view's tile events (nothing written yet):
+        ``serve_events`` applies them. Why two steps: a stream consumer computes one batch's
+        events (DuckDB) while Redis applies the batch before."""
+        from pantry.features.stream_events import batch_events
+
+        if result.batch is None:
+            return []
+        semantic = self.definitions.semantic_models[result.model]
+        prepared = []
+        for view in self._streaming_views(result.model):
+            plan, scripts = self._stream(view)
+            prepared.append((view, scripts, batch_events(plan, scripts.layout, semantic, result.rows, result.batch)))
+        return prepared
+
+    def serve_events(self, result: Any, prepared: list[tuple[str, Any, dict[str, list[list[str]]]]]) -> None:
+        """Apply what ``pushed_events`` made of ``result``.
+
+        Each event counts once (the tiles remember event ids), so a failure here is mended by
+        pushing the same rows again, or by a stream redelivering them."""
+        for view, scripts, events in prepared:
+            try:
+                self.online.apply_events(
+                    scripts, events, doing=f"the online update of streaming view '{view}'", view=view
+                )
+            except PantryError as err:
+                raise PantryError(
+                    f"{len(result.rows)} rows of '{result.model}' are stored, but streaming view '{view}' was not "
+                    f"updated online: {err.message}",
+                    field="online",
+                    hint="push the same rows again once Redis answers (each event counts once), "
+                    f"or run 'pantry push-online {view} <today>' to replay the window",
+                ) from None
 
     def _streaming_views(self, model: str | None = None) -> list[str]:
         """Streaming views served online, those reading ``model`` when it is given."""
@@ -436,30 +469,6 @@ class Store:
                 con.close()
             cache[view] = (plan, StreamScripts(layout_for(plan, kinds)))
         return cache[view]
-
-    def _serve_pushed(self, model: str, rows: pa.Table, batch: str) -> None:
-        """A durable batch into the online tiles of every streaming view that reads its model.
-
-        Each event counts once (the tiles remember event ids), so a failure here is mended by
-        pushing the same rows again, or by a stream redelivering them."""
-        from pantry.features.stream_events import batch_events
-
-        semantic = self.definitions.semantic_models[model]
-        for view in self._streaming_views(model):
-            plan, scripts = self._stream(view)
-            events = batch_events(plan, scripts.layout, semantic, rows, batch)
-            try:
-                self.online.apply_events(
-                    scripts, events, doing=f"the online update of streaming view '{view}'", view=view
-                )
-            except PantryError as err:
-                raise PantryError(
-                    f"{len(rows)} rows of '{model}' are stored, but streaming view '{view}' was not updated online: "
-                    f"{err.message}",
-                    field="online",
-                    hint="push the same rows again once Redis answers (each event counts once), "
-                    f"or run 'pantry push-online {view} <today>' to replay the window",
-                ) from None
 
     def sync_stream(self, view: str, at: datetime | None = None) -> int:
         """Replay the rows of a streaming view's window (up to ``at``, default now) into its

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from pantry.ingest.rows import max_field_bytes
 
 GROUP = "pantry"
 DEFAULT_MAX_DELIVERIES = 5
+IN_FLIGHT = 2  # durable batches being turned into tile events or applied, not yet acknowledged
 CLAIM_EVERY_S = 1.0  # while batches are being served, how often a consumer claims stopped ones' entries
 PREVIEW_CHARS = 1_000  # a dead letter keeps this much of each value, not a 100 MB field
 
@@ -168,8 +170,9 @@ class StreamConsumer:
         )
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled
-        self._serving: ThreadPoolExecutor | None = None  # applies a batch's tiles beside the next batch
-        self._inflight: tuple[str, list[Any], Future] | None = None  # durable, being served, not acknowledged
+        self._preparing: ThreadPoolExecutor | None = None  # a durable batch's tile events (DuckDB)
+        self._serving: ThreadPoolExecutor | None = None  # applies them in Redis, batch after batch
+        self._inflight: deque[tuple[str, list[Any], Future]] = deque()  # durable, being served, not acknowledged
         self._claimed_at = 0.0  # time.monotonic() of the last claim round
         for model in models:
             try:  # from the start of the stream: entries added before the first consumer count
@@ -221,37 +224,50 @@ class StreamConsumer:
                 except UnicodeDecodeError as err:
                     self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
         results = self._store(model, ids, rows, dict(entries))
-        self.flush()  # the batch before: served and acknowledged before this one is served
         ids = [e[0] for e in entries]
-        if not results:  # nothing for the online tiles: acknowledged now
+        if not results:  # nothing for the online tiles: acknowledged once those before it are
+            self.flush()
             self._ack(model, ids)
             return
-        if self._serving is None:
+        while len(self._inflight) >= IN_FLIGHT:  # the oldest batch: served and acknowledged first
+            self._settle()
+        if self._serving is None or self._preparing is None:
+            self._preparing = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-events")
             self._serving = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-serve")
-        self._inflight = (model, ids, self._serving.submit(lambda: [self.store.serve_pushed(r) for r in results]))
+        store = self.store
+        prepared = self._preparing.submit(lambda: [(r, store.pushed_events(r)) for r in results])
+        # one serving thread: batches reach Redis in the order they were read
+        served = self._serving.submit(lambda: [store.serve_events(r, events) for r, events in prepared.result()])
+        self._inflight.append((model, ids, served))
+
+    def _settle(self) -> None:
+        """Wait for the oldest batch in flight to be served, then acknowledge it; an error
+        serving it is raised here and the batch stays pending."""
+        model, ids, serve = self._inflight[0]
+        serve.result()
+        self._inflight.popleft()
+        self._ack(model, ids)
 
     def _ack(self, model: str, ids: list[Any]) -> None:
         self.client.xack(stream_key(model), GROUP, *ids)
         self.counts.acked += len(ids)
 
     def flush(self) -> None:
-        """Wait for the batch whose tiles are being applied, then acknowledge it. An error
-        applying them is raised here, and the batch stays pending (each event counts once, so
-        a redelivery applies it again)."""
-        if self._inflight is not None:
-            model, ids, serve = self._inflight
-            serve.result()
-            self._inflight = None
-            self._ack(model, ids)
+        """Wait for every batch whose tiles are being applied, acknowledging each in turn. An
+        error applying them is raised here, and that batch stays pending (each event counts
+        once, so a redelivery applies it again)."""
+        while self._inflight:
+            self._settle()
 
     def close(self) -> None:
         """Acknowledge what is served, and stop the serving thread."""
         try:
             self.flush()
         finally:
-            if self._serving is not None:
-                self._serving.shutdown(wait=True)
-                self._serving = None
+            for pool in (self._preparing, self._serving):
+                if pool is not None:
+                    pool.shutdown(wait=True)
+            self._preparing = self._serving = None
 
     def _store(
         self, model: str, ids: list[Any], rows: pa.Table | list[dict[str, str]], raw: dict[Any, dict[Any, Any]]
@@ -340,10 +356,11 @@ class StreamConsumer:
                         break
                     time.sleep(0.01)
         except BaseException:  # failing or stopped: what is not acknowledged stays pending
-            if self._serving is not None:
-                self._serving.shutdown(wait=True, cancel_futures=True)
-                self._serving = None
-            self._inflight = None
+            for pool in (self._preparing, self._serving):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            self._preparing = self._serving = None
+            self._inflight.clear()
             raise
         self.close()
         return self.counts
