@@ -2,9 +2,9 @@
 
 Why this shape (Feast's offline stores, MetricFlow's SQL client): the compiler already
 renders any dialect, so an engine only runs text and answers Arrow, the one format every
-ADBC driver, DuckDB and pandas share without a copy per value. Writes (a day of a
-partition is here; an entity frame for a training read is the next step of issue 28) join
-this class when they are built, not before.
+ADBC driver, DuckDB and pandas share without a copy per value. Beside that: upload an
+entity frame for one statement (``run_with``), replace days of a partition atomically
+(``replace_days``, ``replace_days_from``), read them back, list what is materialized.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Engine(ABC):
     @abstractmethod
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         """Stored days of ``schema.table`` (all, or ``start..end``)."""
+
+    @abstractmethod
+    def materialized(self, schema: str, asset: str) -> list[date]:
+        """The days of ``asset`` written to ``schema`` (its log of writes), oldest first."""
 
     @abstractmethod
     def close(self) -> None:

@@ -274,6 +274,19 @@ class PostgresEngine(Engine):
         where = f" WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
         return self.run(f"SELECT * FROM {_name(schema)}.{_name(table)}{where} ORDER BY {_name(day)}")
 
+    def materialized(self, schema: str, asset: str) -> list[date]:
+        log = f"{_name(schema)}.pantry_materializations"
+        found = self.run(f"SELECT to_regclass({_text(log)}) IS NOT NULL AS found")
+        if not found.column(0)[0].as_py():
+            return []  # nothing written to this schema yet
+        days = self.run(
+            f"""SELECT DISTINCT CAST(g.d AS DATE) AS day
+            FROM {log} AS m, generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
+            WHERE m.asset = {_text(asset)}
+            ORDER BY day"""
+        )
+        return [d.as_py() for d in days.column(0)]
+
     def close(self) -> None:
         if self._connection is not None:
             try:

@@ -72,16 +72,7 @@ def stored(engine: Engine, plan: ViewPlan) -> bool:
 
 def materialized_days(engine: Engine, plan: ViewPlan) -> list[date]:
     """The view's materialized partitions, oldest first, from the engine's log of writes."""
-    if not stored(engine, plan):
-        return []
-    days = engine.run(
-        f"""SELECT DISTINCT CAST(g.d AS DATE) AS day
-        FROM {q(VIEWS_SCHEMA)}.{LOG} AS m,
-             generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
-        WHERE m.asset = {text(asset(plan))}
-        ORDER BY day"""
-    )
-    return [d.as_py() for d in days.column(0)]
+    return engine.materialized(VIEWS_SCHEMA, asset(plan))
 
 
 def stamps_sql(days: list[date]) -> str:

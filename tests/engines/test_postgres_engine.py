@@ -296,6 +296,10 @@ def test_metric_partitions_are_computed_and_kept_in_postgresql(
     with _admin(postgres) as con, con.cursor() as cur:
         cur.execute("SELECT count(*) FROM pantry_metrics.pantry_materializations")
         assert cur.fetchone()[0] == len(names) + 1
+    days = [date(2013, 6, d) for d in range(1, 6)]
+    assert all(pg.engine.materialized("pantry_metrics", f"metrics/{n}") == days for n in names)  # type: ignore[union-attr]
+    assert pg.engine.materialized("pantry_metrics", "metrics/not_a_metric") == []  # type: ignore[union-attr]
+    assert pg.engine.materialized("pantry_nothing_here", "metrics/flights") == []  # type: ignore[union-attr]
     before = pg.metric_days("flights")
     broken = pa.Table.from_pandas(before.head(1), preserve_index=False)  # the stored columns, and then
     broken = broken.set_column(0, "metric_time__day", pa.array(["not a date"]))  # COPY fails after the DELETE
