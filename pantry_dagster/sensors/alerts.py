@@ -65,8 +65,11 @@ def build_alert_sensors(freshness_checks: Sequence[dg.AssetChecksDefinition]) ->
             f"{delivery.failed_to_send} waiting for Slack"
         )
 
-    @dg.run_failure_sensor(
-        name="run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False
+    @dg.run_failure_sensor(  # ticks as the other alert sensors do (Dagster's default is every 30 s)
+        name="run_failure_alert",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        monitor_all_code_locations=False,
+        minimum_interval_seconds=sensor_seconds(),
     )
     def run_failure_alert(context: dg.RunFailureSensorContext, alerts: SlackAlerts) -> None:
         run = context.dagster_run
