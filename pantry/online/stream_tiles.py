@@ -58,6 +58,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -467,6 +468,35 @@ class StreamScripts:
         client.script_load(self.read)
 
 
+def _send_packed(client: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """A pipeline of ``commands`` on one connection of ``client``'s pool, each packed by
+    hiredis directly (every argument here is text or a number). Why not redis-py's pipeline:
+    it inspects each argument in Python first, 9,000 of them a thousand events, which was a
+    fifth of applying them. An error reply is raised once every reply is read; a connection
+    whose replies could not all be read is dropped, never reused half-read."""
+    import hiredis
+
+    connection = client.connection_pool.get_connection()
+    read = False
+    try:
+        connection.send_packed_command([b"".join(hiredis.pack_command(c) for c in commands)])
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except redis.exceptions.ResponseError as err:
+                replies.append(err)
+        read = True
+    finally:
+        if not read:
+            connection.disconnect()
+        client.connection_pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+    return replies
+
+
 def apply_events(
     client: redis.Redis,
     scripts: StreamScripts,
@@ -487,7 +517,8 @@ def apply_events(
             for start in range(0, len(rows), per_call):  # a burst of one entity: several groups, in order
                 chunk = rows[start : start + per_call]
                 keys += [entity_key(view, key), seen_key(view, key)]
-                args += [len(chunk)] + [v for row in chunk for v in row]
+                args.append(len(chunk))
+                args.extend(chain.from_iterable(chunk))
                 count += len(chunk)
                 if count >= per_call:
                     out.append((keys, args))
@@ -499,7 +530,10 @@ def apply_events(
     batches = calls()
 
     def send() -> None:
-        pipe = client.pipeline(transaction=False)
+        if type(client) is redis.Redis:
+            _send_packed(client, [("EVALSHA", scripts.write_sha, len(k), *k, len(k) // 2, *a) for k, a in batches])
+            return
+        pipe = client.pipeline(transaction=False)  # a cluster: redis-py routes each call by its keys
         for keys, args in batches:
             pipe.evalsha(scripts.write_sha, len(keys), *keys, len(keys) // 2, *args)
         pipe.execute()
