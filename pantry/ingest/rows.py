@@ -2,7 +2,9 @@
 
 Why DuckDB does the checking: the source's column types are DuckDB types, and TRY_CAST
 says exactly which value does not fit which column, for a million rows as for one. A bad
-row is refused with its reason; the good rows of the same batch are kept.
+row is refused with its reason; the good rows of the same batch are kept. A batch whose
+every value is in a plain form (``_PLAIN``: what a stream sends) is cast by pyarrow to the
+same table instead, without a query; anything else, and every refusal, is DuckDB's.
 
 Why stricter than a cast: a cast alone stores ``1.5`` in an integer key as ``2``, ``"nan"``
 as a NaN that makes every sum it meets null, ``+05:00`` as if it were UTC, and a list as
