@@ -276,6 +276,7 @@ class Store:
         Without ``entity_df``, returns one row per entity present at every materialized stamp
         between ``start_time`` and ``end_time``.
         """
+        from pantry.features import in_engine
         from pantry.features.reads import (
             TIMESTAMP,
             present_entities,
@@ -302,9 +303,7 @@ class Store:
 
         try:
             if engine is not None:
-                from pantry.features import in_engine
-
-                days = {name: in_engine.materialized_days(engine, plan) for name, (plan, _) in plans.items()}
+                days = {name: in_engine.materialized_days(engine, name) for name in plans}
             else:
                 days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
             if entity_df is None:
@@ -355,12 +354,13 @@ class Store:
                 keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
                 if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
                     values = read_stream_view(source_for(plan), plan, keys, stamps, names)
-                elif engine is not None:  # the view's partitions are the engine's: joined there
-                    values = in_engine.read_view(engine, plan, keys, stamps, names)
                 else:
                     if not days[name]:
                         warn_unmaterialized(name)
-                    values = read_view(con, plan, keys, stamps, names, bool(days[name]))
+                    if engine is not None:  # the view's partitions are the engine's tables: joined there
+                        values = in_engine.read_view(engine, plan, keys, stamps, names, bool(days[name]))
+                    else:
+                        values = read_view(con, plan, keys, stamps, names, bool(days[name]))
                 for feature in names:
                     out[f"{name}__{feature}" if full_feature_names else feature] = values[feature].values
             return out
@@ -565,11 +565,10 @@ class Store:
 
     def materialized_partitions(self, view: str) -> list[date]:
         """The days of ``view`` that are materialized, oldest first (in the engine, when one is set)."""
-        if self.engine is not None and view in self.definitions.views:
-            from pantry.compile.view_plan import plan_view
+        if self.engine is not None:
             from pantry.features.in_engine import materialized_days
 
-            return materialized_days(self.engine, plan_view(self.definitions, self.definitions.views[view]))
+            return materialized_days(self.engine, view)
         con, attached = self._offline_reader(views=[view])
         try:
             return self.offline.materialized_days(con, view) if attached else []

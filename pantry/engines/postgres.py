@@ -19,9 +19,9 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
 
 from pantry.engines.base import Engine
+from pantry.engines.names import literal, quoted
 from pantry.engines.url import masked
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
 
@@ -30,16 +30,6 @@ ATTEMPTS = 3  # a server that does not answer: tried this often, a second apart 
 _TIMEOUT = "57014"  # query_canceled: statement_timeout
 _MISSING_TABLE, _MISSING_COLUMN, _NO_PRIVILEGE = "42P01", "42703", "42501"
 _LOGIN = ("28P01", "28000", "3D000")  # wrong password, no such role, no such database
-
-
-def _name(name: str) -> str:
-    """An identifier (a schema, a metric's or a view's table, a column) quoted by sqlglot: a name
-    from a definition never reaches the SQL as text."""
-    return exp.to_identifier(name, quoted=True).sql("postgres")
-
-
-def _text(value: str) -> str:
-    return exp.Literal.string(value).sql("postgres")
 
 
 def _sqlstate(err: Exception) -> str:
@@ -176,7 +166,7 @@ class PostgresEngine(Engine):
         con = self._connect(read_only=False)
         try:
             with con.cursor() as cur:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
                 yield cur
             con.commit()
         except adbc_driver_manager.Error as err:
@@ -195,15 +185,15 @@ class PostgresEngine(Engine):
     @staticmethod
     def _replace(cur: Any, schema: str, table: str, day: str, start: date, end: date, asset: str) -> int:
         """Count what the caller wrote for ``start..end``, and log the write beside the table."""
-        target = f"{_name(schema)}.{_name(table)}"
-        cur.execute(f"SELECT count(*) FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+        target = f"{quoted(schema)}.{quoted(table)}"
+        cur.execute(f"SELECT count(*) FROM {target} WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
         written = int(cur.fetchone()[0])
-        log = f"{_name(schema)}.pantry_materializations"
+        log = f"{quoted(schema)}.pantry_materializations"
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {log} (asset text, partition_start date, partition_end date, rows bigint, "
             "materialized_at timestamptz)"
         )
-        cur.execute(f"INSERT INTO {log} VALUES ({_text(asset)}, DATE '{start}', DATE '{end}', {written}, now())")
+        cur.execute(f"INSERT INTO {log} VALUES ({literal(asset)}, DATE '{start}', DATE '{end}', {written}, now())")
         return written
 
     def replace_days(
@@ -211,7 +201,7 @@ class PostgresEngine(Engine):
     ) -> int:
         """The table made from ``rows``' columns if new and compared if not, the days replaced
         by ``rows`` (ADBC's COPY), logged: one transaction."""
-        target = f"{_name(schema)}.{_name(table)}"
+        target = f"{quoted(schema)}.{quoted(table)}"
         with self._writing(schema, table, asset, start, end) as cur:
             cur.adbc_ingest(table, rows.slice(0, 0), mode="create_append", db_schema_name=schema)
             cur.execute(f"SELECT * FROM {target} LIMIT 0")
@@ -224,7 +214,7 @@ class PostgresEngine(Engine):
                     field="dimensions",
                     hint=f"the definition changed shape; DROP TABLE {target} and backfill",
                 )
-            cur.execute(f"DELETE FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+            cur.execute(f"DELETE FROM {target} WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
             if rows.num_rows:
                 cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
             return self._replace(cur, schema, table, day, start, end, asset)
@@ -235,19 +225,19 @@ class PostgresEngine(Engine):
         """As ``replace_days``, each day's rows made by an ``INSERT ... SELECT`` in the server."""
         if not selects:
             return 0
-        target = f"{_name(schema)}.{_name(table)}"
+        target = f"{quoted(schema)}.{quoted(table)}"
         start, end = min(selects), max(selects)
         with self._writing(schema, table, asset, start, end) as cur:
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS {_name(day)}, q.* "
+                f"CREATE TABLE IF NOT EXISTS {target} AS SELECT DATE '{start}' AS {quoted(day)}, q.* "
                 f"FROM ({selects[start]}) AS q WITH NO DATA"
             )
             if index:  # a training read looks rows up by key and stamp: without it, a hash of the whole table
-                columns = ", ".join(_name(c) for c in index)
-                cur.execute(f"CREATE INDEX IF NOT EXISTS {_name(table + '__lookup')} ON {target} ({columns})")
-            cur.execute(f"DELETE FROM {target} WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
+                columns = ", ".join(quoted(c) for c in index)
+                cur.execute(f"CREATE INDEX IF NOT EXISTS {quoted(table + '__lookup')} ON {target} ({columns})")
+            cur.execute(f"DELETE FROM {target} WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'")
             for each, sql in sorted(selects.items()):
-                cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS {_name(day)}, q.* FROM ({sql}) AS q")
+                cur.execute(f"INSERT INTO {target} SELECT DATE '{each}' AS {quoted(day)}, q.* FROM ({sql}) AS q")
             return self._replace(cur, schema, table, day, start, end, asset)
 
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
@@ -271,18 +261,18 @@ class PostgresEngine(Engine):
             con.close()
 
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
-        where = f" WHERE {_name(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
-        return self.run(f"SELECT * FROM {_name(schema)}.{_name(table)}{where} ORDER BY {_name(day)}")
+        where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
+        return self.run(f"SELECT * FROM {quoted(schema)}.{quoted(table)}{where} ORDER BY {quoted(day)}")
 
     def materialized(self, schema: str, asset: str) -> list[date]:
-        log = f"{_name(schema)}.pantry_materializations"
-        found = self.run(f"SELECT to_regclass({_text(log)}) IS NOT NULL AS found")
+        log = f"{quoted(schema)}.pantry_materializations"
+        found = self.run(f"SELECT to_regclass({literal(log)}) IS NOT NULL AS found")
         if not found.column(0)[0].as_py():
             return []  # nothing written to this schema yet
         days = self.run(
             f"""SELECT DISTINCT CAST(g.d AS DATE) AS day
             FROM {log} AS m, generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
-            WHERE m.asset = {_text(asset)}
+            WHERE m.asset = {literal(asset)}
             ORDER BY day"""
         )
         return [d.as_py() for d in days.column(0)]

@@ -54,12 +54,9 @@ class EngineWarehouse:
         distinct ``columns`` (DuckDB SQL over the spine's own columns, rendered for the engine),
         read whole: a calendar is thousands of rows, and the checks' DuckDB needs its days."""
         model = SemanticModel(spine.name, spine.source, (), (), (), spine.origin)
-        table = relation(model).sql(self.engine.dialect)
-        select = sqlglot.transpile(f"SELECT DISTINCT {columns} FROM __spine", read="duckdb", write=self.engine.dialect)[
-            0
-        ]
+        select = sqlglot.parse_one(f"SELECT DISTINCT {columns}", read="duckdb").from_(relation(model))
         try:
-            return self.engine.run(select.replace("__spine", table, 1))
+            return self.engine.run(select.sql(self.engine.dialect))
         except PantryError as err:
             raise spine.origin.error(
                 f"time spine table '{spine.source}' cannot be read: {err.message}",

@@ -17,12 +17,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlglot import exp
 
 from pantry.compile.render import checked_text
 from pantry.compile.view_plan import ViewPlan, stamp_of
 from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
+from pantry.engines.names import literal, quoted
 from pantry.engines.relations import for_engine
 from pantry.features.portable import dialect_tree
 from pantry.features.reads import TIMESTAMP, query_frame
@@ -33,8 +33,9 @@ DAY = "__day"
 LOG = "pantry_materializations"  # the engine's log of writes, beside the tables
 
 
-def asset(plan: ViewPlan) -> str:
-    return f"views/{plan.view.name}"
+def asset(view: str) -> str:
+    """A view's name in the engine's log of writes."""
+    return f"views/{view}"
 
 
 def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: date, end: date) -> int:
@@ -43,36 +44,17 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     selects = {d: checked_text(for_engine(dialect_tree(plan, d, dialect), catalog, dialect), dialect) for d in days}
     return engine.replace_days_from(
-        VIEWS_SCHEMA, plan.view.name, DAY, selects, asset(plan), index=(plan.key, TIMESTAMP)
+        VIEWS_SCHEMA, plan.view.name, DAY, selects, asset(plan.view.name), index=(plan.key, TIMESTAMP)
     )
-
-
-def q(name: str) -> str:
-    """An identifier quoted by sqlglot: a view's or a feature's name never reaches SQL as text."""
-    return exp.to_identifier(name, quoted=True).sql("postgres")
-
-
-def text(value: str) -> str:
-    """A string literal rendered by sqlglot."""
-    return exp.Literal.string(value).sql("postgres")
 
 
 def table_of(plan: ViewPlan) -> str:
-    return f"{q(VIEWS_SCHEMA)}.{q(plan.view.name)}"
+    return f"{quoted(VIEWS_SCHEMA)}.{quoted(plan.view.name)}"
 
 
-def stored(engine: Engine, plan: ViewPlan) -> bool:
-    """Whether the view's table and the log of writes exist (neither does before the first run)."""
-    found = engine.run(
-        f"SELECT to_regclass({text(table_of(plan))}) IS NOT NULL "
-        f"AND to_regclass({text(f'{q(VIEWS_SCHEMA)}.{LOG}')}) IS NOT NULL AS found"
-    )
-    return bool(found.column(0)[0].as_py())
-
-
-def materialized_days(engine: Engine, plan: ViewPlan) -> list[date]:
+def materialized_days(engine: Engine, view: str) -> list[date]:
     """The view's materialized partitions, oldest first, from the engine's log of writes."""
-    return engine.materialized(VIEWS_SCHEMA, asset(plan))
+    return engine.materialized(VIEWS_SCHEMA, asset(view))
 
 
 def stamps_sql(days: list[date]) -> str:
@@ -87,34 +69,36 @@ def present_entities(engine: Engine, plan: ViewPlan, stamps: list[datetime]) -> 
         return pd.DataFrame({"__key": [], TIMESTAMP: []})
     days = [s.date() - timedelta(days=1) for s in stamps]
     return engine.run(  # as the embedded spine: Arrow's own pandas types, not arrow_frame's nullable ones
-        f"SELECT {q(plan.key)} AS __key, {TIMESTAMP} FROM {table_of(plan)} "
+        f"SELECT {quoted(plan.key)} AS __key, {TIMESTAMP} FROM {table_of(plan)} "
         f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) ORDER BY {TIMESTAMP}, 1"
     ).to_pandas()
 
 
-def read_view(engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str]) -> pd.DataFrame:
-    """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order."""
-    rows = query_frame(plan, keys, timestamps)
-    quoted = [q(n) for n in names]
-    if not stored(engine, plan):
+def read_view(
+    engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str], materialized: bool
+) -> pd.DataFrame:
+    """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order;
+    all null when nothing of the view is ``materialized`` (its table is not there yet)."""
+    if not materialized:
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
+    rows = query_frame(plan, keys, timestamps)
     ttl = plan.view.ttl
     fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
-    name = exp.Literal.string(asset(plan)).sql("postgres")
+    name = literal(asset(plan.view.name))
     sql = f"""
     WITH days AS MATERIALIZED (
         SELECT DISTINCT CAST(CAST(d AS DATE) + 1 AS TIMESTAMP) AS __stamp
-        FROM {q(VIEWS_SCHEMA)}.{LOG} AS m,
+        FROM {quoted(VIEWS_SCHEMA)}.{LOG} AS m,
              generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
         WHERE m.asset = {name}
     ), located AS (
         SELECT q.__qid, q.__key, q.__ts, (SELECT MAX(__stamp) FROM days WHERE __stamp <= q.__ts) AS __stamp
         FROM __pantry_q AS q
     )
-    SELECT {", ".join(f"v.{c}" for c in quoted)}
+    SELECT {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
     LEFT JOIN {table_of(plan)} AS v
-      ON v.{q(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
+      ON v.{quoted(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
     ORDER BY l.__qid
     """
     return arrow_frame(engine.run_with("__pantry_q", rows, sql))
