@@ -23,9 +23,10 @@ import pandas as pd
 from pantry.compile.view_plan import ViewPlan
 from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
-from pantry.features.in_engine import VIEWS_SCHEMA, q, stamps_sql, table_of, text
+from pantry.engines.names import literal, quoted
+from pantry.features.in_engine import VIEWS_SCHEMA, stamps_sql, table_of
 from pantry.features.reads import TIMESTAMP
-from pantry.features.stamp_stats import StampSummary
+from pantry.features.stamp_stats import StampSummary, per_partition
 from pantry.features.window_figures import HASH_SPACE
 
 NUMERIC = ("smallint", "integer", "bigint", "real", "double precision", "numeric")
@@ -34,7 +35,7 @@ NUMERIC = ("smallint", "integer", "bigint", "real", "double precision", "numeric
 def _types(engine: Engine, plan: ViewPlan) -> dict[str, str]:
     found = engine.run(
         "SELECT column_name, data_type FROM information_schema.columns "
-        f"WHERE table_schema = {text(VIEWS_SCHEMA)} AND table_name = {text(plan.view.name)}"
+        f"WHERE table_schema = {literal(VIEWS_SCHEMA)} AND table_name = {literal(plan.view.name)}"
     )
     return dict(zip(found.column(0).to_pylist(), found.column(1).to_pylist()))
 
@@ -45,7 +46,7 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
     aggregates = ["COUNT(*) AS __rows"]
     numeric = {}
     for i, name in enumerate(names):
-        c = q(name)
+        c = quoted(name)
         kind = types.get(name, "")
         numeric[name] = kind in NUMERIC or kind == "boolean"
         v = f"CAST(CAST({c} AS INTEGER) AS DOUBLE PRECISION)" if kind == "boolean" else f"CAST({c} AS DOUBLE PRECISION)"
@@ -81,7 +82,7 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
 def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
     """The drift panel's cutoff: about ``sample_rows`` of the entities present at the stamps."""
     found = engine.run(
-        f"SELECT COUNT(DISTINCT {q(plan.key)}) FROM {table_of(plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
+        f"SELECT COUNT(DISTINCT {quoted(plan.key)}) FROM {table_of(plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
     )
     keys = int(found.column(0)[0].as_py() or 0)
     return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
@@ -90,21 +91,18 @@ def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: in
 def _samples(engine: Engine, plan: ViewPlan, days: list[date], names: list[str], cut: int) -> dict[date, pd.DataFrame]:
     """Each day's panel: the present entities whose key hashes below ``cut``, values only."""
     panel = (
-        "" if cut >= HASH_SPACE else f" AND (hashtext(CAST({q(plan.key)} AS TEXT)) & 2147483647) % {HASH_SPACE} < {cut}"
+        ""
+        if cut >= HASH_SPACE
+        else f" AND (hashtext(CAST({quoted(plan.key)} AS TEXT)) & 2147483647) % {HASH_SPACE} < {cut}"
     )
     values = arrow_frame(
         engine.run(
-            f"SELECT {TIMESTAMP} AS __stamp, {', '.join(q(n) for n in names)} FROM {table_of(plan)} "
-            f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}){panel} ORDER BY {TIMESTAMP}, {q(plan.key)}"
+            f"SELECT {TIMESTAMP} AS __stamp, {', '.join(quoted(n) for n in names)} FROM {table_of(plan)} "
+            f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}){panel} ORDER BY {TIMESTAMP}, {quoted(plan.key)}"
         )
     )
     stamps = pd.to_datetime(values["__stamp"]).dt.date if len(values) else pd.Series([], dtype=object)
-    by_stamp = {d: f for d, f in values.groupby(stamps)} if len(values) else {}
-    empty = values[names].iloc[0:0]
-    return {
-        d: by_stamp[d + timedelta(days=1)][names].reset_index(drop=True) if d + timedelta(days=1) in by_stamp else empty
-        for d in days
-    }
+    return per_partition(values, stamps, days, names)
 
 
 def summarize_days(

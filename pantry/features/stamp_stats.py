@@ -162,7 +162,15 @@ def _samples(
         ORDER BY s.__sday, t.__key""",
     )
     stamps_of = pd.to_datetime(values["__sday"]).dt.date if len(values) else pd.Series([], dtype=object)
-    by_stamp = {d: f for d, f in values.groupby(stamps_of)} if len(values) else {}
+    return per_partition(values, stamps_of, days, names)
+
+
+def per_partition(
+    values: pd.DataFrame, stamps: pd.Series, days: list[date], names: list[str]
+) -> dict[date, pd.DataFrame]:
+    """``values`` split by partition: the rows whose stamp date (``stamps``, a partition's
+    stamp is the day after it) is each day's, columns ``names`` only; none for a day absent."""
+    by_stamp = {d: f for d, f in values.groupby(stamps)} if len(values) else {}
     empty = values[names].iloc[0:0]
     return {
         d: by_stamp[d + timedelta(days=1)][names].reset_index(drop=True) if d + timedelta(days=1) in by_stamp else empty

@@ -260,7 +260,7 @@ def _summaries(
     store: Store, view: str, days: list[date], done: list[date], settings: DriftSettings, names: list[str]
 ) -> dict[date, StampSummary]:
     """The chunk's partitions and their reference partitions, each summarized at its stamp."""
-    from pantry.features.stamp_stats import frame_summary, limit_memory, summarize_days
+    from pantry.features.stamp_stats import frame_summary, limit_memory, per_partition, summarize_days
 
     wanted = sorted(
         {*days, *[d for day in days for d in [x for x in done if x < day][-settings.reference_partitions :]]}
@@ -273,12 +273,13 @@ def _summaries(
         values = store.get_historical_features(
             None, [f"{view}:{n}" for n in names], start_time=stamp_of(wanted[0]), end_time=stamp_of(wanted[-1])
         )
-        stamps = pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.date if len(values) else None
-        by_stamp = {d: f for d, f in values.groupby(stamps)} if len(values) else {}
-        return {
-            d: frame_summary(d, by_stamp.get(d + timedelta(days=1), values.iloc[0:0]), names, settings.sample_rows)
-            for d in wanted
-        }
+        stamps = (
+            pd.to_datetime(values[TIMESTAMP]).dt.tz_convert("UTC").dt.date
+            if len(values)
+            else pd.Series([], dtype=object)
+        )
+        parts = per_partition(values, stamps, wanted, names)
+        return {d: frame_summary(d, parts[d], names, settings.sample_rows) for d in wanted}
     if store.engine is not None:  # the partitions are the engine's tables: summarized there
         from pantry.features import engine_stats
 
