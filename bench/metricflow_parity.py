@@ -20,6 +20,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -382,6 +383,17 @@ def mf_query(project: Path, query: dict[str, str], out: Path) -> pd.DataFrame:
     return pd.read_csv(out)
 
 
+def ask(store: Any, query: dict[str, str]) -> pd.DataFrame:
+    """One query of ``QUERIES`` (or the recorded ``queries.yaml``) through ``Store.query``."""
+    return store.query(
+        query["metrics"],
+        group_by=query.get("group_by") or (),
+        where=query.get("where"),
+        start_time=query.get("start_time"),
+        end_time=query.get("end_time"),
+    )
+
+
 def canonical(frame: pd.DataFrame) -> list[tuple]:
     """Rows as sorted tuples of strings/rounded floats, columns lower-cased and sorted."""
     frame = frame.rename(columns=str.lower)
@@ -496,13 +508,7 @@ def _compare(record: bool, server: object | None) -> int:  # noqa: PLR0915 - one
                 failures += 1
                 continue
             try:
-                ours = store.query(
-                    query["metrics"],
-                    group_by=query.get("group_by") or (),
-                    where=query.get("where"),
-                    start_time=query.get("start_time"),
-                    end_time=query.get("end_time"),
-                )
+                ours = ask(store, query)
             except PantryError as err:
                 print(f"| {label:<95} | {len(theirs):>7} | error       | NO: {str(err)[:300]}")
                 failures += 1

@@ -30,7 +30,7 @@ from tests.conftest import (
 ANSWERS = Path(__file__).parent / "metricflow_answers"
 QUERIES = yaml.safe_load((ANSWERS / "queries.yaml").read_text())
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from metricflow_parity import canonical  # noqa: E402
+from metricflow_parity import ask, canonical  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +56,6 @@ def store(shop: tuple[Path, dict[str, pd.DataFrame]], tmp_path_factory: pytest.T
 def test_same_answer_as_metricflow(store: Store, index: int) -> None:
     query = QUERIES[index]
     expected = pd.read_csv(ANSWERS / f"{index:02d}.csv")
-    got = store.query(
-        query["metrics"],
-        group_by=query.get("group_by") or (),
-        where=query.get("where"),
-        start_time=query.get("start_time"),
-        end_time=query.get("end_time"),
-    )
+    got = ask(store, query)
     assert len(expected) > 0
     assert canonical(got) == canonical(expected)

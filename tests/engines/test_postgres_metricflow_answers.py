@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pantry import PantryError, Store
-from tests.compile.test_metricflow_answers import ANSWERS, QUERIES, canonical
+from tests.compile.test_metricflow_answers import ANSWERS, QUERIES, ask, canonical
 from tests.compile.test_metricflow_answers import store as duck_store  # noqa: F401 - the DuckDB fixture, reused
 from tests.conftest import PostgresServer
 
@@ -55,13 +55,7 @@ def test_every_recorded_query_answers_as_metricflow_on_postgresql(pg_store: Stor
     for index, query in enumerate(QUERIES):
         expected = pd.read_csv(ANSWERS / f"{index:02d}.csv")
         try:
-            got = pg_store.query(
-                query["metrics"],
-                group_by=query.get("group_by") or (),
-                where=query.get("where"),
-                start_time=query.get("start_time"),
-                end_time=query.get("end_time"),
-            )
+            got = ask(pg_store, query)
         except PantryError as err:
             differ.append((index, query, str(err)[:200]))
             continue
