@@ -264,10 +264,14 @@ class StreamConsumer:
         try:
             self.flush()
         finally:
-            for pool in (self._preparing, self._serving):
-                if pool is not None:
-                    pool.shutdown(wait=True)
-            self._preparing = self._serving = None
+            self._stop_threads(cancel=False)
+
+    def _stop_threads(self, cancel: bool) -> None:
+        """Stop the event and serving threads (``cancel``: batches not yet started are dropped)."""
+        for pool in (self._preparing, self._serving):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=cancel)
+        self._preparing = self._serving = None
 
     def _store(
         self, model: str, ids: list[Any], rows: pa.Table | list[dict[str, str]], raw: dict[Any, dict[Any, Any]]
@@ -356,10 +360,7 @@ class StreamConsumer:
                         break
                     time.sleep(0.01)
         except BaseException:  # failing or stopped: what is not acknowledged stays pending
-            for pool in (self._preparing, self._serving):
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-            self._preparing = self._serving = None
+            self._stop_threads(cancel=True)
             self._inflight.clear()
             raise
         self.close()
