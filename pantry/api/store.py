@@ -141,7 +141,9 @@ class Store:
     @cached_property
     def engine(self) -> Engine | None:
         """Where the sources live and metric queries run (PANTRY_ENGINE); None: embedded DuckDB."""
-        return engine_for(self.engine_url)
+        from pantry.engines.spark import location_for
+
+        return engine_for(self.engine_url, location_for(self.offline_uri, str(self.home)))
 
     @cached_property
     def offline(self) -> OfflineStore:
@@ -358,7 +360,7 @@ class Store:
                     if not days[name]:
                         warn_unmaterialized(name)
                     if engine is not None:  # the view's partitions are the engine's tables: joined there
-                        values = in_engine.read_view(engine, plan, keys, stamps, names, bool(days[name]))
+                        values = in_engine.read_view(engine, plan, keys, stamps, names, days[name])
                     else:
                         values = read_view(con, plan, keys, stamps, names, bool(days[name]))
                 for feature in names:

@@ -9,23 +9,42 @@ dialect (``relations.py``), answering Arrow.
 from __future__ import annotations
 
 from pantry.engines.base import Engine
-from pantry.engines.url import masked, scheme
+from pantry.engines.spark import masked as spark_masked
+from pantry.engines.url import masked as url_masked
+from pantry.engines.url import scheme
 from pantry.errors import PantryError
 
 
-def engine_for(url: str | None) -> Engine | None:
-    """The engine a URL names; None (or ``duckdb``) is the embedded DuckDB path."""
+def engine_for(url: str | None, location: str | None = None) -> Engine | None:
+    """The engine a URL names; None (or ``duckdb``) is the embedded DuckDB path. ``location``:
+    where an engine without schemas of its own (Spark) keeps Pantry's tables."""
     if not url or url.strip().lower() == "duckdb":
         return None
     if scheme(url) in ("postgresql", "postgres"):
         from pantry.engines.postgres import PostgresEngine
 
         return PostgresEngine(url)
+    if scheme(url) == "sc":
+        from pantry.engines.spark import SparkEngine
+
+        if not location:
+            raise PantryError(
+                f"the Spark engine '{masked(url)}' needs a location for Pantry's tables",
+                field="engine",
+                hint="set PANTRY_OFFLINE_URI (s3://...) or PANTRY_HOME to a directory every worker reaches",
+            )
+        return SparkEngine(url, location)
     raise PantryError(
         f"engine '{masked(url)}' is not one Pantry runs in",
         field="engine",
-        hint="leave PANTRY_ENGINE unset for DuckDB, or write postgresql://user@host:port/database",
+        hint="leave PANTRY_ENGINE unset for DuckDB, or write postgresql://user@host:port/database or "
+        "sc://host:15002 (Spark Connect)",
     )
 
 
-__all__ = ["Engine", "engine_for"]
+def masked(url: str) -> str:
+    """An engine URL with its password or token masked."""
+    return spark_masked(url) if scheme(url) == "sc" else url_masked(url)
+
+
+__all__ = ["Engine", "engine_for", "masked"]

@@ -14,6 +14,8 @@ from datetime import date
 
 import pyarrow as pa
 
+from pantry.engines.names import quoted
+
 
 class Engine(ABC):
     """A warehouse Pantry runs in: sources are its tables, queries its SQL."""
@@ -59,6 +61,18 @@ class Engine(ABC):
     @abstractmethod
     def materialized(self, schema: str, asset: str) -> list[date]:
         """The days of ``asset`` written to ``schema`` (its log of writes), oldest first."""
+
+    #: the engine's name for a double in a CAST
+    double_type: str = "DOUBLE PRECISION"
+
+    def table(self, schema: str, table: str, day: str) -> str:
+        """``schema.table`` as a reader's SQL names it (a warehouse: the table; Spark: each
+        day's published run of it). ``day`` is its column of days."""
+        return f"{quoted(schema)}.{quoted(table)}"
+
+    def key_hash(self, column: str) -> str:
+        """A non-negative 31-bit hash of ``column``'s text: the drift panel's draw."""
+        return f"(hashtext(CAST({column} AS TEXT)) & 2147483647)"
 
     @abstractmethod
     def close(self) -> None:

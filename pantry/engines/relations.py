@@ -10,6 +10,7 @@ sqlglot's tree keeps quoting, aliases and every other rule of the dialect in sql
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -19,10 +20,31 @@ from pantry.compile.query import Compiler
 from pantry.compile.render import checked_text, paused_gc
 from pantry.compile.sql import SOURCE_SCHEMA, SPINE_TABLE
 from pantry.errors import PantryError
-from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN
+from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, source_kind
 from pantry.spec.model import Catalog, SemanticModel
 
 SPINE_START, SPINE_END = "1990-01-01", "2050-12-31"  # as the embedded spine (offline/sources.create_spine)
+
+
+def spark_files(model: SemanticModel, root: Path) -> exp.Table:
+    """A file source as Spark reads it in place: ``parquet.`<path>``` (``s3a://`` for ``s3://``).
+
+    Why in place: the cluster reads the files where they are, with no copy through Pantry;
+    a relative path is the definitions folder's, as on DuckDB, so it must be a folder every
+    worker reaches (a shared mount, or S3)."""
+    source = model.source
+    if source.startswith("s3://"):
+        path = "s3a://" + source.removeprefix("s3://")
+    else:
+        path = str(Path(source) if Path(source).is_absolute() else root / source)
+    if not path.lower().endswith(".parquet") and "*" not in path:
+        raise model.origin.error(
+            f"source '{model.source}' is not Parquet: the Spark engine reads Parquet files and its own tables",
+            definition=f"semantic model '{model.name}'",
+            field="source",
+            hint="write the source as Parquet, or make it a table of the cluster's catalog (source: schema.table)",
+        )
+    return exp.Table(this=exp.to_identifier(path, quoted=True), db=exp.to_identifier("parquet"))
 
 
 def relation(model: SemanticModel) -> exp.Table:
@@ -57,10 +79,11 @@ def _spine(catalog: Catalog, dialect: str) -> exp.Expression:
         "snowflake": f"SELECT DATEADD(DAY, ROW_NUMBER() OVER (ORDER BY SEQ4()) - 1, DATE '{SPINE_START}') AS ds "
         f"FROM TABLE(GENERATOR(ROWCOUNT => {days}))",
         "bigquery": f"SELECT ds FROM UNNEST(GENERATE_DATE_ARRAY(DATE '{SPINE_START}', DATE '{SPINE_END}')) AS ds",
+        "spark": f"SELECT explode(sequence(DATE '{SPINE_START}', DATE '{SPINE_END}', INTERVAL 1 DAY)) AS ds",
     }
     if dialect not in calendars:
         raise PantryError(
-            f"no calendar for a {dialect} engine", field="engine", hint="use postgres, snowflake or bigquery"
+            f"no calendar for a {dialect} engine", field="engine", hint="use postgres, spark, snowflake or bigquery"
         )
     return sqlglot.parse_one(calendars[dialect], read=dialect)
 
@@ -68,7 +91,14 @@ def _spine(catalog: Catalog, dialect: str) -> exp.Expression:
 def _in_source_order(table: exp.Table, dialect: str) -> exp.Expression:
     """The table with the source-order columns the embedded sources carry (file, row): a
     view's latest value breaks a tie between rows at the same time by them. PostgreSQL's
-    order is its rows' physical place (``ctid``): the load order until rows are updated."""
+    order is its rows' physical place (``ctid``): the load order until rows are updated.
+    Spark's is the Parquet file and the row's index in it (``_metadata``), as DuckDB's."""
+    if dialect == "spark":
+        return exp.select(
+            "*",
+            exp.alias_(sqlglot.parse_one("_metadata.file_path", read="spark"), FILE_COLUMN),
+            exp.alias_(sqlglot.parse_one("_metadata.row_index", read="spark"), ROW_COLUMN),
+        ).from_(table)
     if dialect != "postgres":
         raise PantryError(
             f"a latest value (a dimension feature) needs the source's row order, which a {dialect} engine does "
@@ -122,7 +152,9 @@ def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expr
             return node
         alias = node.args.get("alias")
         if node.db == SOURCE_SCHEMA and node.name in models:
-            table = relation(models[node.name])
+            model = models[node.name]
+            files = dialect == "spark" and source_kind(model.source) != "table"
+            table = spark_files(model, catalog.root) if files else relation(model)
             named = alias.copy() if alias else exp.TableAlias(this=exp.to_identifier(node.name))
             if ordered:
                 return exp.Subquery(this=_in_source_order(table, dialect), alias=named)

@@ -8,7 +8,7 @@ engine answers all the figures of a chunk of days, and only the sample comes bac
 
 The sample follows the embedded path's rule: the entities whose key hashes below a cutoff
 (``sample_cut``: about ``sample_rows`` of the range's entities), the same panel every day.
-The hash is the engine's (PostgreSQL's ``hashtext``), so past ``sample_rows`` entities
+The hash is the engine's (PostgreSQL's ``hashtext``, Spark's ``hash``), so past ``sample_rows`` entities
 the panel is another draw than DuckDB's; at or below it, both judge every entity and the
 verdicts are the same.
 """
@@ -19,25 +19,34 @@ import math
 from datetime import date, timedelta
 
 import pandas as pd
+import pyarrow as pa
 
 from pantry.compile.view_plan import ViewPlan
 from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
-from pantry.engines.names import literal, quoted
-from pantry.features.in_engine import VIEWS_SCHEMA, stamps_sql, table_of
+from pantry.engines.names import quoted
+from pantry.features.in_engine import stamps_sql, table_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.stamp_stats import StampSummary, per_partition
 from pantry.features.window_figures import HASH_SPACE
 
-NUMERIC = ("smallint", "integer", "bigint", "real", "double precision", "numeric")
-
 
 def _types(engine: Engine, plan: ViewPlan) -> dict[str, str]:
-    found = engine.run(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        f"WHERE table_schema = {literal(VIEWS_SCHEMA)} AND table_name = {literal(plan.view.name)}"
-    )
-    return dict(zip(found.column(0).to_pylist(), found.column(1).to_pylist()))
+    """Each column's kind, ``numeric``, ``boolean`` or ``other``, from the Arrow types the
+    engine answers (every engine has them; not every engine has an information schema)."""
+    found = engine.run(f"SELECT * FROM {table_of(engine, plan)} AS t LIMIT 0").schema
+    kinds = {}
+    for field in found:
+        kind = field.type
+        if (field.metadata or {}).get(b"ADBC:postgresql:typname") == b"numeric":  # text under an opaque type
+            kinds[field.name] = "numeric"
+        elif pa.types.is_boolean(kind):
+            kinds[field.name] = "boolean"
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            kinds[field.name] = "numeric"
+        else:
+            kinds[field.name] = "other"
+    return kinds
 
 
 def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str]) -> dict[date, dict[str, dict]]:
@@ -48,13 +57,14 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
     for i, name in enumerate(names):
         c = quoted(name)
         kind = types.get(name, "")
-        numeric[name] = kind in NUMERIC or kind == "boolean"
-        v = f"CAST(CAST({c} AS INTEGER) AS DOUBLE PRECISION)" if kind == "boolean" else f"CAST({c} AS DOUBLE PRECISION)"
+        numeric[name] = kind in ("numeric", "boolean")
+        double = engine.double_type
+        v = f"CAST(CAST({c} AS INTEGER) AS {double})" if kind == "boolean" else f"CAST({c} AS {double})"
         aggregates += [f"COUNT({c}) AS p{i}", f"COUNT(DISTINCT {c}) AS d{i}"]
         if numeric[name]:
             aggregates += [f"AVG({v}) AS a{i}", f"MIN({v}) AS l{i}", f"MAX({v}) AS h{i}", f"SUM({v}) AS s{i}"]
     rows = engine.run(
-        f"SELECT {TIMESTAMP} AS __stamp, {', '.join(aggregates)} FROM {table_of(plan)} "
+        f"SELECT {TIMESTAMP} AS __stamp, {', '.join(aggregates)} FROM {table_of(engine, plan)} "
         f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) GROUP BY {TIMESTAMP}"
     ).to_pylist()
     by_stamp = {r["__stamp"].date() - timedelta(days=1): r for r in rows}
@@ -82,7 +92,7 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
 def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
     """The drift panel's cutoff: about ``sample_rows`` of the entities present at the stamps."""
     found = engine.run(
-        f"SELECT COUNT(DISTINCT {quoted(plan.key)}) FROM {table_of(plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
+        f"SELECT COUNT(DISTINCT {quoted(plan.key)}) FROM {table_of(engine, plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
     )
     keys = int(found.column(0)[0].as_py() or 0)
     return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
@@ -90,14 +100,10 @@ def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: in
 
 def _samples(engine: Engine, plan: ViewPlan, days: list[date], names: list[str], cut: int) -> dict[date, pd.DataFrame]:
     """Each day's panel: the present entities whose key hashes below ``cut``, values only."""
-    panel = (
-        ""
-        if cut >= HASH_SPACE
-        else f" AND (hashtext(CAST({quoted(plan.key)} AS TEXT)) & 2147483647) % {HASH_SPACE} < {cut}"
-    )
+    panel = "" if cut >= HASH_SPACE else f" AND {engine.key_hash(quoted(plan.key))} % {HASH_SPACE} < {cut}"
     values = arrow_frame(
         engine.run(
-            f"SELECT {TIMESTAMP} AS __stamp, {', '.join(quoted(n) for n in names)} FROM {table_of(plan)} "
+            f"SELECT {TIMESTAMP} AS __stamp, {', '.join(quoted(n) for n in names)} FROM {table_of(engine, plan)} "
             f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}){panel} ORDER BY {TIMESTAMP}, {quoted(plan.key)}"
         )
     )

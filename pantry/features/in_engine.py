@@ -22,7 +22,7 @@ from pantry.compile.render import checked_text
 from pantry.compile.view_plan import ViewPlan, stamp_of
 from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
-from pantry.engines.names import literal, quoted
+from pantry.engines.names import quoted
 from pantry.engines.relations import for_engine
 from pantry.features.portable import dialect_tree
 from pantry.features.reads import TIMESTAMP, query_frame
@@ -30,7 +30,6 @@ from pantry.spec.model import Catalog
 
 VIEWS_SCHEMA = "pantry_features"  # the engine's schema of view partitions
 DAY = "__day"
-LOG = "pantry_materializations"  # the engine's log of writes, beside the tables
 
 
 def asset(view: str) -> str:
@@ -48,8 +47,9 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     )
 
 
-def table_of(plan: ViewPlan) -> str:
-    return f"{quoted(VIEWS_SCHEMA)}.{quoted(plan.view.name)}"
+def table_of(engine: Engine, plan: ViewPlan) -> str:
+    """The view's partitions as the engine's readers name them."""
+    return engine.table(VIEWS_SCHEMA, plan.view.name, DAY)
 
 
 def materialized_days(engine: Engine, view: str) -> list[date]:
@@ -69,35 +69,51 @@ def present_entities(engine: Engine, plan: ViewPlan, stamps: list[datetime]) -> 
         return pd.DataFrame({"__key": [], TIMESTAMP: []})
     days = [s.date() - timedelta(days=1) for s in stamps]
     return engine.run(  # as the embedded spine: Arrow's own pandas types, not arrow_frame's nullable ones
-        f"SELECT {quoted(plan.key)} AS __key, {TIMESTAMP} FROM {table_of(plan)} "
+        f"SELECT {quoted(plan.key)} AS __key, {TIMESTAMP} FROM {table_of(engine, plan)} AS v "
         f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) ORDER BY {TIMESTAMP}, 1"
     ).to_pandas()
 
 
+def _located(days: list[date]) -> str:
+    """Each calendar day from the first materialized stamp's to the last one's, with the
+    latest materialized stamp at or before its midnight, as a VALUES list ``(__date, __stamp)``.
+
+    Why a table of days and an equality join: stamps are midnights, so the latest stamp at or
+    before a moment depends only on the moment's date. An equality join is a hash join on
+    every engine, where "the greatest stamp <= ts" is a correlated subquery PostgreSQL
+    answers per row and Spark cannot plan at all."""
+    stamps = sorted({stamp_of(d) for d in days})
+    first, last = stamps[0].date(), stamps[-1].date()
+    rows, i = [], 0
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        while i + 1 < len(stamps) and stamps[i + 1].date() <= day:
+            i += 1
+        rows.append(f"(DATE '{day}', TIMESTAMP '{stamps[i]:%Y-%m-%d %H:%M:%S}')")
+    return ", ".join(rows)
+
+
 def read_view(
-    engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str], materialized: bool
+    engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str], days: list[date]
 ) -> pd.DataFrame:
     """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order;
-    all null when nothing of the view is ``materialized`` (its table is not there yet)."""
-    if not materialized:
+    all null when no partition of the view is materialized (``days``: those that are)."""
+    if not days:
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
     rows = query_frame(plan, keys, timestamps)
     ttl = plan.view.ttl
     fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
-    name = literal(asset(plan.view.name))
+    last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
     sql = f"""
-    WITH days AS MATERIALIZED (
-        SELECT DISTINCT CAST(CAST(d AS DATE) + 1 AS TIMESTAMP) AS __stamp
-        FROM {quoted(VIEWS_SCHEMA)}.{LOG} AS m,
-             generate_series(m.partition_start, m.partition_end, INTERVAL '1 day') AS g(d)
-        WHERE m.asset = {name}
-    ), located AS (
-        SELECT q.__qid, q.__key, q.__ts, (SELECT MAX(__stamp) FROM days WHERE __stamp <= q.__ts) AS __stamp
+    WITH located AS (
+        SELECT q.__qid, q.__key, q.__ts,
+               CASE WHEN q.__ts >= {last} THEN {last} ELSE m.__stamp END AS __stamp
         FROM __pantry_q AS q
+        LEFT JOIN (VALUES {_located(days)}) AS m(__date, __stamp) ON m.__date = CAST(q.__ts AS DATE)
     )
     SELECT {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
-    LEFT JOIN {table_of(plan)} AS v
+    LEFT JOIN {table_of(engine, plan)} AS v
       ON v.{quoted(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
     ORDER BY l.__qid
     """

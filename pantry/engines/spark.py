@@ -1,0 +1,357 @@
+"""Spark as an engine, through Spark Connect (``PANTRY_ENGINE=sc://host:15002``): SQL in, Arrow out.
+
+Why Spark Connect: it is the client pyspark ships, a thin gRPC one with no JVM on Pantry's
+side, and every managed Spark (Databricks, EMR, Dataproc) speaks it. Pantry sends the SQL
+the compiler rendered for Spark; the cluster plans it into tasks over its workers; only the
+answer comes back, as Arrow batches.
+
+Where Pantry's own tables live. A warehouse keeps them in a schema; Spark keeps them as
+Hive-partitioned Parquet under the offline store's location (``location``: a directory
+every worker reaches, or ``s3a://``)::
+
+    <location>/<schema>/<table>/<day>=2024-01-01/__run=r<time>-<id>/part-*.parquet
+    <location>/<schema>/pantry_materializations/part-*.parquet   one row per day per run
+
+Why runs and a log, the S3 store's publish rule: a backfill writes its days into a run
+directory no reader looks at, and Spark's commit moves the task files in only when every
+task succeeded; then one more small write appends the run's rows to the log. A reader
+takes, for each day, the newest run the log names, so a day is visible only once all of it
+is written, a rerun replaces it, and a run that fails (a worker lost for good, the client
+killed) publishes nothing. Superseded runs stay on disk until a lifecycle rule removes them.
+
+Why double-quoted identifiers on: Pantry's engine SQL quotes names the standard way
+(``"pantry_features"."view"``); Spark 4 reads them so with
+``spark.sql.ansi.doubleQuotedIdentifiers``, and sqlglot's Spark SQL quotes with backticks,
+so both kinds of text run unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from pantry.engines.base import Engine
+from pantry.engines.names import literal, quoted
+from pantry.errors import PantryError, QueryFailed, QueryTimeout
+
+LOG = "pantry_materializations"
+RUN = "__run"
+RETRIES = 3  # a Connect server that does not answer: asked this often over about 3 s, then refused
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",  # naive timestamps are UTC everywhere in Pantry
+    "spark.sql.ansi.doubleQuotedIdentifiers": "true",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+
+def masked(url: str) -> str:
+    """``sc://host:15002/;token=***``: a Connect URL's token never reaches a log or an error."""
+    if ";" not in url:
+        return url
+    head, *params = url.split(";")
+    shown = [p if not p.lower().startswith(("token=", "password=")) else p.split("=", 1)[0] + "=***" for p in params]
+    return ";".join([head, *shown])
+
+
+def _error_class(err: Exception) -> str:
+    getter = getattr(err, "getCondition", None)
+    try:
+        return str(getter() or "") if getter else ""
+    except Exception:  # noqa: BLE001 - an error without a condition
+        return ""
+
+
+def _line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.split("\n\nJVM stacktrace")[0].splitlines()[0] if text else type(err).__name__
+
+
+def _unavailable(err: Exception) -> bool:
+    from pyspark.errors.exceptions.base import RetriesExceeded
+    from pyspark.errors.exceptions.connect import SparkConnectGrpcException
+
+    if isinstance(err, RetriesExceeded):
+        return True
+    text = str(err)
+    return isinstance(err, SparkConnectGrpcException | ConnectionError) and (
+        _error_class(err) == "RETRIES_EXCEEDED"
+        or any(sign in text for sign in ("RETRIES_EXCEEDED", "UNAVAILABLE", "Connection refused"))
+    )
+
+
+def _naive(table: pa.Table) -> pa.Table:
+    """Timestamps as naive UTC, as DuckDB and PostgreSQL answer them (the session's zone is UTC)."""
+    fields, changed = [], False
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            fields.append(pa.field(field.name, pa.timestamp(field.type.unit), field.nullable))
+            changed = True
+        else:
+            fields.append(field)
+    return table.cast(pa.schema(fields)) if changed else table
+
+
+class SparkEngine(Engine):
+    """A Spark cluster behind a Spark Connect server; Pantry's tables under ``location``."""
+
+    dialect = "spark"
+    double_type = "DOUBLE"
+
+    def __init__(self, url: str, location: str) -> None:
+        self.url = url
+        self.location = location.rstrip("/")
+        self._session: Any = None
+        self._lock = threading.Lock()  # one uploaded frame at a time: its name is the session's
+
+    @property
+    def shown(self) -> str:
+        return masked(self.url)
+
+    def session(self) -> Any:
+        """The Connect session, made once; bounded retries, so a server that is down is a
+        clear error in seconds, not pyspark's ten minutes of patience."""
+        if self._session is None:
+            from pyspark.errors.exceptions.base import PySparkException
+            from pyspark.sql import SparkSession
+            from pyspark.sql.connect.client.retries import DefaultPolicy
+
+            logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # errors are ours to explain
+            try:
+                session = SparkSession.builder.remote(self.url).create()
+            except (PySparkException, ValueError) as err:
+                raise PantryError(
+                    f"'{self.shown}' is not a Spark Connect URL Pantry can use: {_line(err)}",
+                    field="engine",
+                    hint="write sc://host:15002 (a Databricks workspace adds ;token=... and ;x-databricks-cluster-id=...)",
+                ) from None
+            session.client.set_retry_policies(
+                [
+                    DefaultPolicy(
+                        max_retries=RETRIES, initial_backoff=200, backoff_multiplier=2.0, max_backoff=2000, jitter=100
+                    )
+                ]
+            )
+            try:
+                for key, value in SESSION_CONF.items():
+                    session.conf.set(key, value)
+            except Exception as err:
+                session.stop()
+                raise self._explained(err, None) from None
+            self._session = session
+        return self._session
+
+    def _explained(self, err: Exception, timeout: float | None) -> PantryError:
+        condition, line = _error_class(err), _line(err)
+        if _unavailable(err):
+            return PantryError(
+                f"cannot reach Spark Connect at {self.shown} ({RETRIES} retries): {self._cause(err)[:300]}",
+                field="engine",
+                hint="is the Connect server running and listening there? PANTRY_ENGINE names it",
+            )
+        if condition.startswith("OPERATION_CANCELED") or "OPERATION_CANCELED" in line:
+            return QueryTimeout(
+                f"the query ran longer than {timeout or 0:g} s on {self.shown} and was stopped",
+                field="where",
+                hint="narrow it with --start-time/--end-time, fewer group-by names or a where; "
+                "PANTRY_QUERY_TIMEOUT sets the limit",
+            )
+        if condition in ("TABLE_OR_VIEW_NOT_FOUND", "PATH_NOT_FOUND"):
+            return PantryError(
+                f"{self.shown}: {line}",
+                field="source",
+                hint="create the table, or point the model's source at a Parquet path every worker reaches",
+            )
+        if condition.startswith("UNRESOLVED_COLUMN"):
+            return PantryError(
+                f"{self.shown}: {line}",
+                field="expr",
+                hint="the table has no such column: fix the definition's expr, or the table",
+            )
+        return QueryFailed(f"the engine {self.shown} failed on the query: {line[:500]}")
+
+    @staticmethod
+    def _cause(err: BaseException) -> str:
+        """The last error under pyspark's "retries exceeded": what the server (or its absence) said."""
+        while err.__cause__ is not None or err.__context__ is not None:
+            err = err.__cause__ or err.__context__  # type: ignore[assignment]
+        text = str(getattr(err, "details", lambda: "")() if callable(getattr(err, "details", None)) else err)
+        return text.splitlines()[0] if text.strip() else type(err).__name__
+
+    def _collect(self, frame: Any, timeout: float | None = None) -> pa.Table:
+        """``frame``'s rows as Arrow, stopped by the server after ``timeout`` seconds."""
+        session = self.session()
+        tag = f"pantry-{uuid.uuid4().hex[:12]}"
+        timer = None
+        session.addTag(tag)
+        try:
+            if timeout:
+                timer = threading.Timer(timeout, lambda: session.interruptTag(tag))
+                timer.daemon = True
+                timer.start()
+            return _naive(frame.toArrow())
+        except Exception as err:
+            raise self._explained(err, timeout) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            session.removeTag(tag)
+
+    def run(self, sql: str, timeout: float | None = None) -> pa.Table:
+        try:
+            frame = self.session().sql(sql)
+        except PantryError:
+            raise
+        except Exception as err:
+            raise self._explained(err, timeout) from None
+        return self._collect(frame, timeout)
+
+    # -- Pantry's own tables ---------------------------------------------------------
+
+    def path(self, schema: str, table: str) -> str:
+        return f"{self.location}/{schema}/{table}"
+
+    def _published(self, schema: str, table: str) -> str:
+        """Each day's newest run that the log names: ``(__d, __r)``."""
+        return (
+            f"SELECT d AS __d, max({RUN}) AS __r FROM (SELECT explode(sequence(partition_start, partition_end)) AS d, "
+            f"{RUN} FROM parquet.{quoted(self.path(schema, LOG))} WHERE table_name = {literal(table)}) GROUP BY d"
+        )
+
+    def table(self, schema: str, table: str, day: str) -> str:
+        """The table as readers see it: only the published run of each day."""
+        return (
+            f"(SELECT t.* FROM parquet.{quoted(self.path(schema, table))} AS t "
+            f"LEFT SEMI JOIN ({self._published(schema, table)}) AS p ON t.{quoted(day)} = p.__d AND t.{RUN} = p.__r)"
+        )
+
+    def key_hash(self, column: str) -> str:
+        return f"(hash(CAST({column} AS STRING)) & 2147483647)"
+
+    def _write(self, frame: Any, schema: str, table: str, day: str, start: date, end: date, asset: str) -> int:
+        """Write ``frame`` as a new run of ``table`` and publish it in the log (the module docstring)."""
+        from pyspark.sql import functions as F
+
+        run = f"r{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
+        session = self.session()
+        try:
+            frame.withColumn(RUN, F.lit(run)).write.mode("append").partitionBy(day, RUN).parquet(
+                self.path(schema, table)
+            )
+            written = (
+                self.run(
+                    f"SELECT count(*) FROM parquet.{quoted(self.path(schema, table))} WHERE {RUN} = {literal(run)}"
+                )
+                .column(0)[0]
+                .as_py()
+            )
+            log = session.createDataFrame(
+                [(asset, table, start, end, int(written), run)],
+                schema="asset string, table_name string, partition_start date, partition_end date, rows long, "
+                f"{RUN} string",
+            )
+            log.coalesce(1).write.mode("append").parquet(self.path(schema, LOG))
+        except PantryError as err:
+            raise PantryError(
+                f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: {err.message}",
+                field="engine",
+                hint=err.hint or "the cluster must be able to write under the offline store's location",
+            ) from None
+        except Exception as err:
+            raise PantryError(
+                f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: "
+                f"{_line(self._explained(err, None))}",
+                field="engine",
+                hint="the cluster must be able to write under the offline store's location "
+                f"({self.location}); a lost worker's tasks are retried up to spark.task.maxFailures",
+            ) from None
+        return int(written)
+
+    def replace_days(
+        self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
+    ) -> int:
+        """``rows`` (made by Pantry: a metric's days) uploaded and written as one run."""
+        try:
+            frame = self.session().createDataFrame(rows)
+        except PantryError:
+            raise
+        except Exception as err:
+            raise self._explained(err, None) from None
+        return self._write(frame, schema, table, day, start, end, asset)
+
+    def replace_days_from(
+        self, schema: str, table: str, day: str, selects: dict[date, str], asset: str, index: tuple[str, ...] = ()
+    ) -> int:
+        """Every day's SELECT computed on the cluster, one UNION ALL: a task set per day,
+        written by the executors as one run, no row through Pantry."""
+        if not selects:
+            return 0
+        union = " UNION ALL ".join(
+            f"SELECT DATE '{each}' AS {quoted(day)}, q.* FROM ({sql}) AS q" for each, sql in sorted(selects.items())
+        )
+        try:
+            frame = self.session().sql(union)
+        except PantryError:
+            raise
+        except Exception as err:
+            raise self._explained(err, None) from None
+        return self._write(frame, schema, table, day, min(selects), max(selects), asset)
+
+    def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
+        """``rows`` uploaded (Arrow over gRPC; past 64 MB pyspark sends it as a cached
+        artifact in chunks) as the session's temporary view ``name`` for one statement."""
+        with self._lock:
+            session = self.session()
+            try:
+                session.createDataFrame(rows).createOrReplaceTempView(name)
+                return self._collect(session.sql(sql))
+            except PantryError:
+                raise
+            except Exception as err:
+                raise self._explained(err, None) from None
+            finally:
+                try:
+                    session.catalog.dropTempView(name)
+                except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
+                    pass
+
+    def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
+        where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
+        answer = self.run(f"SELECT * FROM {self.table(schema, table, day)} AS t{where} ORDER BY {quoted(day)}")
+        return answer.drop_columns([RUN])
+
+    def materialized(self, schema: str, asset: str) -> list[date]:
+        log = self.path(schema, LOG)
+        try:
+            days = self.run(
+                f"SELECT DISTINCT explode(sequence(partition_start, partition_end)) AS day "
+                f"FROM parquet.{quoted(log)} WHERE asset = {literal(asset)} ORDER BY day"
+            )
+        except PantryError as err:
+            if "PATH_NOT_FOUND" in err.message:
+                return []  # nothing written under this schema yet
+            raise
+        return [d.as_py() for d in days.column(0)]
+
+    def close(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.stop()
+            except Exception:  # noqa: BLE001, S110 - stopping a lost session has nothing to report
+                pass
+            self._session = None
+
+
+def location_for(offline_uri: str | None, home: str) -> str:
+    """Where Spark keeps Pantry's tables: beside the offline store (``s3a://`` for an S3 one,
+    as Hadoop names it), else ``<home>/spark``, a directory the workers must reach too."""
+    if offline_uri and offline_uri.startswith("s3://"):
+        parts = urlsplit(offline_uri)
+        return f"s3a://{parts.netloc}{parts.path.rstrip('/')}/engine"
+    return f"{home.rstrip('/')}/spark"

@@ -1,0 +1,182 @@
+"""A real Spark standalone cluster on this machine: a master, two workers and a Spark
+Connect server, each its own JVM, started from the installed pyspark and stopped at the end.
+
+Why real: Pantry's Spark engine talks to a Connect server that schedules tasks on
+executors in other processes. Only that path can lose a worker in the middle of a job, ship
+an entity frame over gRPC, or write Parquet from two executors at once; ``local[2]`` in one
+JVM does none of it. Every process binds 127.0.0.1 on free ports (``SPARK_LOCAL_IP``), and
+the JVMs run C1 only with the serial GC: short jobs on two cores spend less CPU compiling.
+Used by the tests (``tests/engines/conftest.py``) and the benchmark (``bench/spark.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+JVM_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def java_missing() -> str | None:
+    """Why the cluster cannot start here, or None."""
+    if shutil.which("java") is None:
+        return "Spark needs Java 17+: none on PATH ('make setup' installs default-jre-headless)"
+    return None
+
+
+def _wait_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"a Spark process stopped while starting; its log:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"no Spark process on port {port} after {seconds:.0f} s; its log:\n{log.read_text()[-3000:]}")
+
+
+class SparkCluster:
+    """Master, ``workers`` workers of one core each, and a Connect server at ``self.url``."""
+
+    def __init__(self, workers: int = 2, worker_memory: str = "1g", executor_memory: str = "768m") -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="pantry-spark-"))
+        self.home = spark_home()
+        self.env = {
+            **os.environ,
+            "SPARK_HOME": str(self.home),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_LOCAL_DIRS": str(self.folder / "local"),
+            "SPARK_LOG_DIR": str(self.folder / "logs"),
+            "SPARK_WORKER_DIR": str(self.folder / "work"),
+            "SPARK_DAEMON_JAVA_OPTS": JVM_FLAGS,
+            "SPARK_DAEMON_MEMORY": "1g",  # the Connect server counts as a daemon: its driver heap
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.worker_memory = worker_memory
+        self.executor_memory = executor_memory
+        self.master_port = _free_port()
+        self.connect_port = _free_port()
+        self.master_url = f"spark://127.0.0.1:{self.master_port}"
+        self.url = f"sc://127.0.0.1:{self.connect_port}"
+        try:
+            self._start(workers)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = self.folder / f"{name}.log"
+        process = subprocess.Popen(
+            command,
+            env=self.env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a kill of the group takes the JVM and its shell wrapper
+        )
+        self.processes[name] = process
+        return process
+
+    def _start(self, workers: int) -> None:
+        spark_class = str(self.home / "bin" / "spark-class")
+        master = self._spawn(
+            "master",
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
+             str(self.master_port), "--webui-port", str(_free_port())],
+        )  # fmt: skip
+        _wait_port(self.master_port, master, self.folder / "master.log")
+        for i in range(workers):
+            self.start_worker(i)
+        connect = self._spawn(
+            "connect",
+            [
+                str(self.home / "bin" / "spark-submit"),
+                "--master", self.master_url,
+                "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+                "--name", "pantry-connect",
+                "--driver-memory", "768m",
+                "--conf", f"spark.executor.extraJavaOptions={JVM_FLAGS}",
+                "--conf", "spark.driver.host=127.0.0.1",
+                "--conf", "spark.driver.bindAddress=127.0.0.1",
+                "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+                "--conf", f"spark.connect.grpc.binding.port={self.connect_port}",
+                "--conf", "spark.ui.enabled=false",
+                "--conf", "spark.executor.cores=1",
+                "--conf", f"spark.executor.memory={self.executor_memory}",
+                "--conf", "spark.sql.shuffle.partitions=4",
+                "--conf", "spark.sql.session.timeZone=UTC",
+                "--conf", f"spark.sql.warehouse.dir={self.folder / 'warehouse'}",
+                "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={self.folder} {JVM_FLAGS}",
+                "--conf", "spark.task.maxFailures=4",
+                "spark-internal",
+            ],
+        )  # fmt: skip
+        _wait_port(self.connect_port, connect, self.folder / "connect.log", seconds=180)
+
+    def start_worker(self, i: int) -> None:
+        self._spawn(
+            f"worker{i}",
+            [str(self.home / "bin" / "spark-class"), "org.apache.spark.deploy.worker.Worker",
+             "--host", "127.0.0.1", "--cores", "1", "--memory", self.worker_memory,
+             "--webui-port", str(_free_port()), "--work-dir", str(self.folder / f"work{i}"), self.master_url],
+        )  # fmt: skip
+
+    def worker_pids(self, i: int) -> list[int]:
+        """The worker's JVM and the executor JVMs it launched (its process group's members)."""
+        group = self.processes[f"worker{i}"].pid
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == group:
+                        found.append(int(entry.name))
+                except ProcessLookupError:
+                    continue
+        return found
+
+    def kill_worker(self, i: int) -> None:
+        """SIGKILL the worker and its executors, as a machine that dies would lose them."""
+        for pid in self.worker_pids(i):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop_connect(self) -> None:
+        process = self.processes.pop("connect", None)
+        if process is not None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in ["connect", *[n for n in self.processes if n.startswith("worker")], "master"]:
+            process = self.processes.pop(name, None)
+            if process is None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.folder, ignore_errors=True)
