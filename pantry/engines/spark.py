@@ -266,10 +266,10 @@ class SparkEngine(Engine):
         except Exception as err:
             raise PantryError(
                 f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: "
-                f"{_line(self._explained(err, None))}",
+                f"{self._explained(err, None).message if _unavailable(err) else _line(err)[:500]}",
                 field="engine",
-                hint="the cluster must be able to write under the offline store's location "
-                f"({self.location}); a lost worker's tasks are retried up to spark.task.maxFailures",
+                hint="see the failed task in the cluster's log; the cluster must be able to write under "
+                f"{self.location}; a lost worker's tasks are retried up to spark.task.maxFailures",
             ) from None
         return int(written)
 
@@ -324,7 +324,8 @@ class SparkEngine(Engine):
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
         answer = self.run(f"SELECT * FROM {self.table(schema, table, day)} AS t{where} ORDER BY {quoted(day)}")
-        return answer.drop_columns([RUN])
+        # Spark lists partition columns last; the day was the rows' first column when written
+        return answer.select([day, *[c for c in answer.column_names if c not in (day, RUN)]])
 
     def materialized(self, schema: str, asset: str) -> list[date]:
         log = self.path(schema, LOG)

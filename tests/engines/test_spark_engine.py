@@ -10,11 +10,13 @@ and a Connect server that is not there."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import warnings
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -123,3 +125,135 @@ def test_a_slow_statement_stops_and_a_missing_file_is_named(stores: tuple[Store,
         engine.run("SELECT * FROM parquet.`/nowhere/at/all.parquet`")  # type: ignore[union-attr]
     assert "PATH_NOT_FOUND" in str(err.value) and err.value.field == "source"
     assert engine.run("SELECT 2 AS two").to_pylist() == [{"two": 2}]  # type: ignore[union-attr]
+
+
+def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, Store]) -> None:
+    """A Dagster run of demo metric assets on the cluster: each day computed there and written
+    as Hive-partitioned Parquet under the store's location, published by the log, equal to
+    the embedded path's days; a rerun publishes a new run of the same rows; a run that fails
+    on the cluster publishes nothing and the old days stay."""
+    import dagster as dg
+
+    from pantry.api.facts import metric_facts
+    from pantry.engines.warehouse import METRICS_SCHEMA
+    from pantry_dagster.assets.metrics import build_metric_assets
+    from pantry_dagster.resources.alerts import SlackAlerts
+    from pantry_dagster.resources.offline import OfflineStore
+
+    duck, spark = stores
+    names = ["flights", "on_time_ratio", "flights_7d"]
+    start, end = date(2013, 6, 1), date(2013, 6, 3)
+    assets = [a for a in build_metric_assets(metric_facts(spark.definitions, spark.offline)) if a.key.path[-1] in names]
+    resources = {
+        "offline": OfflineStore(defs=str(spark.defs), home=str(spark.home), engine=spark.engine_url or ""),
+        "alerts": SlackAlerts(home=str(spark.home)),
+    }
+    tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+    days = [date(2013, 6, d) for d in range(1, 4)]
+    for run in range(2):  # the second run (one metric) replaces the same days with the same rows
+        with dg.instance_for_test() as instance:
+            chosen = assets if run == 0 else assets[:1]
+            assert dg.materialize(chosen, instance=instance, resources=resources, tags=tags).success
+        for name in names:
+            stored = spark.metric_days(name)
+            assert sorted(set(stored["metric_time__day"])) == days, (run, name)
+            _same(duck.compute_metric_days(name, start, end), stored, f"{name}, run {run}")
+    folder = spark.home / "spark" / METRICS_SCHEMA / "flights" / "metric_time__day=2013-06-02"
+    runs = sorted(p.name for p in folder.iterdir())
+    assert len(runs) == 2 and all(r.startswith("__run=r") for r in runs), runs  # both runs on disk, the newest read
+    engine = spark.engine
+    assert all(engine.materialized(METRICS_SCHEMA, f"metrics/{n}") == days for n in names)  # type: ignore[union-attr]
+    assert engine.materialized(METRICS_SCHEMA, "metrics/not_a_metric") == []  # type: ignore[union-attr]
+    assert engine.materialized("pantry_nothing_here", "metrics/flights") == []  # type: ignore[union-attr]
+    before = spark.metric_days("flights")
+    failing = {start: "SELECT CAST(raise_error('a task that fails') AS BIGINT) AS flights"}
+    with pytest.raises(PantryError) as err:
+        engine.replace_days_from(METRICS_SCHEMA, "flights", "metric_time__day", failing, "metrics/flights")  # type: ignore[union-attr]
+    assert "the stored days are unchanged" in str(err.value) and "a task that fails" in str(err.value)
+    _same(before, spark.metric_days("flights"), "after a failed write")
+    assert len(list(folder.iterdir())) == 2  # nothing of the failed run where readers look
+
+
+@pytest.mark.parametrize("view", ["carrier_ops", "plane_activity"])
+def test_a_view_partition_computed_on_spark_equals_the_training_read(stores: tuple[Store, Store], view: str) -> None:
+    """The demo's daily views at one stamp, computed on the cluster from the Parquet sources,
+    against DuckDB's training read of the tiles materialized for that day; a dimension
+    feature's ties go by file and row index, as on DuckDB."""
+    from pantry.compile.view_plan import plan_view, stamp_of
+    from pantry.features.tiles import materialize
+
+    duck, spark = stores
+    plan = plan_view(duck.definitions, duck.definitions.views[view])
+    source = connect(duck.definitions)
+    try:
+        materialize(source, duck.offline, plan, FLIGHTS_DAY, FLIGHTS_DAY)
+    finally:
+        source.close()
+    stamp = stamp_of(FLIGHTS_DAY)
+    names = [f"{view}:{p.feature.name}" for p in plan.features]
+    want = duck.get_historical_features(None, names, start_time=stamp, end_time=stamp)
+    want["event_timestamp"] = want["event_timestamp"].dt.tz_localize(None)
+    got = spark.compute_view_day(view, FLIGHTS_DAY)
+    assert len(got) > 10
+    assert _same(want[list(got.columns)], got, f"view {view}") == got.size
+
+
+def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Store]) -> None:
+    """Two daily views materialized for 2013-06-01..12 on both paths (tiles in DuckDB; the
+    values at each stamp as Parquet on the cluster), then 10,000 training rows: planes that
+    flew and one that never did, moments before the first stamp, between stamps, on a stamp
+    and past the ttl of the last one. The frame goes to the cluster as Arrow; the answers are
+    compared row by row in input order, the frame's own columns untouched."""
+    import numpy as np
+
+    from pantry.compile.view_plan import plan_view
+    from pantry.features.tiles import materialize
+
+    duck, spark = stores
+    start, end = date(2013, 6, 1), date(2013, 6, 12)
+    views = ["plane_activity", "carrier_ops"]
+    source = connect(duck.definitions)
+    try:
+        for view in views:
+            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
+        flights = source.execute(
+            f'SELECT DISTINCT tailnum, carrier FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1, 2'
+        ).fetchall()
+    finally:
+        source.close()
+    written = {view: spark.materialize_view(view, start, end) for view in views}
+    assert all(n > 100 for n in written.values()), written
+    rng = np.random.default_rng(29)
+    n = 10_000
+    pick = rng.integers(0, len(flights), n)
+    moments = pd.Timestamp("2013-05-30") + pd.to_timedelta(rng.integers(0, 60 * 24 * 50, n), unit="min")
+    entity_df = pd.DataFrame(
+        {
+            "tailnum": [flights[i][0] if i % 10 else "N0NEVER" for i in pick],
+            "carrier": [flights[i][1] for i in pick],
+            "event_timestamp": moments,
+            "label": rng.integers(0, 2, n),
+        }
+    )
+    entity_df.loc[:5, "event_timestamp"] = pd.Timestamp("2013-06-02")  # exactly on a stamp
+    names = ["plane_activity:flights_7d", "plane_activity:last_dest", "plane_activity:dep_delay_30d"]
+    names += [
+        "carrier_ops:" + p.feature.name
+        for p in plan_view(spark.definitions, spark.definitions.views["carrier_ops"]).features
+    ]
+    want = duck.get_historical_features(entity_df, names)
+    got = spark.get_historical_features(entity_df, names)
+    assert list(got.columns) == list(want.columns)
+    assert got[["tailnum", "carrier", "label"]].equals(entity_df[["tailnum", "carrier", "label"]])
+    compared = 0
+    for column in [c for c in want.columns if c not in entity_df.columns]:
+        for i, (x, y) in enumerate(zip(want[column], got[column])):
+            if pd.isna(x) or pd.isna(y):
+                assert pd.isna(x) and pd.isna(y), (column, i, x, y, entity_df.iloc[i].to_dict())
+            elif isinstance(x, str) or isinstance(y, str):
+                assert x == y, (column, i, x, y)
+            else:
+                assert math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9), (column, i, x, y)
+            compared += 1
+    nulls = int(got["flights_7d"].isna().sum())
+    assert compared == n * (len(want.columns) - 4) and 0 < nulls < n  # some present, some absent or too old
