@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
 .PHONY: setup demo test ui lint bench bench-features parity conformance clean
 
-setup: $(STAMP) redis-server postgresql
+setup: $(STAMP) redis-server postgresql java
 
 # dbt-semantic-interfaces is installed without its dependencies (its click pin clashes with
 # ours) and never imported: the test suite reads its JSON schema of MetricFlow's manifest, to
@@ -41,6 +41,17 @@ postgresql:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else \
 	    echo "PostgreSQL is missing: install it with 'sudo apt-get install postgresql' (Debian/Ubuntu) or 'brew install postgresql' (macOS)"; exit 1; \
+	  fi; }
+
+# The Spark engine's tests start a real standalone cluster from pyspark's jars: they need Java 17+.
+.PHONY: java
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's default-jre-headless"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else \
+	    echo "Java is missing: install it with 'sudo apt-get install default-jre-headless' (Debian/Ubuntu) or 'brew install openjdk@17' (macOS)"; exit 1; \
 	  fi; }
 
 demo: setup

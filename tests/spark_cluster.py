@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 JVM_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+EXECUTOR_FLAGS = JVM_FLAGS  # C2 on the executors was slower still: short tasks never repay its compiling
 
 
 def _free_port() -> int:
@@ -113,7 +114,7 @@ class SparkCluster:
                 "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
                 "--name", "pantry-connect",
                 "--driver-memory", "768m",
-                "--conf", f"spark.executor.extraJavaOptions={JVM_FLAGS}",
+                "--conf", f"spark.executor.extraJavaOptions={EXECUTOR_FLAGS}",
                 "--conf", "spark.driver.host=127.0.0.1",
                 "--conf", "spark.driver.bindAddress=127.0.0.1",
                 "--conf", "spark.connect.grpc.binding.address=127.0.0.1",

@@ -138,6 +138,35 @@ def _ieee_division(node: exp.Expression) -> exp.Expression:
     )
 
 
+def _unique_ctes(tree: exp.Expression) -> exp.Expression:
+    """Every CTE whose name is used by another one somewhere in ``tree``, renamed apart.
+
+    Why: a fused query nests subqueries that each have their own ``WITH cumulative_rows``;
+    DuckDB and PostgreSQL scope them, but Spark's SQL (Hive's) has no nested WITH, so sqlglot
+    lifts every CTE to the top, where two of one name are an error. Innermost first: by the
+    time a WITH is renamed, the ones nested in it have names of their own, so each reference
+    left in its query under the old name is its own."""
+    names = [cte.alias for cte in tree.find_all(exp.CTE)]
+    shared = {n for n in names if names.count(n) > 1}
+    if not shared:
+        return tree
+    withs = list(tree.find_all(exp.With))
+    counter = 0
+    for with_ in reversed(withs):  # find_all walks outer before inner: reversed, inner first
+        owner = with_.parent
+        for cte in with_.expressions:
+            old = cte.alias
+            if old not in shared:
+                continue
+            counter += 1
+            new = f"{old}__{counter}"
+            cte.set("alias", exp.TableAlias(this=exp.to_identifier(new)))
+            for table in owner.find_all(exp.Table):
+                if not table.db and table.name == old:
+                    table.set("this", exp.to_identifier(new))
+    return tree
+
+
 def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expression:
     """``tree`` reading the engine's tables (a copy: the compiler's tree is untouched), its
     divisions by zero answering as DuckDB's do (``_ieee_division``)."""
@@ -171,7 +200,8 @@ def for_engine(tree: exp.Expression, catalog: Catalog, dialect: str) -> exp.Expr
             )
         return node
 
-    return tree.transform(point)
+    tree = tree.transform(point)
+    return _unique_ctes(tree) if dialect == "spark" else tree
 
 
 def engine_sql(catalog: Catalog, request: QueryRequest, dialect: str) -> str:

@@ -41,6 +41,11 @@ from pantry.engines.base import Engine
 from pantry.engines.names import literal, quoted
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
 
+# Every session made, kept until the process ends. Why: pyspark's SparkSession.__del__ closes
+# its client, which shuts down a thread pool shared by every session of the process; run by
+# the garbage collector in the middle of another session's gRPC call, it waits on that call
+# forever (seen here: a test's engine collected while the next test queried).
+_SESSIONS: list[Any] = []
 LOG = "pantry_materializations"
 RUN = "__run"
 RETRIES = 3  # a Connect server that does not answer: asked this often over about 3 s, then refused
@@ -98,6 +103,18 @@ def _naive(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields)) if changed else table
 
 
+def _unordered(sql: str) -> str:
+    """``sql`` without its outermost ORDER BY: rows being written have no order, and on Spark
+    each sort is a sampling job and a shuffle more, per day of a backfill."""
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql, read="spark")
+    if tree.args.get("order") is None:
+        return sql
+    tree.set("order", None)
+    return tree.sql("spark")
+
+
 class SparkEngine(Engine):
     """A Spark cluster behind a Spark Connect server; Pantry's tables under ``location``."""
 
@@ -125,6 +142,7 @@ class SparkEngine(Engine):
             logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # errors are ours to explain
             try:
                 session = SparkSession.builder.remote(self.url).create()
+                _SESSIONS.append(session)
             except (PySparkException, ValueError) as err:
                 raise PantryError(
                     f"'{self.shown}' is not a Spark Connect URL Pantry can use: {_line(err)}",
@@ -293,7 +311,8 @@ class SparkEngine(Engine):
         if not selects:
             return 0
         union = " UNION ALL ".join(
-            f"SELECT DATE '{each}' AS {quoted(day)}, q.* FROM ({sql}) AS q" for each, sql in sorted(selects.items())
+            f"SELECT DATE '{each}' AS {quoted(day)}, q.* FROM ({_unordered(sql)}) AS q"
+            for each, sql in sorted(selects.items())
         )
         try:
             frame = self.session().sql(union)

@@ -79,3 +79,25 @@ def test_an_offset_by_a_custom_grain_keeps_its_day_count(engine: str, tmp_path: 
     sqlglot.parse_one(sql, read=engine)
     assert "INTERVAL DAY" not in sql.upper().replace("'1 DAY'", "")
     assert '"__position" - 1' in sql or "`__position` - 1" in sql, sql
+
+
+def test_ctes_of_one_name_in_nested_queries_are_renamed_apart_for_spark() -> None:
+    """Spark's SQL has one WITH per statement (sqlglot lifts nested ones to the top), so two
+    nested CTEs named alike would clash: renamed apart, each query still reads its own.
+    The oracle is DuckDB, which scopes nested CTEs: the renamed tree answers as the original."""
+    import duckdb
+
+    from pantry.engines.relations import _unique_ctes
+
+    text = (
+        "SELECT p.x AS a, q.x AS b, r.x AS c FROM "
+        "(WITH t AS (SELECT 1 AS x) SELECT x FROM t) AS p, "
+        "(WITH t AS (SELECT 2 AS x), u AS (SELECT x + 1 AS x FROM t) SELECT x FROM u) AS q, "
+        "(WITH t AS (SELECT 5 AS x) SELECT (WITH t AS (SELECT 9 AS x) SELECT x FROM t) + x AS x FROM t) AS r"
+    )
+    renamed = _unique_ctes(sqlglot.parse_one(text, read="duckdb"))
+    names = [cte.alias for cte in renamed.find_all(sqlglot.exp.CTE)]
+    assert len(names) == len(set(names)) == 5
+    assert duckdb.sql(renamed.sql("duckdb")).fetchall() == duckdb.sql(text).fetchall() == [(1, 3, 14)]
+    lifted = renamed.sql("spark")
+    assert lifted.count("WITH") == 1 and "t__" in lifted  # Spark's text: one WITH, five names
