@@ -79,10 +79,9 @@ def test_every_demo_metric_answers_the_same_on_spark(stores: tuple[Store, Store]
     metrics = sorted(duck.definitions.metrics)
     assert sorted(spark.definitions.metrics) == metrics and len(metrics) >= 10
     checked = 0
-    for grain in ("metric_time__day", "metric_time__month"):
-        args = dict(metrics=metrics, group_by=[grain])
-        checked += _same(duck.query(**args), spark.query(**args), f"every metric by {grain}")
-    assert checked > 5_000  # 5,057 on the demo: 375 days and 14 months, 12 metrics and the time
+    args = dict(metrics=metrics, group_by=["metric_time__day"])
+    checked += _same(duck.query(**args), spark.query(**args), "every metric by day")
+    assert checked > 4_800  # 4,875 on the demo: 375 days, 12 metrics and the day
 
 
 def test_group_bys_filters_and_ratios_in_one_query(stores: tuple[Store, Store]) -> None:
@@ -144,15 +143,15 @@ def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, S
     from pantry_dagster.resources.offline import OfflineStore
 
     duck, spark = stores
-    names = ["flights", "on_time_ratio", "flights_7d"]
-    start, end = date(2013, 6, 1), date(2013, 6, 3)
+    names = ["on_time_ratio", "flights_7d"]  # a ratio and a cumulative metric
+    start, end = date(2013, 6, 1), date(2013, 6, 2)
     assets = [a for a in build_metric_assets(metric_facts(spark.definitions, spark.offline)) if a.key.path[-1] in names]
     resources = {
         "offline": OfflineStore(defs=str(spark.defs), home=str(spark.home), engine=spark.engine_url or ""),
         "alerts": SlackAlerts(home=str(spark.home)),
     }
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
-    days = [date(2013, 6, d) for d in range(1, 4)]
+    days = [date(2013, 6, d) for d in range(1, 3)]
     for run in range(2):  # the second run (one metric) replaces the same days with the same rows
         with dg.instance_for_test() as instance:
             chosen = assets if run == 0 else assets[:1]
@@ -161,19 +160,19 @@ def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, S
             stored = spark.metric_days(name)
             assert sorted(set(stored["metric_time__day"])) == days, (run, name)
             _same(duck.compute_metric_days(name, start, end), stored, f"{name}, run {run}")
-    folder = spark.home / "spark" / METRICS_SCHEMA / "flights" / "metric_time__day=2013-06-02"
+    folder = spark.home / "spark" / METRICS_SCHEMA / "on_time_ratio" / "metric_time__day=2013-06-02"
     runs = sorted(p.name for p in folder.iterdir())
     assert len(runs) == 2 and all(r.startswith("__run=r") for r in runs), runs  # both runs on disk, the newest read
     engine = spark.engine
     assert all(engine.materialized(METRICS_SCHEMA, f"metrics/{n}") == days for n in names)  # type: ignore[union-attr]
     assert engine.materialized(METRICS_SCHEMA, "metrics/not_a_metric") == []  # type: ignore[union-attr]
     assert engine.materialized("pantry_nothing_here", "metrics/flights") == []  # type: ignore[union-attr]
-    before = spark.metric_days("flights")
-    failing = {start: "SELECT CAST(raise_error('a task that fails') AS BIGINT) AS flights"}
+    before = spark.metric_days("on_time_ratio")
+    failing = {end: "SELECT CAST(raise_error('a task that fails') AS DOUBLE) AS on_time_ratio"}
     with pytest.raises(PantryError) as err:
-        engine.replace_days_from(METRICS_SCHEMA, "flights", "metric_time__day", failing, "metrics/flights")  # type: ignore[union-attr]
+        engine.replace_days_from(METRICS_SCHEMA, "on_time_ratio", "metric_time__day", failing, "metrics/on_time_ratio")  # type: ignore[union-attr]
     assert "the stored days are unchanged" in str(err.value) and "a task that fails" in str(err.value)
-    _same(before, spark.metric_days("flights"), "after a failed write")
+    _same(before, spark.metric_days("on_time_ratio"), "after a failed write")
     assert len(list(folder.iterdir())) == 2  # nothing of the failed run where readers look
 
 
@@ -202,7 +201,7 @@ def test_a_view_partition_computed_on_spark_equals_the_training_read(stores: tup
 
 
 def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Store]) -> None:
-    """Two daily views materialized for 2013-06-01..12 on both paths (tiles in DuckDB; the
+    """Two daily views materialized for 2013-06-05..10 on both paths (tiles in DuckDB; the
     values at each stamp as Parquet on the cluster), then 10,000 training rows: planes that
     flew and one that never did, moments before the first stamp, between stamps, on a stamp
     and past the ttl of the last one. The frame goes to the cluster as Arrow; the answers are
@@ -213,7 +212,7 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
     from pantry.features.tiles import materialize
 
     duck, spark = stores
-    start, end = date(2013, 6, 1), date(2013, 6, 12)
+    start, end = date(2013, 6, 5), date(2013, 6, 10)  # FLIGHTS_DAY's tiles are in DuckDB already
     views = ["plane_activity", "carrier_ops"]
     source = connect(duck.definitions)
     try:
@@ -225,11 +224,11 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
     finally:
         source.close()
     written = {view: spark.materialize_view(view, start, end) for view in views}
-    assert all(n > 100 for n in written.values()), written
+    assert written["plane_activity"] > 10_000 and written["carrier_ops"] == 6 * 15, written
     rng = np.random.default_rng(29)
     n = 10_000
     pick = rng.integers(0, len(flights), n)
-    moments = pd.Timestamp("2013-05-30") + pd.to_timedelta(rng.integers(0, 60 * 24 * 50, n), unit="min")
+    moments = pd.Timestamp("2013-06-03") + pd.to_timedelta(rng.integers(0, 60 * 24 * 44, n), unit="min")
     entity_df = pd.DataFrame(
         {
             "tailnum": [flights[i][0] if i % 10 else "N0NEVER" for i in pick],
@@ -238,7 +237,7 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
             "label": rng.integers(0, 2, n),
         }
     )
-    entity_df.loc[:5, "event_timestamp"] = pd.Timestamp("2013-06-02")  # exactly on a stamp
+    entity_df.loc[:5, "event_timestamp"] = pd.Timestamp("2013-06-07")  # exactly on a stamp
     names = ["plane_activity:flights_7d", "plane_activity:last_dest", "plane_activity:dep_delay_30d"]
     names += [
         "carrier_ops:" + p.feature.name
@@ -263,7 +262,7 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
 
 
 def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], redis_server: RedisServer) -> None:
-    """A Dagster run of the demo's two daily views on each path, 2013-06-01..09: tiles in
+    """A Dagster run of the demo's two daily views on each path, 2013-06-01..05: tiles in
     DuckDB, the values at each stamp as Parquet written by the cluster. Every check's verdict
     of every partition (drift with its score, rows_and_nulls, consistency with the metrics,
     which query the cluster) is the same on both; then the last partition, pushed from each
@@ -280,7 +279,7 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
 
     duck, spark = stores
     views = ["carrier_ops", "plane_activity"]
-    start, end = date(2013, 6, 1), date(2013, 6, 9)
+    start, end = date(2013, 6, 1), date(2013, 6, 5)
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
     for store in (duck, spark):
         assets = [
@@ -295,10 +294,10 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
         }
         with dg.instance_for_test() as instance:
             assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
-    days = [date(2013, 6, d) for d in range(1, 10)]
-    for view in views:  # (another test of the module may have materialized more days)
-        assert set(days) <= set(spark.materialized_partitions(view)) == set(duck.materialized_partitions(view))
-    assert _same_verdicts(duck, spark, days) > 100
+    days = [date(2013, 6, d) for d in range(1, 6)]
+    for view in views:  # (other tests of the module materialize other days on each path)
+        assert set(days) <= set(spark.materialized_partitions(view)) & set(duck.materialized_partitions(view))
+    assert _same_verdicts(duck, spark, days) > 40
     stamp = stamp_of(end)
     served = {}
     for store in (duck, spark):
@@ -325,7 +324,7 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
 def test_a_worker_killed_in_a_backfill_changes_nothing(
     stores: tuple[Store, Store], spark_cluster: SparkCluster
 ) -> None:
-    """A backfill of a view's 20 days on the cluster while one of its two workers (and the
+    """A backfill of a view's 14 days on the cluster while one of its two workers (and the
     executor it runs) is killed by SIGKILL: Spark reruns the lost tasks on the other worker,
     the run succeeds, and every value equals a clean run's (here: DuckDB's tiles read at
     each stamp). The worker is started again for the tests after this one."""
@@ -336,7 +335,7 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
     from pantry.features.tiles import materialize
 
     duck, spark = stores
-    view, start, end = "carrier_ops", date(2013, 7, 1), date(2013, 7, 20)
+    view, start, end = "carrier_ops", date(2013, 7, 1), date(2013, 7, 14)
     plan = plan_view(duck.definitions, duck.definitions.views[view])
     source = connect(duck.definitions)
     try:
@@ -354,7 +353,7 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
 
     worker = threading.Thread(target=backfill)
     worker.start()
-    time.sleep(2.0)  # the job's tasks are running on both executors
+    time.sleep(1.5)  # the job's tasks are running on both executors
     assert worker.is_alive(), "the backfill ended before the worker could be killed: the test proves nothing"
     killed = spark_cluster.worker_pids(1)
     spark_cluster.kill_worker(1)

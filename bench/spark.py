@@ -1,0 +1,174 @@
+"""Pantry on a Spark cluster against hand-written Spark SQL on the same cluster, same run.
+
+TPC-H at scale factor S (``tpchgen-cli``, into ``bench/data/tpch-sf<S>``), a standalone
+cluster started here (``tests/spark_cluster.py``: a master, two one-core workers, a Spark
+Connect server), and three workloads, each timed for Pantry (``PANTRY_ENGINE=sc://...``)
+and for the SQL a Spark user would write by hand for the same answer:
+
+1. a backfill of ``customer_spend`` (90- and 30-day windows per customer) over D days:
+   Pantry's ``materialize_view`` (one UNION ALL of the days' portable SELECTs, written as a
+   published run) against a hand-written UNION ALL of the same per-day aggregates written
+   as Hive-partitioned Parquet;
+2. training reads of 1M and 10M rows (customers and moments drawn at random in the
+   backfilled days): ``get_historical_features`` against uploading the frame and joining
+   the hand-written partitions by customer and date, both collected as Arrow; the client's
+   peak memory growth is reported for Pantry's read;
+3. the ``revenue`` metric by month: ``Store.query`` against ``SELECT date_trunc(...), SUM(...)``.
+
+Run: ``.venv/bin/python bench/spark.py [SCALE] [DAYS] [ROWS...]`` (defaults: 1, 90, 1000000).
+The issue's figure is scale 10, a year, 1M and 10M rows: ``bench/spark.py 10 365 1000000 10000000``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pantry import Store  # noqa: E402
+from tests.spark_cluster import SparkCluster  # noqa: E402
+
+START = date(1995, 1, 1)
+
+
+def ensure_data(scale: int) -> Path:
+    data = ROOT / "bench" / "data" / f"tpch-sf{scale}"
+    if (data / "orders.parquet").exists() and (data / "lineitem.parquet").exists():
+        return data
+    print(f"generating TPC-H scale factor {scale} with tpchgen-cli ...", flush=True)
+    tool = Path(sys.executable).with_name("tpchgen-cli")
+    subprocess.run(
+        [str(tool), "parquet", "-s", str(scale), "--tables=lineitem,orders", f"--output-dir={data}"], check=True
+    )
+    return data
+
+
+def defs_for(data: Path, root: Path) -> Path:
+    defs = root / "tpch_defs"
+    shutil.copytree(ROOT / "bench" / "tpch_defs", defs)
+    yaml = (defs / "tpch.yaml").read_text().replace("../data/tpch-sf1", str(data))
+    (defs / "tpch.yaml").write_text(yaml)
+    return defs
+
+
+def peak_kb() -> int:
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+
+
+def reset_peak() -> int:
+    Path("/proc/self/clear_refs").write_text("5")
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
+
+
+def hand_backfill(session, orders: str, days: list[date], out: str) -> int:  # noqa: ANN001
+    """The per-day aggregates a Spark user would write for customer_spend."""
+    union = " UNION ALL ".join(
+        f"""SELECT DATE '{d}' AS day, o_custkey AS customer,
+        SUM(CASE WHEN o_orderdate >= DATE '{d + timedelta(days=1)}' - INTERVAL 90 DAY THEN o_totalprice END) AS spend_90d,
+        SUM(CASE WHEN o_orderdate >= DATE '{d + timedelta(days=1)}' - INTERVAL 30 DAY THEN 1 END) AS orders_30d
+        FROM parquet.`{orders}`
+        WHERE o_orderdate >= DATE '{d + timedelta(days=1)}' - INTERVAL 90 DAY AND o_orderdate < DATE '{d + timedelta(days=1)}'
+        GROUP BY o_custkey"""
+        for d in days
+    )
+    session.sql(union).write.mode("overwrite").partitionBy("day").parquet(out)
+    return session.read.parquet(out).count()
+
+
+def hand_read(session, frame: pd.DataFrame, out: str):  # noqa: ANN001, ANN201
+    """Upload the entity frame, join the hand-written partitions of each row's date, collect."""
+    session.createDataFrame(frame).createOrReplaceTempView("entities")
+    return session.sql(
+        f"""SELECT e.customer, e.event_timestamp, p.spend_90d, p.orders_30d
+        FROM entities AS e LEFT JOIN parquet.`{out}` AS p
+        ON p.customer = e.customer AND p.day = date_sub(CAST(e.event_timestamp AS DATE), 1)"""
+    ).toArrow()
+
+
+def main() -> None:
+    scale = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    n_days = int(sys.argv[2]) if len(sys.argv) > 2 else 90
+    sizes = [int(x) for x in sys.argv[3:]] or [1_000_000]
+    data = ensure_data(scale)
+    days = [START + timedelta(days=i) for i in range(n_days)]
+    cluster = SparkCluster(worker_memory="6g", executor_memory="5g")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            store = Store(defs=defs_for(data, root), home=root / "home", engine=cluster.url)
+            session = store.engine.session()  # type: ignore[union-attr]
+            results: list[tuple[str, float, float, str]] = []
+
+            t = time.perf_counter()
+            rows = store.materialize_view("customer_spend", days[0], days[-1])
+            ours = time.perf_counter() - t
+            t = time.perf_counter()
+            hand_rows = hand_backfill(session, str(data / "orders.parquet"), days, str(root / "hand"))
+            theirs = time.perf_counter() - t
+            assert rows == hand_rows, (rows, hand_rows)
+            results.append((f"backfill customer_spend, {n_days} days ({rows:,} rows)", ours, theirs, ""))
+
+            customers = session.sql(f"SELECT max(o_custkey) FROM parquet.`{data / 'orders.parquet'}`").toArrow()
+            top = int(customers.column(0)[0].as_py())
+            rng = np.random.default_rng(29)
+            for n in sizes:
+                frame = pd.DataFrame(
+                    {
+                        "customer": rng.integers(1, top + 1, n),
+                        "event_timestamp": pd.Timestamp(days[1])
+                        + pd.to_timedelta(rng.integers(0, 60 * 24 * (n_days - 1), n), unit="min"),
+                    }
+                )
+                reset_peak()
+                before = reset_peak()
+                t = time.perf_counter()
+                got = store.get_historical_features(frame, ["customer_spend:spend_90d", "customer_spend:orders_30d"])
+                ours = time.perf_counter() - t
+                grew = (peak_kb() - before) / 1024
+                answer = got.memory_usage(deep=True).sum() / 2**20
+                t = time.perf_counter()
+                hand = hand_read(session, frame, str(root / "hand"))
+                theirs = time.perf_counter() - t
+                assert len(got) == hand.num_rows == n
+                assert np.isclose(got["spend_90d"].astype(float).fillna(-1).sum(),
+                                  np.nan_to_num(hand.column("spend_90d").to_numpy(zero_copy_only=False).astype(float), nan=-1).sum())  # fmt: skip
+                results.append(
+                    (
+                        f"training read, {n:,} rows",
+                        ours,
+                        theirs,
+                        f"client peak +{grew:,.0f} MB for a {answer:,.0f} MB answer",
+                    )
+                )
+
+            t = time.perf_counter()
+            revenue = store.query(["revenue"], ["metric_time__month"])
+            ours = time.perf_counter() - t
+            t = time.perf_counter()
+            hand = session.sql(
+                f"SELECT date_trunc('month', l_shipdate) AS m, SUM(l_extendedprice * (1 - l_discount)) AS revenue "
+                f"FROM parquet.`{data / 'lineitem.parquet'}` GROUP BY 1 ORDER BY 1"
+            ).toArrow()
+            theirs = time.perf_counter() - t
+            assert len(revenue) == hand.num_rows
+            results.append(("revenue by month", ours, theirs, ""))
+    finally:
+        cluster.stop()
+    print(f"\nTPC-H SF{scale} on a standalone cluster of 2 one-core workers (this machine)")
+    print(f"{'workload':48} {'Pantry':>9} {'by hand':>9} {'ratio':>6}")
+    for name, ours, theirs, note in results:
+        print(f"{name:48} {ours:8.1f}s {theirs:8.1f}s {ours / theirs:6.2f}  {note}")
+
+
+if __name__ == "__main__":
+    main()
