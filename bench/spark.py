@@ -86,12 +86,13 @@ def hand_backfill(session, orders: str, days: list[date], out: str) -> int:  # n
 
 
 def hand_read(session, frame: pd.DataFrame, out: str):  # noqa: ANN001, ANN201
-    """Upload the entity frame, join the hand-written partitions of each row's date, collect."""
+    """Upload the entity frame, join the hand-written partitions of each row's date, collect
+    (in no order: Pantry's answer is in input order, put so on the client)."""
     session.createDataFrame(frame).createOrReplaceTempView("entities")
     return session.sql(
-        f"""SELECT e.customer, e.event_timestamp, p.spend_90d, p.orders_30d
+        f"""SELECT e.o_custkey, e.event_timestamp, p.spend_90d, p.orders_30d
         FROM entities AS e LEFT JOIN parquet.`{out}` AS p
-        ON p.customer = e.customer AND p.day = date_sub(CAST(e.event_timestamp AS DATE), 1)"""
+        ON p.customer = e.o_custkey AND p.day = date_sub(CAST(e.event_timestamp AS DATE), 1)"""
     ).toArrow()
 
 
@@ -109,6 +110,9 @@ def main() -> None:
             session = store.engine.session()  # type: ignore[union-attr]
             results: list[tuple[str, float, float, str]] = []
 
+            # warm-up, untimed: both sides' first statements pay the JVMs' compiling, not the work
+            store.materialize_view("customer_spend", days[0], days[6])
+            hand_backfill(session, str(data / "orders.parquet"), days[:7], str(root / "warm"))
             t = time.perf_counter()
             rows = store.materialize_view("customer_spend", days[0], days[-1])
             ours = time.perf_counter() - t
@@ -117,14 +121,15 @@ def main() -> None:
             theirs = time.perf_counter() - t
             assert rows == hand_rows, (rows, hand_rows)
             results.append((f"backfill customer_spend, {n_days} days ({rows:,} rows)", ours, theirs, ""))
+            print(results[-1], flush=True)
 
             customers = session.sql(f"SELECT max(o_custkey) FROM parquet.`{data / 'orders.parquet'}`").toArrow()
             top = int(customers.column(0)[0].as_py())
             rng = np.random.default_rng(29)
-            for n in sizes:
+            for n in [10_000, *sizes]:  # the first, 10,000 rows, warms both sides up and is not reported
                 frame = pd.DataFrame(
                     {
-                        "customer": rng.integers(1, top + 1, n),
+                        "o_custkey": rng.integers(1, top + 1, n),
                         "event_timestamp": pd.Timestamp(days[1])
                         + pd.to_timedelta(rng.integers(0, 60 * 24 * (n_days - 1), n), unit="min"),
                     }
@@ -142,6 +147,8 @@ def main() -> None:
                 assert len(got) == hand.num_rows == n
                 assert np.isclose(got["spend_90d"].astype(float).fillna(-1).sum(),
                                   np.nan_to_num(hand.column("spend_90d").to_numpy(zero_copy_only=False).astype(float), nan=-1).sum())  # fmt: skip
+                if n == 10_000:
+                    continue
                 results.append(
                     (
                         f"training read, {n:,} rows",

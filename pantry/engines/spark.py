@@ -140,6 +140,8 @@ class SparkEngine(Engine):
             from pyspark.sql.connect.client.retries import DefaultPolicy
 
             logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # errors are ours to explain
+            # a released query's clean-up retried against a server that is gone is not news
+            logging.getLogger("pyspark.sql.connect.logging").setLevel(logging.ERROR)
             try:
                 session = SparkSession.builder.remote(self.url).create()
                 _SESSIONS.append(session)
