@@ -272,11 +272,14 @@ class Store:
         full_feature_names: bool = False,
         start_time: str | datetime | None = None,
         end_time: str | datetime | None = None,
-    ) -> pd.DataFrame:
+        to: str | None = None,
+    ) -> pd.DataFrame | str:
         """Point-in-time-correct feature values for each row of ``entity_df`` (docs/features.md).
 
         Without ``entity_df``, returns one row per entity present at every materialized stamp
-        between ``start_time`` and ``end_time``.
+        between ``start_time`` and ``end_time``. With ``to`` (on Spark), the training set is
+        joined on the cluster and written there as Parquet at that new path, which is
+        returned: the answer never passes through this process (docs/spark.md).
         """
         from pantry.features import in_engine
         from pantry.features.reads import (
@@ -344,6 +347,9 @@ class Store:
                     hint=f"add the moment each row is scored as '{TIMESTAMP}'; its columns are {list(entity_df.columns)}",
                 )
             timestamps = utc_naive(entity_df[TIMESTAMP], TIMESTAMP)
+            if to is not None:
+                self._write_training(entity_df, timestamps, plans, days, full_feature_names, to)
+                return to
             out = entity_df.reset_index(drop=True).copy()
             for name, (plan, names) in plans.items():
                 if plan.key not in entity_df.columns:
@@ -370,6 +376,48 @@ class Store:
             con.close()
             for source in sources.values():
                 source.close()
+
+    def _write_training(
+        self,
+        entity_df: pd.DataFrame,
+        timestamps: pd.Series,
+        plans: dict[str, tuple[ViewPlan, list[str]]],
+        days: dict[str, list],
+        full_feature_names: bool,
+        to: str,
+    ) -> int:
+        """``get_historical_features(..., to=...)``: every view's columns joined and written in the engine."""
+        from pantry.features import in_engine
+
+        if self.engine is None:
+            raise PantryError(
+                "to= writes the training set inside an engine, and none is set",
+                field="to",
+                hint="set PANTRY_ENGINE=sc://host:15002 (Spark), or leave out to= and write the frame yourself",
+            )
+        views = []
+        for name, (plan, names) in plans.items():
+            if plan.streaming:
+                raise PantryError(
+                    f"feature view '{name}' is a streaming view: its tiles live in Redis, not in the engine",
+                    field="features",
+                    hint="read streaming views without to=",
+                )
+            if plan.key not in entity_df.columns:
+                raise PantryError(
+                    f"entity_df has no column '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{name}')",
+                    field=plan.key,
+                    hint=did_you_mean(plan.key, [str(c) for c in entity_df.columns])
+                    or f"its columns are {list(entity_df.columns)}",
+                )
+            if not days[name]:
+                raise PantryError(
+                    f"feature view '{name}' has no materialized partition in the engine",
+                    field="features",
+                    hint=f"materialize it first: dagster asset materialize, or Store.materialize_view('{name}', ...)",
+                )
+            views.append((plan, names, days[name]))
+        return in_engine.write_training(self.engine, entity_df, timestamps, views, full_feature_names, to)
 
     # -- online -------------------------------------------------------------------
     @cached_property

@@ -62,6 +62,17 @@ class Engine(ABC):
     def materialized(self, schema: str, asset: str) -> list[date]:
         """The days of ``asset`` written to ``schema`` (its log of writes), oldest first."""
 
+    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> int:
+        """Run ``sql`` with ``rows`` uploaded as ``name`` and write its answer as Parquet at
+        ``to`` inside the engine (a training set too large to bring back); rows written."""
+        from pantry.errors import PantryError
+
+        raise PantryError(
+            f"the {self.dialect} engine answers training reads into the client; it does not write them as Parquet",
+            field="to",
+            hint="leave out to=, or run the read on Spark",
+        )
+
     #: the engine's name for a double in a CAST
     double_type: str = "DOUBLE PRECISION"
 

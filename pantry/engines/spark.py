@@ -342,6 +342,31 @@ class SparkEngine(Engine):
                 except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
                     pass
 
+    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> int:
+        """``sql`` over ``rows`` written by the executors as Parquet at ``to`` (which must not
+        exist: a failed write never leaves half of a training set where one was)."""
+        with self._lock:
+            session = self.session()
+            try:
+                session.createDataFrame(rows).createOrReplaceTempView(name)
+                session.sql(sql).write.mode("error").parquet(to)
+                return int(self.run(f"SELECT count(*) FROM parquet.{quoted(to)}").column(0)[0].as_py())
+            except PantryError:
+                raise
+            except Exception as err:
+                if _error_class(err) == "PATH_ALREADY_EXISTS" or "PATH_ALREADY_EXISTS" in str(err):
+                    raise PantryError(
+                        f"'{to}' exists already: a training set is written to a new path",
+                        field="to",
+                        hint="give a path that does not exist yet (a run id or a date in it)",
+                    ) from None
+                raise self._explained(err, None) from None
+            finally:
+                try:
+                    session.catalog.dropTempView(name)
+                except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
+                    pass
+
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
         answer = self.run(f"SELECT * FROM {self.table(schema, table, day)} AS t{where} ORDER BY {quoted(day)}")

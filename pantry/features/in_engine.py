@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from pantry.compile.render import checked_text
@@ -92,6 +93,39 @@ def _located(days: list[date]) -> str:
             i += 1
         rows.append(f"(DATE '{day}', TIMESTAMP '{stamps[i]:%Y-%m-%d %H:%M:%S}')")
     return ", ".join(rows)
+
+
+def write_training(
+    engine: Engine,
+    frame: pd.DataFrame,
+    timestamps: pd.Series,
+    views: list[tuple[ViewPlan, list[str], list[date]]],
+    full_feature_names: bool,
+    to: str,
+) -> int:
+    """The training set of ``frame`` (its own columns, then each view's features) joined in
+    the engine and written there as Parquet at ``to``; nothing but the frame's upload passes
+    through the client, so its memory does not grow with the answer. Rows are in no order:
+    each carries the frame's columns it was asked for."""
+    columns = [str(c) for c in frame.columns]
+    upload = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    upload = upload.append_column("__ts", pa.Array.from_pandas(timestamps.astype("datetime64[us]")))
+    selects = [f"q.{quoted(c)}" for c in columns]
+    joins = []
+    for i, (plan, names, days) in enumerate(views):
+        last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
+        stamp = f"(CASE WHEN q.__ts >= {last} THEN {last} ELSE m{i}.__stamp END)"
+        ttl = plan.view.ttl
+        fresh = f" AND q.__ts - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
+        joins.append(
+            f"LEFT JOIN (VALUES {_located(days)}) AS m{i}(__date, __stamp) ON m{i}.__date = CAST(q.__ts AS DATE) "
+            f"LEFT JOIN {table_of(engine, plan)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
+            f"AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
+        )
+        view = plan.view.name
+        selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
+    sql = f"SELECT {', '.join(selects)} FROM __pantry_entities AS q {' '.join(joins)}"
+    return engine.write_with("__pantry_entities", upload, sql, to)
 
 
 def read_view(

@@ -365,3 +365,59 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
     got = spark.get_historical_features(None, names, start_time=stamp_of(start), end_time=stamp_of(end))
     assert outcome["rows"] == len(got) == len(want) > 100
     assert _same(want, got, "after a lost worker") == got.size
+
+
+def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Store, Store], tmp_path: Path) -> None:
+    """``get_historical_features(..., to=path)``: the join runs on the cluster and the executors
+    write the answer as Parquet there; read back, every row holds DuckDB's values for the
+    frame's row it carries. An existing path is refused (nothing overwritten), and without
+    an engine ``to=`` is one sentence."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from pantry.compile.view_plan import plan_view
+    from pantry.features.tiles import materialize
+
+    duck, spark = stores
+    start, end = date(2013, 6, 5), date(2013, 6, 7)
+    source = connect(duck.definitions)
+    try:
+        materialize(
+            source, duck.offline, plan_view(duck.definitions, duck.definitions.views["plane_activity"]), start, end
+        )
+        planes = [
+            r[0]
+            for r in source.execute(
+                f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
+            ).fetchall()
+        ]
+    finally:
+        source.close()
+    spark.materialize_view("plane_activity", start, end)
+    rng = np.random.default_rng(7)
+    n = 20_000
+    entity_df = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "tailnum": np.array(planes, dtype=object)[rng.integers(0, len(planes), n)],
+            "event_timestamp": pd.Timestamp("2013-06-06")
+            + pd.to_timedelta(rng.integers(0, 60 * 24 * 3, n), unit="min"),
+        }
+    )
+    names = ["plane_activity:flights_7d", "plane_activity:last_dest"]
+    path = str(tmp_path / "training")
+    assert spark.get_historical_features(entity_df, names, to=path) == path
+    got = pq.read_table(path).to_pandas().sort_values("row").reset_index(drop=True)
+    want = duck.get_historical_features(entity_df, names)
+    assert list(got.columns) == list(want.columns) and len(got) == n
+    assert (got["tailnum"] == want["tailnum"]).all()
+    for column in ("flights_7d", "last_dest"):
+        for i, (x, y) in enumerate(zip(want[column], got[column])):
+            assert (pd.isna(x) and pd.isna(y)) or x == y, (column, i, x, y)
+    assert got["flights_7d"].notna().sum() > n // 2
+    with pytest.raises(PantryError) as err:
+        spark.get_historical_features(entity_df, names, to=path)
+    assert "exists already" in str(err.value)
+    with pytest.raises(PantryError) as err:
+        duck.get_historical_features(entity_df, names, to=str(tmp_path / "other"))
+    assert "none is set" in str(err.value)
