@@ -111,6 +111,16 @@ def _as_limit(value: int | str | None) -> int | None:
     return limit
 
 
+def _missing_key(plan: ViewPlan, name: str, entity_df: pd.DataFrame) -> PantryError:
+    """A training read's entity frame without a view's key column, with what it has."""
+    return PantryError(
+        f"entity_df has no column '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{name}')",
+        field=plan.key,
+        hint=did_you_mean(plan.key, [str(c) for c in entity_df.columns])
+        or f"its columns are {list(entity_df.columns)}",
+    )
+
+
 class BrokenDefinitions(UserWarning):
     """Some definitions are broken and left out; the rest of the store works."""
 
@@ -353,12 +363,7 @@ class Store:
             out = entity_df.reset_index(drop=True).copy()
             for name, (plan, names) in plans.items():
                 if plan.key not in entity_df.columns:
-                    raise PantryError(
-                        f"entity_df has no column '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{name}')",
-                        field=plan.key,
-                        hint=did_you_mean(plan.key, [str(c) for c in entity_df.columns])
-                        or f"its columns are {list(entity_df.columns)}",
-                    )
+                    raise _missing_key(plan, name, entity_df)
                 keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
                 if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
                     values = read_stream_view(source_for(plan), plan, keys, stamps, names)
@@ -404,12 +409,7 @@ class Store:
                     hint="read streaming views without to=",
                 )
             if plan.key not in entity_df.columns:
-                raise PantryError(
-                    f"entity_df has no column '{plan.key}', the key of entity '{plan.view.entity}' (feature view '{name}')",
-                    field=plan.key,
-                    hint=did_you_mean(plan.key, [str(c) for c in entity_df.columns])
-                    or f"its columns are {list(entity_df.columns)}",
-                )
+                raise _missing_key(plan, name, entity_df)
             if not days[name]:
                 raise PantryError(
                     f"feature view '{name}' has no materialized partition in the engine",

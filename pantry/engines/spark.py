@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -223,14 +224,17 @@ class SparkEngine(Engine):
                 timer.cancel()
             session.removeTag(tag)
 
-    def run(self, sql: str, timeout: float | None = None) -> pa.Table:
+    def _frame(self, make: Callable[[Any], Any], timeout: float | None = None) -> Any:
+        """``make(session)``: a DataFrame, with pyspark's failure explained as one PantryError."""
         try:
-            frame = self.session().sql(sql)
+            return make(self.session())
         except PantryError:
             raise
         except Exception as err:
             raise self._explained(err, timeout) from None
-        return self._collect(frame, timeout)
+
+    def run(self, sql: str, timeout: float | None = None) -> pa.Table:
+        return self._collect(self._frame(lambda session: session.sql(sql), timeout), timeout)
 
     # -- Pantry's own tables ---------------------------------------------------------
 
@@ -297,12 +301,7 @@ class SparkEngine(Engine):
         self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str
     ) -> int:
         """``rows`` (made by Pantry: a metric's days) uploaded and written as one run."""
-        try:
-            frame = self.session().createDataFrame(rows)
-        except PantryError:
-            raise
-        except Exception as err:
-            raise self._explained(err, None) from None
+        frame = self._frame(lambda session: session.createDataFrame(rows))
         return self._write(frame, schema, table, day, start, end, asset)
 
     def replace_days_from(
@@ -316,12 +315,7 @@ class SparkEngine(Engine):
             f"SELECT DATE '{each}' AS {quoted(day)}, q.* FROM ({_unordered(sql)}) AS q"
             for each, sql in sorted(selects.items())
         )
-        try:
-            frame = self.session().sql(union)
-        except PantryError:
-            raise
-        except Exception as err:
-            raise self._explained(err, None) from None
+        frame = self._frame(lambda session: session.sql(union))
         return self._write(frame, schema, table, day, min(selects), max(selects), asset)
 
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
