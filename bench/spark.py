@@ -113,7 +113,7 @@ def main() -> None:
     sizes = [int(x) for x in sys.argv[3:]] or [1_000_000]
     data = ensure_data(scale)
     days = [START + timedelta(days=i) for i in range(n_days)]
-    cluster = SparkCluster(worker_memory="6g", executor_memory="5g")
+    cluster = SparkCluster(worker_memory="6g", executor_memory="5g", driver_memory="4g")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)

@@ -58,7 +58,9 @@ def _wait_port(port: int, process: subprocess.Popen, log: Path, seconds: float =
 class SparkCluster:
     """Master, ``workers`` workers of one core each, and a Connect server at ``self.url``."""
 
-    def __init__(self, workers: int = 2, worker_memory: str = "1g", executor_memory: str = "768m") -> None:
+    def __init__(
+        self, workers: int = 2, worker_memory: str = "1g", executor_memory: str = "768m", driver_memory: str = "1g"
+    ) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="pantry-spark-"))
         self.home = spark_home()
         self.env = {
@@ -69,7 +71,7 @@ class SparkCluster:
             "SPARK_LOG_DIR": str(self.folder / "logs"),
             "SPARK_WORKER_DIR": str(self.folder / "work"),
             "SPARK_DAEMON_JAVA_OPTS": JVM_FLAGS,
-            "SPARK_DAEMON_MEMORY": "1g",  # the Connect server counts as a daemon: its driver heap
+            "SPARK_DAEMON_MEMORY": driver_memory,  # the Connect server counts as a daemon: its driver heap
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.worker_memory = worker_memory
@@ -113,7 +115,6 @@ class SparkCluster:
                 "--master", self.master_url,
                 "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
                 "--name", "pantry-connect",
-                "--driver-memory", "768m",
                 "--conf", f"spark.executor.extraJavaOptions={EXECUTOR_FLAGS}",
                 "--conf", "spark.driver.host=127.0.0.1",
                 "--conf", "spark.driver.bindAddress=127.0.0.1",

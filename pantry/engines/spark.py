@@ -75,8 +75,14 @@ def _error_class(err: Exception) -> str:
 
 
 def _line(err: Exception) -> str:
+    """The sentence of a pyspark error: its first line, or a gRPC failure's ``details``."""
     text = str(err).strip()
-    return text.split("\n\nJVM stacktrace")[0].splitlines()[0] if text else type(err).__name__
+    if not text:
+        return type(err).__name__
+    for line in text.splitlines():  # "<_MultiThreadedRendezvous of RPC that terminated with: ..."
+        if line.strip().startswith("details = "):
+            return line.strip().removeprefix("details = ").strip('"')
+    return text.split("\n\nJVM stacktrace")[0].splitlines()[0]
 
 
 def _unavailable(err: Exception) -> bool:
