@@ -128,6 +128,8 @@ class SparkCluster:
                 "--conf", f"spark.sql.warehouse.dir={self.folder / 'warehouse'}",
                 "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={self.folder} {JVM_FLAGS}",
                 "--conf", "spark.task.maxFailures=4",
+                # every process is on this one host: waiting 3 s for a "local" executor is waiting for nothing
+                "--conf", "spark.locality.wait=0s",
                 "spark-internal",
             ],
         )  # fmt: skip
