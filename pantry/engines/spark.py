@@ -31,7 +31,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -324,48 +325,49 @@ class SparkEngine(Engine):
         frame = self._frame(lambda session: session.sql(union))
         return self._write(frame, schema, table, day, min(selects), max(selects), asset)
 
-    def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
-        """``rows`` uploaded (Arrow over gRPC; past 64 MB pyspark sends it as a cached
-        artifact in chunks) as the session's temporary view ``name`` for one statement."""
+    @contextmanager
+    def _uploaded(self, name: str, rows: pa.Table) -> Iterator[Any]:
+        """The session with ``rows`` as its temporary view ``name`` (Arrow over gRPC; past
+        64 MB pyspark sends it as a cached artifact in chunks), dropped afterwards; one upload
+        at a time, since the name is the session's."""
         with self._lock:
             session = self.session()
             try:
                 session.createDataFrame(rows).createOrReplaceTempView(name)
-                return self._collect(session.sql(sql))
-            except PantryError:
-                raise
-            except Exception as err:
-                raise self._explained(err, None) from None
+                yield session
             finally:
                 try:
                     session.catalog.dropTempView(name)
                 except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
                     pass
 
+    def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
+        """``rows`` uploaded as the temporary view ``name`` for one statement."""
+        try:
+            with self._uploaded(name, rows) as session:
+                return self._collect(session.sql(sql))
+        except PantryError:
+            raise
+        except Exception as err:
+            raise self._explained(err, None) from None
+
     def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> int:
         """``sql`` over ``rows`` written by the executors as Parquet at ``to`` (which must not
         exist: a failed write never leaves half of a training set where one was)."""
-        with self._lock:
-            session = self.session()
-            try:
-                session.createDataFrame(rows).createOrReplaceTempView(name)
+        try:
+            with self._uploaded(name, rows) as session:
                 session.sql(sql).write.mode("error").parquet(to)
-                return int(self.run(f"SELECT count(*) FROM parquet.{quoted(to)}").column(0)[0].as_py())
-            except PantryError:
-                raise
-            except Exception as err:
-                if _error_class(err) == "PATH_ALREADY_EXISTS" or "PATH_ALREADY_EXISTS" in str(err):
-                    raise PantryError(
-                        f"'{to}' exists already: a training set is written to a new path",
-                        field="to",
-                        hint="give a path that does not exist yet (a run id or a date in it)",
-                    ) from None
-                raise self._explained(err, None) from None
-            finally:
-                try:
-                    session.catalog.dropTempView(name)
-                except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
-                    pass
+        except PantryError:
+            raise
+        except Exception as err:
+            if "PATH_ALREADY_EXISTS" in f"{_error_class(err)} {err}":
+                raise PantryError(
+                    f"'{to}' exists already: a training set is written to a new path",
+                    field="to",
+                    hint="give a path that does not exist yet (a run id or a date in it)",
+                ) from None
+            raise self._explained(err, None) from None
+        return int(self.run(f"SELECT count(*) FROM parquet.{quoted(to)}").column(0)[0].as_py())
 
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""
