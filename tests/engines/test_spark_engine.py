@@ -70,6 +70,28 @@ def stores(
     return duck, Store(defs=defs, home=root / "spark_home", engine=spark_cluster.url)
 
 
+def _duck_tiles(duck: Store, views: list[str], start: date, end: date) -> None:
+    """The oracle's side: DuckDB tiles of ``views`` for days ``start..end``."""
+    from pantry.compile.view_plan import plan_view
+    from pantry.features.tiles import materialize
+
+    source = connect(duck.definitions)
+    try:
+        for view in views:
+            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
+    finally:
+        source.close()
+
+
+def _duck_rows(duck: Store, sql: str) -> list[tuple]:
+    """Rows of ``sql`` over DuckDB's source views (the entities a test draws from)."""
+    source = connect(duck.definitions)
+    try:
+        return source.execute(sql).fetchall()
+    finally:
+        source.close()
+
+
 def test_every_demo_metric_answers_the_same_on_spark(stores: tuple[Store, Store]) -> None:
     """All of the demo's metrics in one query per grain, on the cluster and on DuckDB. One
     query, not one per metric: a Spark query costs about a second here, and the fused query
@@ -182,15 +204,10 @@ def test_a_view_partition_computed_on_spark_equals_the_training_read(stores: tup
     against DuckDB's training read of the tiles materialized for that day; a dimension
     feature's ties go by file and row index, as on DuckDB."""
     from pantry.compile.view_plan import plan_view, stamp_of
-    from pantry.features.tiles import materialize
 
     duck, spark = stores
     plan = plan_view(duck.definitions, duck.definitions.views[view])
-    source = connect(duck.definitions)
-    try:
-        materialize(source, duck.offline, plan, FLIGHTS_DAY, FLIGHTS_DAY)
-    finally:
-        source.close()
+    _duck_tiles(duck, [view], FLIGHTS_DAY, FLIGHTS_DAY)
     stamp = stamp_of(FLIGHTS_DAY)
     names = [f"{view}:{p.feature.name}" for p in plan.features]
     want = duck.get_historical_features(None, names, start_time=stamp, end_time=stamp)
@@ -209,20 +226,14 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
     import numpy as np
 
     from pantry.compile.view_plan import plan_view
-    from pantry.features.tiles import materialize
 
     duck, spark = stores
     start, end = date(2013, 6, 5), date(2013, 6, 10)  # FLIGHTS_DAY's tiles are in DuckDB already
     views = ["plane_activity", "carrier_ops"]
-    source = connect(duck.definitions)
-    try:
-        for view in views:
-            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
-        flights = source.execute(
-            f'SELECT DISTINCT tailnum, carrier FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1, 2'
-        ).fetchall()
-    finally:
-        source.close()
+    _duck_tiles(duck, views, start, end)
+    flights = _duck_rows(
+        duck, f'SELECT DISTINCT tailnum, carrier FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1, 2'
+    )
     written = {view: spark.materialize_view(view, start, end) for view in views}
     assert written["plane_activity"] > 10_000 and written["carrier_ops"] == 6 * 15, written
     rng = np.random.default_rng(29)
@@ -332,16 +343,11 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
     import time
 
     from pantry.compile.view_plan import plan_view, stamp_of
-    from pantry.features.tiles import materialize
 
     duck, spark = stores
     view, start, end = "carrier_ops", date(2013, 7, 1), date(2013, 7, 14)
     plan = plan_view(duck.definitions, duck.definitions.views[view])
-    source = connect(duck.definitions)
-    try:
-        materialize(source, duck.offline, plan, start, end)
-    finally:
-        source.close()
+    _duck_tiles(duck, [view], start, end)
     spark.engine.run("SELECT 1")  # type: ignore[union-attr]  # the session made before the clock starts
     outcome: dict[str, object] = {}
 
@@ -375,24 +381,15 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Sto
     import numpy as np
     import pyarrow.parquet as pq
 
-    from pantry.compile.view_plan import plan_view
-    from pantry.features.tiles import materialize
-
     duck, spark = stores
     start, end = date(2013, 6, 5), date(2013, 6, 7)
-    source = connect(duck.definitions)
-    try:
-        materialize(
-            source, duck.offline, plan_view(duck.definitions, duck.definitions.views["plane_activity"]), start, end
+    _duck_tiles(duck, ["plane_activity"], start, end)
+    planes = [
+        r[0]
+        for r in _duck_rows(
+            duck, f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
         )
-        planes = [
-            r[0]
-            for r in source.execute(
-                f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
-            ).fetchall()
-        ]
-    finally:
-        source.close()
+    ]
     spark.materialize_view("plane_activity", start, end)
     rng = np.random.default_rng(7)
     n = 20_000
