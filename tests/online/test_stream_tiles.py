@@ -44,7 +44,7 @@ def test_old_tiles_go_once_the_window_start_moved_a_step_and_reads_stay_exact(re
     client = redis.Redis.from_url(redis_server.url)
     scripts = StreamScripts(LAYOUT)
     scripts.load(client)
-    assert prune_step(LAYOUT) == 10
+    assert prune_step(LAYOUT) == 20
     amounts = {}
     for k in range(30):  # one event per tile, tiles BASE .. BASE + 290, amount k + 1
         at = BASE + 10 * k + 3
@@ -53,11 +53,11 @@ def test_old_tiles_go_once_the_window_start_moved_a_step_and_reads_stay_exact(re
         newest = BASE + 10 * k
         kept = _tiles(client)
         # never older than the window's start minus one step, never a tile missing inside it
-        assert kept[0] >= newest - 80 - 10, (k, kept)
+        assert kept[0] >= newest - 80 - 20, (k, kept)
         assert [t for t in amounts if t >= newest - 80] == [t for t in kept if t >= newest - 80]
     # at stamp BASE + 300 the window is [BASE + 220, BASE + 300): tiles 22..29 -> 23 + ... + 30
     assert _read(client, scripts, BASE + 300) == [sum(range(23, 31))]
-    assert len(client.hkeys(entity_key("v", 7) + ":seen")) <= 10
+    assert len(client.hkeys(entity_key("v", 7) + ":seen")) <= 11  # ids of tiles newest - 100 .. newest
 
 
 def test_a_repeated_batch_changes_nothing_and_keeps_the_read(redis_server: RedisServer) -> None:
@@ -108,18 +108,22 @@ def test_a_kept_read_serves_every_stamp_until_a_tile_enters_or_leaves(redis_serv
 
 
 def test_both_keys_outlive_every_window_and_the_expiry_moves_once_a_step(redis_server: RedisServer) -> None:
-    """Tiles of 10 s, window 80 s, step 10 s: after the newest tile t both keys live at least
-    until t + 10 + 80 (when every window is empty) and at most one step more; an event in the
-    same tile keeps the expiry where it was, one in the next tile moves it to that tile's."""
+    """Tiles of 10 s, window 80 s, step 20 s: after the newest tile t both keys live at least
+    until t + 10 + 80 (when every window is empty) and at most one step more; an event in a
+    tile still covered keeps the expiry where it was, one in a tile past it moves it to that
+    tile's."""
     client = redis.Redis.from_url(redis_server.url)
     scripts = StreamScripts(LAYOUT)
     scripts.load(client)
     key, seen = entity_key("v", 7), entity_key("v", 7) + ":seen"
     apply_events(client, scripts, {"7": [_event(1, BASE + 3, 1)]})
-    assert client.expiretime(key) == client.expiretime(seen) == BASE + 10 + 80 + 10
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 10 + 80 + 20
     apply_events(client, scripts, {"7": [_event(2, BASE + 7, 1)]})  # same tile: still covered
-    assert client.expiretime(key) == client.expiretime(seen) == BASE + 100
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 110
     apply_events(client, scripts, {"7": [_event(3, BASE + 14, 1), _event(4, BASE + 25, 1)]})
-    # newest tile BASE + 20 needs BASE + 110: moved to BASE + 120
-    assert client.expiretime(key) == client.expiretime(seen) == BASE + 120
-    assert _read(client, scripts, BASE + 30) == [4]
+    # newest tile BASE + 20 needs BASE + 110: still covered
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 110
+    apply_events(client, scripts, {"7": [_event(5, BASE + 33, 1)]})
+    # newest tile BASE + 30 needs BASE + 120: moved to BASE + 140
+    assert client.expiretime(key) == client.expiretime(seen) == BASE + 140
+    assert _read(client, scripts, BASE + 40) == [5]
