@@ -64,7 +64,7 @@ demo: setup
 test: setup
 	@start=$$(date +%s); \
 	base=$$(mktemp -d /dev/shm/pantry-tests.XXXXXX 2>/dev/null || mktemp -d); \
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=25 --basetemp=$$base/t; status=$$?; \
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 --basetemp=$$base/t; status=$$?; \
 	rm -rf $$base; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # The demo's sources are generated, not committed: build them first, or the code location

@@ -23,6 +23,7 @@ import pytest
 
 from pantry import Store
 from pantry.demo.data import build_demo_data
+from tests.spark_cluster import SparkCluster, java_missing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -457,6 +458,21 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
         os.environ.pop("DAGSTER_HOME", None)
     else:
         os.environ["DAGSTER_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def spark_cluster() -> Iterator[SparkCluster]:
+    """A real standalone cluster: a master, two one-core workers and a Spark Connect server.
+
+    Why one per session, for every module that needs Spark (their tests are one xdist group,
+    so one worker runs them all): its four JVMs take seconds to start and a core while they
+    run, and a process that has opened a Connect session cannot open a local one after it."""
+    missing = java_missing()
+    if missing:
+        pytest.skip(missing)
+    cluster = SparkCluster()
+    yield cluster
+    cluster.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

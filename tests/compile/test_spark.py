@@ -1,5 +1,6 @@
 """The same SQL on Spark: every demo metric and feature view, one partition each, run on
-pyspark in local mode and compared with DuckDB value by value.
+the test cluster (a session of its own on the Connect server) and compared with DuckDB value
+by value.
 
 The oracle is DuckDB's own answer through the paths users take: a metric's stored day
 (``compute_days``) and a view's training read at the partition's stamp
@@ -31,6 +32,7 @@ from tests.features.test_historical_oracle import build, generated_rows
 pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="pyspark needs Java (17+); none on PATH"),
     pytest.mark.end_to_end,  # a Spark cluster's start: scheduled first (tests/conftest.py)
+    pytest.mark.xdist_group("spark"),  # on the worker, and the cluster, of the engine's Spark tests
 ]
 
 FLIGHTS_DAY = date(2013, 6, 10)
@@ -39,30 +41,22 @@ SHOPPER_DAY = date(2024, 1, 12)
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a SparkSession
+def spark(spark_cluster):  # noqa: ANN001, ANN201 - yields a SparkSession on the test cluster
+    """A Connect session of this module's own (its temporary views are its own), the compiled
+    SQL's calendar and the ``src`` database the sources are named in."""
     from pyspark.sql import SparkSession
 
-    warehouse = tmp_path_factory.mktemp("spark")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("pantry-parity")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(warehouse / "warehouse"))
-        .config(  # C1 only and the serial GC: a short local run spent half its CPU compiling with C2
-            "spark.driver.extraJavaOptions",
-            f"-Dderby.system.home={warehouse} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-        )
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = SparkSession.builder.remote(spark_cluster.url).create()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
     session.sql(
         f"CREATE OR REPLACE TEMP VIEW {SPINE_TABLE} AS "
         "SELECT explode(sequence(DATE'1990-01-01', DATE'2050-12-31', INTERVAL 1 DAY)) AS ds"
     )
     session.sql(f"CREATE DATABASE IF NOT EXISTS {SOURCE_SCHEMA}")
     yield session
+    # stopped while the cluster is up: a session left to the interpreter's exit retried its
+    # last release calls against a stopped server, and the exit waited for them
     session.stop()
 
 

@@ -25,7 +25,10 @@ from pantry.errors import QueryTimeout
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
 from tests.conftest import PostgresServer, RedisServer, free_port
 
-pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster and the demo's 336,776 flights
+pytestmark = [
+    pytest.mark.end_to_end,  # a PostgreSQL cluster and the demo's 336,776 flights
+    pytest.mark.xdist_group("postgres"),  # one worker, one server, the demo loaded once (tests/conftest.py)
+]
 
 
 def _url(server: PostgresServer, user: str = "pantry", password: str | None = None, db: str = "warehouse") -> str:
@@ -208,7 +211,11 @@ def test_the_cli_queries_and_explains_on_the_engine(
             assert f"{int(first['flights']):,}" in out or str(int(first["flights"])) in out, out
 
 
-def test_a_missing_warehouse_table_is_the_definitions_error(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_a_missing_warehouse_table_is_the_definitions_error(
+    postgres: PostgresServer, stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    """A table the warehouse (the database ``stores`` made) does not have: the definitions'
+    error, with the server's own words."""
     defs = tmp_path / "metrics_defs"
     defs.mkdir()
     (defs / "shop.yaml").write_text(
@@ -225,7 +232,9 @@ def test_a_missing_warehouse_table_is_the_definitions_error(postgres: PostgresSe
     assert 'relation "demo.nope" does not exist' in said and said.endswith("[line 2]"), said
 
 
-def test_numeric_columns_bind_and_sum_as_duckdb_would(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_numeric_columns_bind_and_sum_as_duckdb_would(
+    postgres: PostgresServer, stores: tuple[Store, Store], tmp_path: Path
+) -> None:
     """PostgreSQL's ``numeric`` reaches Python as text: declared ones bind as decimals, free
     ones as doubles; a sum of integers answers an integer, a sum of cents a float."""
     with _admin(postgres) as pg, pg.cursor() as cur:

@@ -18,7 +18,10 @@ from tests.compile.test_metricflow_answers import ANSWERS, QUERIES, ask, canonic
 from tests.compile.test_metricflow_answers import store as duck_store  # noqa: F401 - the DuckDB fixture, reused
 from tests.conftest import PostgresServer
 
-pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster
+pytestmark = [
+    pytest.mark.end_to_end,
+    pytest.mark.xdist_group("postgres"),
+]  # on the worker of the other PostgreSQL tests
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,10 @@ from tests.conftest import RedisServer, free_port
 from tests.engines.test_postgres_engine import _same
 from tests.spark_cluster import SparkCluster
 
-pytestmark = pytest.mark.end_to_end  # a Spark cluster of four JVMs and the demo's 336,776 flights
+pytestmark = [
+    pytest.mark.end_to_end,  # a Spark cluster of four JVMs and the demo's 336,776 flights
+    pytest.mark.xdist_group("spark"),  # one worker runs every Spark test, on one cluster (tests/conftest.py)
+]
 
 FLIGHTS_DAY = date(2013, 6, 10)
 
