@@ -475,6 +475,33 @@ def spark_cluster() -> Iterator[SparkCluster]:
     cluster.stop()
 
 
+# Test files whose tests one xdist worker runs together (``make test``'s ``--dist loadgroup``):
+# they share a session's server (a Spark cluster of four JVMs; a PostgreSQL cluster with the
+# demo loaded), which each worker would otherwise start for itself. Why a table here and not
+# ``xdist_group`` marks: pytest-xdist 3.8 groups by renaming each test's node id, which
+# pytest 9.2 no longer reads, so those marks group nothing.
+GROUPS = {
+    "tests/engines/test_spark_engine.py": "spark",
+    "tests/compile/test_spark.py": "spark",
+    "tests/engines/test_postgres_engine.py": "postgres",
+    "tests/engines/test_postgres_metricflow_answers.py": "postgres",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under ``--dist loadgroup``: each file of GROUPS goes with its group, every other test
+    on its own (as ``load`` would)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return GROUPS.get(nodeid.split("::")[0], nodeid)
+
+    return Grouped(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end tests first. Why: ``make test`` runs on two workers, and a test of a
     minute that starts last holds the whole suite's end while the other worker idles."""

@@ -31,8 +31,7 @@ from tests.features.test_historical_oracle import build, generated_rows
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="pyspark needs Java (17+); none on PATH"),
-    pytest.mark.end_to_end,  # a Spark cluster's start: scheduled first (tests/conftest.py)
-    pytest.mark.xdist_group("spark"),  # on the worker, and the cluster, of the engine's Spark tests
+    pytest.mark.end_to_end,  # on the worker, and the cluster, of the engine's Spark tests (GROUPS in tests/conftest.py)
 ]
 
 FLIGHTS_DAY = date(2013, 6, 10)

@@ -25,10 +25,7 @@ from pantry.errors import QueryTimeout
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
 from tests.conftest import PostgresServer, RedisServer, free_port
 
-pytestmark = [
-    pytest.mark.end_to_end,  # a PostgreSQL cluster and the demo's 336,776 flights
-    pytest.mark.xdist_group("postgres"),  # one worker, one server, the demo loaded once (tests/conftest.py)
-]
+pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster and the demo's 336,776 flights
 
 
 def _url(server: PostgresServer, user: str = "pantry", password: str | None = None, db: str = "warehouse") -> str:

@@ -18,10 +18,7 @@ from tests.compile.test_metricflow_answers import ANSWERS, QUERIES, ask, canonic
 from tests.compile.test_metricflow_answers import store as duck_store  # noqa: F401 - the DuckDB fixture, reused
 from tests.conftest import PostgresServer
 
-pytestmark = [
-    pytest.mark.end_to_end,
-    pytest.mark.xdist_group("postgres"),
-]  # on the worker of the other PostgreSQL tests
+pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster
 
 
 @pytest.fixture(scope="module")

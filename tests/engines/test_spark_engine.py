@@ -27,10 +27,8 @@ from tests.conftest import RedisServer, free_port
 from tests.engines.test_postgres_engine import _same
 from tests.spark_cluster import SparkCluster
 
-pytestmark = [
-    pytest.mark.end_to_end,  # a Spark cluster of four JVMs and the demo's 336,776 flights
-    pytest.mark.xdist_group("spark"),  # one worker runs every Spark test, on one cluster (tests/conftest.py)
-]
+# a Spark cluster of four JVMs and the demo's 336,776 flights; one worker runs every Spark test (GROUPS in tests/conftest.py)
+pytestmark = pytest.mark.end_to_end
 
 FLIGHTS_DAY = date(2013, 6, 10)
 
