@@ -58,13 +58,14 @@ demo: setup
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/pantry demo
 
-# The whole suite, on both cores (a test file stays on one worker: its servers and fixtures
-# are its own), with every test's files in RAM when /dev/shm is there: Dagster's SQLite event
-# log and DuckDB sync each write, which on disk was most of the end-to-end tests' time.
+# The whole suite, on both cores (the files of GROUPS in tests/conftest.py stay on one worker:
+# their servers are shared), with every test's files in RAM when /dev/shm is there, and every
+# temporary file too (TMPDIR, open to all as /tmp is: PostgreSQL's data folder is its user's): Dagster's
+# SQLite event log and DuckDB sync each write, which on a busy disk was most of their time.
 test: setup
 	@start=$$(date +%s); \
-	base=$$(mktemp -d /dev/shm/pantry-tests.XXXXXX 2>/dev/null || mktemp -d); \
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 --basetemp=$$base/t; status=$$?; \
+	base=$$(mktemp -d /dev/shm/pantry-tests.XXXXXX 2>/dev/null || mktemp -d); mkdir -p $$base/tmp; chmod 755 $$base; chmod 1777 $$base/tmp; \
+	TMPDIR=$$base/tmp $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 --basetemp=$$base/t; status=$$?; \
 	rm -rf $$base; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # The demo's sources are generated, not committed: build them first, or the code location

@@ -274,7 +274,7 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
 
 
 def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], redis_server: RedisServer) -> None:
-    """A Dagster run of the demo's two daily views on each path, 2013-06-01..03: tiles in
+    """A Dagster run of the demo's two daily views on each path, 2013-06-01..02: tiles in
     DuckDB, the values at each stamp as Parquet written by the cluster. Every check's verdict
     of every partition (drift with its score, rows_and_nulls, consistency with the metrics,
     which query the cluster) is the same on both; then the last partition, pushed from each
@@ -291,7 +291,7 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
 
     duck, spark = stores
     views = ["carrier_ops", "plane_activity"]
-    start, end = date(2013, 6, 1), date(2013, 6, 3)
+    start, end = date(2013, 6, 1), date(2013, 6, 2)  # two days: a range, each day judged (a third added 13 s)
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
     for store in (duck, spark):
         assets = [
@@ -306,10 +306,10 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
         }
         with dg.instance_for_test() as instance:
             assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
-    days = [date(2013, 6, d) for d in range(1, 4)]
+    days = [date(2013, 6, d) for d in range(1, 3)]
     for view in views:  # (other tests of the module materialize other days on each path)
         assert set(days) <= set(spark.materialized_partitions(view)) & set(duck.materialized_partitions(view))
-    assert _same_verdicts(duck, spark, days) > 20
+    assert _same_verdicts(duck, spark, days) > 14
     stamp = stamp_of(end)
     served = {}
     for store in (duck, spark):
