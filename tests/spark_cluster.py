@@ -6,7 +6,7 @@ executors in other processes. Only that path can lose a worker in the middle of 
 an entity frame over gRPC, or write Parquet from two executors at once; ``local[2]`` in one
 JVM does none of it. Every process binds 127.0.0.1 on free ports (``SPARK_LOCAL_IP``), and
 the JVMs run C1 only with the serial GC: short jobs on two cores spend less CPU compiling.
-Used by the tests (``tests/engines/conftest.py``) and the benchmark (``bench/spark.py``).
+Used by the tests (the ``spark_cluster`` fixture in ``tests/conftest.py``) and the benchmark (``bench/spark.py``).
 """
 
 from __future__ import annotations
