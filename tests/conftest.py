@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -458,6 +459,30 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
         os.environ.pop("DAGSTER_HOME", None)
     else:
         os.environ["DAGSTER_HOME"] = old
+
+
+def run_cli_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str], env: dict[str, str]
+) -> tuple[int, str, str]:
+    """``pantry <args>`` through the CLI's own ``main`` in this process, with ``env`` set:
+    (exit code, stdout, stderr). Why not a subprocess: each one pays an interpreter and
+    Pantry's imports (Evidently's alone is 4.5 s), where a test asks what the command says.
+    ``COLUMNS`` also sets the width of the CLI's consoles, which read it once, at import."""
+    from pantry.api import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if "COLUMNS" in env:
+        for console in (cli.console, cli.errors):
+            monkeypatch.setattr(console, "_width", int(env["COLUMNS"]))
+    monkeypatch.setattr(sys, "argv", ["pantry", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="session")

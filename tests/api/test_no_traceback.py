@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pantry.api.cli import main
+from tests.conftest import run_cli_here
 
 # (file, text in the demo, replacement, words the message must hold)
 BROKEN_DEFINITIONS = [
@@ -125,17 +125,10 @@ BAD_QUERIES = [
 
 
 def _run(args: list[str], defs: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:  # noqa: ANN001
-    monkeypatch.setenv("PANTRY_DEFS", str(defs))
-    monkeypatch.setenv("PANTRY_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "400")  # one message, one line: no wrapping inside the words we look for
-    monkeypatch.setattr(sys, "argv", ["pantry", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    # COLUMNS 400: one message, one line: no wrapping inside the words we look for
+    env = {"PANTRY_DEFS": str(defs), "PANTRY_HOME": str(home), "COLUMNS": "400"}
+    code, out, err = run_cli_here(monkeypatch, capsys, args, env)
+    return code, out + err
 
 
 @pytest.mark.parametrize("case", range(len(BROKEN_DEFINITIONS)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from pantry import Store
 from pantry.offline.sources import connect
-from tests.conftest import SHOP_YAML, Server, shop_frames, slow_percentile_defs, write_defs
+from tests.conftest import SHOP_YAML, Server, run_cli_here, shop_frames, slow_percentile_defs, write_defs
 
 SECRET = "CANARY-7f3a-file-contents"
 
@@ -319,18 +318,9 @@ def test_the_connection_itself_refuses_files_settings_and_attach(shop: Shop) -> 
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, shop: Shop, *args: str) -> tuple[int, str]:
-    from pantry.api import cli
-
-    monkeypatch.setenv("PANTRY_DEFS", str(shop.defs))
-    monkeypatch.setenv("PANTRY_HOME", str(shop.home))
-    monkeypatch.setattr(sys, "argv", ["pantry", "query", "--metrics", "revenue", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    env = {"PANTRY_DEFS": str(shop.defs), "PANTRY_HOME": str(shop.home)}
+    code, out, err = run_cli_here(monkeypatch, capsys, ["query", "--metrics", "revenue", *args], env)
+    return code, out + err
 
 
 def test_the_cli_refuses_the_same_corpus(

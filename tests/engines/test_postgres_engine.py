@@ -23,7 +23,7 @@ from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.engines.url import masked
 from pantry.errors import QueryTimeout
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
-from tests.conftest import PostgresServer, RedisServer, free_port
+from tests.conftest import PostgresServer, RedisServer, free_port, run_cli_here
 
 pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster and the demo's 336,776 flights
 
@@ -181,25 +181,13 @@ def test_the_cli_queries_and_explains_on_the_engine(
 ) -> None:
     """``PANTRY_ENGINE`` is the one setting: the CLI's query runs in PostgreSQL and
     ``--explain`` prints PostgreSQL's SQL over the warehouse tables."""
-    import sys
-
-    from pantry.api import cli
 
     duck, pg = stores
-    monkeypatch.setenv("PANTRY_DEFS", str(pg.defs))
-    monkeypatch.setenv("PANTRY_HOME", str(pg.home))
-    monkeypatch.setenv("PANTRY_ENGINE", pg.engine_url or "")
-    monkeypatch.setenv("COLUMNS", "200")
+    env = {"PANTRY_DEFS": str(pg.defs), "PANTRY_HOME": str(pg.home), "PANTRY_ENGINE": pg.engine_url or ""}
+    env["COLUMNS"] = "200"
     for extra in ([], ["--explain"]):
-        monkeypatch.setattr(
-            sys, "argv", ["pantry", "query", "--metrics", "flights", "--group-by", "metric_time__month", *extra]
-        )
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out = capsys.readouterr().out
+        args = ["query", "--metrics", "flights", "--group-by", "metric_time__month", *extra]
+        code, out, _ = run_cli_here(monkeypatch, capsys, args, env)
         assert code == 0, out
         if extra:
             assert 'FROM "demo"."flights"' in out or "FROM demo.flights" in out, out

@@ -12,7 +12,7 @@ import pytest
 from pantry import Store
 from pantry.monitor.slack import deliver, webhook_post
 from pantry.monitor.verdicts import Verdict, record
-from tests.conftest import SlackStandIn
+from tests.conftest import SlackStandIn, run_cli_here
 from tests.monitor.conftest import SHIFTED, THIN, build_monitored
 
 FAIL = Verdict(
@@ -96,20 +96,9 @@ def test_pantry_drift_prints_exits_1_and_alerts_once(
         )
 
     def drift_here(day: str) -> subprocess.CompletedProcess:
-        from pantry.api import cli
-
-        for name in ("PANTRY_DEFS", "PANTRY_HOME", "PANTRY_SLACK_WEBHOOK_URL", "COLUMNS"):
-            monkeypatch.setenv(name, env[name])
-        monkeypatch.setattr(sys, "argv", ["pantry", "drift", "spend", "--partition", day])
-        for console in (cli.console, cli.errors):  # made at import, when COLUMNS was not this test's
-            monkeypatch.setattr(console, "_width", int(env["COLUMNS"]))
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess([], code, out.out, out.err)
+        mine = {k: env[k] for k in ("PANTRY_DEFS", "PANTRY_HOME", "PANTRY_SLACK_WEBHOOK_URL", "COLUMNS")}
+        code, out, err = run_cli_here(monkeypatch, capsys, ["drift", "spend", "--partition", day], mine)
+        return subprocess.CompletedProcess([], code, out, err)
 
     first = drift(SHIFTED.isoformat())
     assert first.returncode == 1, first.stderr
