@@ -71,6 +71,19 @@ def stores(postgres: PostgresServer, demo_defs: Path, tmp_path_factory: pytest.T
     return duck, Store(defs=defs, home=root / "pg_home", engine=_url(postgres))
 
 
+def duck_tiles(duck: Store, views: list[str], start: date, end: date) -> None:
+    """The oracle's side: DuckDB tiles of ``views`` for days ``start..end``."""
+    from pantry.compile.view_plan import plan_view
+    from pantry.features.tiles import materialize
+
+    source = connect(duck.definitions)
+    try:
+        for view in views:
+            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
+    finally:
+        source.close()
+
+
 def _same(left: pd.DataFrame, right: pd.DataFrame, what: str) -> int:
     """Value by value, rows in the same order (both sorted by every column); returns the count."""
     assert list(left.columns) == list(right.columns), what
@@ -314,15 +327,10 @@ def test_a_view_partition_computed_in_postgresql_equals_the_training_read(
     against DuckDB's training read of the tiles materialized for that day (the oracle the
     Spark test uses too); dimension features' ties go by load order (ctid) there."""
     from pantry.compile.view_plan import plan_view, stamp_of
-    from pantry.features.tiles import materialize
 
     duck, pg = stores
     plan = plan_view(duck.definitions, duck.definitions.views[view])
-    source = connect(duck.definitions)
-    try:
-        materialize(source, duck.offline, plan, FLIGHTS_DAY, FLIGHTS_DAY)
-    finally:
-        source.close()
+    duck_tiles(duck, [view], FLIGHTS_DAY, FLIGHTS_DAY)
     stamp = stamp_of(FLIGHTS_DAY)
     names = [f"{view}:{p.feature.name}" for p in plan.features]
     want = duck.get_historical_features(None, names, start_time=stamp, end_time=stamp)
@@ -341,17 +349,11 @@ def test_a_training_read_joins_in_postgresql_as_duckdb_does(stores: tuple[Store,
     import numpy as np
 
     from pantry.compile.view_plan import plan_view
-    from pantry.features.tiles import materialize
 
     duck, pg = stores
     start, end = date(2013, 6, 1), date(2013, 6, 12)
     views = ["plane_activity", "carrier_ops"]
-    source = connect(duck.definitions)
-    try:
-        for view in views:
-            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
-    finally:
-        source.close()
+    duck_tiles(duck, views, start, end)
     written = {view: pg.materialize_view(view, start, end) for view in views}
     assert all(n > 100 for n in written.values()), written
     rng = np.random.default_rng(28)
@@ -551,16 +553,7 @@ def test_a_million_row_training_read_keeps_the_client_small(stores: tuple[Store,
     duck, pg = stores
     start, end = date(2013, 6, 1), date(2013, 6, 12)
     pg.materialize_view("plane_activity", start, end)
-    source = connect(duck.definitions)
-    try:
-        from pantry.compile.view_plan import plan_view
-        from pantry.features.tiles import materialize
-
-        materialize(
-            source, duck.offline, plan_view(duck.definitions, duck.definitions.views["plane_activity"]), start, end
-        )
-    finally:
-        source.close()
+    duck_tiles(duck, ["plane_activity"], start, end)
     n = 1_000_000
     done = subprocess.run(
         [sys.executable, "-c", MILLION_PROBE, str(pg.defs), str(pg.home), pg.engine_url or "", str(n)],

@@ -24,7 +24,7 @@ from pantry import PantryError, Store
 from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
 from tests.conftest import RedisServer, free_port
-from tests.engines.test_postgres_engine import _same
+from tests.engines.test_postgres_engine import _same, duck_tiles
 from tests.spark_cluster import SparkCluster
 
 # a Spark cluster of four JVMs and the demo's 336,776 flights; one worker runs every Spark test (GROUPS in tests/conftest.py)
@@ -69,19 +69,6 @@ def stores(
                 model["source"] = f"data/{model['name']}.parquet"
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return duck, Store(defs=defs, home=root / "spark_home", engine=spark_cluster.url)
-
-
-def _duck_tiles(duck: Store, views: list[str], start: date, end: date) -> None:
-    """The oracle's side: DuckDB tiles of ``views`` for days ``start..end``."""
-    from pantry.compile.view_plan import plan_view
-    from pantry.features.tiles import materialize
-
-    source = connect(duck.definitions)
-    try:
-        for view in views:
-            materialize(source, duck.offline, plan_view(duck.definitions, duck.definitions.views[view]), start, end)
-    finally:
-        source.close()
 
 
 def _duck_rows(duck: Store, sql: str) -> list[tuple]:
@@ -208,7 +195,7 @@ def test_a_view_partition_computed_on_spark_equals_the_training_read(stores: tup
 
     duck, spark = stores
     plan = plan_view(duck.definitions, duck.definitions.views[view])
-    _duck_tiles(duck, [view], FLIGHTS_DAY, FLIGHTS_DAY)
+    duck_tiles(duck, [view], FLIGHTS_DAY, FLIGHTS_DAY)
     stamp = stamp_of(FLIGHTS_DAY)
     names = [f"{view}:{p.feature.name}" for p in plan.features]
     want = duck.get_historical_features(None, names, start_time=stamp, end_time=stamp)
@@ -231,7 +218,7 @@ def test_a_training_read_joins_on_spark_as_duckdb_does(stores: tuple[Store, Stor
     duck, spark = stores
     start, end = date(2013, 6, 5), date(2013, 6, 10)  # FLIGHTS_DAY's tiles are in DuckDB already
     views = ["plane_activity", "carrier_ops"]
-    _duck_tiles(duck, views, start, end)
+    duck_tiles(duck, views, start, end)
     flights = _duck_rows(
         duck, f'SELECT DISTINCT tailnum, carrier FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1, 2'
     )
@@ -348,7 +335,7 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
     duck, spark = stores
     view, start, end = "carrier_ops", date(2013, 7, 1), date(2013, 7, 14)
     plan = plan_view(duck.definitions, duck.definitions.views[view])
-    _duck_tiles(duck, [view], start, end)
+    duck_tiles(duck, [view], start, end)
     spark.engine.run("SELECT 1")  # type: ignore[union-attr]  # the session made before the clock starts
     outcome: dict[str, object] = {}
 
@@ -384,7 +371,7 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Sto
 
     duck, spark = stores
     start, end = date(2013, 6, 5), date(2013, 6, 7)
-    _duck_tiles(duck, ["plane_activity"], start, end)
+    duck_tiles(duck, ["plane_activity"], start, end)
     planes = [
         r[0]
         for r in _duck_rows(
