@@ -390,7 +390,7 @@ class Store:
         days: dict[str, list],
         full_feature_names: bool,
         to: str,
-    ) -> int:
+    ) -> None:
         """``get_historical_features(..., to=...)``: every view's columns joined and written in the engine."""
         from pantry.features import in_engine
 
@@ -417,7 +417,7 @@ class Store:
                     hint=f"materialize it first: dagster asset materialize, or Store.materialize_view('{name}', ...)",
                 )
             views.append((plan, names, days[name]))
-        return in_engine.write_training(self.engine, entity_df, timestamps, views, full_feature_names, to)
+        in_engine.write_training(self.engine, entity_df, timestamps, views, full_feature_names, to)
 
     # -- online -------------------------------------------------------------------
     @cached_property

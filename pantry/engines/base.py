@@ -62,9 +62,9 @@ class Engine(ABC):
     def materialized(self, schema: str, asset: str) -> list[date]:
         """The days of ``asset`` written to ``schema`` (its log of writes), oldest first."""
 
-    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> int:
+    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> None:
         """Run ``sql`` with ``rows`` uploaded as ``name`` and write its answer as Parquet at
-        ``to`` inside the engine (a training set too large to bring back); rows written."""
+        ``to`` inside the engine (a training set too large to bring back)."""
         from pantry.errors import PantryError
 
         raise PantryError(

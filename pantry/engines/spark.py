@@ -351,7 +351,7 @@ class SparkEngine(Engine):
         except Exception as err:
             raise self._explained(err, None) from None
 
-    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> int:
+    def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> None:
         """``sql`` over ``rows`` written by the executors as Parquet at ``to`` (which must not
         exist: a failed write never leaves half of a training set where one was)."""
         try:
@@ -367,7 +367,6 @@ class SparkEngine(Engine):
                     hint="give a path that does not exist yet (a run id or a date in it)",
                 ) from None
             raise self._explained(err, None) from None
-        return int(self.run(f"SELECT count(*) FROM parquet.{quoted(to)}").column(0)[0].as_py())
 
     def read(self, schema: str, table: str, day: str, start: date | None = None, end: date | None = None) -> pa.Table:
         where = f" WHERE {quoted(day)} BETWEEN DATE '{start}' AND DATE '{end}'" if start and end else ""

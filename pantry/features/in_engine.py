@@ -102,7 +102,7 @@ def write_training(
     views: list[tuple[ViewPlan, list[str], list[date]]],
     full_feature_names: bool,
     to: str,
-) -> int:
+) -> None:
     """The training set of ``frame`` (its own columns, then each view's features) joined in
     the engine and written there as Parquet at ``to``; nothing but the frame's upload passes
     through the client, so its memory does not grow with the answer. Rows are in no order:
@@ -125,7 +125,7 @@ def write_training(
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
     sql = f"SELECT {', '.join(selects)} FROM __pantry_entities AS q {' '.join(joins)}"
-    return engine.write_with("__pantry_entities", upload, sql, to)
+    engine.write_with("__pantry_entities", upload, sql, to)
 
 
 def read_view(
