@@ -8,13 +8,14 @@ them back (its own pending list first, then XAUTOCLAIM of entries idle too long)
 writing them again is harmless because a model's rows are read first-row-per-event-id.
 So nothing is lost and nothing counts twice.
 
-Why a batch's online tiles are applied while the next batch is read: applying them is
-mostly waiting on Redis to run the tile script, and checking and writing a batch is mostly
-Python and disk. One worker thread applies batch ``k`` while the consumer reads, checks and
-writes batch ``k+1``; batch ``k`` is acknowledged only once its tiles are in, so the order
-above holds for every entry (durable, served, acknowledged), batches are served in the
-order they were read, and a failure of the tiles leaves the batch pending, to be applied
-again (each event counts once).
+Why a batch is written, turned into tile events and applied while the next batch is read:
+reading is Redis and parsing, writing is mostly waiting on the disk (two fsyncs), the
+events are DuckDB, and applying them is mostly waiting on Redis to run the tile script.
+One thread per stage (write, events, serve) takes batch ``k`` while the consumer reads
+batch ``k+1``; each stage takes batches in the order they were read, and batch ``k`` is
+acknowledged only once its tiles are in, so the order above holds for every entry
+(durable, served, acknowledged), and a failure leaves the batch pending, to be written or
+applied again (a model's rows count first-row-per-event-id, tiles each event once).
 
 Why poison entries go to the dead letters and never stop the stream: an entry that cannot
 be read (invalid UTF-8, a field past ``PANTRY_MAX_FIELD_BYTES``) or that made the push
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,7 +51,7 @@ from pantry.ingest.rows import max_field_bytes
 
 GROUP = "pantry"
 DEFAULT_MAX_DELIVERIES = 5
-IN_FLIGHT = 2  # durable batches being turned into tile events or applied, not yet acknowledged
+IN_FLIGHT = 3  # batches being written, turned into tile events or applied, not yet acknowledged
 CLAIM_EVERY_S = 1.0  # while batches are being served, how often a consumer claims stopped ones' entries
 PREVIEW_CHARS = 1_000  # a dead letter keeps this much of each value, not a 100 MB field
 
@@ -170,10 +172,12 @@ class StreamConsumer:
         )
         self.counts = Counts()
         self._resumed: set[str] = set()  # models whose own pending entries are handled
+        self._writing: ThreadPoolExecutor | None = None  # a batch's checks and durable write
         self._preparing: ThreadPoolExecutor | None = None  # a durable batch's tile events (DuckDB)
         self._serving: ThreadPoolExecutor | None = None  # applies them in Redis, batch after batch
-        self._inflight: deque[tuple[str, list[Any], Future]] = deque()  # durable, being served, not acknowledged
+        self._inflight: deque[Future] = deque()  # batches being written, served and acknowledged, in order
         self._claimed_at = 0.0  # time.monotonic() of the last claim round
+        self._counting = threading.Lock()  # counts change on the reading and the writing thread
         for model in models:
             try:  # from the start of the stream: entries added before the first consumer count
                 self.client.xgroup_create(stream_key(model), GROUP, id="0", mkstream=True)
@@ -183,7 +187,8 @@ class StreamConsumer:
 
     def _dead(self, model: str, entry_id: Any, fields: dict[Any, Any], reason: str) -> None:
         self.client.xadd(dead_key(model), {**_preview(fields), "__reason": reason, "__entry": _id(entry_id)})
-        self.counts.refused += 1
+        with self._counting:
+            self.counts.refused += 1
 
     def _delivered_too_often(self, model: str, entries: list[tuple[Any, dict[Any, Any]]]) -> set[str]:
         """Ids among ``entries`` (pending ones) delivered ``max_deliveries`` times or more."""
@@ -223,34 +228,38 @@ class StreamConsumer:
                     ids.append(entry_id)
                 except UnicodeDecodeError as err:
                     self._dead(model, entry_id, fields, f"{err.reason} is not UTF-8 text (byte {err.start})")
-        results = self._store(model, ids, rows, dict(entries))
-        ids = [e[0] for e in entries]
-        if not results:  # nothing for the online tiles: acknowledged once those before it are
-            self.flush()
-            self._ack(model, ids)
-            return
         while len(self._inflight) >= IN_FLIGHT:  # the oldest batch: served and acknowledged first
             self._settle()
-        if self._serving is None or self._preparing is None:
+        if self._writing is None or self._serving is None or self._preparing is None:
+            self._writing = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-write")
             self._preparing = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-events")
             self._serving = ThreadPoolExecutor(1, thread_name_prefix="pantry-stream-serve")
-        store = self.store
-        prepared = self._preparing.submit(lambda: [(r, store.pushed_events(r)) for r in results])
-        # one serving thread: batches reach Redis in the order they were read
-        served = self._serving.submit(lambda: [store.serve_events(r, events) for r, events in prepared.result()])
-        self._inflight.append((model, ids, served))
+        store, raw = self.store, dict(entries)
+        # one thread per stage: batches are written, prepared and reach Redis in the order they were read
+        read = [e[0] for e in entries]
+        before = self._inflight[-1] if self._inflight else None
+
+        def serve() -> None:  # the serving thread acknowledges too: the reading thread never waits for it
+            if before is not None:
+                before.result()  # a batch before this one failed: this one stays pending as well
+            for result, events in prepared.result():
+                store.serve_events(result, events)
+            self._ack(model, read)
+
+        stored = self._writing.submit(self._store, model, ids, rows, raw)
+        prepared = self._preparing.submit(lambda: [(r, store.pushed_events(r)) for r in stored.result()])
+        self._inflight.append(self._serving.submit(serve))
 
     def _settle(self) -> None:
-        """Wait for the oldest batch in flight to be served, then acknowledge it; an error
-        serving it is raised here and the batch stays pending."""
-        model, ids, serve = self._inflight[0]
-        serve.result()
+        """Wait for the oldest batch in flight to be served and acknowledged; an error serving
+        it is raised here and the batch stays pending."""
+        self._inflight[0].result()
         self._inflight.popleft()
-        self._ack(model, ids)
 
     def _ack(self, model: str, ids: list[Any]) -> None:
         self.client.xack(stream_key(model), GROUP, *ids)
-        self.counts.acked += len(ids)
+        with self._counting:
+            self.counts.acked += len(ids)
 
     def flush(self) -> None:
         """Wait for every batch whose tiles are being applied, acknowledging each in turn. An
@@ -268,10 +277,10 @@ class StreamConsumer:
 
     def _stop_threads(self, cancel: bool) -> None:
         """Stop the event and serving threads (``cancel``: batches not yet started are dropped)."""
-        for pool in (self._preparing, self._serving):
+        for pool in (self._writing, self._preparing, self._serving):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=cancel)
-        self._preparing = self._serving = None
+        self._writing = self._preparing = self._serving = None
 
     def _store(
         self, model: str, ids: list[Any], rows: pa.Table | list[dict[str, str]], raw: dict[Any, dict[Any, Any]]
@@ -293,7 +302,8 @@ class StreamConsumer:
             return [r for i in range(len(ids)) for r in self._store(model, [ids[i]], _row(rows, i), raw)]
         for index, reason in result.refused:
             self._dead(model, ids[index], raw[ids[index]], reason)
-        self.counts.accepted += result.accepted
+        with self._counting:
+            self.counts.accepted += result.accepted
         return [result]
 
     def _own_pending(self, model: str) -> list[tuple[Any, dict[Any, Any]]]:

@@ -471,18 +471,71 @@ class StreamScripts:
         client.script_load(self.read)
 
 
-def _send_packed(client: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+@dataclass(frozen=True)
+class PackedEvents:
+    """Events already in the write script's wire form: per entity (an entity with many
+    events in several groups, in order) its key text, its event count, and every argument
+    of its events (id, tile, order key, model index, values) as RESP bulk strings.
+
+    Why: a drain's batch is thousands of events of a dozen texts each; written by DuckDB as
+    one string per entity, the client touches each entity once instead of every value."""
+
+    groups: list[tuple[str, int, bytes]]
+
+
+def _bulk(text: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(text), text)
+
+
+def _packed_calls(sha: str, layout: StreamLayout, events: PackedEvents, per_call: int) -> list[bytes]:
+    """The write script's calls over ``events``, each about ``per_call`` events, as RESP commands."""
+    view, width = layout.view, 4 + len(layout.features)
+    calls: list[bytes] = []
+    head = _bulk(b"EVALSHA") + _bulk(sha.encode())
+    keys: list[bytes] = []
+    args: list[bytes] = []
+    count = words = 0
+    for key, n, body in events.groups:
+        tiles = entity_key(view, key).encode()
+        keys += [_bulk(tiles), _bulk(tiles + b":seen")]
+        args += [_bulk(b"%d" % n), body]
+        count += n
+        words += 1 + n * width  # the count, then each event's arguments
+        if count >= per_call:
+            calls.append(_call(head, keys, args, words))
+            keys, args, count, words = [], [], 0, 0
+    if keys:
+        calls.append(_call(head, keys, args, words))
+    return calls
+
+
+def _call(head: bytes, keys: list[bytes], args: list[bytes], words: int) -> bytes:
+    entities = len(keys) // 2
+    return b"".join(
+        [
+            b"*%d\r\n" % (3 + len(keys) + 1 + words),
+            head,
+            _bulk(b"%d" % len(keys)),
+            *keys,
+            _bulk(b"%d" % entities),
+            *args,
+        ]
+    )
+
+
+def _send_packed(client: redis.Redis, commands: list[tuple[Any, ...]] | list[bytes]) -> list[Any]:
     """A pipeline of ``commands`` on one connection of ``client``'s pool, each packed by
-    hiredis directly (every argument here is text or a number). Why not redis-py's pipeline:
-    it inspects each argument in Python first, 9,000 of them a thousand events, which was a
-    fifth of applying them. An error reply is raised once every reply is read; a connection
-    whose replies could not all be read is dropped, never reused half-read."""
+    hiredis directly (every argument here is text or a number), or packed already. Why not
+    redis-py's pipeline: it inspects each argument in Python first, 9,000 of them a thousand
+    events, which was a fifth of applying them. An error reply is raised once every reply is
+    read; a connection whose replies could not all be read is dropped, never reused half-read."""
     import hiredis
 
     connection = client.connection_pool.get_connection()
     read = False
     try:
-        connection.send_packed_command([b"".join(hiredis.pack_command(c) for c in commands)])
+        packed = [c if isinstance(c, bytes) else hiredis.pack_command(c) for c in commands]
+        connection.send_packed_command([b"".join(packed)])
         replies = []
         for _ in commands:
             try:
@@ -503,13 +556,23 @@ def _send_packed(client: redis.Redis, commands: list[tuple[Any, ...]]) -> list[A
 def apply_events(
     client: redis.Redis,
     scripts: StreamScripts,
-    events: dict[str, list[list[str]]],
+    events: dict[str, list[list[str]]] | PackedEvents,
     per_call: int = 500,
 ) -> int:
     """Apply events grouped by entity key text (each event: id, tile, order, model index,
     values); one script call for many entities, up to about ``per_call`` events, pipelined
     (an entity's events stay in one call, in order)."""
     view = scripts.layout.view
+    if isinstance(events, PackedEvents):
+        if type(client) is not redis.Redis:
+            raise ValueError("a streaming view is served from a standalone Redis (docs/online.md)")
+        calls = _packed_calls(scripts.write_sha, scripts.layout, events, per_call)
+        try:
+            _send_packed(client, calls)
+        except redis.exceptions.NoScriptError:
+            scripts.load(client)
+            _send_packed(client, calls)
+        return sum(n for _, n, _ in events.groups)
 
     def calls() -> list[tuple[list[str], list]]:
         out: list[tuple[list[str], list]] = []
@@ -558,4 +621,4 @@ def decode_rows(layout: StreamLayout, replies: Sequence[Any]) -> list[list[Any]]
     ]
 
 
-__all__ = ["StreamLayout", "StreamScripts", "apply_events", "decode_rows", "key_text", "layout_for"]
+__all__ = ["PackedEvents", "StreamLayout", "StreamScripts", "apply_events", "decode_rows", "key_text", "layout_for"]

@@ -146,10 +146,10 @@ def _plain(value: object) -> object:
     return value
 
 
-def _check_parity(store: Store, rows: pd.DataFrame, moments: list[datetime]) -> int:
+def _check_parity(store: Store, rows: pd.DataFrame, moments: list[datetime], features: list[str] = FEATURES) -> int:
     """Online at t == training at t == brute force, for every user (and one never seen)."""
     users = [1, 2, 3, 4, 5, 99]
-    refs = [f"live:{f}" for f in FEATURES]
+    refs = [f"live:{f}" for f in features]
     compared = 0
     for t in moments:
         online = store.get_online_features(refs, [{"user_id": u} for u in users], at=pd.Timestamp(t, tz="UTC"))
@@ -157,7 +157,7 @@ def _check_parity(store: Store, rows: pd.DataFrame, moments: list[datetime]) -> 
         training = store.get_historical_features(frame, refs)
         for i, user in enumerate(users):
             expected = _brute(rows, user, t)
-            for feature in FEATURES:
+            for feature in features:
                 served, trained = online[feature][i], _plain(training[feature].iloc[i])
                 # served is trained, to the last bit: both add a tile's values in arrival order
                 assert served == trained and type(served) is type(trained), (t, user, feature, served, trained)
@@ -189,6 +189,50 @@ def test_served_equals_training_equals_brute_force_as_windows_fill_slide_and_emp
         checked += _check_parity(store, rows, [T0 + timedelta(seconds=m) for m in moments])
     # 9 moments: windows fill, slide, the 2- and 5-minute ones empty, and at last every user is absent
     assert checked == 9 * 6 * len(FEATURES)
+
+
+def test_a_burst_of_one_entity_in_one_batch_is_applied_in_order_and_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Issue 26 part 4: a view of numbers only takes the packed path (DuckDB writes each
+    entity's script arguments in Redis's wire form), and an entity with more events in one
+    batch than one script call takes (``CHUNK``) is split into runs applied in order. One
+    push of 1,400 clicks, 1,100 of them user 1's, then the same push again, against brute force."""
+    from pantry.features.stream_events import CHUNK, batch_events
+    from pantry.online.stream_tiles import PackedEvents
+
+    numeric = [f for f in FEATURES if f != "channel"]
+    defs = write_defs(
+        tmp_path, {"clicks.yaml": STREAM_YAML.replace("      - {name: channel, dimension: click__channel}\n", "")}
+    )
+    (defs / "data").mkdir()
+    _declared().to_parquet(defs / "data" / "clicks.parquet", index=False)
+    store = Store(defs=defs, home=tmp_path / "home", redis_url=redis_server.url)
+    clicks = _events(7, 1400, 100)
+    clicks.loc[clicks.index[:1100], "user_id"] = 1
+    clicks = clicks.sample(frac=1.0, random_state=3)  # arrival order is not time order
+    assert (clicks.user_id == 1).sum() > 2 * CHUNK
+
+    plan, scripts = store._stream("live")
+    import pyarrow as pa
+
+    packed = batch_events(
+        plan,
+        scripts.layout,
+        store.definitions.semantic_models["clicks"],
+        pa.Table.from_pandas(clicks, preserve_index=False),
+        "b.parquet",
+    )
+    assert isinstance(packed, PackedEvents)
+    runs = [int((clicks.user_id.iloc[i : i + CHUNK] == 1).sum()) for i in range(0, len(clicks), CHUNK)]
+    assert [n for key, n, _ in packed.groups if key == "1"] == runs  # user 1's events in each run of rows, in order
+    store.sync_stream("live", at=T0)
+    store.push("clicks", clicks)
+    store.push("clicks", clicks.iloc[:700])  # pushed again: each click counts once
+    rows = pd.concat([_declared(), clicks], ignore_index=True)
+    # after the last click (the online store answers for now and later): windows full, sliding, the short ones empty
+    moments = [T0 + timedelta(seconds=m) for m in (20 * 60, 21 * 60 + 1, 24 * 60, 31 * 60)]
+    assert _check_parity(store, rows, moments, numeric) == 4 * 6 * len(numeric)
 
 
 def test_a_read_keeps_its_answer_until_a_late_event_changes_it(stream_store: Store, redis_server: RedisServer) -> None:
