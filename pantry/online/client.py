@@ -8,7 +8,7 @@ server or a Dagster run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -54,6 +54,38 @@ def connect(url: str, timeout: float = 2.0) -> redis.Redis | RedisCluster:
 
 def is_cluster(client: object) -> bool:
     return isinstance(client, RedisCluster)
+
+
+def send_packed(client: redis.Redis, commands: list[tuple[Any, ...]] | list[bytes]) -> list[Any]:
+    """A pipeline of ``commands`` on one connection of ``client``'s pool, each packed by
+    hiredis directly (every argument here is text or a number), or packed already.
+
+    Why not redis-py's pipeline: it inspects each argument in Python first (9,000 of them a
+    thousand stream events, a fifth of applying them; 26,000 a chunk of a push of 25
+    features). An error reply is raised once every reply is read; a connection whose
+    replies could not all be read is dropped, never reused half-read."""
+    import hiredis
+
+    connection = client.connection_pool.get_connection()
+    read = False
+    try:
+        packed = [c if isinstance(c, bytes) else hiredis.pack_command(c) for c in commands]
+        connection.send_packed_command([b"".join(packed)])
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except redis.exceptions.ResponseError as err:
+                replies.append(err)
+        read = True
+    finally:
+        if not read:
+            connection.disconnect()
+        client.connection_pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+    return replies
 
 
 class RedisUnavailable(PantryError):

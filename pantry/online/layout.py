@@ -129,8 +129,11 @@ def encode_column(values: Any) -> list[str]:
     series = pd.Series(values)
     if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) and str(series.dtype).startswith(
         ("Int", "UInt", "Float")
-    ):
-        return [encode(v) for v in series.tolist()]
+    ):  # nullable numbers (a count over a window): the values as numpy, the missing ones null
+        missing = series.isna().to_numpy()
+        kind = {"I": "int64", "U": "uint64", "F": "float64"}[str(series.dtype)[0]]
+        text = encode_column(series.fillna(0).astype(kind).to_numpy())
+        return ["null" if gone else v for v, gone in zip(text, missing)] if missing.any() else text
     if series.dtype.kind in "fiu" and len(series):
         text = json.dumps(series.to_numpy().tolist())[1:-1].split(", ")
         return ["null" if v == "NaN" else v for v in text] if series.dtype.kind == "f" else text

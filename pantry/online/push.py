@@ -17,6 +17,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from pantry.online.client import send_packed
 from pantry.online.layout import STAMP_FIELD, encode, entity_key, meta_key
 
 CHUNK = 1000  # entities per script call
@@ -109,13 +110,15 @@ def push_rows(
             return written
 
     else:
-        script = client.register_script(NEWER_WINS)
+        sha = client.script_load(NEWER_WINS)
 
         def send(batch: list[tuple[list[str], list[Any]]]) -> int:
-            pipe = client.pipeline(transaction=False)
-            for keys, values in batch:
-                script(keys=keys, args=head + values, client=pipe)
-            return sum(pipe.execute())
+            commands = [("EVALSHA", sha, len(keys), *keys, *head, *values) for keys, values in batch]
+            try:
+                return sum(send_packed(client, commands))
+            except redis.exceptions.NoScriptError:  # the server lost its scripts mid-push (a restart)
+                client.script_load(NEWER_WINS)
+                return sum(send_packed(client, commands))  # newer-wins: a chunk written twice is harmless
 
     written = answered = 0
     in_flight: deque[tuple[Future[int], int]] = deque()

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from pantry.online.client import send_packed
 from pantry.online.layout import entity_key, key_text
 from pantry.spec.aggregations import AGGREGATIONS, aggregation
 
@@ -523,36 +524,6 @@ def _call(head: bytes, keys: list[bytes], args: list[bytes], words: int) -> byte
     )
 
 
-def _send_packed(client: redis.Redis, commands: list[tuple[Any, ...]] | list[bytes]) -> list[Any]:
-    """A pipeline of ``commands`` on one connection of ``client``'s pool, each packed by
-    hiredis directly (every argument here is text or a number), or packed already. Why not
-    redis-py's pipeline: it inspects each argument in Python first, 9,000 of them a thousand
-    events, which was a fifth of applying them. An error reply is raised once every reply is
-    read; a connection whose replies could not all be read is dropped, never reused half-read."""
-    import hiredis
-
-    connection = client.connection_pool.get_connection()
-    read = False
-    try:
-        packed = [c if isinstance(c, bytes) else hiredis.pack_command(c) for c in commands]
-        connection.send_packed_command([b"".join(packed)])
-        replies = []
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except redis.exceptions.ResponseError as err:
-                replies.append(err)
-        read = True
-    finally:
-        if not read:
-            connection.disconnect()
-        client.connection_pool.release(connection)
-    for reply in replies:
-        if isinstance(reply, redis.exceptions.ResponseError):
-            raise reply
-    return replies
-
-
 def apply_events(
     client: redis.Redis,
     scripts: StreamScripts,
@@ -568,10 +539,10 @@ def apply_events(
             raise ValueError("a streaming view is served from a standalone Redis (docs/online.md)")
         calls = _packed_calls(scripts.write_sha, scripts.layout, events, per_call)
         try:
-            _send_packed(client, calls)
+            send_packed(client, calls)
         except redis.exceptions.NoScriptError:
             scripts.load(client)
-            _send_packed(client, calls)
+            send_packed(client, calls)
         return sum(n for _, n, _ in events.groups)
 
     def calls() -> list[tuple[list[str], list]]:
@@ -597,7 +568,7 @@ def apply_events(
 
     def send() -> None:
         if type(client) is redis.Redis:
-            _send_packed(client, [("EVALSHA", scripts.write_sha, len(k), *k, len(k) // 2, *a) for k, a in batches])
+            send_packed(client, [("EVALSHA", scripts.write_sha, len(k), *k, len(k) // 2, *a) for k, a in batches])
             return
         pipe = client.pipeline(transaction=False)  # a cluster: redis-py routes each call by its keys
         for keys, args in batches:

@@ -52,3 +52,20 @@ def test_a_refused_batch_raises_and_a_rerun_completes(redis_server: RedisServer)
     client.delete(f"pantry:v:{stray}")
     assert push_rows(client, "v", 1_700_000_000, None, FIELDS, rows(), encoded=True) == COUNT
     assert all(len(fields) == 3 for fields in stored(client).values())
+
+
+def test_a_server_that_loses_its_scripts_mid_push_gets_them_again(redis_server: RedisServer) -> None:
+    """The push sends its script by hash (EVALSHA, packed by hiredis): a server that forgets
+    its scripts in the middle (a restart, SCRIPT FLUSH) answers NOSCRIPT, and the push loads
+    the script again and sends the batch again; newer-wins makes the repeat harmless."""
+    client = redis.Redis.from_url(redis_server.url)
+
+    def flushing() -> object:
+        for i, row in enumerate(rows()):
+            if i == BATCH * CHUNK + 10:  # the first batch is sent, the second one is being filled
+                client.script_flush()
+            yield row
+
+    assert push_rows(client, "v", 1_700_000_000, None, FIELDS, flushing(), encoded=True) == COUNT
+    for k, fields in stored(client).items():
+        assert fields == {b"__stamp": b"1700000000", b"a": json.dumps(k * 0.5).encode(), b"b": f'"n{k}"'.encode()}
