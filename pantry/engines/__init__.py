@@ -15,6 +15,14 @@ from pantry.engines.url import scheme
 from pantry.errors import PantryError
 
 
+def engine_kind(url: str | None) -> str:
+    """What computes and keeps the tables, as Dagster's asset kinds name it (``duckdb``,
+    ``postgres``, ``spark``), from the URL alone: building a code location connects to nothing."""
+    if not url or url.strip().lower() == "duckdb":
+        return "duckdb"
+    return {"postgresql": "postgres", "postgres": "postgres", "sc": "spark"}.get(scheme(url), "sql")
+
+
 def engine_for(url: str | None, location: str | None = None) -> Engine | None:
     """The engine a URL names; None (or ``duckdb``) is the embedded DuckDB path. ``location``:
     where an engine without schemas of its own (Spark) keeps Pantry's tables."""

@@ -42,7 +42,7 @@ IO_MANAGER = "pantry_features_io"
 TILE_MEMORY = "1GB"  # DuckDB's memory for computing a run's tiles; past it, the aggregate spills
 
 
-def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
+def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition, engine: str) -> dg.AssetSpec:
     view, feature = f.plan.view, f.planned.feature
     tags = {k: v for k, v in {**view.tags, **feature.tags}.items() if k.replace("_", "").isalnum()}
     tags.setdefault("pii", "false")
@@ -57,7 +57,7 @@ def _spec(f: FeatureFacts, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
         deps=[source_key(m) for m in f.sources],
         owners=owners(view.owner),
         tags={**tags, "feature_view": view.name},
-        kinds={"duckdb", "feature"},
+        kinds={engine, "feature"},
         group_name="features",
         partitions_def=partitions,
         code_version=f.code_version,
@@ -125,14 +125,16 @@ def judge_partitions(store, view: str, days: list[date], source_models: list, lo
     return verdicts, figures
 
 
-def _build_view(view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str, str]]) -> dg.AssetsDefinition:
+def _build_view(
+    view_name: str, facts: list[FeatureFacts], pairs: list[tuple[str, str]], engine: str
+) -> dg.AssetsDefinition:
     plan = facts[0].plan
     partitions = daily_partitions(facts[0].partitions_start, facts[0].partitions_end)
     by_key = {feature_key(view_name, f.planned.feature.name): f for f in facts}
 
     @dg.multi_asset(
         name=f"feature_view__{view_name}",
-        specs=[_spec(f, partitions) for f in facts],
+        specs=[_spec(f, partitions, engine) for f in facts],
         check_specs=[
             spec
             for key, f in by_key.items()
@@ -229,13 +231,15 @@ def build_feature_schedules(facts: dict[tuple[str, str], FeatureFacts]) -> tuple
 
 
 def build_feature_assets(
-    facts: dict[tuple[str, str], FeatureFacts], catalog: Catalog | None = None
+    facts: dict[tuple[str, str], FeatureFacts], catalog: Catalog | None = None, engine: str = "duckdb"
 ) -> list[dg.AssetsDefinition]:
     """One multi_asset per view; with the catalog, each feature that shares a measure with a
-    metric also gets its ``consistent_with_<metric>`` check."""
+    metric also gets its ``consistent_with_<metric>`` check. ``engine``: the kind the UI
+    shows for what computes the tiles (``engines.engine_kind``)."""
     views: dict[str, list[FeatureFacts]] = {}
     for (view, _), f in facts.items():
         views.setdefault(view, []).append(f)
     return [
-        _build_view(name, items, consistency_pairs(catalog, name) if catalog else []) for name, items in views.items()
+        _build_view(name, items, consistency_pairs(catalog, name) if catalog else [], engine)
+        for name, items in views.items()
     ]

@@ -10,6 +10,7 @@ import dagster as dg
 
 from pantry import Store
 from pantry.api.facts import metric_facts
+from pantry.engines import engine_kind
 from pantry.features.facts import feature_facts
 from pantry_dagster.assets.broken import build_broken_assets
 from pantry_dagster.assets.features import IO_MANAGER, build_feature_assets, build_feature_schedules
@@ -39,7 +40,8 @@ def build_definitions(
     for view, feature in features:
         if catalog.views[view].online:
             online_views.setdefault(view, feature)
-    partitioned = [*build_metric_assets(facts), *build_feature_assets(features, catalog)]
+    engine = engine_kind(store.engine_url)  # the kind the UI shows: what computes the partitions
+    partitioned = [*build_metric_assets(facts, engine), *build_feature_assets(features, catalog, engine)]
     freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(
         assets=[*build_source_assets(catalog), *partitioned, *build_broken_assets(catalog)],

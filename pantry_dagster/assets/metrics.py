@@ -54,7 +54,7 @@ def _day_values(store, metric, frame: pd.DataFrame, start, end) -> dict:  # noqa
     return {d: float(v) for d, v in values.items() if pd.notna(v)}
 
 
-def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
+def _build_one(facts: MetricFacts, engine: str) -> dg.AssetsDefinition:
     metric = facts.metric
     name = metric.name
 
@@ -67,7 +67,7 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
         code_version=facts.code_version,
         owners=owners(metric.owner),
         tags={**tags(metric.meta), "metric_type": metric.type},
-        kinds={"duckdb", "sql"},
+        kinds={engine, "sql"},
         group_name="metrics",
         deps=[source_key(m) for m in facts.sources],
         check_specs=[
@@ -146,8 +146,9 @@ def _build_one(facts: MetricFacts) -> dg.AssetsDefinition:
     return _metric_asset
 
 
-def build_metric_assets(facts: dict[str, MetricFacts]) -> list[dg.AssetsDefinition]:
-    return [_build_one(f) for f in facts.values()]
+def build_metric_assets(facts: dict[str, MetricFacts], engine: str = "duckdb") -> list[dg.AssetsDefinition]:
+    """``engine``: the kind the UI shows for what computes the partitions (``engines.engine_kind``)."""
+    return [_build_one(f, engine) for f in facts.values()]
 
 
 def build_metric_schedules(facts: dict[str, MetricFacts]) -> tuple[list, list]:
