@@ -26,6 +26,7 @@ from pantry.engines.base import Engine
 from pantry.engines.frames import arrow_frame
 from pantry.engines.names import quoted
 from pantry.engines.relations import for_engine
+from pantry.errors import PantryError
 from pantry.features.portable import dialect_tree
 from pantry.features.reads import TIMESTAMP, query_frame
 from pantry.spec.model import Catalog
@@ -95,6 +96,32 @@ def _located(days: list[date]) -> str:
     return ", ".join(rows)
 
 
+def _refuse_clashes(
+    columns: list[str], views: list[tuple[ViewPlan, list[str], list[date]]], full_feature_names: bool
+) -> None:
+    """The written set's column names are the frame's, then each feature's: two equal names
+    (as an engine compares them, ignoring case) would be the engine's own ambiguous-column
+    error, or a column silently dropped. Named here, before anything runs."""
+    taken: dict[str, str] = {c.lower(): f"column '{c}' of entity_df" for c in columns}
+    if "__ts" in taken:
+        raise PantryError(
+            f"{taken['__ts']} has the name Pantry gives each row's moment while it joins in the engine",
+            field="entity_df",
+            hint="rename that column before passing the frame with to=",
+        )
+    for plan, names, _ in views:
+        view = plan.view.name
+        for name in names:
+            out = f"{view}__{name}" if full_feature_names else name
+            if out.lower() in taken:
+                raise PantryError(
+                    f"feature '{view}:{name}' would be written as column '{out}', the name of {taken[out.lower()]}",
+                    field="features",
+                    hint="rename the entity_df column, or pass full_feature_names=True to name features '<view>__<feature>'",
+                )
+            taken[out.lower()] = f"feature '{view}:{name}'"
+
+
 def write_training(
     engine: Engine,
     frame: pd.DataFrame,
@@ -108,6 +135,7 @@ def write_training(
     through the client, so its memory does not grow with the answer. Rows are in no order:
     each carries the frame's columns it was asked for."""
     columns = [str(c) for c in frame.columns]
+    _refuse_clashes(columns, views, full_feature_names)
     upload = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     upload = upload.append_column("__ts", pa.Array.from_pandas(timestamps.astype("datetime64[us]")))
     selects = [f"q.{quoted(c)}" for c in columns]

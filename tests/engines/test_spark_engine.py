@@ -406,3 +406,19 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Sto
     with pytest.raises(PantryError) as err:
         duck.get_historical_features(entity_df, names, to=str(tmp_path / "other"))
     assert "none is set" in str(err.value)
+    # names that would clash in the written set are refused before anything runs, nothing written
+    for frame, feature_names, full, said in [
+        (entity_df.rename(columns={"row": "__ts"}), names, False, "column '__ts' of entity_df"),
+        (entity_df.rename(columns={"row": "Flights_7d"}), names, False, "the name of column 'Flights_7d' of entity_df"),
+        (
+            entity_df.rename(columns={"row": "plane_activity__last_dest"}),
+            names,
+            True,
+            "column 'plane_activity__last_dest'",
+        ),
+    ]:
+        clash = str(tmp_path / "clash")
+        with pytest.raises(PantryError) as err:
+            spark.get_historical_features(frame, feature_names, to=clash, full_feature_names=full)
+        assert said in str(err.value), str(err.value)
+        assert not Path(clash).exists()
