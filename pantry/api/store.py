@@ -30,6 +30,7 @@ from pantry.offline.bounded import run_bounded
 from pantry.offline.location import offline_store
 from pantry.offline.sources import connect
 from pantry.offline.store import OfflineStore
+from pantry.online.client import RedisUnavailable
 from pantry.online.store import OnlineStore, online_store
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
@@ -477,12 +478,16 @@ class Store:
                     scripts, events, doing=f"the online update of streaming view '{view}'", view=view
                 )
             except PantryError as err:
+                replay = (
+                    "push the same rows again once Redis answers (each event counts once), "
+                    f"or run 'pantry push-online {view} <today>' to replay the window"
+                )
                 raise PantryError(
                     f"{len(result.rows)} rows of '{result.model}' are stored, but streaming view '{view}' was not "
                     f"updated online: {err.message}",
                     field="online",
-                    hint="push the same rows again once Redis answers (each event counts once), "
-                    f"or run 'pantry push-online {view} <today>' to replay the window",
+                    # a Redis that is down: replay later; one that refuses (a key in the way, a cluster): its own fix
+                    hint=replay if isinstance(err, RedisUnavailable) or not err.hint else err.hint,
                 ) from None
 
     def _streaming_views(self, model: str | None = None) -> list[str]:

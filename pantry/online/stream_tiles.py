@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from pantry.errors import PantryError
 from pantry.online.client import send_packed
 from pantry.online.layout import entity_key, key_text
 from pantry.spec.aggregations import AGGREGATIONS, aggregation
@@ -536,7 +537,11 @@ def apply_events(
     view = scripts.layout.view
     if isinstance(events, PackedEvents):
         if type(client) is not redis.Redis:
-            raise ValueError("a streaming view is served from a standalone Redis (docs/online.md)")
+            raise PantryError(
+                f"streaming view '{view}' is served from a standalone Redis, and this one is a Redis Cluster",
+                field="online",
+                hint="point PANTRY_REDIS_URL at a standalone Redis for streaming views (docs/online.md, Limits)",
+            )
         calls = _packed_calls(scripts.write_sha, scripts.layout, events, per_call)
         try:
             send_packed(client, calls)

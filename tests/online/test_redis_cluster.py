@@ -111,3 +111,27 @@ def test_a_cluster_that_went_down_is_a_clear_error(store: Store, redis_cluster) 
         store.get_online_features(["shopper:revenue_7d"], [{"customer_id": k} for k in range(1, 50)])
     assert redis_cluster.url.split("/0")[0] in str(err.value) or "Cluster" in str(err.value)
     assert time.monotonic() - started < 60
+
+
+def test_a_streaming_view_on_a_cluster_is_one_clear_sentence(tmp_path, redis_cluster) -> None:  # noqa: ANN001
+    """Streaming views are served from a standalone Redis (docs/online.md, Limits): a push to
+    one on a cluster keeps its rows durable and says so, with what to do, instead of a
+    traceback or Redis's own CROSSSLOT error."""
+    from tests.conftest import write_defs
+    from tests.ingest.test_streaming_view import STREAM_YAML, _declared, _events
+
+    numbers = STREAM_YAML.replace("      - {name: channel, dimension: click__channel}\n", "")
+    defs = write_defs(tmp_path, {"clicks.yaml": numbers})
+    (defs / "data").mkdir()
+    _declared().to_parquet(defs / "data" / "clicks.parquet", index=False)
+    store = Store(defs=defs, home=tmp_path / "home", redis_url=redis_cluster.url)
+    clicks = _events(5, 40, 100)
+    clicks["ts"] = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
+    with pytest.raises(PantryError) as err:
+        store.push("clicks", clicks)
+    said = str(err.value)
+    assert "40 rows of 'clicks' are stored" in said and "standalone Redis" in said and "PANTRY_REDIS_URL" in said, said
+    import pyarrow.parquet as pq
+
+    (batch,) = (tmp_path / "home" / "ingest" / "clicks").glob("*.parquet")  # durable, as the sentence says
+    assert pq.read_table(batch).num_rows == 40
