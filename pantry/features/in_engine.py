@@ -79,12 +79,15 @@ def present_entities(engine: Engine, plan: ViewPlan, stamps: list[datetime]) -> 
 
 def _located(days: list[date]) -> str:
     """Each calendar day from the first materialized stamp's to the last one's, with the
-    latest materialized stamp at or before its midnight, as a VALUES list ``(__date, __stamp)``.
+    latest materialized stamp at or before its midnight and the partition that holds it, as a
+    VALUES list ``(__date, __stamp, __part)``.
 
     Why a table of days and an equality join: stamps are midnights, so the latest stamp at or
     before a moment depends only on the moment's date. An equality join is a hash join on
     every engine, where "the greatest stamp <= ts" is a correlated subquery PostgreSQL
-    answers per row and Spark cannot plan at all."""
+    answers per row and Spark cannot plan at all. Why the partition too: joining the view on
+    its partition column lets the engine prune partitions and hash on a column it stores
+    once per directory, not read and compare every row's stamp (Spark's Hive layout)."""
     stamps = sorted({stamp_of(d) for d in days})
     first, last = stamps[0].date(), stamps[-1].date()
     rows, i = [], 0
@@ -92,7 +95,8 @@ def _located(days: list[date]) -> str:
         day = first + timedelta(days=n)
         while i + 1 < len(stamps) and stamps[i + 1].date() <= day:
             i += 1
-        rows.append(f"(DATE '{day}', TIMESTAMP '{stamps[i]:%Y-%m-%d %H:%M:%S}')")
+        part = stamps[i].date() - timedelta(days=1)  # stamp_of(part) == stamps[i]
+        rows.append(f"(DATE '{day}', TIMESTAMP '{stamps[i]:%Y-%m-%d %H:%M:%S}', DATE '{part}')")
     return ", ".join(rows)
 
 
@@ -143,12 +147,14 @@ def write_training(
     for i, (plan, names, days) in enumerate(views):
         last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
         stamp = f"(CASE WHEN q.__ts >= {last} THEN {last} ELSE m{i}.__stamp END)"
+        part = f"(CASE WHEN q.__ts >= {last} THEN DATE '{max(days)}' ELSE m{i}.__part END)"
         ttl = plan.view.ttl
         fresh = f" AND q.__ts - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
         joins.append(
-            f"LEFT JOIN (VALUES {_located(days)}) AS m{i}(__date, __stamp) ON m{i}.__date = CAST(q.__ts AS DATE) "
+            f"LEFT JOIN (VALUES {_located(days)}) AS m{i}(__date, __stamp, __part) "
+            f"ON m{i}.__date = CAST(q.__ts AS DATE) "
             f"LEFT JOIN {table_of(engine, plan)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
-            f"AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
+            f"AND v{i}.{DAY} = {part} AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
         )
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
@@ -170,14 +176,15 @@ def read_view(
     sql = f"""
     WITH located AS (
         SELECT q.__qid, q.__key, q.__ts,
-               CASE WHEN q.__ts >= {last} THEN {last} ELSE m.__stamp END AS __stamp
+               CASE WHEN q.__ts >= {last} THEN {last} ELSE m.__stamp END AS __stamp,
+               CASE WHEN q.__ts >= {last} THEN DATE '{max(days)}' ELSE m.__part END AS __part
         FROM __pantry_q AS q
-        LEFT JOIN (VALUES {_located(days)}) AS m(__date, __stamp) ON m.__date = CAST(q.__ts AS DATE)
+        LEFT JOIN (VALUES {_located(days)}) AS m(__date, __stamp, __part) ON m.__date = CAST(q.__ts AS DATE)
     )
     SELECT l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
     LEFT JOIN {table_of(engine, plan)} AS v
-      ON v.{quoted(plan.key)} = l.__key AND v.{TIMESTAMP} = l.__stamp{fresh}
+      ON v.{quoted(plan.key)} = l.__key AND v.{DAY} = l.__part AND v.{TIMESTAMP} = l.__stamp{fresh}
     """
     # put in input order here, not by ORDER BY: on a cluster a global sort is a sampling job
     # and a range shuffle of every row (half of a million-row read on Spark), here one take
