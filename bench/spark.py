@@ -98,8 +98,9 @@ def hand_read(session, frame: pd.DataFrame, out: str):  # noqa: ANN001, ANN201
     ).toArrow()
 
 
-def hand_write(session, out: str, to: str) -> None:  # noqa: ANN001
-    """The same join over the frame uploaded last (``entities``), written as Parquet by the executors."""
+def hand_write(session, frame: pd.DataFrame, out: str, to: str) -> None:  # noqa: ANN001
+    """The frame uploaded (as Pantry's ``to=`` uploads it), the same join, written as Parquet by the executors."""
+    session.createDataFrame(frame).createOrReplaceTempView("entities")
     session.sql(
         f"""SELECT e.*, p.spend_90d, p.orders_30d
         FROM entities AS e LEFT JOIN parquet.`{out}` AS p
@@ -167,7 +168,7 @@ def main() -> None:
                 written = time.perf_counter() - t
                 wrote_grew = (peak_kb() - before) / 1024
                 t = time.perf_counter()
-                hand_write(session, str(root / "hand"), str(root / f"hand-train-{n}"))
+                hand_write(session, frame, str(root / "hand"), str(root / f"hand-train-{n}"))
                 hand_written = time.perf_counter() - t
                 results.append(
                     (f"training set written on the cluster, {n:,} rows", written, hand_written,
