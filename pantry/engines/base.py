@@ -81,6 +81,11 @@ class Engine(ABC):
         day's published run of it). ``day`` is its column of days."""
         return f"{quoted(schema)}.{quoted(table)}"
 
+    def pinned_table(self, schema: str, table: str, day: str) -> str:
+        """``table`` for one large read: the stored rows as of now, named so the engine can skip
+        the rest (Spark: the published runs as literals). A warehouse's table is already that."""
+        return self.table(schema, table, day)
+
     def key_hash(self, column: str) -> str:
         """A non-negative 31-bit hash of ``column``'s text: the drift panel's draw."""
         return f"(hashtext(CAST({column} AS TEXT)) & 2147483647)"

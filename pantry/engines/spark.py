@@ -262,6 +262,22 @@ class SparkEngine(Engine):
             f"LEFT SEMI JOIN ({self._published(schema, table)}) AS p ON t.{quoted(day)} = p.__d AND t.{RUN} = p.__r)"
         )
 
+    def pinned_table(self, schema: str, table: str, day: str) -> str:
+        """The published runs read first (one small statement over the log), then named in a
+        filter on the two partition columns: Spark lists and reads only those directories,
+        where ``table``'s join to the log reads every run's files and then drops the old ones.
+        A run published after this call is not seen by the read that uses it (as a snapshot)."""
+        runs: dict[str, list[str]] = {}
+        for row in self.run(self._published(schema, table)).to_pylist():
+            runs.setdefault(row["__r"], []).append(f"DATE '{row['__d']}'")
+        if not runs:
+            return self.table(schema, table, day)
+        kept = " OR ".join(
+            f"(t.{RUN} = {literal(run)} AND t.{quoted(day)} IN ({', '.join(days)}))"
+            for run, days in sorted(runs.items())
+        )
+        return f"(SELECT t.* FROM parquet.{quoted(self.path(schema, table))} AS t WHERE {kept})"
+
     def key_hash(self, column: str) -> str:
         return f"(hash(CAST({column} AS STRING)) & 2147483647)"
 

@@ -50,8 +50,11 @@ def materialize_view(engine: Engine, catalog: Catalog, plan: ViewPlan, start: da
     )
 
 
-def table_of(engine: Engine, plan: ViewPlan) -> str:
-    """The view's partitions as the engine's readers name them."""
+def table_of(engine: Engine, plan: ViewPlan, pinned: bool = False) -> str:
+    """The view's partitions as the engine's readers name them; ``pinned`` for one large read
+    (``Engine.pinned_table``: one statement more, which a training read repays)."""
+    if pinned:
+        return engine.pinned_table(VIEWS_SCHEMA, plan.view.name, DAY)
     return engine.table(VIEWS_SCHEMA, plan.view.name, DAY)
 
 
@@ -153,7 +156,7 @@ def write_training(
         joins.append(
             f"LEFT JOIN (VALUES {_located(days)}) AS m{i}(__date, __stamp, __part) "
             f"ON m{i}.__date = CAST(q.__ts AS DATE) "
-            f"LEFT JOIN {table_of(engine, plan)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
+            f"LEFT JOIN {table_of(engine, plan, pinned=True)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
             f"AND v{i}.{DAY} = {part} AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
         )
         view = plan.view.name
@@ -183,7 +186,7 @@ def read_view(
     )
     SELECT l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
-    LEFT JOIN {table_of(engine, plan)} AS v
+    LEFT JOIN {table_of(engine, plan, pinned=True)} AS v
       ON v.{quoted(plan.key)} = l.__key AND v.{DAY} = l.__part AND v.{TIMESTAMP} = l.__stamp{fresh}
     """
     # put in input order here, not by ORDER BY: on a cluster a global sort is a sampling job

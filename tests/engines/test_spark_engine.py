@@ -403,6 +403,11 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Sto
     with pytest.raises(PantryError) as err:
         spark.get_historical_features(entity_df, names, to=path)
     assert "exists already" in str(err.value)
+    # a rerun publishes a second run of the same days: the read names only the newest (pinned_table)
+    spark.materialize_view("plane_activity", start, end)
+    again = pq.read_table(spark.get_historical_features(entity_df, names, to=str(tmp_path / "again")))
+    assert again.num_rows == n
+    assert again.to_pandas().sort_values("row").reset_index(drop=True).equals(got)
     with pytest.raises(PantryError) as err:
         duck.get_historical_features(entity_df, names, to=str(tmp_path / "other"))
     assert "none is set" in str(err.value)
