@@ -12,6 +12,8 @@ from datetime import date
 
 from pantry.compile.lineage import column_lineage
 from pantry.compile.query import Compiler
+from pantry.engines.relations import for_engine
+from pantry.errors import PantryError
 from pantry.offline.metric_tables import code_version, day_request, metric_sql
 from pantry.offline.sources import connect
 from pantry.offline.store import OfflineStore
@@ -38,9 +40,12 @@ class MetricFacts:
         return sorted({f"{model}.{column}" for deps in self.lineage.values() for model, column in deps})
 
 
-def metric_facts(catalog: Catalog, offline: OfflineStore | None = None) -> dict[str, MetricFacts]:
+def metric_facts(
+    catalog: Catalog, offline: OfflineStore | None = None, dialect: str = "duckdb"
+) -> dict[str, MetricFacts]:
     """Facts for every public metric, computed with one DuckDB connection (``offline``: where
-    a table source is, the store's own or an engine's)."""
+    a table source is, the store's own or an engine's). ``dialect``: an engine's, whose SQL
+    the facts then show (the version, schema and lineage stay the definition's)."""
     con = connect(catalog, offline)
     facts: dict[str, MetricFacts] = {}
     try:
@@ -49,7 +54,7 @@ def metric_facts(catalog: Catalog, offline: OfflineStore | None = None) -> dict[
             columns = tuple((str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {sql}").fetchall())
             facts[metric.name] = MetricFacts(
                 metric=metric,
-                sql=sql,
+                sql=sql if dialect == "duckdb" else _engine_sql(catalog, metric, dialect),
                 code_version=code_version(catalog, metric),
                 columns=columns,
                 lineage=column_lineage(Compiler(catalog).compile(day_request(metric))),
@@ -60,3 +65,12 @@ def metric_facts(catalog: Catalog, offline: OfflineStore | None = None) -> dict[
     finally:
         con.close()
     return facts
+
+
+def _engine_sql(catalog: Catalog, metric: Metric, dialect: str) -> str:
+    """A day of the metric as the engine runs it (its tables, its dialect), for the asset's
+    page: a Spark user reading DuckDB's SQL there would be reading what never runs."""
+    try:
+        return for_engine(Compiler(catalog).compile(day_request(metric)), catalog, dialect).sql(dialect, pretty=True)
+    except PantryError as err:
+        return f"-- '{metric.name}' is not computed on this engine: {err.message}"

@@ -30,7 +30,8 @@ def build_definitions(
     store = Store(defs=defs or default_defs(), home=home or default_home(), offline_uri=offline_uri)
     uri = store.offline_uri or ""
     catalog = store.definitions
-    facts = metric_facts(catalog, store.offline)
+    engine = engine_kind(store.engine_url)  # the kind the UI shows: what computes the partitions
+    facts = metric_facts(catalog, store.offline, dialect=engine if engine in ("postgres", "spark") else "duckdb")
     jobs, schedules = build_metric_schedules(facts)
     source_keys = [dg.AssetKey(["sources", name]) for name in catalog.semantic_models]
     observe_sources = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*source_keys))
@@ -40,7 +41,6 @@ def build_definitions(
     for view, feature in features:
         if catalog.views[view].online:
             online_views.setdefault(view, feature)
-    engine = engine_kind(store.engine_url)  # the kind the UI shows: what computes the partitions
     partitioned = [*build_metric_assets(facts, engine), *build_feature_assets(features, catalog, engine)]
     freshness_checks, freshness_sensor = build_freshness_checks(partitioned)
     return dg.Definitions(

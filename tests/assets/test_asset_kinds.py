@@ -1,6 +1,7 @@
 """The kinds the Dagster UI shows on each asset name what computes it: DuckDB by default,
-PostgreSQL or Spark when ``PANTRY_ENGINE`` names one (issue 29: they all said duckdb).
-Building the code location connects to no engine, so nothing listens on these URLs."""
+PostgreSQL or Spark when ``PANTRY_ENGINE`` names one (issue 29: they all said duckdb), and a
+metric's ``sql`` is the SQL that engine runs, over its own tables. Building the code
+location connects to no engine, so nothing listens on these URLs."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def test_metric_and_feature_assets_show_the_engine_as_their_kind(
     else:
         monkeypatch.setenv("PANTRY_ENGINE", engine)
     graph = build_definitions(str(demo_defs), str(tmp_path / "home")).resolve_asset_graph()
+    sql = graph.get(metric_key("flights")).metadata["sql"].value
+    if kind == "spark":  # the source's Parquet read in place, Spark's quoting
+        assert f"parquet.`{demo_defs / 'data' / 'flights.parquet'}`" in sql and "src.flights" not in sql, sql
+    elif kind == "postgres":  # the demo's sources are files, which a warehouse does not read: said so
+        assert "'flights' is not computed on this engine" in sql and "not a table of the engine" in sql, sql
+    else:  # the compiled definition over DuckDB's source views
+        assert "src.flights" in sql, sql
     metric = graph.get(metric_key("flights")).tags
     feature = graph.get(feature_key("carrier_ops", "flights_7d")).tags
     assert {t.removeprefix("dagster/kind/") for t in metric if t.startswith("dagster/kind/")} == {kind, "sql"}
