@@ -72,6 +72,11 @@ def file_ranks(files: Iterable[str]) -> dict[str, tuple[int, int]]:
     return ranks
 
 
+def rank_texts(files: Iterable[str]) -> dict[str, str]:
+    """Each file's (origin, rank) as the fixed-width digits an order key carries."""
+    return {f: f"{origin}{rank:030d}" for f, (origin, rank) in file_ranks(files).items()}
+
+
 RANKS_TABLE = "__pantry_file_ranks"
 
 
@@ -144,12 +149,12 @@ def _events_sql(
     return f"SELECT {', '.join(columns)} FROM {source} WHERE {_where(plan, model, since)}{order}", texts
 
 
-def _packed_sql(plan: ViewPlan, layout: StreamLayout, model: SemanticModel, table: str, rank: str) -> str:
+def _packed_sql(plan: ViewPlan, layout: StreamLayout, model: SemanticModel, table: str, name: str) -> str:
     """One file's events as the tile script's arguments, already in Redis's wire form: a row
     per entity and run of ``CHUNK`` rows (so at most ``CHUNK`` events, its runs in arrival
     order) with its key, its event count and every argument of its events as RESP bulk
     strings (``$<bytes>\\r\\n<text>\\r\\n``). ``concat``, not ``||``: twice as fast here."""
-    sql, texts = _events_sql(plan, layout, model, table, None, {table: rank}, extra=(f"m0.{q(ROW_COLUMN)}",))
+    sql, texts = _events_sql(plan, layout, model, table, None, rank_texts([name]), extra=(f"m0.{q(ROW_COLUMN)}",))
     assert not texts, "a view with text features takes the unpacked path (their JSON is written in Python)"
     width = 4 + len(layout.features)
     names = [f"__a{i}" for i in range(width)]
@@ -188,7 +193,7 @@ def events_of(
         files = [f for (f,) in found.fetchall()]
     if not files:
         return {}
-    ranks = {f: f"{origin}{rank:030d}" for f, (origin, rank) in file_ranks(files).items()}
+    ranks = rank_texts(files)
     sql, texts = _events_sql(plan, layout, model, table, since, ranks)
     if len(ranks) > 1:  # a replay reads many files (a drain writes one per batch): a table, not a CASE per row
         con.register(RANKS_TABLE, pa.table({"__file": list(ranks), "__rank": list(ranks.values())}))
@@ -233,8 +238,7 @@ def batch_events(
         con.register("__pantry_batch", rows)
         if any(f.kind == "text" for f in layout.features):
             return events_of(con, plan, layout, model, "__pantry_batch", files=[name])
-        origin, rank = file_ranks([name])[name]
-        found = con.execute(_packed_sql(plan, layout, model, "__pantry_batch", f"{origin}{rank:030d}")).fetchall()
+        found = con.execute(_packed_sql(plan, layout, model, "__pantry_batch", name)).fetchall()
         return PackedEvents([(key_text(key), count, body) for key, count, body in found])
     finally:
         con.close()

@@ -88,6 +88,19 @@ def send_packed(client: redis.Redis, commands: list[tuple[Any, ...]] | list[byte
     return replies
 
 
+def send_scripts(
+    client: redis.Redis, calls: list[tuple[Any, ...]] | list[bytes], load: Callable[[], object]
+) -> list[Any]:
+    """``send_packed`` of EVALSHA calls; a server that lost its scripts (a restart, SCRIPT
+    FLUSH) answers NOSCRIPT, gets them again (``load``) and the calls once more. Safe for
+    every Pantry script: each counts an event once and lets the newer value win."""
+    try:
+        return send_packed(client, calls)
+    except redis.exceptions.NoScriptError:
+        load()
+        return send_packed(client, calls)
+
+
 class RedisUnavailable(PantryError):
     """Redis could not be reached after bounded retries."""
 

@@ -17,7 +17,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from pantry.online.client import send_packed
+from pantry.online.client import send_scripts
 from pantry.online.layout import STAMP_FIELD, encode, entity_key, meta_key
 
 CHUNK = 1000  # entities per script call
@@ -114,11 +114,7 @@ def push_rows(
 
         def send(batch: list[tuple[list[str], list[Any]]]) -> int:
             commands = [("EVALSHA", sha, len(keys), *keys, *head, *values) for keys, values in batch]
-            try:
-                return sum(send_packed(client, commands))
-            except redis.exceptions.NoScriptError:  # the server lost its scripts mid-push (a restart)
-                client.script_load(NEWER_WINS)
-                return sum(send_packed(client, commands))  # newer-wins: a chunk written twice is harmless
+            return sum(send_scripts(client, commands, lambda: client.script_load(NEWER_WINS)))
 
     written = answered = 0
     in_flight: deque[tuple[Future[int], int]] = deque()

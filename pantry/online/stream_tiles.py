@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from pantry.errors import PantryError
-from pantry.online.client import send_packed
+from pantry.online.client import is_cluster, send_scripts
 from pantry.online.layout import entity_key, key_text
 from pantry.spec.aggregations import AGGREGATIONS, aggregation
 
@@ -525,67 +525,55 @@ def _call(head: bytes, keys: list[bytes], args: list[bytes], words: int) -> byte
     )
 
 
+def _grouped(view: str, events: dict[str, list[list[str]]], per_call: int) -> list[tuple[list[str], list]]:
+    """Events by entity key text as the write script's (keys, args) calls of about ``per_call``
+    events each; a burst of one entity is split into several groups, in order."""
+    out: list[tuple[list[str], list]] = []
+    keys: list[str] = []
+    args: list = []
+    count = 0
+    for key, rows in events.items():
+        for start in range(0, len(rows), per_call):
+            chunk = rows[start : start + per_call]
+            keys += [entity_key(view, key), seen_key(view, key)]
+            args.append(len(chunk))
+            args.extend(chain.from_iterable(chunk))
+            count += len(chunk)
+            if count >= per_call:
+                out.append((keys, args))
+                keys, args, count = [], [], 0
+    if keys:
+        out.append((keys, args))
+    return out
+
+
 def apply_events(
     client: redis.Redis,
     scripts: StreamScripts,
     events: dict[str, list[list[str]]] | PackedEvents,
     per_call: int = 500,
 ) -> int:
-    """Apply events grouped by entity key text (each event: id, tile, order, model index,
-    values); one script call for many entities, up to about ``per_call`` events, pipelined
-    (an entity's events stay in one call, in order)."""
+    """Apply events, grouped by entity key text (each event: id, tile, order, model index,
+    values) or already packed; one script call for many entities, up to about ``per_call``
+    events, pipelined (an entity's events stay in order). Why not on a Redis Cluster: a call
+    takes many entities' keys, which a cluster refuses across slots (docs/online.md, Limits)."""
     view = scripts.layout.view
+    if is_cluster(client):
+        raise PantryError(
+            f"streaming view '{view}' is served from a standalone Redis, and this one is a Redis Cluster",
+            field="online",
+            hint="point PANTRY_REDIS_URL at a standalone Redis for streaming views (docs/online.md, Limits)",
+        )
     if isinstance(events, PackedEvents):
-        if type(client) is not redis.Redis:
-            raise PantryError(
-                f"streaming view '{view}' is served from a standalone Redis, and this one is a Redis Cluster",
-                field="online",
-                hint="point PANTRY_REDIS_URL at a standalone Redis for streaming views (docs/online.md, Limits)",
-            )
-        calls = _packed_calls(scripts.write_sha, scripts.layout, events, per_call)
-        try:
-            send_packed(client, calls)
-        except redis.exceptions.NoScriptError:
-            scripts.load(client)
-            send_packed(client, calls)
-        return sum(n for _, n, _ in events.groups)
-
-    def calls() -> list[tuple[list[str], list]]:
-        out: list[tuple[list[str], list]] = []
-        keys: list[str] = []
-        args: list = []
-        count = 0
-        for key, rows in events.items():
-            for start in range(0, len(rows), per_call):  # a burst of one entity: several groups, in order
-                chunk = rows[start : start + per_call]
-                keys += [entity_key(view, key), seen_key(view, key)]
-                args.append(len(chunk))
-                args.extend(chain.from_iterable(chunk))
-                count += len(chunk)
-                if count >= per_call:
-                    out.append((keys, args))
-                    keys, args, count = [], [], 0
-        if keys:
-            out.append((keys, args))
-        return out
-
-    batches = calls()
-
-    def send() -> None:
-        if type(client) is redis.Redis:
-            send_packed(client, [("EVALSHA", scripts.write_sha, len(k), *k, len(k) // 2, *a) for k, a in batches])
-            return
-        pipe = client.pipeline(transaction=False)  # a cluster: redis-py routes each call by its keys
-        for keys, args in batches:
-            pipe.evalsha(scripts.write_sha, len(keys), *keys, len(keys) // 2, *args)
-        pipe.execute()
-
-    try:
-        send()
-    except redis.exceptions.NoScriptError:
-        scripts.load(client)
-        send()
-    return sum(len(rows) for rows in events.values())
+        calls: list = _packed_calls(scripts.write_sha, scripts.layout, events, per_call)
+        applied = sum(n for _, n, _ in events.groups)
+    else:
+        calls = [
+            ("EVALSHA", scripts.write_sha, len(k), *k, len(k) // 2, *a) for k, a in _grouped(view, events, per_call)
+        ]
+        applied = sum(len(rows) for rows in events.values())
+    send_scripts(client, calls, lambda: scripts.load(client))
+    return applied
 
 
 def decode_rows(layout: StreamLayout, replies: Sequence[Any]) -> list[list[Any]]:
