@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sqlglot.expressions import Expression
+
 from pantry.compile.lineage import column_lineage
 from pantry.compile.query import Compiler
 from pantry.engines.relations import for_engine
@@ -52,12 +54,13 @@ def metric_facts(
         for metric in catalog.public_metrics():
             sql = metric_sql(catalog, metric)
             columns = tuple((str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {sql}").fetchall())
+            tree = Compiler(catalog).compile(day_request(metric))
             facts[metric.name] = MetricFacts(
                 metric=metric,
-                sql=sql if dialect == "duckdb" else _engine_sql(catalog, metric, dialect),
+                sql=sql if dialect == "duckdb" else _engine_sql(tree, catalog, metric, dialect),
                 code_version=code_version(catalog, metric),
                 columns=columns,
-                lineage=column_lineage(Compiler(catalog).compile(day_request(metric))),
+                lineage=column_lineage(tree),
                 partitions_start=metric.partitions_start or catalog.project.partitions_start,
                 partitions_end=metric.partitions_end or catalog.project.partitions_end,
                 freshness=metric.freshness or DEFAULT_FRESHNESS,
@@ -67,10 +70,10 @@ def metric_facts(
     return facts
 
 
-def _engine_sql(catalog: Catalog, metric: Metric, dialect: str) -> str:
+def _engine_sql(tree: Expression, catalog: Catalog, metric: Metric, dialect: str) -> str:
     """A day of the metric as the engine runs it (its tables, its dialect), for the asset's
     page: a Spark user reading DuckDB's SQL there would be reading what never runs."""
     try:
-        return for_engine(Compiler(catalog).compile(day_request(metric)), catalog, dialect).sql(dialect, pretty=True)
+        return for_engine(tree, catalog, dialect).sql(dialect, pretty=True)  # a copy: the tree stays DuckDB's
     except PantryError as err:
         return f"-- '{metric.name}' is not computed on this engine: {err.message}"

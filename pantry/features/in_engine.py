@@ -103,6 +103,20 @@ def _located(days: list[date]) -> str:
     return ", ".join(rows)
 
 
+def _locate(days: list[date], ts: str, alias: str) -> tuple[str, str, str]:
+    """The join that finds, for a row at moment ``ts``, its stamp and the partition holding
+    it (``_located``; a moment at or past the last stamp takes the last), and those two
+    expressions: ``(join, stamp, part)``. One place for the training read and ``to=``."""
+    last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
+    join = (
+        f"LEFT JOIN (VALUES {_located(days)}) AS {alias}(__date, __stamp, __part) "
+        f"ON {alias}.__date = CAST({ts} AS DATE)"
+    )
+    stamp = f"(CASE WHEN {ts} >= {last} THEN {last} ELSE {alias}.__stamp END)"
+    part = f"(CASE WHEN {ts} >= {last} THEN DATE '{max(days)}' ELSE {alias}.__part END)"
+    return join, stamp, part
+
+
 def _refuse_clashes(
     columns: list[str], views: list[tuple[ViewPlan, list[str], list[date]]], full_feature_names: bool
 ) -> None:
@@ -148,14 +162,11 @@ def write_training(
     selects = [f"q.{quoted(c)}" for c in columns]
     joins = []
     for i, (plan, names, days) in enumerate(views):
-        last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
-        stamp = f"(CASE WHEN q.__ts >= {last} THEN {last} ELSE m{i}.__stamp END)"
-        part = f"(CASE WHEN q.__ts >= {last} THEN DATE '{max(days)}' ELSE m{i}.__part END)"
+        located, stamp, part = _locate(days, "q.__ts", f"m{i}")
         ttl = plan.view.ttl
         fresh = f" AND q.__ts - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
         joins.append(
-            f"LEFT JOIN (VALUES {_located(days)}) AS m{i}(__date, __stamp, __part) "
-            f"ON m{i}.__date = CAST(q.__ts AS DATE) "
+            f"{located} "
             f"LEFT JOIN {table_of(engine, plan, pinned=True)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
             f"AND v{i}.{DAY} = {part} AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
         )
@@ -175,14 +186,11 @@ def read_view(
     rows = query_frame(plan, keys, timestamps)
     ttl = plan.view.ttl
     fresh = f" AND l.__ts - l.__stamp <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
-    last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
+    located, stamp, part = _locate(days, "q.__ts", "m")
     sql = f"""
     WITH located AS (
-        SELECT q.__qid, q.__key, q.__ts,
-               CASE WHEN q.__ts >= {last} THEN {last} ELSE m.__stamp END AS __stamp,
-               CASE WHEN q.__ts >= {last} THEN DATE '{max(days)}' ELSE m.__part END AS __part
-        FROM __pantry_q AS q
-        LEFT JOIN (VALUES {_located(days)}) AS m(__date, __stamp, __part) ON m.__date = CAST(q.__ts AS DATE)
+        SELECT q.__qid, q.__key, q.__ts, {stamp} AS __stamp, {part} AS __part
+        FROM __pantry_q AS q {located}
     )
     SELECT l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
