@@ -310,6 +310,7 @@ class Store:
         # on an engine the partitions are its tables: no offline store to attach
         con, attached = (duckdb.connect(), False) if engine is not None else self._offline_reader(views=list(plans))
         sources: dict[str, duckdb.DuckDBPyConnection] = {}
+        read: dict[str, pd.DataFrame] = {}  # a view's values read with the spine
 
         def source_for(plan: ViewPlan) -> duckdb.DuckDBPyConnection:
             """A streaming view reads its models' rows (``src.<model>``), durable once pushed."""
@@ -333,20 +334,27 @@ class Store:
                 first_plan = next(iter(plans.values()))[0]
                 start = _as_datetime(start_time, "start_time")
                 end = _as_datetime(end_time, "end_time")
-                spines = [
-                    in_engine.present_entities(engine, plan, stamps_in(days[name], start, end))
-                    if engine is not None and not plan.streaming
-                    else (present_at if plan.streaming else present_entities)(
-                        source_for(plan) if plan.streaming else con, plan, stamps_in(days[name], start, end)
+                only = next(iter(plans))
+                if engine is not None and len(plans) == 1 and not first_plan.streaming and days[only] and to is None:
+                    # one view at its own stamps: the spine and its values in one statement
+                    spine, read[only] = in_engine.read_stamps(
+                        engine, first_plan, plans[only][1], stamps_in(days[only], start, end)
                     )
-                    for name, (plan, _) in plans.items()
-                    if days[name]
-                ]
-                spine = (
-                    pd.concat(spines).drop_duplicates().sort_values([TIMESTAMP, "__key"])
-                    if spines
-                    else pd.DataFrame({"__key": [], TIMESTAMP: []})
-                )
+                else:
+                    spines = [
+                        in_engine.present_entities(engine, plan, stamps_in(days[name], start, end))
+                        if engine is not None and not plan.streaming
+                        else (present_at if plan.streaming else present_entities)(
+                            source_for(plan) if plan.streaming else con, plan, stamps_in(days[name], start, end)
+                        )
+                        for name, (plan, _) in plans.items()
+                        if days[name]
+                    ]
+                    spine = (
+                        pd.concat(spines).drop_duplicates().sort_values([TIMESTAMP, "__key"])
+                        if spines
+                        else pd.DataFrame({"__key": [], TIMESTAMP: []})
+                    )
                 entity_df = spine.rename(columns={"__key": first_plan.key}).reset_index(drop=True)
                 entity_df[TIMESTAMP] = pd.to_datetime(entity_df[TIMESTAMP]).dt.tz_localize("UTC")
             if isinstance(entity_df, pa.Table):
@@ -366,7 +374,9 @@ class Store:
                 if plan.key not in entity_df.columns:
                     raise _missing_key(plan, name, entity_df)
                 keys, stamps = entity_df[plan.key].reset_index(drop=True), timestamps.reset_index(drop=True)
-                if plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
+                if name in read:  # read with the spine (in_engine.read_stamps)
+                    values = read[name]
+                elif plan.streaming:  # every tile boundary is a stamp: read the rows, durable once pushed
                     values = read_stream_view(source_for(plan), plan, keys, stamps, names)
                 else:
                     if not days[name]:

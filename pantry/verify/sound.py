@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pantry.errors import PantryError, PantryErrors
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
+from pantry.verify import memo
 from pantry.verify.validate import validate
 
 if TYPE_CHECKING:
@@ -87,7 +88,11 @@ def load_sound(root: Path, offline: OfflineStore | None = None) -> Catalog:
 
     Raises PantryErrors only when nothing can be isolated (an error names no definition and
     nothing else fails, such as a duplicate name): then there is no sound part to trust."""
+    kept, digest = memo.recall(root, offline)
+    if kept is not None:
+        return kept
     catalog = read_catalog(root, collect=True)
+    sources = memo.sources_now(catalog)
     broken: list[PantryError] = list(catalog.broken)
     catalog = _without(replace(catalog, broken=()), broken)
     for _ in range(ROUNDS):
@@ -98,7 +103,9 @@ def load_sound(root: Path, offline: OfflineStore | None = None) -> Catalog:
         except PantryError as err:
             found = [err]
         else:
-            return replace(checked, broken=tuple(broken))
+            sound = replace(checked, broken=tuple(broken))
+            memo.keep(root, offline, digest, sources, sound)
+            return sound
         if any(_transient(e) for e in found):
             raise PantryErrors(found)  # an outage, not a definition: nothing is left out for it
         reduced = _without(catalog, found)
