@@ -438,7 +438,9 @@ def _same_verdicts(duck: Store, pg: Store, days: list[date]) -> int:
     return compared
 
 
-def test_feature_assets_judge_and_push_from_postgresql(stores: tuple[Store, Store], redis_server: RedisServer) -> None:
+def test_feature_assets_judge_and_push_from_postgresql(
+    stores: tuple[Store, Store], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A Dagster run of the demo's two daily views on each path, 2013-06-01..09 (the last two judged against 7 reference partitions): tiles in
     DuckDB, the values at each stamp in PostgreSQL's ``pantry_features``. Every check's
     verdict of every partition (drift with its score, rows_and_nulls, consistency with the
@@ -485,8 +487,20 @@ def test_feature_assets_judge_and_push_from_postgresql(stores: tuple[Store, Stor
     for view in views:
         names = [f"{view}:{f.name}" for f in pg.definitions.views[view].features]
         want = duck.get_historical_features(None, names, start_time=stamp_of(start), end_time=stamp)
+        engine, said = pg.engine, []
+        for method in ("run", "run_with"):  # what the read asks of the engine, in order
+            original = getattr(engine, method)
+            monkeypatch.setattr(
+                engine,
+                method,
+                lambda *a, _m=method, _f=original, _s=said, **k: _s.append(f"{_m}: {a[-1]}") or _f(*a, **k),
+            )
         got = pg.get_historical_features(None, names, start_time=stamp_of(start), end_time=stamp)
+        monkeypatch.undo()
         assert len(got) > 12 and _same(want, got, f"{view} without an entity frame") == got.size
+        # one view at its own stamps: its rows in one statement beside the log's, no spine uploaded and joined
+        rows = [sql for sql in said if "pantry_materializations" not in sql]  # the log's own statements aside
+        assert len(rows) == 1 and rows[0].startswith("run: SELECT v.") and "IN (DATE" in rows[0], said
     served = {}
     for store in (duck, pg):
         redis_server.stop()
