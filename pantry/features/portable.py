@@ -34,9 +34,14 @@ from pantry.spec.model import SemanticModel
 LAST_VALUE = "PANTRY_LAST_VALUE"  # rendered per dialect by ``_last_value``
 
 
+def _whole_days(days: int, seconds: int) -> bool:
+    """A window of whole days (``seconds`` 0 or the days'), not a streaming view's finer one."""
+    return seconds in (0, days * 86400)
+
+
 def _span(days: int, seconds: int) -> str:
     """A window as an interval: whole days, or seconds for a streaming view's finer windows."""
-    return f"INTERVAL '{days}' DAY" if seconds in (0, days * 86400) else f"INTERVAL '{seconds}' SECOND"
+    return f"INTERVAL '{days}' DAY" if _whole_days(days, seconds) else f"INTERVAL '{seconds}' SECOND"
 
 
 def _since(at: str, raw: str | None, stamp: str, days: int, seconds: int) -> str:
@@ -45,7 +50,7 @@ def _since(at: str, raw: str | None, stamp: str, days: int, seconds: int) -> str
     ``D`` exactly when its date is at or after ``D``, whatever the column's type. Why: Spark
     then compares a DATE column as it reads it, where casting every row to a timestamp
     first cost 15% of a backfill (bench/README.md)."""
-    if raw is not None and seconds in (0, days * 86400):
+    if raw is not None and _whole_days(days, seconds):
         return f"{raw} >= DATE '{stamp[:10]}' - INTERVAL '{days}' DAY"
     return f"{at} >= TIMESTAMP '{stamp}' - {_span(days, seconds)}"
 

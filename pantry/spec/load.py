@@ -732,7 +732,7 @@ def _nodes(r: _Reader, doc: Any, key: str, value: Any) -> list[Any]:
     return []
 
 
-def _defs_files(root: Path) -> list[Path]:
+def defs_files(root: Path) -> list[Path]:
     """YAML files under ``root``, leaving out hidden folders and files (``.git/``,
     ``.telemetry/``, ``.pantry/``): a ``DAGSTER_HOME`` or a tool's state kept inside the
     definitions folder is not a definition."""
@@ -766,7 +766,7 @@ def read_catalog(root: Path, collect: bool = False) -> Catalog:
     spines: list[TimeSpine] = []
     skipped: list[str] = []
     project = Project()
-    for path in _defs_files(root):
+    for path in defs_files(root):
         shown_as = f"{root.name}/{path.relative_to(root).as_posix()}"
         r = _Reader(path, shown_as)
         try:

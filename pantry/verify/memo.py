@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pantry.offline.sources import source_kind, source_path
+from pantry.spec.load import defs_files
 
 if TYPE_CHECKING:
     from pantry.offline.store import OfflineStore
@@ -34,11 +35,9 @@ _lock = threading.Lock()
 
 
 def _yaml_digest(root: Path) -> bytes:
-    """Every definitions file's path and content (``load._defs_files``' choice of files)."""
-    from pantry.spec.load import _defs_files
-
+    """Every definitions file's path and content (the files ``read_catalog`` reads)."""
     digest = hashlib.blake2b(digest_size=16)
-    for path in _defs_files(root):
+    for path in defs_files(root):
         digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.digest()
 

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from pantry import Store
-from pantry.verify import memo
+from tests.conftest import write_defs
 
 YAML = """semantic_models:
   - name: orders
@@ -23,9 +23,8 @@ metrics:
 
 
 def _folder(tmp_path: Path) -> Path:
-    defs = tmp_path / "defs"
-    (defs / "data").mkdir(parents=True)
-    (defs / "orders.yaml").write_text(YAML)
+    defs = write_defs(tmp_path, {"orders.yaml": YAML})
+    (defs / "data").mkdir()
     (defs / "data" / "orders.csv").write_text("id,ordered_at,amount\n1,2024-01-01,10\n2,2024-01-02,5\n")
     return defs
 
@@ -77,10 +76,11 @@ def test_a_source_that_appears_brings_its_model_back(tmp_path: Path) -> None:
 
 
 def test_sources_that_cannot_be_stamped_are_judged_every_time(tmp_path: Path) -> None:
+    """A table source (the offline store's, or a warehouse's) has no file to stamp: two loads
+    are two verdicts, where a file source's second load is the first's."""
     defs = _folder(tmp_path)
-    (defs / "orders.yaml").write_text(YAML.replace("data/orders.csv", "orders_table"))  # a table source
-    store = Store(defs=defs, home=tmp_path / "home")
-    assert memo.sources_now(store.as_written) is None
-    assert memo._sources(_catalog(_folder(tmp_path / "plain"), tmp_path / "h2")) == [
-        str(tmp_path / "plain" / "defs" / "data" / "orders.csv")
-    ]
+    assert _catalog(defs, tmp_path / "home") is _catalog(defs, tmp_path / "home")
+    (defs / "orders.yaml").write_text(YAML.replace("data/orders.csv", "orders_table"))
+    first = _catalog(defs, tmp_path / "home")
+    assert first.broken and "orders_table" in str(first.broken[0])  # no such table in the store: named
+    assert _catalog(defs, tmp_path / "home") is not first
