@@ -26,6 +26,17 @@ def env_number(name: str, default: float, kind: type = float) -> float:
     return value
 
 
+def collect_rows() -> int:
+    """The most entity rows a training read on a writing engine brings back into the client
+    (``PANTRY_COLLECT_ROWS``, 1,000,000); past it the answer is written on the cluster as
+    Parquet and its path returned.
+
+    Why a default and not only ``to=``: a read of 1M rows already costs the client about
+    200 MB for a 31 MB answer, and a notebook that asks for ten times that should get a
+    path, not an out-of-memory kill. A team with a large driver raises it."""
+    return int(env_number("PANTRY_COLLECT_ROWS", 1_000_000, int))
+
+
 def sensor_seconds() -> int:
     """How often the alert and online-push sensors tick (``PANTRY_SENSOR_SECONDS``, 30 s).
 

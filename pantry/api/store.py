@@ -32,6 +32,7 @@ from pantry.offline.sources import connect
 from pantry.offline.store import OfflineStore
 from pantry.online.client import RedisUnavailable
 from pantry.online.store import OnlineStore, online_store
+from pantry.settings import collect_rows
 from pantry.spec.load import read_catalog
 from pantry.spec.model import Catalog
 from pantry.verify.validate import validate
@@ -290,7 +291,9 @@ class Store:
         Without ``entity_df``, returns one row per entity present at every materialized stamp
         between ``start_time`` and ``end_time``. With ``to`` (on Spark), the training set is
         joined on the cluster and written there as Parquet at that new path, which is
-        returned: the answer never passes through this process (docs/spark.md).
+        returned: the answer never passes through this process (docs/spark.md). On Spark an
+        ``entity_df`` of more than ``PANTRY_COLLECT_ROWS`` rows (1,000,000) is written so
+        too, at a new path under the engine's location, which is returned with a warning.
         """
         from pantry.features import in_engine
         from pantry.features.reads import (
@@ -306,6 +309,7 @@ class Store:
         plans = self._plans(features)
         if not plans:
             raise PantryError("no features given", field="features", hint="pass features=['view:feature', ...]")
+        given = entity_df is not None
         engine = self.engine
         # on an engine the partitions are its tables: no offline store to attach
         con, attached = (duckdb.connect(), False) if engine is not None else self._offline_reader(views=list(plans))
@@ -366,6 +370,14 @@ class Store:
                     hint=f"add the moment each row is scored as '{TIMESTAMP}'; its columns are {list(entity_df.columns)}",
                 )
             timestamps = utc_naive(entity_df[TIMESTAMP], TIMESTAMP)
+            if to is None and given and engine is not None and self._too_many_to_collect(entity_df, plans, days):
+                to = engine.training_path()
+                warnings.warn(
+                    f"the training set of {len(entity_df):,} rows was written on the cluster as Parquet at "
+                    f"{to} (more than PANTRY_COLLECT_ROWS={collect_rows():,} rows): read it with "
+                    "pyarrow.dataset or Spark, or pass to= to choose the path",
+                    stacklevel=2,
+                )
             if to is not None:
                 self._write_training(entity_df, timestamps, plans, days, full_feature_names, to)
                 return to
@@ -392,6 +404,17 @@ class Store:
             con.close()
             for source in sources.values():
                 source.close()
+
+    def _too_many_to_collect(
+        self, entity_df: pd.DataFrame, plans: dict[str, tuple[ViewPlan, list[str]]], days: dict[str, list]
+    ) -> bool:
+        """Whether a training read is written in the engine rather than collected: an engine
+        that can, more rows than ``PANTRY_COLLECT_ROWS``, and views it can join there (no
+        streaming view, each with a partition: else the read answers nulls as before)."""
+        engine = self.engine
+        if engine is None or not engine.writes_training_sets or len(entity_df) <= collect_rows():
+            return False
+        return all(not plan.streaming and days[name] for name, (plan, _) in plans.items())
 
     def _write_training(
         self,

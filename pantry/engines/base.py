@@ -62,6 +62,13 @@ class Engine(ABC):
     def materialized(self, schema: str, asset: str) -> list[date]:
         """The days of ``asset`` written to ``schema`` (its log of writes), oldest first."""
 
+    #: whether ``write_with`` writes a training set inside the engine (else the client collects it)
+    writes_training_sets: bool = False
+
+    def training_path(self) -> str:
+        """A new path inside the engine for a training set too large to bring back."""
+        raise NotImplementedError
+
     def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> None:
         """Run ``sql`` with ``rows`` uploaded as ``name`` and write its answer as Parquet at
         ``to`` inside the engine (a training set too large to bring back)."""

@@ -28,16 +28,19 @@ so both kinds of text run unchanged.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pantry.engines.base import Engine
 from pantry.engines.names import literal, quoted
@@ -123,11 +126,16 @@ def _unordered(sql: str) -> str:
     return tree.sql("spark")
 
 
+#: entity rows past which a training read's frame is staged as Parquet, not sent through the driver
+STAGE_ROWS = 1_000_000
+
+
 class SparkEngine(Engine):
     """A Spark cluster behind a Spark Connect server; Pantry's tables under ``location``."""
 
     dialect = "spark"
     double_type = "DOUBLE"
+    writes_training_sets = True
 
     def __init__(self, url: str, location: str) -> None:
         self.url = url
@@ -346,19 +354,48 @@ class SparkEngine(Engine):
 
     @contextmanager
     def _uploaded(self, name: str, rows: pa.Table) -> Iterator[Any]:
-        """The session with ``rows`` as its temporary view ``name`` (Arrow over gRPC; past
-        64 MB pyspark sends it as a cached artifact in chunks), dropped afterwards; one upload
-        at a time, since the name is the session's."""
+        """The session with ``rows`` as its temporary view ``name``, dropped afterwards; one
+        upload at a time, since the name is the session's.
+
+        Up to ``STAGE_ROWS`` rows go as Arrow over gRPC (past 64 MB pyspark sends a cached
+        artifact in chunks). Past it, and when the location is a folder the workers share,
+        the rows are staged there as Parquet and read by the executors. Why: an uploaded
+        frame becomes a local relation held whole in the driver's heap; 10M rows (160 MB of
+        Arrow) ran a 4 GB Connect server out of memory, while a Parquet file is split among
+        the executors like any source."""
         with self._lock:
             session = self.session()
+            staged = self._staged(name, rows) if rows.num_rows > STAGE_ROWS else None
             try:
-                session.createDataFrame(rows).createOrReplaceTempView(name)
+                frame = session.read.parquet(str(staged)) if staged else session.createDataFrame(rows)
+                frame.createOrReplaceTempView(name)
                 yield session
             finally:
                 try:
                     session.catalog.dropTempView(name)
                 except Exception:  # noqa: BLE001, S110 - a lost session has no view left to drop
                     pass
+                if staged is not None:
+                    shutil.rmtree(staged, ignore_errors=True)
+
+    def _staged(self, name: str, rows: pa.Table) -> Path | None:
+        """``rows`` written as Parquet under ``<location>/_uploads/`` (timestamps as UTC instants
+        in microseconds, which Spark reads as its TIMESTAMP in the session's UTC zone), or None
+        when the location is not a local folder (``s3a://``: uploaded as Arrow, as before)."""
+        if "://" in self.location:
+            return None
+        fields = [
+            pa.field(f.name, pa.timestamp("us", tz="UTC"), f.nullable) if pa.types.is_timestamp(f.type) else f
+            for f in rows.schema
+        ]
+        folder = Path(self.location) / "_uploads" / f"{name}-{uuid.uuid4().hex[:12]}"
+        folder.mkdir(parents=True)
+        try:
+            pq.write_table(rows.cast(pa.schema(fields), safe=False), folder / "part-0.parquet", row_group_size=1 << 20)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
 
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
         """``rows`` uploaded as the temporary view ``name`` for one statement."""
@@ -369,6 +406,10 @@ class SparkEngine(Engine):
             raise
         except Exception as err:
             raise self._explained(err, None) from None
+
+    def training_path(self) -> str:
+        """``<location>/training_sets/<UTC time>-<8 hex>``: new on every call, sorted by time."""
+        return f"{self.location}/training_sets/{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
     def write_with(self, name: str, rows: pa.Table, sql: str, to: str) -> None:
         """``sql`` over ``rows`` written by the executors as Parquet at ``to`` (which must not

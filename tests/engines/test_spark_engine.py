@@ -361,11 +361,14 @@ def test_a_worker_killed_in_a_backfill_changes_nothing(
     assert _same(want, got, "after a lost worker") == got.size
 
 
-def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Store, Store], tmp_path: Path) -> None:
+def test_a_training_set_written_on_the_cluster_equals_the_read(
+    stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``get_historical_features(..., to=path)``: the join runs on the cluster and the executors
     write the answer as Parquet there; read back, every row holds DuckDB's values for the
     frame's row it carries. An existing path is refused (nothing overwritten), and without
-    an engine ``to=`` is one sentence."""
+    an engine ``to=`` is one sentence. A frame of more rows than ``PANTRY_COLLECT_ROWS`` is
+    written so without ``to=``, at a path of the engine's choosing, which is returned."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -411,6 +414,33 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(stores: tuple[Sto
     with pytest.raises(PantryError) as err:
         duck.get_historical_features(entity_df, names, to=str(tmp_path / "other"))
     assert "none is set" in str(err.value)
+    # past PANTRY_COLLECT_ROWS, a read without to= is written on the cluster at a new path of its own
+    monkeypatch.setenv("PANTRY_COLLECT_ROWS", str(n - 1))
+    with pytest.warns(UserWarning, match=f"{n:,} rows was written on the cluster"):
+        written = spark.get_historical_features(entity_df, names)
+    assert isinstance(written, str) and written.startswith(f"{spark.engine.location}/training_sets/")
+    assert pq.read_table(written).to_pandas().sort_values("row").reset_index(drop=True).equals(got)
+    monkeypatch.setenv("PANTRY_COLLECT_ROWS", str(n))  # at the limit: collected, in input order
+    assert spark.get_historical_features(entity_df.head(n), names).equals(want)
+    # past STAGE_ROWS the frame reaches the cluster as Parquet staged in the location (the
+    # executors read it; a 10M-row upload held whole in the driver ran it out of memory)
+    from pantry.engines import spark as spark_engine
+
+    monkeypatch.setattr(spark_engine, "STAGE_ROWS", n // 4)
+    staged = spark.get_historical_features(entity_df, names)
+    assert staged.equals(want), staged.compare(want)
+    assert (
+        pq.read_table(spark.get_historical_features(entity_df, names, to=str(tmp_path / "staged")))
+        .to_pandas()
+        .sort_values("row")
+        .reset_index(drop=True)
+        .equals(got)
+    )
+    assert not any(Path(spark.engine.location, "_uploads").iterdir())  # each staged frame removed after its read
+    monkeypatch.setenv("PANTRY_COLLECT_ROWS", "a lot")
+    with pytest.raises(PantryError) as err:
+        spark.get_historical_features(entity_df, names)
+    assert "PANTRY_COLLECT_ROWS='a lot' is not a positive number" in str(err.value)
     # names that would clash in the written set are refused before anything runs, nothing written
     for frame, feature_names, full, said in [
         (entity_df.rename(columns={"row": "__ts"}), names, False, "column '__ts' of entity_df"),
