@@ -391,7 +391,10 @@ class SparkEngine(Engine):
         folder = Path(self.location) / "_uploads" / f"{name}-{uuid.uuid4().hex[:12]}"
         folder.mkdir(parents=True)
         try:
-            pq.write_table(rows.cast(pa.schema(fields), safe=False), folder / "part-0.parquet", row_group_size=1 << 20)
+            schema = pa.schema(fields)
+            with pq.ParquetWriter(folder / "part-0.parquet", schema) as writer:
+                for batch in rows.to_batches(max_chunksize=1 << 20):  # cast a batch at a time: no second copy
+                    writer.write_batch(batch.cast(schema, safe=False))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
