@@ -43,13 +43,23 @@ def java_missing() -> str | None:
     return None
 
 
-def _wait_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+class PortTaken(RuntimeError):
+    """Another process bound the port between its choice and the server's bind."""
+
+
+def _wait_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 120, ready: str = "") -> None:
+    """Until the process listens on ``port`` and, when ``ready`` is given, its log says so.
+    Why the log too: a port another process took in the meantime also accepts connections,
+    while the server that failed to bind it exits (pyspark's client then retried forever)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"a Spark process stopped while starting; its log:\n{log.read_text()[-3000:]}")
+        text = log.read_text(errors="replace") if ready else ""
+        if process.poll() is not None or (ready and "BindException" in text):
+            text = log.read_text(errors="replace")
+            kind = PortTaken if "BindException" in text else RuntimeError
+            raise kind(f"a Spark process stopped while starting; its log:\n{text[-3000:]}")
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex(("127.0.0.1", port)) == 0 and ready in text:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"no Spark process on port {port} after {seconds:.0f} s; its log:\n{log.read_text()[-3000:]}")
@@ -108,6 +118,17 @@ class SparkCluster:
         _wait_port(self.master_port, master, self.folder / "master.log")
         for i in range(workers):
             self.start_worker(i)
+        for attempt in range(3):  # a port taken between its choice and the bind: another port
+            try:
+                return self._start_connect()
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                self.stop_connect()
+                self.connect_port = _free_port()
+                self.url = f"sc://127.0.0.1:{self.connect_port}"
+
+    def _start_connect(self) -> None:
         connect = self._spawn(
             "connect",
             [
@@ -133,7 +154,7 @@ class SparkCluster:
                 "spark-internal",
             ],
         )  # fmt: skip
-        _wait_port(self.connect_port, connect, self.folder / "connect.log", seconds=180)
+        _wait_port(self.connect_port, connect, self.folder / "connect.log", seconds=180, ready="server started at")
 
     def start_worker(self, i: int) -> None:
         self._spawn(
@@ -167,7 +188,10 @@ class SparkCluster:
     def stop_connect(self) -> None:
         process = self.processes.pop("connect", None)
         if process is not None:
-            os.killpg(process.pid, signal.SIGKILL)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it had stopped by itself
+                pass
             process.wait(timeout=30)
 
     def stop(self) -> None:
