@@ -295,6 +295,21 @@ class Store:
         ``entity_df`` of more than ``PANTRY_COLLECT_ROWS`` rows (1,000,000) is written so
         too, at a new path under the engine's location, which is returned with a warning.
         """
+        return self._historical(entity_df, features, full_feature_names, start_time, end_time, to)
+
+    def _historical(
+        self,
+        entity_df: pd.DataFrame | pa.Table | None,
+        features: Sequence[str],
+        full_feature_names: bool,
+        start_time: str | datetime | None,
+        end_time: str | datetime | None,
+        to: str | None,
+        known_days: dict[str, list[date]] | None = None,
+    ) -> pd.DataFrame | str:
+        """``get_historical_features``, given the views' materialized days when the caller has
+        just read them (``known_days``: the push). Why: on an engine each read of its log is
+        a statement of its own, a job on a cluster."""
         from pantry.features import in_engine
         from pantry.features.reads import (
             TIMESTAMP,
@@ -323,7 +338,9 @@ class Store:
             return sources[plan.view.name]
 
         try:
-            if engine is not None:
+            if known_days is not None and set(known_days) >= set(plans):
+                days = {name: known_days[name] for name in plans}
+            elif engine is not None:
                 days = {name: in_engine.materialized_days(engine, name) for name in plans}
             else:
                 days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
@@ -601,7 +618,8 @@ class Store:
             # a streaming view is served as rows arrive; its daily push replays the window up
             # to now, so rows that reached the store another way (its declared source) serve too
             return self.sync_stream(view)
-        if day not in self.materialized_partitions(view):
+        days = self.materialized_partitions(view)
+        if day not in days:
             raise PantryError(
                 f"partition {day} of feature view '{view}' is not materialized",
                 field="partition",
@@ -609,7 +627,8 @@ class Store:
             )
         self._refuse_failed_checks(view, day)
         stamp = stamp_of(day)
-        values = self.get_historical_features(None, [f"{view}:{n}" for n in names], start_time=stamp, end_time=stamp)
+        known = {view: days}  # read once: each read of an engine's log is a statement
+        values = self._historical(None, [f"{view}:{n}" for n in names], False, stamp, stamp, None, known)
         plan_key = values.columns[0]
         epoch = int(stamp.timestamp())
         expires = expires_at(spec.ttl, stamp)
@@ -619,7 +638,7 @@ class Store:
         def gone(previous: int) -> set[Any]:
             """Entities served at the previous stamp and absent now: they read as null."""
             before = datetime.fromtimestamp(previous, tz=UTC)
-            earlier = self.get_historical_features(None, [f"{view}:{names[0]}"], start_time=before, end_time=before)
+            earlier = self._historical(None, [f"{view}:{names[0]}"], False, before, before, None, known)
             return set(earlier[plan_key].tolist()) - set(values[plan_key].tolist())
 
         return self.online.push(

@@ -511,7 +511,15 @@ def test_feature_assets_judge_and_push_from_postgresql(
             names = [f"{view}:{f.name}" for f in pg.definitions.views[view].features]
             at = online.get_historical_features(None, names, start_time=stamp, end_time=stamp)
             plan_key = at.columns[0]
+            logs: list[tuple] = []  # the engine's log of writes, read once per push: each read is a statement
+            if online.engine is not None:
+                read_log = online.engine.materialized
+                monkeypatch.setattr(
+                    online.engine, "materialized", lambda *a, _f=read_log, _l=logs: _l.append(a) or _f(*a)
+                )
             assert online.push_online(view, end) == len(at) > 10, (view, key)
+            monkeypatch.undo()
+            assert len(logs) == (1 if store is pg else 0), logs
             rows = [{plan_key: k} for k in at[plan_key]]
             values = online.get_online_features(names, rows)
             served[(store is pg, view)] = values
