@@ -49,8 +49,12 @@ def _types(engine: Engine, plan: ViewPlan) -> dict[str, str]:
     return kinds
 
 
-def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str]) -> dict[date, dict[str, dict]]:
-    """Every figure of every day, one ``GROUP BY`` over the days' rows."""
+def _figures(
+    engine: Engine, plan: ViewPlan, days: list[date], names: list[str]
+) -> tuple[dict[date, dict[str, dict]], int]:
+    """Every figure of every day, and the entities present on any of them (the drift
+    panel's base): one ``GROUP BY`` over the days' rows, by stamp and in total (grouping
+    sets). Why one: on a cluster each statement is a job of its own."""
     types = _types(engine, plan)
     aggregates = ["COUNT(*) AS __rows"]
     numeric = {}
@@ -63,11 +67,14 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
         aggregates += [f"COUNT({c}) AS p{i}", f"COUNT(DISTINCT {c}) AS d{i}"]
         if numeric[name]:
             aggregates += [f"AVG({v}) AS a{i}", f"MIN({v}) AS l{i}", f"MAX({v}) AS h{i}", f"SUM({v}) AS s{i}"]
+    aggregates.append(f"COUNT(DISTINCT {quoted(plan.key)}) AS __keys")
     rows = engine.run(
         f"SELECT {TIMESTAMP} AS __stamp, {', '.join(aggregates)} FROM {table_of(engine, plan)} "
-        f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) GROUP BY {TIMESTAMP}"
+        f"WHERE {TIMESTAMP} IN ({stamps_sql(days)}) GROUP BY GROUPING SETS (({TIMESTAMP}), ())"
     ).to_pylist()
-    by_stamp = {r["__stamp"].date() - timedelta(days=1): r for r in rows}
+    # the total's stamp is null: the rows of a stamp never are (WHERE ... IN)
+    keys = next((int(r["__keys"] or 0) for r in rows if r["__stamp"] is None), 0)
+    by_stamp = {r["__stamp"].date() - timedelta(days=1): r for r in rows if r["__stamp"] is not None}
     figures: dict[date, dict[str, dict]] = {}
     for day in days:
         row = by_stamp.get(day, {})
@@ -86,15 +93,11 @@ def _figures(engine: Engine, plan: ViewPlan, days: list[date], names: list[str])
                 "distinct": int(row.get(f"d{i}") or 0),
                 "sum": row.get(f"s{i}") if some else None,
             }
-    return figures
+    return figures, keys
 
 
-def sample_cut(engine: Engine, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
-    """The drift panel's cutoff: about ``sample_rows`` of the entities present at the stamps."""
-    found = engine.run(
-        f"SELECT COUNT(DISTINCT {quoted(plan.key)}) FROM {table_of(engine, plan)} WHERE {TIMESTAMP} IN ({stamps_sql(days)})"
-    )
-    keys = int(found.column(0)[0].as_py() or 0)
+def sample_cut(keys: int, sample_rows: int) -> int:
+    """The drift panel's cutoff: about ``sample_rows`` of the ``keys`` entities present at the stamps."""
     return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
 
 
@@ -116,8 +119,8 @@ def summarize_days(
 ) -> dict[date, StampSummary]:
     """Partitions ``days`` of a view kept in the engine, each summarized at its stamp."""
     days = sorted(days)
-    figures = _figures(engine, plan, days, names)
-    samples = _samples(engine, plan, days, names, sample_cut(engine, plan, days, sample_rows))
+    figures, keys = _figures(engine, plan, days, names)
+    samples = _samples(engine, plan, days, names, sample_cut(keys, sample_rows))
     return {
         d: StampSummary(d, figures[d], samples[d], next(iter(figures[d].values()))["rows"] if names else 0)
         for d in days

@@ -340,6 +340,37 @@ def test_a_view_partition_computed_in_postgresql_equals_the_training_read(
     assert _same(want[list(got.columns)], got, f"view {view}") == got.size
 
 
+def test_the_drift_panel_is_drawn_from_the_entities_of_all_the_days(stores: tuple[Store, Store]) -> None:
+    """The checks' summary of a chunk of days in the engine: each day's rows, and its drift
+    panel, the entities present that day whose key hash falls below the cut for a third of
+    the entities present on any of the days. The oracle: DuckDB's training read at the
+    stamps (entities and days), the cut worked out here, each key's hash asked of the server."""
+    from pantry.compile.view_plan import plan_view, stamp_of
+    from pantry.features.engine_stats import summarize_days
+    from pantry.features.window_figures import HASH_SPACE
+
+    duck, pg = stores
+    view, start, end = "plane_activity", date(2013, 6, 3), date(2013, 6, 4)
+    duck_tiles(duck, [view], start, end)
+    pg.materialize_view(view, start, end)
+    plan = plan_view(pg.definitions, pg.definitions.views[view])
+    names = [p.feature.name for p in plan.features]
+    want = duck.get_historical_features(
+        None, [f"{view}:{n}" for n in names], start_time=stamp_of(start), end_time=stamp_of(end)
+    )
+    keys = want[plan.key].nunique()
+    assert keys > 100 and keys > want.groupby("event_timestamp")[plan.key].nunique().max()  # days differ
+    cut = math.ceil(keys // 3 / keys * HASH_SPACE)
+    listed = ", ".join(f"('{k}')" for k in want[plan.key].unique())
+    hashed = pg.engine.run(f"SELECT k, {pg.engine.key_hash('k')} % {HASH_SPACE} AS h FROM (VALUES {listed}) AS t(k)")
+    below = {k for k, h in zip(hashed.column("k").to_pylist(), hashed.column("h").to_pylist()) if h < cut}
+    summaries = summarize_days(pg.engine, plan, [start, end], names, sample_rows=keys // 3)
+    for day in (start, end):
+        present = want[want["event_timestamp"].dt.date == stamp_of(day).date()][plan.key]
+        assert summaries[day].entities == len(present) > 0
+        assert len(summaries[day].sample) == len(set(present) & below) < len(present), day
+
+
 def test_a_training_read_joins_in_postgresql_as_duckdb_does(stores: tuple[Store, Store]) -> None:
     """Two daily views materialized for 2013-06-01..12 on both paths (tiles in DuckDB; the
     values at each stamp in PostgreSQL's pantry_features), then 10,000 training rows: planes
