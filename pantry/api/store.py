@@ -338,7 +338,7 @@ class Store:
             return sources[plan.view.name]
 
         try:
-            if known_days is not None and set(known_days) >= set(plans):
+            if known_days is not None:
                 days = {name: known_days[name] for name in plans}
             elif engine is not None:
                 days = {name: in_engine.materialized_days(engine, name) for name in plans}
@@ -387,14 +387,8 @@ class Store:
                     hint=f"add the moment each row is scored as '{TIMESTAMP}'; its columns are {list(entity_df.columns)}",
                 )
             timestamps = utc_naive(entity_df[TIMESTAMP], TIMESTAMP)
-            if to is None and given and engine is not None and self._too_many_to_collect(entity_df, plans, days):
-                to = engine.training_path()
-                warnings.warn(
-                    f"the training set of {len(entity_df):,} rows was written on the cluster as Parquet at "
-                    f"{to} (more than PANTRY_COLLECT_ROWS={collect_rows():,} rows): read it with "
-                    "pyarrow.dataset or Spark, or pass to= to choose the path",
-                    stacklevel=2,
-                )
+            if to is None and given:
+                to = self._written_instead(entity_df, plans, days)
             if to is not None:
                 self._write_training(entity_df, timestamps, plans, days, full_feature_names, to)
                 return to
@@ -422,16 +416,27 @@ class Store:
             for source in sources.values():
                 source.close()
 
-    def _too_many_to_collect(
+    def _written_instead(
         self, entity_df: pd.DataFrame, plans: dict[str, tuple[ViewPlan, list[str]]], days: dict[str, list]
-    ) -> bool:
-        """Whether a training read is written in the engine rather than collected: an engine
-        that can, more rows than ``PANTRY_COLLECT_ROWS``, and views it can join there (no
-        streaming view, each with a partition: else the read answers nulls as before)."""
+    ) -> str | None:
+        """A new path in the engine where a training read too large to collect is written,
+        with a warning that names it; None to collect. Written when the engine can write,
+        the frame has more rows than ``PANTRY_COLLECT_ROWS``, and every view can be joined
+        there (no streaming view, each with a partition: else the read answers as before)."""
         engine = self.engine
-        if engine is None or not engine.writes_training_sets or len(entity_df) <= collect_rows():
-            return False
-        return all(not plan.streaming and days[name] for name, (plan, _) in plans.items())
+        if engine is None or not engine.writes_training_sets:
+            return None
+        limit = collect_rows()
+        if len(entity_df) <= limit or not all(not p.streaming and days[n] for n, (p, _) in plans.items()):
+            return None
+        path = engine.training_path()
+        warnings.warn(
+            f"the training set of {len(entity_df):,} rows was written on the cluster as Parquet at {path} "
+            f"(more than PANTRY_COLLECT_ROWS={limit:,} rows): read it with pyarrow.dataset or Spark, "
+            "or pass to= to choose the path",
+            stacklevel=4,
+        )
+        return path
 
     def _write_training(
         self,

@@ -7,7 +7,7 @@ client's memory grow with the entities; one ``GROUP BY`` over the partitions' ro
 engine answers all the figures of a chunk of days, and only the sample comes back.
 
 The sample follows the embedded path's rule: the entities whose key hashes below a cutoff
-(``sample_cut``: about ``sample_rows`` of the range's entities), the same panel every day.
+(``cut_of``: about ``sample_rows`` of the range's entities), the same panel every day.
 The hash is the engine's (PostgreSQL's ``hashtext``, Spark's ``hash``), so past ``sample_rows`` entities
 the panel is another draw than DuckDB's; at or below it, both judge every entity and the
 verdicts are the same.
@@ -15,7 +15,6 @@ verdicts are the same.
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 import pandas as pd
@@ -28,7 +27,7 @@ from pantry.engines.names import quoted
 from pantry.features.in_engine import stamps_sql, table_of
 from pantry.features.reads import TIMESTAMP
 from pantry.features.stamp_stats import StampSummary, per_partition
-from pantry.features.window_figures import HASH_SPACE
+from pantry.features.window_figures import HASH_SPACE, cut_of
 
 
 def _types(engine: Engine, plan: ViewPlan) -> dict[str, str]:
@@ -96,11 +95,6 @@ def _figures(
     return figures, keys
 
 
-def sample_cut(keys: int, sample_rows: int) -> int:
-    """The drift panel's cutoff: about ``sample_rows`` of the ``keys`` entities present at the stamps."""
-    return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
-
-
 def _samples(engine: Engine, plan: ViewPlan, days: list[date], names: list[str], cut: int) -> dict[date, pd.DataFrame]:
     """Each day's panel: the present entities whose key hashes below ``cut``, values only."""
     panel = "" if cut >= HASH_SPACE else f" AND {engine.key_hash(quoted(plan.key))} % {HASH_SPACE} < {cut}"
@@ -120,7 +114,7 @@ def summarize_days(
     """Partitions ``days`` of a view kept in the engine, each summarized at its stamp."""
     days = sorted(days)
     figures, keys = _figures(engine, plan, days, names)
-    samples = _samples(engine, plan, days, names, sample_cut(keys, sample_rows))
+    samples = _samples(engine, plan, days, names, cut_of(keys, sample_rows))
     return {
         d: StampSummary(d, figures[d], samples[d], next(iter(figures[d].values()))["rows"] if names else 0)
         for d in days

@@ -121,11 +121,16 @@ def dense_forms(con: duckdb.DuckDBPyConnection, plan: ViewPlan, names: list[str]
     return {n: dense_form(plan.feature(n), schema.field(c).type) for n, c in zip(names, columns)}
 
 
+def cut_of(keys: int, sample_rows: int) -> int:
+    """The hash cutoff that keeps about ``sample_rows`` of ``keys`` entities (all of them
+    when they are that few): the drift panel's rule, here and in an engine (``engine_stats``)."""
+    return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
+
+
 def sample_cut(con: duckdb.DuckDBPyConnection, plan: ViewPlan, days: list[date], sample_rows: int) -> int:
     """The drift sample's cutoff for a range: entities whose key hashes (mod ``HASH_SPACE``)
     below it, about ``sample_rows`` of the range's entities; the same panel at every stamp."""
-    keys = _keys(con, plan, min(days) - timedelta(days=plan.window - 1), max(days))
-    return HASH_SPACE if keys <= sample_rows else math.ceil(sample_rows / keys * HASH_SPACE)
+    return cut_of(_keys(con, plan, min(days) - timedelta(days=plan.window - 1), max(days)), sample_rows)
 
 
 def window_figures(
