@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,58 @@ def test_queue_time_counts_and_a_full_queue_answers_at_once() -> None:
         workers.shutdown()
     assert busy is None  # time.sleep's answer: it finished in its own time
     assert isinstance(waiting, PastDeadline) and waiting.waited is True
+
+
+def test_a_server_worker_takes_the_environment_at_its_start_and_leaves_with_its_server(
+    shop: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own workers come from a fork server that imported Pantry once: each
+    takes the server's environment as it is when the worker starts (a variable set or
+    dropped since the fork server started is seen so), and a server killed takes its
+    workers with it."""
+    import signal
+    import subprocess
+    import sys
+
+    from pantry.api.query_worker import worker_pool
+
+    defs, _ = shop
+    home = tmp_path / "home"
+    seen = []
+    for value in ("first", "second", None):
+        if value is None:
+            monkeypatch.delenv("PANTRY_PROBE")
+        else:
+            monkeypatch.setenv("PANTRY_PROBE", value)
+        pool = worker_pool(defs, home, None)
+        try:
+            seen.append(pool.submit(os.getenv, "PANTRY_PROBE").result(timeout=120))
+            parent = pool.submit(os.getppid).result(timeout=30)
+        finally:
+            pool.shutdown()
+        assert parent != os.getpid()  # forked by the fork server, not by this process
+        with open(f"/proc/{parent}/cmdline", "rb") as cmdline:
+            assert b"forkserver" in cmdline.read()
+    assert seen == ["first", "second", None]
+
+    code = (
+        "import os, sys, time\n"
+        "from pantry.api.query_worker import worker_pool\n"
+        "pool = worker_pool(sys.argv[1], sys.argv[2], None)\n"
+        "print(pool.submit(os.getpid).result(timeout=120), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, str(defs), str(home)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        worker = int(server.stdout.readline())
+        assert _alive(worker)
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    for _ in range(100):
+        if not _alive(worker):
+            break
+        time.sleep(0.1)
+    assert not _alive(worker)
