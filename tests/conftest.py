@@ -485,6 +485,20 @@ def run_cli_here(
     return code, captured.out, captured.err
 
 
+def cli_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``run_cli_here`` answered as ``subprocess.run`` would, with ``env`` as the only Pantry
+    and Dagster settings (any other ``PANTRY_*`` or ``DAGSTER_*`` variable is unset, as in a
+    subprocess given that environment; ``PATH`` is left as it is)."""
+    for name in list(os.environ):
+        if name.startswith(("PANTRY_", "DAGSTER_")) and name not in env:
+            monkeypatch.delenv(name)
+    given = {k: v for k, v in env.items() if k != "PATH"}
+    code, out, err = run_cli_here(monkeypatch, capsys, args, given)
+    return subprocess.CompletedProcess(["pantry", *args], code, out, err)
+
+
 @pytest.fixture(scope="session")
 def spark_cluster() -> Iterator[SparkCluster]:
     """A real standalone cluster: a master, two one-core workers and a Spark Connect server.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 from pantry import Store
+from tests.conftest import cli_run
 
 DAYS = [date(2022, 1, 3), date(2022, 1, 4), date(2022, 1, 5)]
 SIGNATURE = [119 / 5, 81 / 3, 80 / 3]
@@ -46,15 +48,30 @@ def test_ratio_over_the_whole_period_is_a_ratio_of_sums(store: Store) -> None:
 
 
 def _pantry(demo_defs: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """``pantry <args>`` in a process of its own, as a user runs it."""
     env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "pantry.api.cli", *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
-def test_cli_query_table_csv_and_explain(demo_defs: Path, tmp_path: Path) -> None:
-    shown = _pantry(
-        demo_defs,
+@pytest.fixture
+def pantry_here(
+    demo_defs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``pantry <args>`` through the CLI's ``main`` in this process (``tests.conftest.cli_run``)."""
+
+    def run(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+        env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path / "home"), "COLUMNS": str(columns)}
+        return cli_run(monkeypatch, capsys, list(args), env)
+
+    return run
+
+
+def test_cli_query_table_csv_and_explain(
+    pantry_here: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    shown = pantry_here(
         "query",
         "--metrics",
         "revenue_per_classic_drink",
@@ -64,18 +81,14 @@ def test_cli_query_table_csv_and_explain(demo_defs: Path, tmp_path: Path) -> Non
         "-revenue_per_classic_drink",
         "--limit",
         "2",
-        home=tmp_path,
     )
     assert shown.returncode == 0, shown.stderr
     assert "2022-01-05" in shown.stdout and "11.2857" in shown.stdout and "2022-01-04" not in shown.stdout
     out = tmp_path / "out.csv"
-    written = _pantry(
-        demo_defs, "query", "--metrics", "bar_revenue", "--group-by", "metric_time", "--csv", str(out), home=tmp_path
-    )
+    written = pantry_here("query", "--metrics", "bar_revenue", "--group-by", "metric_time", "--csv", str(out))
     assert written.returncode == 0, written.stderr
     assert pd.read_csv(out)["bar_revenue"].tolist() == REVENUE
-    sql = _pantry(
-        demo_defs,
+    sql = pantry_here(
         "query",
         "--metrics",
         "bar_revenue",
@@ -84,7 +97,6 @@ def test_cli_query_table_csv_and_explain(demo_defs: Path, tmp_path: Path) -> Non
         "--explain",
         "--dialect",
         "bigquery",
-        home=tmp_path,
     )
     assert "WEEK(MONDAY)" in sql.stdout
 
@@ -96,8 +108,8 @@ def test_cli_error_is_a_sentence_not_a_traceback(demo_defs: Path, tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
-def test_cli_validate(demo_defs: Path, tmp_path: Path) -> None:
-    done = _pantry(demo_defs, "validate", home=tmp_path)
+def test_cli_validate(pantry_here: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    done = pantry_here("validate")
     assert done.returncode == 0, done.stderr
     assert "6 semantic models, 12 metrics" in done.stdout
 
@@ -120,21 +132,13 @@ def test_catalog_search_matches_names_descriptions_and_tags(store: Store) -> Non
     assert entry["last_materialized_at"] is None
 
 
-def test_catalog_fits_a_narrow_terminal_and_json_for_scripts(demo_defs: Path, tmp_path: Path) -> None:
+def test_catalog_fits_a_narrow_terminal_and_json_for_scripts(
+    pantry_here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     import json
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path / "home")}
 
     def run(*args: str, columns: int) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "pantry.api.cli", "catalog", *args],
-            env={**env, "COLUMNS": str(columns)},
-            capture_output=True,
-            text=True,
-        )
+        done = pantry_here("catalog", *args, columns=columns)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -81,18 +81,16 @@ def test_unknown_dialect(store: Store) -> None:
         store.explain("revenue", dialect="oracle")
 
 
-def test_pantry_compile_prints_a_partition_and_refuses_bad_input(demo_defs: Path, tmp_path: Path) -> None:
+def test_pantry_compile_prints_a_partition_and_refuses_bad_input(
+    demo_defs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     import subprocess
-    import sys
+
+    from tests.conftest import cli_run
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "pantry.api.cli", "compile", *args],
-            capture_output=True,
-            text=True,
-            env={"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-            timeout=120,
-        )
+        env = {"PANTRY_DEFS": str(demo_defs), "PANTRY_HOME": str(tmp_path)}
+        return cli_run(monkeypatch, capsys, ["compile", *args], env)
 
     view = run("--dialect", "spark", "--view", "plane_activity", "--partition", "2013-06-10")
     assert view.returncode == 0, view.stderr

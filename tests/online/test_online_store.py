@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -15,7 +14,7 @@ import redis
 
 from pantry import PantryError, Store
 from pantry.compile.view_plan import stamp_of
-from tests.conftest import RedisServer, free_port, offline_env
+from tests.conftest import RedisServer, cli_run, free_port, offline_env
 from tests.features.oracle import Row, expected
 from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, generated_rows, materialize_days
 
@@ -139,7 +138,13 @@ def test_unknown_entities_get_nulls_and_views_mix(store: Store) -> None:
     assert got["revenue_2d"][0] is None and got["max_7d"][0] is None
 
 
-def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server: RedisServer, tmp_path: Path) -> None:
+def test_latest_rebuilds_redis_after_it_lost_its_data(
+    store: Store,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     store.push_online("shopper", store.latest_partition("shopper"))
     before = store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)])
     assert any(v is not None for v in before["revenue_7d"])
@@ -153,43 +158,25 @@ def test_latest_rebuilds_redis_after_it_lost_its_data(store: Store, redis_server
         "PATH": "/usr/bin:/bin",
         **offline_env(store.offline_uri),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "pantry.api.cli", "online", "push", "shopper", "--latest"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    done = cli_run(monkeypatch, capsys, ["online", "push", "shopper", "--latest"], env)
     assert done.returncode == 0, done.stderr
     assert "keys written" in done.stdout
     assert store.get_online_features(FEATURES, [{"customer_id": k} for k in range(1, 9)]) == before
-    shown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pantry.api.cli",
-            "features",
-            "online",
-            "--entity",
-            "customer_id=1",
-            "--features",
-            "shopper:status_last",
-        ],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "200"},
-        timeout=120,
+    shown = cli_run(
+        monkeypatch,
+        capsys,
+        ["features", "online", "--entity", "customer_id=1", "--features", "shopper:status_last"],
+        {**env, "COLUMNS": "200"},
     )
     assert shown.returncode == 0 and str(before["status_last"][0]) in shown.stdout
 
     def online(*entities: str) -> subprocess.CompletedProcess:
         args = [a for e in entities for a in ("--entity", e)]
-        return subprocess.run(
-            [sys.executable, "-m", "pantry.api.cli", "features", "online", *args, "--features", "shopper:status_last"],
-            capture_output=True,
-            text=True,
-            env={**env, "COLUMNS": "200"},
-            timeout=120,
+        return cli_run(
+            monkeypatch,
+            capsys,
+            ["features", "online", *args, "--features", "shopper:status_last"],
+            {**env, "COLUMNS": "200"},
         )
 
     # the entity's name works as well as its key column, one row per --entity
