@@ -278,6 +278,12 @@ def test_dagster_cli_materializes_a_partition_range(
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         records = instance.fetch_materializations(metric_key("revenue"), limit=100).records
     assert len({r.partition_key for r in records}) == last
+    if each_offline_store is not None:  # steps in parallel processes, forked from one that imported Pantry
+        from pantry_dagster.assets.location import build_definitions
+
+        executor = build_definitions(str(shop_copy), str(home)).executor
+        start = executor.apply_config_mapping({}).value["config"]["start_method"]
+        assert start == {"forkserver": {"preload_modules": ["pantry_dagster.assets.location"]}}
 
 
 def test_sources_are_observable_assets_with_a_data_version(
