@@ -44,12 +44,17 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         shutil.copy(REPO / name, source / name)
     for package in ("pantry", "pantry_dagster"):
         shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)], root, dict(os.environ)
-    )
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv:  # 0.9 CPU s where pip's build took 2.4
+        _run([uv, "build", "-q", "--wheel", "-o", str(dist), str(source)], root, dict(os.environ))
+    else:
+        _run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
+            root,
+            dict(os.environ),
+        )
     (wheel,) = dist.glob("pantry-*.whl")
     venv = root / "venv"
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv:  # seconds, from uv's cache; pip takes a minute
         _run([uv, "venv", "-q", "-p", sys.executable, str(venv)], root, dict(os.environ))
         _run(
