@@ -524,6 +524,9 @@ GROUPS = {
     "tests/compile/test_spark.py": "spark",
     "tests/engines/test_postgres_engine.py": "postgres",
     "tests/engines/test_postgres_metricflow_answers.py": "postgres",
+    # a module whose module-scoped fixture costs seconds stays on one worker: split, each
+    # worker builds it (the wheel's fresh venv was built twice, 11 s each)
+    "tests/scaffold/test_init_from_wheel.py": "wheel",
 }
 
 
