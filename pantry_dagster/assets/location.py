@@ -23,11 +23,25 @@ from pantry_dagster.resources.online import OnlineStore
 from pantry_dagster.sensors.alerts import build_alert_sensors, build_freshness_checks
 from pantry_dagster.sensors.online_push import build_online_push_sensor, online_push_job
 
+FORKED = {"forkserver": {"preload_modules": ["pantry_dagster.assets.location"]}}
+
+
+def _forked(config: dict) -> dict:
+    return {**config, "start_method": FORKED}
+
+
 # Step processes forked from a fork server that imported Dagster and Pantry once. Why: a
 # spawned step (Dagster's default) imports both afresh, about 3 CPU s before it does any work.
+# The rest of the multiprocess executor's run config (max_concurrent, tag_concurrency_limits,
+# retries) is still the user's to set.
 PARALLEL_STEPS = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["pantry_dagster.assets.location"]}}},
+    _forked,
     name="multiprocess_forkserver",
+    config_schema={
+        name: field
+        for name, field in dg.multiprocess_executor.config_schema.as_field().config_type.fields.items()
+        if name != "start_method"
+    },
 )
 
 

@@ -282,8 +282,9 @@ def test_dagster_cli_materializes_a_partition_range(
         from pantry_dagster.assets.location import build_definitions
 
         executor = build_definitions(str(shop_copy), str(home)).executor
-        start = executor.apply_config_mapping({}).value["config"]["start_method"]
-        assert start == {"forkserver": {"preload_modules": ["pantry_dagster.assets.location"]}}
+        config = executor.apply_config_mapping({"config": {"max_concurrent": 2}}).value["config"]
+        assert config["start_method"] == {"forkserver": {"preload_modules": ["pantry_dagster.assets.location"]}}
+        assert config["max_concurrent"] == 2  # the rest of the executor's run config is still the user's
 
 
 def test_sources_are_observable_assets_with_a_data_version(
