@@ -134,27 +134,21 @@ def _sql(session: Any, sql: str, views: dict[str, Any] | None = None) -> Any:
     trip), ``toArrow`` asks for the schema (another), and an uploaded frame's temporary view
     is created and dropped (two more): five requests where one does. Each analysis costs the
     Connect server CPU; measured here, one request per query took its share from 0.17 to
-    0.13 CPU s and a query's time from 250 to 210 ms. Falls back to ``session.sql`` if
-    pyspark's plan classes move."""
-    try:
-        from pyspark.sql.connect.dataframe import DataFrame
-        from pyspark.sql.connect.plan import SQL, SubqueryAlias
-    except ImportError:  # pragma: no cover - another pyspark layout
-        for name, frame in (views or {}).items():
-            frame.createOrReplaceTempView(name)
-        return session.sql(sql)
+    0.13 CPU s and a query's time from 250 to 210 ms. These are pyspark's own plan classes,
+    the ones ``session.sql`` builds; pyspark is pinned (``pantry[spark]``) and the Spark
+    tests run every path through here."""
+    from pyspark.sql.connect.dataframe import DataFrame
+    from pyspark.sql.connect.plan import SQL, SubqueryAlias
+
     return DataFrame(SQL(sql, views=[SubqueryAlias(f._plan, name) for name, f in (views or {}).items()]), session)
 
 
 def _arrow(frame: Any) -> pa.Table:
     """``frame``'s rows as Arrow typed as Spark's schema says, from the one execute request
-    (``toArrow`` first asks for the schema in a request of its own)."""
-    to_table = getattr(frame, "_to_table", None)
-    if to_table is None:  # pragma: no cover - another pyspark layout
-        return frame.toArrow()
+    (``toArrow`` first asks for the schema in a request of its own, then does the same)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    table, schema = to_table()
+    table, schema = frame._to_table()
     return table.cast(to_arrow_schema(schema, error_on_duplicated_field_names_in_struct=True)) if schema else table
 
 
@@ -432,7 +426,7 @@ class SparkEngine(Engine):
         return folder
 
     def run_with(self, name: str, rows: pa.Table, sql: str) -> pa.Table:
-        """``rows`` uploaded as the temporary view ``name`` for one statement."""
+        """``sql`` with ``rows`` named ``name`` in it, answered as Arrow."""
         try:
             with self._uploaded(name, rows) as frame:
                 return self._collect(_sql(self.session(), sql, {name: frame}))
