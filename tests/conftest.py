@@ -16,7 +16,9 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,9 @@ import pytest
 from pantry import Store
 from pantry.demo.data import build_demo_data
 from tests.spark_cluster import SparkCluster, java_missing
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -459,6 +464,29 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
         os.environ.pop("DAGSTER_HOME", None)
     else:
         os.environ["DAGSTER_HOME"] = old
+
+
+# Dagster's in-memory event log: the SQL event log's own schema and queries in one SQLite
+# held open, where the file-backed log opens and disposes an engine for every event
+IN_MEMORY_EVENT_LOG = {"module": "dagster._core.storage.event_log", "class": "InMemoryEventLogStorage"}
+
+
+@contextmanager
+def dagster_instance(temp_dir: Path | None = None) -> Iterator[DagsterInstance]:
+    """Dagster's test instance (``instance_for_test``, DAGSTER_HOME set to ``temp_dir``) whose
+    event log is Dagster's in-memory one, for a test that runs Dagster in its own process.
+
+    Why: the file-backed SQLite log created and disposed an engine for each event (and an
+    instance checks its migrations on start), a fifth of the in-process Dagster tests' CPU.
+    Pantry reads the log through Dagster's storage interface, the same for both. Where the
+    log must outlive the process or be shared (``dagster dev``, Dagster's CLI, a deployment
+    on PostgreSQL), the tests open the instance from its folder, file-backed as users run it."""
+    import dagster as dg
+
+    with dg.instance_for_test(
+        overrides={"event_log_storage": IN_MEMORY_EVENT_LOG}, temp_dir=str(temp_dir) if temp_dir else None
+    ) as instance:
+        yield instance
 
 
 def run_cli_here(

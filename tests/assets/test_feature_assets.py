@@ -11,6 +11,7 @@ import pytest
 
 from pantry_dagster.assets.features import feature_key
 from pantry_dagster.assets.location import build_definitions
+from tests.conftest import dagster_instance
 from tests.features.oracle import expected
 from tests.features.test_historical_oracle import FEATURES, SPECS, TTL, build, compare, generated_rows
 
@@ -34,7 +35,7 @@ def test_backfill_range_then_reads_match_the_oracle(project, dagster_home: Path)
     store, rows = project
     defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         result = dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-12"})
         assert result.success
         assert len(instance.fetch_materializations(feature_key("shopper", "median_7d"), limit=50).records) == 12
@@ -77,7 +78,7 @@ def test_subset_reports_only_selected_features(project, dagster_home: Path) -> N
     store, _ = project
     defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         result = dg.materialize(
             [view], instance=instance, partition_key="2024-01-05", selection=[feature_key("shopper", "max_7d")]
         )
@@ -127,7 +128,7 @@ def test_catalog_lists_features_with_latest_stats(project, dagster_home: Path) -
     store, rows = project
     defs = build_definitions(str(store.defs), str(store.home), offline_uri=store.offline_uri)
     view = defs.resolve_assets_def(feature_key("shopper", "revenue_7d"))
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-04"}).success
     entries = {e["name"]: e for e in store.catalog("shopper")}
     entry = entries["shopper:revenue_7d"]
@@ -149,7 +150,7 @@ def test_a_failed_run_keeps_the_previous_tiles(project, dagster_home: Path) -> N
     entity_df = pd.DataFrame(
         {"customer_id": [1, 2, 3], "event_timestamp": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"])}
     )
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert dg.materialize([view], instance=instance, tags={RANGE[0]: "2024-01-01", RANGE[1]: "2024-01-06"}).success
         before = store.get_historical_features(entity_df, FEATURES)
         (store.defs / "data" / "orders.parquet").write_bytes(b"broken")

@@ -22,6 +22,7 @@ from pantry_dagster.assets.location import build_definitions
 from pantry_dagster.assets.metrics import build_metric_assets, metric_key
 from pantry_dagster.resources.alerts import SlackAlerts
 from pantry_dagster.resources.offline import OfflineStore
+from tests.conftest import dagster_instance
 
 REPO = Path(__file__).resolve().parents[2]
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -87,7 +88,7 @@ def test_partition_equals_query_at_day_grain_for_every_metric_type(
 ) -> None:
     home = tmp_path / "home"
     names = ALL_TYPES if each_offline_store is None else S3_TYPES
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         # 13 days across a month's end: the month-to-date total restarts, the 7-day window and
         # the week-over-week offset reach back before the range (47 days took 3x as long)
         result = _materialize(shop_copy, home, names, "2024-01-25", "2024-02-06", instance)
@@ -106,7 +107,7 @@ def test_partition_equals_query_at_day_grain_for_every_metric_type(
 
 def test_bar_partitions_hold_the_hand_computed_values(demo_defs: Path, tmp_path: Path, dagster_home: Path) -> None:
     home = tmp_path / "home"
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert _materialize(
             demo_defs,
             home,
@@ -147,7 +148,7 @@ def test_rematerializing_replaces_the_partition(
     shop_copy: Path, tmp_path: Path, dagster_home: Path, shop: tuple[Path, dict[str, pd.DataFrame]]
 ) -> None:
     home = tmp_path / "home"
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert _materialize(shop_copy, home, ["revenue"], "2024-01-01", "2024-01-10", instance).success
         before = _stored(home, "revenue")
         orders = shop[1]["orders"].copy()
@@ -177,7 +178,7 @@ def test_a_failed_write_leaves_the_previous_version(tmp_path: Path) -> None:
 
 def test_a_failed_run_keeps_the_stored_partition(shop_copy: Path, tmp_path: Path, dagster_home: Path) -> None:
     home = tmp_path / "home"
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert _materialize(shop_copy, home, ["revenue"], "2024-01-01", "2024-01-05", instance).success
         before = _stored(home, "revenue")
         store = Store(defs=shop_copy, home=home)
@@ -233,7 +234,7 @@ def test_daily_schedule_requests_the_newest_partition(shop_copy: Path, tmp_path:
     schedules = list(defs.schedules)
     assert len(schedules) == 1
     schedule = defs.resolve_schedule_def(schedules[0].name)
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2024, 3, 2, 1, 0, tzinfo=UTC)
         )
@@ -307,7 +308,7 @@ def test_sources_are_observable_assets_with_a_data_version(
         "status",
     ]
     source = next(a for a in defs.assets if getattr(a, "key", None) == dg.AssetKey(["sources", "orders"]))
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         first = observe([source], instance=instance)
         version = first.get_asset_observation_events()[0].event_specific_data.asset_observation.data_version
         shop[1]["orders"].head(10).to_parquet(shop_copy / "data" / "orders.parquet", index=False)
@@ -318,7 +319,7 @@ def test_sources_are_observable_assets_with_a_data_version(
 
 def test_observe_sources_job_records_every_source(shop_copy: Path, tmp_path: Path) -> None:
     defs = build_definitions(str(shop_copy), str(tmp_path / "home"))
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = defs.resolve_job_def("observe_sources").execute_in_process(instance=instance)
         assert result.success
         observed = {
@@ -395,7 +396,7 @@ def test_partition_equals_query_for_the_rest_of_the_language(
     home = tmp_path / "home"
     # on S3, a conversion and the sub-daily measure (the store's path; the compiler is the local run's)
     names = NEW_TYPES if each_offline_store is None else ["visit_buy_rate_7d", "visits_by_minute"]
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         result = _materialize(shop_copy, home, names, "2024-01-25", "2024-02-06", instance)
         assert result.success
     store = Store(defs=shop_copy, home=home)

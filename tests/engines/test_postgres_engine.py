@@ -23,7 +23,7 @@ from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.engines.url import masked
 from pantry.errors import QueryTimeout
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
-from tests.conftest import PostgresServer, RedisServer, free_port, run_cli_here
+from tests.conftest import PostgresServer, RedisServer, dagster_instance, free_port, run_cli_here
 
 pytestmark = pytest.mark.end_to_end  # a PostgreSQL cluster and the demo's 336,776 flights
 
@@ -293,7 +293,7 @@ def test_metric_partitions_are_computed_and_kept_in_postgresql(
     }
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
     for run in range(2):  # the second run (one metric) replaces the same days with the same rows
-        with dg.instance_for_test() as instance:
+        with dagster_instance() as instance:
             chosen = assets if run == 0 else assets[:1]
             assert dg.materialize(chosen, instance=instance, resources=resources, tags=tags).success
         for name in names:
@@ -502,7 +502,7 @@ def test_feature_assets_judge_and_push_from_postgresql(
             "alerts": SlackAlerts(home=str(store.home)),
             IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
         }
-        with dg.instance_for_test() as instance:
+        with dagster_instance() as instance:
             assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
     days = [date(2013, 6, d) for d in range(1, 10)]
     for view in views:  # (another test of the module may have materialized more days)

@@ -23,7 +23,7 @@ import yaml
 from pantry import PantryError, Store
 from pantry.compile.sql import SOURCE_SCHEMA
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, dagster_instance, free_port
 from tests.engines.test_postgres_engine import _same, duck_tiles
 from tests.spark_cluster import SparkCluster
 
@@ -163,7 +163,7 @@ def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, S
     tags = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
     days = [date(2013, 6, d) for d in range(1, 3)]
     for run in range(2):  # the second run (one metric) replaces the same days with the same rows
-        with dg.instance_for_test() as instance:
+        with dagster_instance() as instance:
             chosen = assets if run == 0 else assets[:1]
             assert dg.materialize(chosen, instance=instance, resources=resources, tags=tags).success
         for name in names:
@@ -291,7 +291,7 @@ def test_feature_assets_judge_and_push_from_spark(stores: tuple[Store, Store], r
             "alerts": SlackAlerts(home=str(store.home)),
             IO_MANAGER: FeatureValuesIOManager(defs=str(store.defs), home=str(store.home)),
         }
-        with dg.instance_for_test() as instance:
+        with dagster_instance() as instance:
             assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
     days = [date(2013, 6, d) for d in range(1, 3)]
     for view in views:  # (other tests of the module materialize other days on each path)

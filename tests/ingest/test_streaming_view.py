@@ -15,7 +15,7 @@ import redis
 
 from pantry import Store
 from pantry.errors import PantryError
-from tests.conftest import RedisServer, write_defs
+from tests.conftest import RedisServer, dagster_instance, write_defs
 
 STREAM_YAML = """
 semantic_models:
@@ -315,7 +315,7 @@ def test_daily_partitions_materialize_from_the_same_rows(
     stamp = day + timedelta(days=1)
     built = build_definitions(str(defs), str(store.home), redis_url=redis_server.url)
     view = built.resolve_assets_def(feature_key("live", "spend_5m"))
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert dg.materialize([view], instance=instance, partition_key="2026-11-20").success
         observed = instance.fetch_materializations(feature_key("live", "clicks_1h"), limit=5).records[0]
     figures = observed.asset_materialization.metadata

@@ -15,7 +15,7 @@ from pantry_dagster.assets.features import feature_key
 from pantry_dagster.assets.location import build_definitions
 from pantry_dagster.resources.alerts import SlackAlerts
 from pantry_dagster.sensors.online_push import PushConfig
-from tests.conftest import RedisServer, SlackStandIn
+from tests.conftest import RedisServer, SlackStandIn, dagster_instance
 from tests.monitor.conftest import CALM, DAY0, SHIFTED, THIN, build_monitored
 
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -31,7 +31,7 @@ def test_checks_on_the_assets_and_the_push_gate(tmp_path: Path, dagster_home: Pa
     store = build_monitored(tmp_path)
     defs = build_definitions(str(store.defs), str(store.home), redis_server.url)
     view = defs.resolve_assets_def(feature_key("spend", "amount_1d"))
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         assert dg.materialize([view], instance=instance, tags={RANGE[0]: str(DAY0), RANGE[1]: str(SHIFTED)}).success
         drift = latest_check(instance, feature_key("spend", "amount_1d"), "drift")
         assert not drift.passed and drift.metadata["failed_partitions"].value == [str(SHIFTED)]
@@ -105,7 +105,7 @@ def test_a_late_partition_fails_freshness_and_alerts_once(
     freshness = next(k for c in defs.asset_checks for k in c.check_keys if k.asset_key == key)
     sensor = next(s for s in defs.sensors if s.name == "monitor_alerts_sensor")
     alerts = SlackAlerts(home=str(home), webhook_url=slack.url)
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         # only the first day: every later day is late
         assert everything.execute_in_process(instance=instance, partition_key=str(start), asset_selection=[key]).success
         fresh_job.execute_in_process(instance=instance, raise_on_error=False)

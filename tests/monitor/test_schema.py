@@ -13,7 +13,7 @@ from pantry.monitor.checks import schema_check
 from pantry.monitor.verdicts import record
 from pantry.offline.sources import connect, source_schema
 from pantry_dagster.assets.location import build_definitions
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, dagster_instance
 from tests.monitor.conftest import CALM, build_monitored, events
 
 
@@ -39,7 +39,7 @@ def test_missing_retyped_and_new_columns(tmp_path: Path, redis_server: RedisServ
     rows.assign(channel="web").to_parquet(parquet, index=False)
     # the Dagster check on the source: passed, with a warning (once: the new column is then known)
     defs = build_definitions(str(store.defs), str(store.home), redis_server.url)
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         result = defs.resolve_job_def("observe_sources").execute_in_process(instance=instance)
         [evaluation] = [
             e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"

@@ -17,7 +17,7 @@ from pantry import Store
 from pantry.monitor.checks import metric_range_checks, view_range_checks
 from pantry_dagster.assets.features import feature_key
 from pantry_dagster.assets.location import build_definitions
-from tests.conftest import SlackStandIn
+from tests.conftest import SlackStandIn, dagster_instance
 from tests.features.test_historical_oracle import materialize_days
 from tests.monitor.conftest import DAY0, LAST, SHIFTED, YAML, events
 
@@ -83,7 +83,7 @@ def test_an_alert_leaves_with_the_run_once(
     view = defs.resolve_assets_def(feature_key("spend", "amount_1d"))
     sensor = next(s for s in defs.sensors if s.name == "monitor_alerts_sensor")
     shifted = f"drift :red_circle: failed: features/spend/amount_1d {SHIFTED}"
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+    with dagster_instance(dagster_home) as instance:
         result = dg.materialize(
             [view],
             instance=instance,

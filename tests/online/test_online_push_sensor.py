@@ -11,7 +11,7 @@ import pandas as pd
 from pantry import Store
 from pantry_dagster.assets.features import feature_key
 from pantry_dagster.assets.location import build_definitions
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, dagster_instance
 from tests.features.test_historical_oracle import FEATURES, build
 from tests.online.test_online_store import DAY0, TODAY, recent_rows
 
@@ -26,7 +26,7 @@ def test_sensor_pushes_each_new_partition_once(tmp_path: Path, redis_server: Red
     sensor = defs.resolve_sensor_def("online_push_sensor")
     push_job = defs.resolve_job_def("online_push")
     first, last = TODAY - timedelta(days=5), TODAY - timedelta(days=3)
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         # a backfill of three partitions, then the sensor catches up in one tick
         assert dg.materialize(
             [view], instance=instance, tags={RANGE[0]: first.isoformat(), RANGE[1]: last.isoformat()}
@@ -70,7 +70,7 @@ def test_daily_schedules_for_views(tmp_path: Path) -> None:
     schedule = defs.resolve_schedule_def("features_daily_shopper_schedule")
     from datetime import UTC, datetime
 
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         tick = schedule.evaluate_tick(
             dg.build_schedule_context(
                 instance=instance, scheduled_execution_time=datetime(2024, 3, 2, 0, 30, tzinfo=UTC)

@@ -14,6 +14,7 @@ import pytest
 from pantry import PantryError, Store
 from pantry.api.store import BrokenDefinitions
 from pantry_dagster.assets.location import build_definitions
+from tests.conftest import dagster_instance
 
 BAR_METRICS = {"bar_revenue", "signature_revenue", "revenue_per_signature_cocktail", "revenue_per_classic_drink"}
 
@@ -83,7 +84,7 @@ def test_the_code_location_loads_and_shows_the_broken_definitions(broken_defs: P
     assert len(broken) == 6
     node = defs.resolve_assets_def(dg.AssetKey(["broken", "metric_bar_revenue"]))
     assert "measure 'drink_revenue' is not a measure" in (node.descriptions_by_key[node.key] or "")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = dg.materialize([node], instance=instance, raise_on_error=False)
     assert not result.success
 
