@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pantry.engines import uploads
 from pantry.engines.base import Engine
 from pantry.engines.names import literal, quoted
 from pantry.errors import PantryError, QueryFailed, QueryTimeout
@@ -406,15 +407,16 @@ class SparkEngine(Engine):
     def _staged(self, name: str, rows: pa.Table) -> Path | None:
         """``rows`` written as Parquet under ``<location>/_uploads/`` (timestamps as UTC instants
         in microseconds, which Spark reads as its TIMESTAMP in the session's UTC zone), or None
-        when the location is not a local folder (``s3a://``: uploaded as Arrow, as before)."""
+        when the location is not a local folder (``s3a://``: uploaded as Arrow, as before).
+        Folders a killed client left there are swept first (``engines/uploads.py``)."""
         if "://" in self.location:
             return None
         fields = [
             pa.field(f.name, pa.timestamp("us", tz="UTC"), f.nullable) if pa.types.is_timestamp(f.type) else f
             for f in rows.schema
         ]
-        folder = Path(self.location) / "_uploads" / f"{name}-{uuid.uuid4().hex[:12]}"
-        folder.mkdir(parents=True)
+        uploads.sweep(Path(self.location))  # what killed clients left behind
+        folder = uploads.new_folder(Path(self.location), name)
         try:
             schema = pa.schema(fields)
             with pq.ParquetWriter(folder / "part-0.parquet", schema) as writer:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 import shutil
+import socket
+import subprocess
+import sys
 import warnings
 from datetime import date
 from pathlib import Path
@@ -22,6 +25,7 @@ import yaml
 
 from pantry import PantryError, Store
 from pantry.compile.sql import SOURCE_SCHEMA
+from pantry.engines import uploads
 from pantry.offline.sources import FILE_COLUMN, ROW_COLUMN, connect
 from tests.conftest import RedisServer, dagster_instance, free_port
 from tests.engines.test_postgres_engine import _same, duck_tiles
@@ -420,6 +424,12 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
     from pantry.engines import spark as spark_engine
 
     monkeypatch.setattr(spark_engine, "STAGE_ROWS", n // 4)
+    # a staged frame a killed client left: its process is gone, so the next staging sweeps it
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    left = uploads.new_folder(Path(spark.engine.location), "entities")
+    (left / "_owner").write_text(f"{socket.gethostname()} {killed.pid}\n")
+    killed.kill()
+    killed.wait()
     # past PANTRY_COLLECT_ROWS, a read without to= is written on the cluster at a new path of its own
     monkeypatch.setenv("PANTRY_COLLECT_ROWS", str(n - 1))
     with pytest.warns(UserWarning, match=f"{n:,} rows was written on the cluster"):
