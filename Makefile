@@ -66,7 +66,8 @@ test: setup
 	@start=$$(date +%s); \
 	base=$$(mktemp -d /dev/shm/pantry-tests.XXXXXX 2>/dev/null || mktemp -d); mkdir -p $$base/tmp; chmod 755 $$base; chmod 1777 $$base/tmp; \
 	TMPDIR=$$base/tmp $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 --basetemp=$$base/t; status=$$?; \
-	rm -rf $$base; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$status
+	times > $$base/times; cpu=$$(tail -1 $$base/times | awk '{gsub(/[ms]/," "); print int($$1*60+$$2+$$3*60+$$4)}'); rm -rf $$base; \
+	echo "make test: $$(( $$(date +%s) - start )) s, $$cpu CPU s (the processes it waited for; this host's speed varies)"; exit $$status
 
 # The demo's sources are generated, not committed: build them first, or the code location
 # cannot load on a fresh clone (files that exist are kept).
