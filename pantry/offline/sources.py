@@ -311,15 +311,18 @@ def connect(
     if spill_to is not None:  # past memory_limit, DuckDB spills here (an in-memory database has no file beside it)
         spill_to.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(spill_to)
-    # an instance of its own only for settings of its own (``memory_db``: 20 ms against 1)
-    con = duckdb.connect(config=config) if config or locked else private_database()
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
-    create_spine(con, catalog, for_sql, offline)
     if models is None:
         models = list(catalog.semantic_models.values())
         if for_sql is not None:
             read = {m.group(1) for m in re.finditer(rf'\b{SOURCE_SCHEMA}\."?(\w+)"?', for_sql)}
             models = [m for m in models if m.name in read]
+    # an instance of its own (20 ms against 1, ``memory_db``) only for settings of its own, or
+    # for a source that is an offline store table: the store attaches as ``offline``, and an
+    # attached name belongs to the whole instance
+    own = bool(config) or locked or any(source_kind(m.source) == "table" for m in models)
+    con = duckdb.connect(config=config) if own else private_database()
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
+    create_spine(con, catalog, for_sql, offline)
     for model in models:
         register_model(con, catalog, model, offline)
     if locked:

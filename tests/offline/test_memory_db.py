@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import date
+from pathlib import Path
 
+import duckdb
+
+from pantry import Store
 from pantry.offline.memory_db import private_database
+from tests.conftest import write_defs
 
 
 def _attached() -> set[str]:
@@ -82,3 +88,37 @@ def test_threads_at_once_each_read_their_own_rows() -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+TABLE_YAML = """
+project: {name: tables, partitions: {start: 2024-01-01}}
+semantic_models:
+  - name: orders
+    source: orders_table
+    defaults: {agg_time_dimension: at}
+    entities: [{name: order, type: primary, expr: id}]
+    dimensions: [{name: at, type: time, type_params: {time_granularity: day}}]
+    measures: [{name: revenue, agg: sum, expr: amount}]
+metrics:
+  - {name: revenue, type: simple, type_params: {measure: revenue}}
+"""
+
+
+def test_two_stores_with_table_sources_each_read_their_own_offline_store(tmp_path: Path) -> None:
+    """A source that is a table of the offline store attaches that store as ``offline``, a name
+    that belongs to the whole instance: each such connection keeps an instance of its own, so
+    the second store reads its own table, not the first one's still attached."""
+    answers = {}
+    for name, amounts in (("first", [1.0, 2.0]), ("second", [10.0, 20.0, 30.0])):
+        defs = write_defs(tmp_path / name, {"defs.yaml": TABLE_YAML})
+        store = Store(defs=defs, home=tmp_path / name / "home")
+        store.offline.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(store.offline.path))
+        con.execute(
+            "CREATE TABLE orders_table AS SELECT * FROM (VALUES "
+            + ", ".join(f"({i}, TIMESTAMP '2024-01-02 10:00:00', {a})" for i, a in enumerate(amounts))
+            + ') AS t(id, "at", amount)'
+        )
+        con.close()
+        answers[name] = store.compute_metric_days("revenue", date(2024, 1, 2), date(2024, 1, 2))["revenue"].tolist()
+    assert answers == {"first": [3.0], "second": [60.0]}
