@@ -11,7 +11,7 @@ from __future__ import annotations
 from tests.test_import_cycles import _imports, _modules
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["pantry.errors", "pantry.settings"]),
+    ("base", ["pantry.errors", "pantry.processes", "pantry.settings"]),
     ("language", ["pantry.spec"]),
     ("compiler", ["pantry.compile"]),
     # the verdict record is storage (SQLite in PANTRY_HOME): the Store's push reads it to refuse a failed partition

@@ -28,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pantry.processes import alive, started
+
 _store: Any = None  # the worker's own Store, built once by ``_start``
 _memory_limit: str | None = None  # DuckDB's memory_limit for each query (PANTRY_QUERY_MEMORY)
 
@@ -37,35 +39,12 @@ def query_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def _started(pid: int) -> str | None:
-    """When process ``pid`` started (Linux's /proc), or None where there is no /proc; None too
-    for a process that is gone or a zombie, which has ended but not been waited for."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    if started is not None:
-        return _started(pid) == started  # a new process under a reused pid is not the server
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _exit_with_server(server: int) -> None:
     """A worker whose server was killed would wait for work for ever: leave with it. Why the
     server's pid and not the worker's parent: the parent is the fork server, which lives
     while any worker holds its pipe, so each would wait for the other."""
-    started = _started(server)
-    while _alive(server, started):
+    started_at = started(server)
+    while alive(server, started_at):
         time.sleep(1.0)
     os._exit(0)
 

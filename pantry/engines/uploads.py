@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from pantry.processes import alive
+
 FOLDER = "_uploads"
 OWNER = "_owner"  # a leading underscore: Spark's Parquet reader skips it
 MAX_AGE_S = 24 * 3600
@@ -31,21 +33,11 @@ def new_folder(location: Path, name: str) -> Path:
     return folder
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def _abandoned(folder: Path, now: float) -> bool:
     try:
         host, pid = (folder / OWNER).read_text().split()
         if host == socket.gethostname():
-            return not _alive(int(pid))
+            return not alive(int(pid))
     except (OSError, ValueError):
         pass  # no owner (a writer killed before it wrote one): judged by age
     try:
