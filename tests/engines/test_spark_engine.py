@@ -415,6 +415,13 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
     again = pq.read_table(spark.get_historical_features(entity_df, names, to=str(tmp_path / "again")))
     assert again.num_rows == n
     assert again.to_pandas().sort_values("row").reset_index(drop=True).equals(got)
+    # the same moments in another zone: written with each row's UTC moment shipped beside
+    # the frame (a naive frame's own column is that moment), the same features
+    zone = entity_df["event_timestamp"].dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    zoned = spark.get_historical_features(entity_df.assign(event_timestamp=zone), names, to=str(tmp_path / "zoned"))
+    zoned_rows = pq.read_table(zoned).to_pandas().sort_values("row").reset_index(drop=True)
+    features = ["row", "flights_7d", "last_dest"]
+    assert zoned_rows[features].equals(got[features])
     with pytest.raises(PantryError) as err:
         duck.get_historical_features(entity_df, names, to=str(tmp_path / "other"))
     assert "none is set" in str(err.value)
