@@ -34,12 +34,15 @@ def new_folder(location: Path, name: str) -> Path:
 
 
 def _abandoned(folder: Path, now: float) -> bool:
+    """A writer on this host that is gone: at once. Any folder past ``MAX_AGE_S``: another
+    host's, one without an owner (its writer killed before it wrote one), or one whose pid a
+    new process took."""
     try:
         host, pid = (folder / OWNER).read_text().split()
-        if host == socket.gethostname():
-            return not alive(int(pid))
+        if host == socket.gethostname() and not alive(int(pid)):
+            return True
     except (OSError, ValueError):
-        pass  # no owner (a writer killed before it wrote one): judged by age
+        pass
     try:
         return now - folder.stat().st_mtime > MAX_AGE_S
     except OSError:

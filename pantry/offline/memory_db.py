@@ -24,18 +24,27 @@ import duckdb
 
 _lock = threading.RLock()  # a finalizer may run, through the garbage collector, under the lock
 _names = itertools.count()
-_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_shared: duckdb.DuckDBPyConnection | None = None
+
+
+def _forgotten_in_child() -> None:
+    """A forked child (Dagster's step processes, the HTTP server's query workers) makes an
+    instance of its own, since an instance's threads do not survive a fork, and a lock of its
+    own, since another thread may have held the parent's at the fork."""
+    global _lock, _shared
+    _lock, _shared = threading.RLock(), None
+
+
+os.register_at_fork(after_in_child=_forgotten_in_child)
 
 
 def _instance() -> duckdb.DuckDBPyConnection:
-    """This process's shared instance, made on first use: a forked child (Dagster's step
-    processes, the HTTP server's query workers) makes its own, since an instance's threads
-    do not survive a fork."""
+    """This process's shared instance, made on first use."""
     global _shared
     with _lock:
-        if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), duckdb.connect())
-        return _shared[1]
+        if _shared is None:
+            _shared = duckdb.connect()
+        return _shared
 
 
 def _detach(pid: int, name: str) -> None:

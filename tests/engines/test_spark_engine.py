@@ -434,7 +434,7 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
     # a staged frame a killed client left: its process is gone, so the next staging sweeps it
     killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     left = uploads.new_folder(Path(spark.engine.location), "entities")
-    (left / "_owner").write_text(f"{socket.gethostname()} {killed.pid}\n")
+    (left / uploads.OWNER).write_text(f"{socket.gethostname()} {killed.pid}\n")
     killed.kill()
     killed.wait()
     # past PANTRY_COLLECT_ROWS, a read without to= is written on the cluster at a new path of its own

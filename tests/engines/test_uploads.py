@@ -33,6 +33,7 @@ def test_a_dead_writers_folder_goes_and_the_living_and_recent_stay(tmp_path: Pat
     _owned(tmp_path, "entities-mine", here, os.getpid())
     _owned(tmp_path, "entities-elsewhere-new", "another-host", 1, age_s=60)
     _owned(tmp_path, "entities-elsewhere-old", "another-host", 1, age_s=MAX_AGE_S + 60)
+    _owned(tmp_path, "entities-pid-taken-old", here, os.getpid(), age_s=MAX_AGE_S + 60)  # its pid reused since
     ownerless = tmp_path / FOLDER / "entities-ownerless-old"
     ownerless.mkdir()
     old = time.time() - MAX_AGE_S - 60
@@ -40,7 +41,12 @@ def test_a_dead_writers_folder_goes_and_the_living_and_recent_stay(tmp_path: Pat
 
     removed = sweep(tmp_path)
 
-    assert sorted(removed) == ["entities-dead", "entities-elsewhere-old", "entities-ownerless-old"]
+    assert sorted(removed) == [
+        "entities-dead",
+        "entities-elsewhere-old",
+        "entities-ownerless-old",
+        "entities-pid-taken-old",
+    ]
     assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == ["entities-elsewhere-new", "entities-mine"]
 
 
