@@ -325,16 +325,7 @@ class SparkEngine(Engine):
             frame.withColumn(RUN, F.lit(run)).write.mode("append").partitionBy(day, RUN).parquet(
                 self.path(schema, table)
             )
-            # counted by reading the run's Parquet footers back (a small job), not observed as the
-            # rows are written: an observed metric is an interpreted aggregate over every row,
-            # which cost 1.5 s of a 30-day backfill of 1.2M rows against 0.4 s for this job
-            written = (
-                self.run(
-                    f"SELECT count(*) FROM parquet.{quoted(self.path(schema, table))} WHERE {RUN} = {literal(run)}"
-                )
-                .column(0)[0]
-                .as_py()
-            )
+            written = self._run_rows(schema, table, run)
             # typed in Arrow: a schema given as DDL text is parsed by the server, a request more
             log = session.createDataFrame(
                 pa.table(
@@ -364,6 +355,20 @@ class SparkEngine(Engine):
                 f"{self.location}; a lost worker's tasks are retried up to spark.task.maxFailures",
             ) from None
         return int(written)
+
+    def _run_rows(self, schema: str, table: str, run: str) -> int:
+        """The rows of ``run`` as its Parquet footers say, not observed as the rows are written
+        (an observed metric is an interpreted aggregate over every row: 1.5 s of a 30-day
+        backfill of 1.2M rows). Read here when this client sees the location's folder (as it
+        does to stage a large upload): a statement on the cluster costs a job and about a CPU
+        second of its JVMs, a footer a file open. Else a small job reads the footers there."""
+        folder = Path(self.path(schema, table))
+        if "://" not in self.location and folder.is_dir():
+            return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob(f"*/{RUN}={run}/*.parquet"))
+        answer = self.run(
+            f"SELECT count(*) FROM parquet.{quoted(self.path(schema, table))} WHERE {RUN} = {literal(run)}"
+        )
+        return int(answer.column(0)[0].as_py())
 
     def replace_days(
         self, schema: str, table: str, rows: pa.Table, day: str, start: date, end: date, asset: str

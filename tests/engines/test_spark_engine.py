@@ -143,6 +143,29 @@ def test_a_slow_statement_stops_and_a_missing_file_is_named(stores: tuple[Store,
     assert engine.run("SELECT 2 AS two").to_pylist() == [{"two": 2}]  # type: ignore[union-attr]
 
 
+def test_a_run_is_counted_from_its_footers_or_by_a_job(stores: tuple[Store, Store], tmp_path: Path) -> None:
+    """A written run's rows: read from its Parquet footers when this client sees the folder
+    (no job on the cluster), counted by a job when it does not (a ``file://`` location
+    stands for a folder only the cluster sees). Both say what was written, by hand: 3 + 2."""
+    import pyarrow as pa
+
+    from pantry.engines.spark import SparkEngine
+
+    _, spark = stores
+    rows = pa.table(
+        {
+            "d": pa.array([date(2024, 1, 1)] * 3 + [date(2024, 1, 2)] * 2, pa.date32()),
+            "v": pa.array([1, 2, 3, 4, 5], pa.int64()),
+        }
+    )
+    for location in (str(tmp_path / "seen"), f"file://{tmp_path / 'unseen'}"):
+        engine = SparkEngine(spark.engine.url, location)  # type: ignore[union-attr]
+        engine._session = spark.engine.session()  # type: ignore[union-attr]  # the fixture's: no session setup
+        written = engine.replace_days("s", "t", rows, "d", date(2024, 1, 1), date(2024, 1, 2), "t")
+        assert written == 5, location
+        assert sorted(engine.read("s", "t", "d").column("v").to_pylist()) == [1, 2, 3, 4, 5]
+
+
 def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, Store]) -> None:
     """A Dagster run of demo metric assets on the cluster: each day computed there and written
     as Hive-partitioned Parquet under the store's location, published by the log, equal to
