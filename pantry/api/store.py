@@ -330,6 +330,7 @@ class Store:
         con, attached = (duckdb.connect(), False) if engine is not None else self._offline_reader(views=list(plans))
         sources: dict[str, duckdb.DuckDBPyConnection] = {}
         read: dict[str, pd.DataFrame] = {}  # a view's values read with the spine
+        tables: dict[str, str] = {}  # a view's partitions pinned for a read on an engine (pinned_days)
 
         def source_for(plan: ViewPlan) -> duckdb.DuckDBPyConnection:
             """A streaming view reads its models' rows (``src.<model>``), durable once pushed."""
@@ -340,6 +341,11 @@ class Store:
         try:
             if known_days is not None:
                 days = {name: known_days[name] for name in plans}
+            elif engine is not None and given:
+                # the days and the pinned partitions of each view in one read of the log
+                pinned = {name: in_engine.pinned_days(engine, plan) for name, (plan, _) in plans.items()}
+                days = {name: found for name, (found, _) in pinned.items()}
+                tables = {name: table for name, (_, table) in pinned.items()}
             elif engine is not None:
                 days = {name: in_engine.materialized_days(engine, name) for name in plans}
             else:
@@ -394,7 +400,7 @@ class Store:
             if to is None and given:
                 to = self._written_instead(entity_df, plans, days)
             if to is not None:
-                self._write_training(entity_df, moments, plans, days, full_feature_names, to)
+                self._write_training(entity_df, moments, plans, days, full_feature_names, to, tables)
                 return to
             timestamps = utc_naive(column, TIMESTAMP) if moments is None else moments
             out = entity_df.reset_index(drop=True).copy()
@@ -410,7 +416,7 @@ class Store:
                     if not days[name]:
                         warn_unmaterialized(name)
                     if engine is not None:  # the view's partitions are the engine's tables: joined there
-                        values = in_engine.read_view(engine, plan, keys, stamps, names, days[name])
+                        values = in_engine.read_view(engine, plan, keys, stamps, names, days[name], tables.get(name))
                     else:
                         values = read_view(con, plan, keys, stamps, names, bool(days[name]))
                 for feature in names:
@@ -451,6 +457,7 @@ class Store:
         days: dict[str, list],
         full_feature_names: bool,
         to: str,
+        tables: dict[str, str] | None = None,
     ) -> None:
         """``get_historical_features(..., to=...)``: every view's columns joined and written in the engine."""
         from pantry.features import in_engine
@@ -478,7 +485,7 @@ class Store:
                     hint=f"materialize it first: dagster asset materialize, or Store.materialize_view('{name}', ...)",
                 )
             views.append((plan, names, days[name]))
-        in_engine.write_training(self.engine, entity_df, moments, views, full_feature_names, to)
+        in_engine.write_training(self.engine, entity_df, moments, views, full_feature_names, to, tables)
 
     # -- online -------------------------------------------------------------------
     @cached_property

@@ -93,6 +93,12 @@ class Engine(ABC):
         the rest (Spark: the published runs as literals). A warehouse's table is already that."""
         return self.table(schema, table, day)
 
+    def pinned_days(self, schema: str, asset: str, table: str, day: str) -> tuple[list[date], str]:
+        """``materialized`` and ``pinned_table`` as of one moment, for a read that needs both
+        (a training read): Spark reads its log once for the two. A warehouse's table needs no
+        pin, so this is the log read alone."""
+        return self.materialized(schema, asset), self.pinned_table(schema, table, day)
+
     def key_hash(self, column: str) -> str:
         """A non-negative 31-bit hash of ``column``'s text: the drift panel's draw."""
         return f"(hashtext(CAST({column} AS TEXT)) & 2147483647)"

@@ -14,7 +14,8 @@ every worker reaches, or ``s3a://``)::
 
 Why runs and a log, the S3 store's publish rule: a backfill writes its days into a run
 directory no reader looks at, and Spark's commit moves the task files in only when every
-task succeeded; then one more small write appends the run's rows to the log. A reader
+task succeeded; then one more small write appends the run's rows to the log (a file the
+client renames into the log's folder when it sees it, else a job on the cluster). A reader
 takes, for each day, the newest run the log names, so a day is visible only once all of it
 is written, a rerun replaces it, and a run that fails (a worker lost for good, the client
 killed) publishes nothing. Superseded runs stay on disk until a lifecycle rule removes them.
@@ -28,6 +29,7 @@ so both kinds of text run unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -301,8 +303,12 @@ class SparkEngine(Engine):
         filter on the two partition columns: Spark lists and reads only those directories,
         where ``table``'s join to the log reads every run's files and then drops the old ones.
         A run published after this call is not seen by the read that uses it (as a snapshot)."""
+        return self._pinned(schema, table, day, self.run(self._published(schema, table)).to_pylist())
+
+    def _pinned(self, schema: str, table: str, day: str, published: list[dict]) -> str:
+        """``pinned_table``'s SQL for the log's rows ``published`` (``__d``: a day, ``__r``: its newest run)."""
         runs: dict[str, list[str]] = {}
-        for row in self.run(self._published(schema, table)).to_pylist():
+        for row in published:
             runs.setdefault(row["__r"], []).append(f"DATE '{row['__d']}'")
         if not runs:
             return self.table(schema, table, day)
@@ -311,6 +317,24 @@ class SparkEngine(Engine):
             for run, days in sorted(runs.items())
         )
         return f"(SELECT t.* FROM parquet.{quoted(self.path(schema, table))} AS t WHERE {kept})"
+
+    def pinned_days(self, schema: str, asset: str, table: str, day: str) -> tuple[list[date], str]:
+        """The asset's days and its table pinned to each day's newest run, from one read of
+        the log: before a training read the two were two statements, about 0.35 s on the
+        bench's cluster. Both are of the same moment. The runs are those the asset's own log
+        rows name (``_published`` takes every writer of the table: for a view, the same)."""
+        try:
+            rows = self.run(
+                f"SELECT d AS __d, table_name AS __t, max({RUN}) AS __r FROM (SELECT "
+                f"explode(sequence(partition_start, partition_end)) AS d, table_name, {RUN} "
+                f"FROM parquet.{quoted(self.path(schema, LOG))} WHERE asset = {literal(asset)}) GROUP BY d, table_name"
+            ).to_pylist()
+        except PantryError as err:
+            if "PATH_NOT_FOUND" in err.message:
+                return [], self.table(schema, table, day)  # nothing written under this schema yet
+            raise
+        days = sorted({row["__d"] for row in rows})
+        return days, self._pinned(schema, table, day, [row for row in rows if row["__t"] == table])
 
     def key_hash(self, column: str) -> str:
         return f"(hash(CAST({column} AS STRING)) & 2147483647)"
@@ -326,20 +350,17 @@ class SparkEngine(Engine):
                 self.path(schema, table)
             )
             written = self._run_rows(schema, table, run)
-            # typed in Arrow: a schema given as DDL text is parsed by the server, a request more
-            log = session.createDataFrame(
-                pa.table(
-                    {
-                        "asset": pa.array([asset], pa.string()),
-                        "table_name": pa.array([table], pa.string()),
-                        "partition_start": pa.array([start], pa.date32()),
-                        "partition_end": pa.array([end], pa.date32()),
-                        "rows": pa.array([int(written)], pa.int64()),
-                        RUN: pa.array([run], pa.string()),
-                    }
-                )
+            row = pa.table(
+                {
+                    "asset": pa.array([asset], pa.string()),
+                    "table_name": pa.array([table], pa.string()),
+                    "partition_start": pa.array([start], pa.date32()),
+                    "partition_end": pa.array([end], pa.date32()),
+                    "rows": pa.array([int(written)], pa.int64()),
+                    RUN: pa.array([run], pa.string()),
+                }
             )
-            log.coalesce(1).write.mode("append").parquet(self.path(schema, LOG))
+            self._publish(session, schema, table, run, row)
         except PantryError as err:
             raise PantryError(
                 f"writing {asset} for {start}..{end} to {self.shown} failed, the stored days are unchanged: {err.message}",
@@ -356,14 +377,37 @@ class SparkEngine(Engine):
             ) from None
         return int(written)
 
+    def _sees(self, schema: str, table: str) -> bool:
+        """Whether this client sees the location's folder: the table the cluster has just
+        written is there. The client then stages large uploads there too (``_staged``)."""
+        return "://" not in self.location and Path(self.path(schema, table)).is_dir()
+
+    def _publish(self, session: Any, schema: str, table: str, run: str, row: pa.Table) -> None:
+        """Append the run's log row, which publishes the run. When this client sees the
+        folder, the row is one Parquet file written here under a name readers skip (a leading
+        dot) and renamed into the log whole, so a reader lists it complete or not at all: a
+        job on the cluster, as the fallback does, costs about a JVM CPU second and 0.3 s."""
+        if self._sees(schema, table):
+            folder = Path(self.path(schema, LOG))
+            folder.mkdir(parents=True, exist_ok=True)
+            temp = folder / f".{run}.parquet.tmp"
+            try:
+                pq.write_table(row, temp)
+                os.replace(temp, folder / f"part-{run}.parquet")
+            finally:
+                temp.unlink(missing_ok=True)
+            return
+        # typed in Arrow: a schema given as DDL text is parsed by the server, a request more
+        session.createDataFrame(row).coalesce(1).write.mode("append").parquet(self.path(schema, LOG))
+
     def _run_rows(self, schema: str, table: str, run: str) -> int:
         """The rows of ``run`` as its Parquet footers say, not observed as the rows are written
         (an observed metric is an interpreted aggregate over every row: 1.5 s of a 30-day
         backfill of 1.2M rows). Read here when this client sees the location's folder (as it
         does to stage a large upload): a statement on the cluster costs a job and about a CPU
         second of its JVMs, a footer a file open. Else a small job reads the footers there."""
-        folder = Path(self.path(schema, table))
-        if "://" not in self.location and folder.is_dir():
+        if self._sees(schema, table):
+            folder = Path(self.path(schema, table))
             return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob(f"*/{RUN}={run}/*.parquet"))
         answer = self.run(
             f"SELECT count(*) FROM parquet.{quoted(self.path(schema, table))} WHERE {RUN} = {literal(run)}"

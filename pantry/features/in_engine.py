@@ -63,6 +63,12 @@ def materialized_days(engine: Engine, view: str) -> list[date]:
     return engine.materialized(VIEWS_SCHEMA, asset(view))
 
 
+def pinned_days(engine: Engine, plan: ViewPlan) -> tuple[list[date], str]:
+    """``materialized_days`` and the view's partitions pinned for one large read
+    (``table_of(..., pinned=True)``), of the same moment and, on Spark, one statement."""
+    return engine.pinned_days(VIEWS_SCHEMA, asset(plan.view.name), plan.view.name, DAY)
+
+
 def stamps_sql(days: list[date]) -> str:
     """The stamps of partitions ``days`` as SQL timestamps (naive UTC, as the table keeps them)."""
     return ", ".join(f"TIMESTAMP '{stamp_of(d).strftime('%Y-%m-%d %H:%M:%S')}'" for d in days)
@@ -173,12 +179,14 @@ def write_training(
     views: list[tuple[ViewPlan, list[str], list[date]]],
     full_feature_names: bool,
     to: str,
+    tables: dict[str, str] | None = None,
 ) -> None:
     """The training set of ``frame`` (its own columns, then each view's features) joined in
     the engine and written there as Parquet at ``to``; nothing but the frame's upload passes
     through the client, so its memory does not grow with the answer. Rows are in no order:
     each carries the frame's columns it was asked for. ``moments``: each row's UTC moment
-    (``utc_naive``) when the frame's own column is not that already (zone-aware, text)."""
+    (``utc_naive``) when the frame's own column is not that already (zone-aware, text);
+    ``tables``: each view's pinned partitions when the caller read them (``pinned_days``)."""
     columns = [str(c) for c in frame.columns]
     _refuse_clashes(columns, views, full_feature_names)
     # the frame's own buffers where Arrow can share them (integers, naive timestamps): a copy
@@ -200,7 +208,8 @@ def write_training(
         fresh = f" AND {moment} - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
         joins.append(
             f"{located} "
-            f"LEFT JOIN {table_of(engine, plan, pinned=True)} AS v{i} ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
+            f"LEFT JOIN {(tables or {}).get(plan.view.name) or table_of(engine, plan, pinned=True)} AS v{i} "
+            f"ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
             f"AND v{i}.{DAY} = {part} AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
         )
         view = plan.view.name
@@ -210,10 +219,17 @@ def write_training(
 
 
 def read_view(
-    engine: Engine, plan: ViewPlan, keys: pd.Series, timestamps: pd.Series, names: list[str], days: list[date]
+    engine: Engine,
+    plan: ViewPlan,
+    keys: pd.Series,
+    timestamps: pd.Series,
+    names: list[str],
+    days: list[date],
+    table: str | None = None,
 ) -> pd.DataFrame:
     """Feature values for rows ``(keys[i], timestamps[i])`` (naive UTC), in input order;
-    all null when no partition of the view is materialized (``days``: those that are)."""
+    all null when no partition of the view is materialized (``days``: those that are;
+    ``table``: the view's pinned partitions when the caller read them with the days)."""
     if not days:
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
     rows = query_frame(plan, keys, timestamps)
@@ -227,7 +243,7 @@ def read_view(
     )
     SELECT l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
-    LEFT JOIN {table_of(engine, plan, pinned=True)} AS v
+    LEFT JOIN {table or table_of(engine, plan, pinned=True)} AS v
       ON v.{quoted(plan.key)} = l.__key AND v.{DAY} = l.__part AND v.{TIMESTAMP} = l.__stamp{fresh}
     """
     # put in input order here, not by ORDER BY: on a cluster a global sort is a sampling job
