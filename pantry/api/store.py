@@ -341,13 +341,11 @@ class Store:
         try:
             if known_days is not None:
                 days = {name: known_days[name] for name in plans}
-            elif engine is not None and given:
+            elif engine is not None:
                 # the days and the pinned partitions of each view in one read of the log
                 pinned = {name: in_engine.pinned_days(engine, plan) for name, (plan, _) in plans.items()}
                 days = {name: found for name, (found, _) in pinned.items()}
                 tables = {name: table for name, (_, table) in pinned.items()}
-            elif engine is not None:
-                days = {name: in_engine.materialized_days(engine, name) for name in plans}
             else:
                 days = {name: self.offline.materialized_days(con, name) if attached else [] for name in plans}
             if entity_df is None:

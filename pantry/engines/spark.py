@@ -284,18 +284,29 @@ class SparkEngine(Engine):
     def path(self, schema: str, table: str) -> str:
         return f"{self.location}/{schema}/{table}"
 
-    def _published(self, schema: str, table: str) -> str:
-        """Each day's newest run that the log names: ``(__d, __r)``."""
+    def _published(self, schema: str, where: str) -> str:
+        """Each day's newest run of each table, among the log's rows that match ``where``:
+        ``(__d, __t, __r)``. One statement for the readers' join, the pins and the days."""
         return (
-            f"SELECT d AS __d, max({RUN}) AS __r FROM (SELECT explode(sequence(partition_start, partition_end)) AS d, "
-            f"{RUN} FROM parquet.{quoted(self.path(schema, LOG))} WHERE table_name = {literal(table)}) GROUP BY d"
+            f"SELECT d AS __d, table_name AS __t, max({RUN}) AS __r FROM (SELECT explode(sequence(partition_start, "
+            f"partition_end)) AS d, table_name, {RUN} FROM parquet.{quoted(self.path(schema, LOG))} WHERE {where}) "
+            "GROUP BY d, table_name"
         )
+
+    def _published_rows(self, schema: str, where: str) -> list[dict]:
+        """``_published`` read; none when nothing was written under ``schema`` yet (no log)."""
+        try:
+            return self.run(self._published(schema, where)).to_pylist()
+        except PantryError as err:
+            if "PATH_NOT_FOUND" in err.message:
+                return []
+            raise
 
     def table(self, schema: str, table: str, day: str) -> str:
         """The table as readers see it: only the published run of each day."""
         return (
             f"(SELECT t.* FROM parquet.{quoted(self.path(schema, table))} AS t "
-            f"LEFT SEMI JOIN ({self._published(schema, table)}) AS p ON t.{quoted(day)} = p.__d AND t.{RUN} = p.__r)"
+            f"LEFT SEMI JOIN ({self._published(schema, f'table_name = {literal(table)}')}) AS p ON t.{quoted(day)} = p.__d AND t.{RUN} = p.__r)"
         )
 
     def pinned_table(self, schema: str, table: str, day: str) -> str:
@@ -303,7 +314,7 @@ class SparkEngine(Engine):
         filter on the two partition columns: Spark lists and reads only those directories,
         where ``table``'s join to the log reads every run's files and then drops the old ones.
         A run published after this call is not seen by the read that uses it (as a snapshot)."""
-        return self._pinned(schema, table, day, self.run(self._published(schema, table)).to_pylist())
+        return self._pinned(schema, table, day, self._published_rows(schema, f"table_name = {literal(table)}"))
 
     def _pinned(self, schema: str, table: str, day: str, published: list[dict]) -> str:
         """``pinned_table``'s SQL for the log's rows ``published`` (``__d``: a day, ``__r``: its newest run)."""
@@ -322,17 +333,8 @@ class SparkEngine(Engine):
         """The asset's days and its table pinned to each day's newest run, from one read of
         the log: before a training read the two were two statements, about 0.35 s on the
         bench's cluster. Both are of the same moment. The runs are those the asset's own log
-        rows name (``_published`` takes every writer of the table: for a view, the same)."""
-        try:
-            rows = self.run(
-                f"SELECT d AS __d, table_name AS __t, max({RUN}) AS __r FROM (SELECT "
-                f"explode(sequence(partition_start, partition_end)) AS d, table_name, {RUN} "
-                f"FROM parquet.{quoted(self.path(schema, LOG))} WHERE asset = {literal(asset)}) GROUP BY d, table_name"
-            ).to_pylist()
-        except PantryError as err:
-            if "PATH_NOT_FOUND" in err.message:
-                return [], self.table(schema, table, day)  # nothing written under this schema yet
-            raise
+        rows name (``pinned_table`` takes every writer of the table: for a view, the same)."""
+        rows = self._published_rows(schema, f"asset = {literal(asset)}")
         days = sorted({row["__d"] for row in rows})
         return days, self._pinned(schema, table, day, [row for row in rows if row["__t"] == table])
 
@@ -514,17 +516,7 @@ class SparkEngine(Engine):
         return answer.select([day, *[c for c in answer.column_names if c not in (day, RUN)]])
 
     def materialized(self, schema: str, asset: str) -> list[date]:
-        log = self.path(schema, LOG)
-        try:
-            days = self.run(
-                f"SELECT DISTINCT explode(sequence(partition_start, partition_end)) AS day "
-                f"FROM parquet.{quoted(log)} WHERE asset = {literal(asset)} ORDER BY day"
-            )
-        except PantryError as err:
-            if "PATH_NOT_FOUND" in err.message:
-                return []  # nothing written under this schema yet
-            raise
-        return [d.as_py() for d in days.column(0)]
+        return sorted({row["__d"] for row in self._published_rows(schema, f"asset = {literal(asset)}")})
 
     def close(self) -> None:
         if self._session is not None:

@@ -149,7 +149,7 @@ def test_a_run_is_counted_from_its_footers_or_by_a_job(stores: tuple[Store, Stor
     stands for a folder only the cluster sees). Both say what was written, by hand: 3 + 2."""
     import pyarrow as pa
 
-    from pantry.engines.spark import SparkEngine
+    from pantry.engines.spark import LOG, SparkEngine
 
     _, spark = stores
     rows = pa.table(
@@ -164,6 +164,12 @@ def test_a_run_is_counted_from_its_footers_or_by_a_job(stores: tuple[Store, Stor
         written = engine.replace_days("s", "t", rows, "d", date(2024, 1, 1), date(2024, 1, 2), "t")
         assert written == 5, location
         assert sorted(engine.read("s", "t", "d").column("v").to_pylist()) == [1, 2, 3, 4, 5]
+        assert engine.materialized("s", "t") == [date(2024, 1, 1), date(2024, 1, 2)]
+    # which path wrote each log row: the client names its file after the run, Spark's tasks theirs
+    seen = [f.name for f in (tmp_path / "seen" / "s" / LOG).glob("part-*.parquet")]
+    unseen = [f.name for f in (tmp_path / "unseen" / "s" / LOG).glob("part-*.parquet")]
+    assert len(seen) == 1 and seen[0].startswith("part-r"), seen
+    assert len(unseen) == 1 and not unseen[0].startswith("part-r"), unseen
 
 
 def test_metric_partitions_are_computed_and_kept_on_spark(stores: tuple[Store, Store]) -> None:
