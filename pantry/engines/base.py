@@ -99,6 +99,11 @@ class Engine(ABC):
         pin, so this is the log read alone."""
         return self.materialized(schema, asset), self.pinned_table(schema, table, day)
 
+    def view_join_hint(self, aliases: list[str], rows: int) -> str:
+        """A planner hint put after the SELECT of a training read that joins ``rows`` uploaded
+        entity rows to the views' partitions named ``aliases``; none unless an engine needs one."""
+        return ""
+
     def key_hash(self, column: str) -> str:
         """A non-negative 31-bit hash of ``column``'s text: the drift panel's draw."""
         return f"(hashtext(CAST({column} AS TEXT)) & 2147483647)"

@@ -214,7 +214,8 @@ def write_training(
         )
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
-    sql = f"SELECT {', '.join(selects)} FROM __pantry_entities AS q {' '.join(joins)}"
+    hint = engine.view_join_hint([f"v{i}" for i in range(len(views))], upload.num_rows)
+    sql = f"SELECT {hint}{', '.join(selects)} FROM __pantry_entities AS q {' '.join(joins)}"
     engine.write_with("__pantry_entities", upload, sql, to)
 
 
@@ -241,7 +242,7 @@ def read_view(
         SELECT q.__qid, q.__key, q.__ts, {stamp} AS __stamp, {part} AS __part
         FROM __pantry_q AS q {located}
     )
-    SELECT l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
+    SELECT {engine.view_join_hint(["v"], len(rows))}l.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM located AS l
     LEFT JOIN {table or table_of(engine, plan, pinned=True)} AS v
       ON v.{quoted(plan.key)} = l.__key AND v.{DAY} = l.__part AND v.{TIMESTAMP} = l.__stamp{fresh}
