@@ -135,8 +135,22 @@ def _located(days: list[date]) -> str:
 def _locate(days: list[date], ts: str, alias: str) -> tuple[str, str, str]:
     """The join that finds, for a row at moment ``ts``, its stamp and the partition holding
     it (``_located``; a moment at or past the last stamp takes the last), and those two
-    expressions: ``(join, stamp, part)``. One place for the training read and ``to=``."""
+    expressions: ``(join, stamp, part)``. One place for the training read and ``to=``.
+
+    When the materialized days have no gap (a backfilled range, the usual case), no join:
+    a moment between the first stamp and the last takes its own day's midnight, the
+    partition of the day before. Why: on Spark the join of a million uploaded rows to the
+    table of days was a broadcast and a stage more, about 0.65 s of a 6.9 s written read on
+    the bench's cluster."""
     last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
+    unique = sorted(set(days))
+    if (unique[-1] - unique[0]).days + 1 == len(unique):
+        first = f"TIMESTAMP '{stamp_of(unique[0]):%Y-%m-%d %H:%M:%S}'"
+        stamp = f"(CASE WHEN {ts} >= {last} THEN {last} WHEN {ts} >= {first} THEN CAST(CAST({ts} AS DATE) AS TIMESTAMP) END)"
+        part = (
+            f"(CASE WHEN {ts} >= {last} THEN DATE '{unique[-1]}' WHEN {ts} >= {first} THEN CAST({ts} AS DATE) - 1 END)"
+        )
+        return "", stamp, part
     join = (
         f"LEFT JOIN (VALUES {_located(days)}) AS {alias}(__date, __stamp, __part) "
         f"ON {alias}.__date = CAST({ts} AS DATE)"
