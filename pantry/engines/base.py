@@ -99,9 +99,10 @@ class Engine(ABC):
         pin, so this is the log read alone."""
         return self.materialized(schema, asset), self.pinned_table(schema, table, day)
 
-    def view_join_hint(self, aliases: list[str], rows: int) -> str:
-        """A planner hint put after the SELECT of a training read that joins ``rows`` uploaded
-        entity rows to the views' partitions named ``aliases``; none unless an engine needs one."""
+    def view_join_hint(self, schema: str, views: dict[str, str], rows: int) -> str:
+        """A planner hint put after the SELECT of a training read that joins ``rows`` entity
+        rows to views' partitions (``views``: alias to table in ``schema``); none unless an
+        engine needs one."""
         return ""
 
     def key_hash(self, column: str) -> str:

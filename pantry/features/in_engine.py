@@ -228,7 +228,9 @@ def write_training(
         )
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
-    hint = engine.view_join_hint([f"v{i}" for i in range(len(views))], upload.num_rows)
+    hint = engine.view_join_hint(
+        VIEWS_SCHEMA, {f"v{i}": plan.view.name for i, (plan, _, _) in enumerate(views)}, upload.num_rows
+    )
     sql = f"SELECT {hint}{', '.join(selects)} FROM __pantry_entities AS q {' '.join(joins)}"
     engine.write_with("__pantry_entities", upload, sql, to)
 
@@ -255,7 +257,7 @@ def read_view(
     # Spark's optimizer evaluates a projection of an uploaded frame (a local relation) itself,
     # row by row in the Connect server, which took a million-row read from 6.6 to 9.5 s
     sql = f"""
-    SELECT {engine.view_join_hint(["v"], len(rows))}q.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
+    SELECT {engine.view_join_hint(VIEWS_SCHEMA, {"v": plan.view.name}, len(rows))}q.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM __pantry_q AS q {located}
     LEFT JOIN {table or table_of(engine, plan, pinned=True)} AS v
       ON v.{quoted(plan.key)} = q.__key AND v.{DAY} = {part} AND v.{TIMESTAMP} = {stamp}{fresh}

@@ -482,6 +482,13 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
     from pantry.engines import spark as spark_engine
 
     monkeypatch.setattr(spark_engine, "STAGE_ROWS", n // 4)
+    # beside a staged frame a view whose newest runs are small is broadcast, else the planner chooses
+    views = {"v0": "plane_activity"}
+    assert spark.engine.view_join_hint("pantry_features", views, n // 4) == "/*+ MERGE(v0) */ "
+    assert spark.engine.view_join_hint("pantry_features", views, n) == "/*+ BROADCAST(v0) */ "
+    monkeypatch.setattr(spark_engine, "BROADCAST_BYTES", 1000)  # smaller than one day's file
+    assert spark.engine.view_join_hint("pantry_features", views, n) == ""
+    monkeypatch.setattr(spark_engine, "BROADCAST_BYTES", 32 << 20)
     # a staged frame a killed client left: its process is gone, so the next staging sweeps it
     killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     left = uploads.new_folder(Path(spark.engine.location), "entities")
