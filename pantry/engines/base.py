@@ -64,6 +64,10 @@ class Engine(ABC):
 
     #: whether ``write_with`` writes a training set inside the engine (else the client collects it)
     writes_training_sets: bool = False
+    #: whether a training read's join names a view's stamp column beside its partition day,
+    #: which implies it (each day's rows are the values at its stamp): PostgreSQL's index is on
+    #: (key, stamp), so it joins on both
+    joins_on_stamp: bool = True
 
     def training_path(self) -> str:
         """A new path inside the engine for a training set too large to bring back."""

@@ -165,6 +165,10 @@ class SparkEngine(Engine):
     """A Spark cluster behind a Spark Connect server; Pantry's tables under ``location``."""
 
     dialect = "spark"
+    # the day is a directory and implies the stamp; comparing the stamp too cast every view
+    # row's from timestamp_ntz and sorted on a third key: 2.6 s of an 18.2 s million-row
+    # write over 30 days at TPC-H scale 10 (interleaved, three rounds), answers equal
+    joins_on_stamp = False
     double_type = "DOUBLE"
     writes_training_sets = True
 

@@ -224,7 +224,7 @@ def write_training(
             f"{located} "
             f"LEFT JOIN {(tables or {}).get(plan.view.name) or table_of(engine, plan, pinned=True)} AS v{i} "
             f"ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
-            f"AND v{i}.{DAY} = {part} AND v{i}.{TIMESTAMP} = {stamp}{fresh}"
+            f"AND v{i}.{DAY} = {part}{f' AND v{i}.{TIMESTAMP} = {stamp}' if engine.joins_on_stamp else ''}{fresh}"
         )
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
@@ -260,7 +260,7 @@ def read_view(
     SELECT {engine.view_join_hint(VIEWS_SCHEMA, {"v": plan.view.name}, len(rows))}q.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
     FROM __pantry_q AS q {located}
     LEFT JOIN {table or table_of(engine, plan, pinned=True)} AS v
-      ON v.{quoted(plan.key)} = q.__key AND v.{DAY} = {part} AND v.{TIMESTAMP} = {stamp}{fresh}
+      ON v.{quoted(plan.key)} = q.__key AND v.{DAY} = {part}{f" AND v.{TIMESTAMP} = {stamp}" if engine.joins_on_stamp else ""}{fresh}
     """
     # put in input order here, not by ORDER BY: on a cluster a global sort is a sampling job
     # and a range shuffle of every row (half of a million-row read on Spark), here one take
