@@ -142,10 +142,9 @@ def _locate(days: list[date], ts: str, alias: str) -> tuple[str, str, str]:
     partition of the day before. Why: on Spark the join of a million uploaded rows to the
     table of days was a broadcast and a stage more, about 0.65 s of a 6.9 s written read on
     the bench's cluster."""
-    last = f"TIMESTAMP '{max(stamp_of(d) for d in days):%Y-%m-%d %H:%M:%S}'"
     unique = sorted(set(days))
+    first, last = stamps_sql(unique[:1]), stamps_sql(unique[-1:])
     if (unique[-1] - unique[0]).days + 1 == len(unique):
-        first = f"TIMESTAMP '{stamp_of(unique[0]):%Y-%m-%d %H:%M:%S}'"
         stamp = f"(CASE WHEN {ts} >= {last} THEN {last} WHEN {ts} >= {first} THEN CAST(CAST({ts} AS DATE) AS TIMESTAMP) END)"
         part = (
             f"(CASE WHEN {ts} >= {last} THEN DATE '{unique[-1]}' WHEN {ts} >= {first} THEN CAST({ts} AS DATE) - 1 END)"
@@ -156,8 +155,22 @@ def _locate(days: list[date], ts: str, alias: str) -> tuple[str, str, str]:
         f"ON {alias}.__date = CAST({ts} AS DATE)"
     )
     stamp = f"(CASE WHEN {ts} >= {last} THEN {last} ELSE {alias}.__stamp END)"
-    part = f"(CASE WHEN {ts} >= {last} THEN DATE '{max(days)}' ELSE {alias}.__part END)"
+    part = f"(CASE WHEN {ts} >= {last} THEN DATE '{unique[-1]}' ELSE {alias}.__part END)"
     return join, stamp, part
+
+
+def _view_join(engine: Engine, plan: ViewPlan, days: list[date], key: str, ts: str, n: str, table: str) -> str:
+    """The joins that bring a row with key ``key`` at moment ``ts`` the view's values: its
+    stamp located (``_locate``), then the partitions ``table`` as ``v<n>`` on the key and the
+    partition day (and the stamp, where the engine wants it), null past the view's ttl. One
+    place for the training read and ``to=``."""
+    located, stamp, part = _locate(days, ts, f"m{n}")
+    on = f"v{n}.{quoted(plan.key)} = {key} AND v{n}.{DAY} = {part}"
+    if engine.joins_on_stamp:
+        on += f" AND v{n}.{TIMESTAMP} = {stamp}"
+    if plan.view.ttl is not None:
+        on += f" AND {ts} - {stamp} <= INTERVAL '{plan.view.ttl.count} {plan.view.ttl.unit}'"
+    return f"{located} LEFT JOIN {table} AS v{n} ON {on}"
 
 
 def _refuse_clashes(
@@ -217,15 +230,8 @@ def write_training(
     selects = [f"q.{quoted(c)}" for c in columns]
     joins = []
     for i, (plan, names, days) in enumerate(views):
-        located, stamp, part = _locate(days, moment, f"m{i}")
-        ttl = plan.view.ttl
-        fresh = f" AND {moment} - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
-        joins.append(
-            f"{located} "
-            f"LEFT JOIN {(tables or {}).get(plan.view.name) or table_of(engine, plan, pinned=True)} AS v{i} "
-            f"ON v{i}.{quoted(plan.key)} = q.{quoted(plan.key)} "
-            f"AND v{i}.{DAY} = {part}{f' AND v{i}.{TIMESTAMP} = {stamp}' if engine.joins_on_stamp else ''}{fresh}"
-        )
+        table = (tables or {}).get(plan.view.name) or table_of(engine, plan, pinned=True)
+        joins.append(_view_join(engine, plan, days, f"q.{quoted(plan.key)}", moment, str(i), table))
         view = plan.view.name
         selects += [f"v{i}.{quoted(n)} AS {quoted(f'{view}__{n}' if full_feature_names else n)}" for n in names]
     hint = engine.view_join_hint(
@@ -250,18 +256,12 @@ def read_view(
     if not days:
         return pd.DataFrame({n: pd.Series([None] * len(keys), dtype=object) for n in names})
     rows = query_frame(plan, keys, timestamps)
-    ttl = plan.view.ttl
-    located, stamp, part = _locate(days, "q.__ts", "m")
-    fresh = f" AND q.__ts - {stamp} <= INTERVAL '{ttl.count} {ttl.unit}'" if ttl is not None else ""
     # the stamp and partition inside the join's condition, not projected in a subquery first:
     # Spark's optimizer evaluates a projection of an uploaded frame (a local relation) itself,
     # row by row in the Connect server, which took a million-row read from 6.6 to 9.5 s
-    sql = f"""
-    SELECT {engine.view_join_hint(VIEWS_SCHEMA, {"v": plan.view.name}, len(rows))}q.__qid, {", ".join(f"v.{quoted(n)}" for n in names)}
-    FROM __pantry_q AS q {located}
-    LEFT JOIN {table or table_of(engine, plan, pinned=True)} AS v
-      ON v.{quoted(plan.key)} = q.__key AND v.{DAY} = {part}{f" AND v.{TIMESTAMP} = {stamp}" if engine.joins_on_stamp else ""}{fresh}
-    """
+    join = _view_join(engine, plan, days, "q.__key", "q.__ts", "", table or table_of(engine, plan, pinned=True))
+    hint = engine.view_join_hint(VIEWS_SCHEMA, {"v": plan.view.name}, len(rows))
+    sql = f"SELECT {hint}q.__qid, {', '.join(f'v.{quoted(n)}' for n in names)} FROM __pantry_q AS q {join}"
     # put in input order here, not by ORDER BY: on a cluster a global sort is a sampling job
     # and a range shuffle of every row (half of a million-row read on Spark), here one take
     answer = engine.run_with("__pantry_q", rows, sql)
