@@ -121,8 +121,10 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_doubles_nothing(
     args = [pantry, "ingest", "events", "--batch", "100", "--name", "worker", "--idle-exit", "2"]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list((store.home / "ingest" / "events").glob("*.parquet"))) < 3:
-        time.sleep(0.05)
+    # Kill at the first published file, polled every 5 ms: on a fast host a 50 ms poll
+    # let the consumer finish all 30 batches first, and then no work was left to recover.
+    while time.time() < deadline and not any((store.home / "ingest" / "events").glob("*.parquet")):
+        time.sleep(0.005)
     first.send_signal(signal.SIGKILL)  # mid-stream: between any two steps
     first.wait()
     assert client.xinfo_groups(KEY)[0]["lag"] > 0 or client.xpending(KEY, GROUP)["pending"] > 0  # work was left
