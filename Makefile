@@ -4,12 +4,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+S3A_JARS := $(VENV)/share/s3a-jars
 export PANTRY_HOME ?= $(CURDIR)/.pantry
 export DAGSTER_HOME ?= $(PANTRY_HOME)/dagster
 
 .PHONY: setup demo test ui lint bench bench-features parity conformance clean
 
-setup: $(STAMP) redis-server postgresql java
+setup: $(STAMP) redis-server postgresql java $(S3A_JARS)/.done
 
 # dbt-semantic-interfaces is installed without its dependencies (its click pin clashes with
 # ours) and never imported: the test suite reads its JSON schema of MetricFlow's manifest, to
@@ -53,6 +54,24 @@ java:
 	  else \
 	    echo "Java is missing: install it with 'sudo apt-get install default-jre-headless' (Debian/Ubuntu) or 'brew install openjdk@17' (macOS)"; exit 1; \
 	  fi; }
+
+# The Spark tests keep an offline store on S3 (moto_server) through s3a://, which needs Hadoop's
+# S3A connector and the AWS SDK it calls: pyspark ships neither, and Maven Central is out of
+# reach here. PyPI's sagemaker_pyspark 1.4.5 carries both (hadoop-aws 3.3.1,
+# aws-java-sdk-bundle 1.11.901): its archive is fetched by hash, the two jars kept and checked
+# by hash too, the rest removed. Only the tests load them; EMR and Databricks bring their own.
+S3A_SDIST := sagemaker_pyspark-1.4.5/deps/jars
+$(S3A_JARS)/.done: tests/s3a-jars.txt | $(STAMP)
+	@echo "fetching Hadoop's S3A connector for the Spark tests (sagemaker_pyspark 1.4.5 from PyPI, 181 MB)"
+	@rm -rf $(S3A_JARS) $(S3A_JARS).tmp && mkdir -p $(S3A_JARS).tmp
+	@$(BIN)/python -m pip download --quiet --no-deps --require-hashes -r tests/s3a-jars.txt -d $(S3A_JARS).tmp >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	@tar -xzf $(S3A_JARS).tmp/sagemaker_pyspark-1.4.5.tar.gz -C $(S3A_JARS).tmp --strip-components=3 \
+	  $(S3A_SDIST)/hadoop-aws-3.3.1.jar $(S3A_SDIST)/aws-java-sdk-bundle-1.11.901.jar
+	@cd $(S3A_JARS).tmp && rm sagemaker_pyspark-1.4.5.tar.gz && printf '%s\n' \
+	  '6be50ad8a8b445d2802381b085b2a3ede5c29d353450a6a21f16b2fefa962b6e  hadoop-aws-3.3.1.jar' \
+	  'b87175b32a16544cc1b37cf40390eb375833e62bed67f8ce6cde4b7ad6429ead  aws-java-sdk-bundle-1.11.901.jar' \
+	  | sha256sum --quiet -c -
+	@mv $(S3A_JARS).tmp $(S3A_JARS) && touch $(S3A_JARS)/.done
 
 demo: setup
 	mkdir -p $(DAGSTER_HOME)

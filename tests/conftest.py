@@ -26,7 +26,7 @@ import pytest
 
 from pantry import Store
 from pantry.demo.data import build_demo_data
-from tests.spark_cluster import SparkCluster, java_missing
+from tests.spark_cluster import SparkCluster, java_missing, s3a_jars, s3a_settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -537,9 +537,15 @@ def spark_cluster() -> Iterator[SparkCluster]:
     missing = java_missing()
     if missing:
         pytest.skip(missing)
-    cluster = SparkCluster()
+    # its own S3 endpoint, which s3a:// reaches with the cluster's settings (a user's cluster
+    # has its own); no AWS variables are set here: the test that uses it sets them
+    endpoint = S3Endpoint()
+    jars = s3a_jars()
+    cluster = SparkCluster(settings=s3a_settings(endpoint.url) if jars else None, classpath=jars)
+    cluster.s3 = endpoint  # type: ignore[attr-defined]
     yield cluster
     cluster.stop()
+    endpoint.close()
 
 
 # Test files whose tests one xdist worker runs together (``make test``'s ``--dist loadgroup``):

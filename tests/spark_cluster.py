@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 JVM_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Hadoop's S3A connector and the AWS SDK it calls, which pyspark does not ship ('make setup'
+# puts them here: see the Makefile's s3a-jars)
+S3A_JARS = Path(__file__).resolve().parents[1] / ".venv" / "share" / "s3a-jars"
 EXECUTOR_FLAGS = JVM_FLAGS  # C2 on the executors was slower still: short tasks never repay its compiling
 
 
@@ -41,6 +44,37 @@ def java_missing() -> str | None:
     if shutil.which("java") is None:
         return "Spark needs Java 17+: none on PATH ('make setup' installs default-jre-headless)"
     return None
+
+
+def s3a_jars() -> list[Path]:
+    """The S3A connector's jars, or [] when 'make setup' has not fetched them."""
+    return sorted(S3A_JARS.glob("*.jar")) if (S3A_JARS / ".done").exists() else []
+
+
+def s3a_settings(endpoint: str, key: str = "test", secret: str = "test") -> dict[str, str]:
+    """Cluster settings that point ``s3a://`` at ``endpoint`` (moto_server here), as a user's
+    cluster points it at S3 with its own (EMR and Databricks set these for you).
+
+    Why the numbers: the connector here is hadoop-aws 3.3.1 (the newest PyPI carries, in
+    sagemaker_pyspark) beside pyspark's Hadoop 3.4.1, whose defaults write durations with a
+    unit ("60s") that 3.3.1 reads as plain numbers, and name SDK v2 credential classes it does
+    not have. Each default it would misread is given here as 3.3.1 reads it."""
+    hadoop = {
+        "fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "fs.s3a.endpoint": endpoint,
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+        "fs.s3a.access.key": key,
+        "fs.s3a.secret.key": secret,
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "fs.s3a.connection.establish.timeout": "30000",  # ms
+        "fs.s3a.connection.timeout": "200000",  # ms
+        "fs.s3a.connection.ttl": "300000",  # ms
+        "fs.s3a.threads.keepalivetime": "60",  # s
+        "fs.s3a.multipart.purge.age": "86400",  # s
+        "fs.s3a.assumed.role.session.duration": "1800",  # s
+    }
+    return {f"spark.hadoop.{k}": v for k, v in hadoop.items()}
 
 
 class PortTaken(RuntimeError):
@@ -68,9 +102,21 @@ def _wait_port(port: int, process: subprocess.Popen, log: Path, seconds: float =
 class SparkCluster:
     """Master, ``workers`` workers of one core each, and a Connect server at ``self.url``."""
 
-    def __init__(
-        self, workers: int = 2, worker_memory: str = "1g", executor_memory: str = "768m", driver_memory: str = "1g"
+    def __init__(  # noqa: PLR0913 - the cluster's sizes and what it is given
+        self,
+        workers: int = 2,
+        worker_memory: str = "1g",
+        executor_memory: str = "768m",
+        driver_memory: str = "1g",
+        settings: dict[str, str] | None = None,
+        classpath: list[Path] | None = None,
     ) -> None:
+        """``settings``: more ``--conf`` for the Connect server (a user's cluster settings, such
+        as ``s3a_settings``); ``classpath``: jars the driver and executors load from this disk."""
+        self.settings = dict(settings or {})
+        if classpath:
+            joined = ":".join(str(p) for p in classpath)
+            self.settings |= {"spark.driver.extraClassPath": joined, "spark.executor.extraClassPath": joined}
         self.folder = Path(tempfile.mkdtemp(prefix="pantry-spark-"))
         self.home = spark_home()
         self.env = {
@@ -151,6 +197,7 @@ class SparkCluster:
                 "--conf", "spark.task.maxFailures=4",
                 # every process is on this one host: waiting 3 s for a "local" executor is waiting for nothing
                 "--conf", "spark.locality.wait=0s",
+                *[arg for key, value in self.settings.items() for arg in ("--conf", f"{key}={value}")],
                 "spark-internal",
             ],
         )  # fmt: skip

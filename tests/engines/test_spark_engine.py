@@ -525,3 +525,165 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
             spark.get_historical_features(frame, feature_names, to=clash, full_feature_names=full)
         assert said in str(err.value), str(err.value)
         assert not Path(clash).exists()
+
+
+def _s3_tables(client: object, bucket: str, prefix: str) -> tuple[list[str], pd.DataFrame | None]:
+    """Every key under ``prefix``, and the Parquet files among them read as one frame (boto3,
+    not Pantry: the test reads what the executors wrote with a client of its own)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)  # type: ignore[attr-defined]
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    parts = [
+        pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=k)["Body"].read()))  # type: ignore[attr-defined]
+        for k in keys
+        if k.endswith(".parquet")
+    ]
+    return keys, pa.concat_tables(parts).to_pandas() if parts else None
+
+
+def test_the_offline_store_on_s3_through_s3a(
+    stores: tuple[Store, Store],
+    spark_cluster: SparkCluster,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``PANTRY_OFFLINE_URI=s3://bucket/pantry`` beside the Spark engine: the executors keep
+    Pantry's tables at ``s3a://bucket/pantry/engine`` with the cluster's own s3a settings (here
+    pointed at a real S3 endpoint, moto_server, which the test reads with boto3). Metric days
+    written, rewritten and a failed write that publishes nothing; two views' partitions, a
+    training read (the frame uploaded: there is no shared folder to stage it in) and a training
+    set written to ``s3a://``; the checks' verdicts; the push into Redis. Each against DuckDB
+    over a home of its own with the same partitions, so the checks' references agree."""
+    import numpy as np
+
+    from pantry.compile.view_plan import stamp_of
+    from pantry.engines.warehouse import METRICS_SCHEMA
+    from pantry.monitor.checks import view_range_checks
+    from tests.conftest import AWS_TEST_ENV
+    from tests.spark_cluster import s3a_jars
+
+    if not s3a_jars():
+        pytest.fail("Hadoop's S3A connector is missing from .venv/share/s3a-jars: run 'make setup'")
+    endpoint = spark_cluster.s3  # type: ignore[attr-defined]
+    for key, value in {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": endpoint.url}.items():
+        monkeypatch.setenv(key, value)
+    bucket = endpoint.new_bucket()
+    client = endpoint.client()
+    _, local = stores
+    duck = Store(defs=stores[0].defs, home=tmp_path / "duck")
+    spark = Store(
+        defs=local.defs, home=tmp_path / "spark", offline_uri=f"s3://{bucket}/pantry", engine=spark_cluster.url
+    )
+    assert spark.engine.location == f"s3a://{bucket}/pantry/engine"  # type: ignore[union-attr]
+
+    # metric days: written, rewritten (a second run, the newest read), a failed run publishes nothing
+    metric, start, end = "on_time_ratio", date(2013, 6, 5), date(2013, 6, 7)
+    want = duck.compute_metric_days(metric, start, end)
+    for _ in range(2):
+        assert spark.offline.replace_metric_days(metric, spark.compute_metric_days(metric, start, end), start, end) == 3
+        _same(want, spark.metric_days(metric), "metric days on s3a")
+    day_prefix = f"pantry/engine/{METRICS_SCHEMA}/{metric}/metric_time__day=2013-06-07/"
+    keys, rows = _s3_tables(client, bucket, day_prefix)
+    runs = {k.removeprefix(day_prefix).split("/")[0] for k in keys}
+    assert len(runs) == 2 and all(r.startswith("__run=") for r in runs), keys
+    assert not any("_temporary" in k for k in keys) and rows is not None and len(rows) == 2  # one row a run
+    failing = {end: "SELECT CAST(raise_error('a task that fails') AS DOUBLE) AS on_time_ratio"}
+    with pytest.raises(PantryError) as err:
+        spark.engine.replace_days_from(METRICS_SCHEMA, metric, "metric_time__day", failing, f"metrics/{metric}")  # type: ignore[union-attr]
+    assert "the stored days are unchanged" in str(err.value)
+    _same(want, spark.metric_days(metric), "after a failed write on s3a")
+    assert {k.removeprefix(day_prefix).split("/")[0] for k in _s3_tables(client, bucket, day_prefix)[0]} == runs
+
+    # two views' partitions, computed on the cluster and written to s3a
+    views = ["plane_activity", "carrier_ops"]
+    duck_tiles(duck, views, start, end)
+    written = {view: spark.materialize_view(view, start, end) for view in views}
+    assert written["carrier_ops"] == 3 * 15 and written["plane_activity"] > 5_000, written
+    assert all(
+        spark.materialized_partitions(v) == duck.materialized_partitions(v) == [start, date(2013, 6, 6), end]
+        for v in views
+    )
+
+    # a training read, collected and written to s3a://
+    planes = [
+        r[0]
+        for r in _duck_rows(
+            duck, f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
+        )
+    ]
+    rng = np.random.default_rng(41)
+    n = 5_000
+    entity_df = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "tailnum": np.array(planes, dtype=object)[rng.integers(0, len(planes), n)],
+            "event_timestamp": pd.Timestamp("2013-06-05")
+            + pd.to_timedelta(rng.integers(0, 60 * 24 * 4, n), unit="min"),
+        }
+    )
+    names = ["plane_activity:flights_7d", "plane_activity:last_dest"]
+    want_read = duck.get_historical_features(entity_df, names)
+    got_read = spark.get_historical_features(entity_df, names)
+    assert got_read.equals(want_read), got_read.compare(want_read)
+    assert 0 < got_read["flights_7d"].notna().sum() < n  # present, and absent before the first stamp
+    to = f"s3a://{bucket}/training/run-1"
+    assert spark.get_historical_features(entity_df, names, to=to) == to
+    keys, written_set = _s3_tables(client, bucket, "training/run-1/")
+    assert written_set is not None and any(k.endswith("_SUCCESS") for k in keys)
+    written_set = written_set.sort_values("row").reset_index(drop=True)
+    assert list(written_set.columns) == list(want_read.columns)
+    for column in ("row", "tailnum", "flights_7d", "last_dest"):
+        for i, (x, y) in enumerate(zip(want_read[column], written_set[column])):
+            assert (pd.isna(x) and pd.isna(y)) or x == y, (column, i, x, y)
+    with pytest.raises(PantryError) as err:
+        spark.get_historical_features(entity_df, names, to=to)
+    assert "exists already" in str(err.value)
+
+    # the checks read the partitions on the cluster: every verdict as DuckDB's
+    for view in views:
+        ours, _, _ = view_range_checks(spark, view, [start, date(2013, 6, 6), end])
+        theirs, _, _ = view_range_checks(duck, view, [start, date(2013, 6, 6), end])
+        assert len(ours) == len(theirs) > 3, view
+        assert sorted((v.asset, v.check, v.partition, v.passed, v.summary) for v in ours) == sorted(
+            (v.asset, v.check, v.partition, v.passed, v.summary) for v in theirs
+        ), view
+
+    # the push reads the newest partition from s3a; online serves what training reads
+    online = Store(
+        defs=spark.defs,
+        home=spark.home,
+        offline_uri=spark.offline_uri,
+        engine=spark_cluster.url,
+        redis_url=redis_server.url,
+    )
+    stamp = stamp_of(end)
+    names = [f"carrier_ops:{f.name}" for f in spark.definitions.views["carrier_ops"].features]
+    at = duck.get_historical_features(None, names, start_time=stamp, end_time=stamp)
+    assert online.push_online("carrier_ops", end) == len(at) == 15
+    key = at.columns[0]
+    values = online.get_online_features(names, [{key: k} for k in at[key]])
+    for feature in [n.split(":")[1] for n in names]:
+        for i, (x, y) in enumerate(zip(at[feature], values[feature])):
+            assert (pd.isna(x) and y is None) or x == y or math.isclose(float(x), float(y)), (feature, i, x, y)
+
+    # a metric query over a Parquet source on S3, read in place by the executors (s3:// is s3a://)
+    client.upload_file(str(local.defs / "data" / "flights.parquet"), bucket, "sources/flights.parquet")
+    defs = tmp_path / "s3_defs"
+    shutil.copytree(local.defs, defs)
+    for path in defs.glob("*.yaml"):
+        docs = list(yaml.safe_load_all(path.read_text()))
+        for doc in docs:
+            for model in doc.get("semantic_models") or []:
+                if model["name"] == "flights":
+                    model["source"] = f"s3://{bucket}/sources/flights.parquet"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    on_s3 = Store(defs=defs, home=tmp_path / "s3_sources", offline_uri=spark.offline_uri, engine=spark_cluster.url)
+    sql = on_s3.explain(["flights"], ["metric_time__month"])
+    assert f"parquet.`s3a://{bucket}/sources/flights.parquet`" in sql, sql
+    args = dict(metrics=["flights", "on_time_ratio"], group_by=["metric_time__month", "flight__carrier"])
+    assert _same(duck.query(**args), on_s3.query(**args), "a metric query over S3") > 12 * 15 * 3
