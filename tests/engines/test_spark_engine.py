@@ -84,6 +84,23 @@ def _duck_rows(duck: Store, sql: str) -> list[tuple]:
         source.close()
 
 
+def _plane_rows(duck: Store, n: int, seed: int, first: date, days: int) -> pd.DataFrame:
+    """``n`` training rows numbered by ``row``: planes that flew, drawn at random, at minutes
+    drawn over ``days`` days from ``first``."""
+    import numpy as np
+
+    sql = f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
+    planes = np.array([r[0] for r in _duck_rows(duck, sql)], dtype=object)
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "tailnum": planes[rng.integers(0, len(planes), n)],
+            "event_timestamp": pd.Timestamp(first) + pd.to_timedelta(rng.integers(0, 60 * 24 * days, n), unit="min"),
+        }
+    )
+
+
 def test_every_demo_metric_answers_the_same_on_spark(stores: tuple[Store, Store]) -> None:
     """All of the demo's metrics in one query per grain, on the cluster and on DuckDB. One
     query, not one per metric: a Spark query costs about a second here, and the fused query
@@ -424,29 +441,14 @@ def test_a_training_set_written_on_the_cluster_equals_the_read(
     frame's row it carries. An existing path is refused (nothing overwritten), and without
     an engine ``to=`` is one sentence. A frame of more rows than ``PANTRY_COLLECT_ROWS`` is
     written so without ``to=``, at a path of the engine's choosing, which is returned."""
-    import numpy as np
     import pyarrow.parquet as pq
 
     duck, spark = stores
     start, end = date(2013, 6, 5), date(2013, 6, 7)
     duck_tiles(duck, ["plane_activity"], start, end)
-    planes = [
-        r[0]
-        for r in _duck_rows(
-            duck, f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
-        )
-    ]
     spark.materialize_view("plane_activity", start, end)
-    rng = np.random.default_rng(7)
     n = 20_000
-    entity_df = pd.DataFrame(
-        {
-            "row": np.arange(n),
-            "tailnum": np.array(planes, dtype=object)[rng.integers(0, len(planes), n)],
-            "event_timestamp": pd.Timestamp("2013-06-06")
-            + pd.to_timedelta(rng.integers(0, 60 * 24 * 3, n), unit="min"),
-        }
-    )
+    entity_df = _plane_rows(duck, n, seed=7, first=date(2013, 6, 6), days=3)
     names = ["plane_activity:flights_7d", "plane_activity:last_dest"]
     path = str(tmp_path / "training")
     assert spark.get_historical_features(entity_df, names, to=path) == path
@@ -559,7 +561,6 @@ def test_the_offline_store_on_s3_through_s3a(
     training read (the frame uploaded: there is no shared folder to stage it in) and a training
     set written to ``s3a://``; the checks' verdicts; the push into Redis. Each against DuckDB
     over a home of its own with the same partitions, so the checks' references agree."""
-    import numpy as np
 
     from pantry.compile.view_plan import stamp_of
     from pantry.engines.warehouse import METRICS_SCHEMA
@@ -610,22 +611,8 @@ def test_the_offline_store_on_s3_through_s3a(
     )
 
     # a training read, collected and written to s3a://
-    planes = [
-        r[0]
-        for r in _duck_rows(
-            duck, f'SELECT DISTINCT tailnum FROM {SOURCE_SCHEMA}."flights" WHERE tailnum IS NOT NULL ORDER BY 1'
-        )
-    ]
-    rng = np.random.default_rng(41)
     n = 5_000
-    entity_df = pd.DataFrame(
-        {
-            "row": np.arange(n),
-            "tailnum": np.array(planes, dtype=object)[rng.integers(0, len(planes), n)],
-            "event_timestamp": pd.Timestamp("2013-06-05")
-            + pd.to_timedelta(rng.integers(0, 60 * 24 * 4, n), unit="min"),
-        }
-    )
+    entity_df = _plane_rows(duck, n, seed=41, first=start, days=4)
     names = ["plane_activity:flights_7d", "plane_activity:last_dest"]
     want_read = duck.get_historical_features(entity_df, names)
     got_read = spark.get_historical_features(entity_df, names)
